@@ -1,0 +1,256 @@
+"""Corpora: the lesson's Time Machine text, user files and uploads, and built-in generated texts.
+
+The lesson (d2l 8.5, via 8.2) downloads ``timemachine.txt``, checks its SHA-1 and cleans each line with
+``re.sub('[^A-Za-z]+', ' ', line).strip().lower()``. The built-in corpora need no file, are deterministic
+per seed, and have structure a small RNN can learn and a student can see in the hidden units.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import re
+import tempfile
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+TIME_MACHINE_FILE = "timemachine.txt"
+TIME_MACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
+TIME_MACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
+
+# One place for the upload/file size cap (the dashboard and .streamlit/config.toml follow it).
+MAX_CORPUS_BYTES = 5 * 1024 * 1024
+
+
+class CorpusError(ValueError):
+    """A corpus that cannot be used; the message says what to do."""
+
+
+@dataclass
+class Corpus:
+    """Raw lines of a text plus where they came from."""
+
+    name: str
+    lines: list[str]
+    source: str  # "time_machine" | "file" | "upload" | "builtin"
+    note: str = ""  # human-readable origin, e.g. "downloaded and verified" or a decode warning
+    warnings: list[str] = field(default_factory=list)
+    keep_punct: bool = False  # default cleaning: True where punctuation is the content (parentheses)
+
+
+# ---------------------------------------------------------------- cleaning
+
+def clean_line(line: str, keep_case: bool = False, keep_punct: bool = False) -> str:
+    """The lesson's cleaning: non-letters become one space, strip, lowercase (each optional)."""
+    if not keep_punct:
+        line = re.sub("[^A-Za-z]+", " ", line)
+    else:
+        line = re.sub(r"\s+", " ", line)
+    line = line.strip()
+    return line if keep_case else line.lower()
+
+
+def clean_lines(lines: list[str], keep_case: bool = False, keep_punct: bool = False) -> list[str]:
+    """Clean every line as the lesson does (empty lines stay, as in the lesson)."""
+    return [clean_line(line, keep_case, keep_punct) for line in lines]
+
+
+# ---------------------------------------------------------------- the Time Machine
+
+def sha1_of(path: Path) -> str:
+    """SHA-1 hex digest of a file."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def time_machine_path(data_dir: Path | str | None = None) -> Path:
+    """Where the Time Machine text is expected."""
+    return Path(data_dir or DATA_DIR) / TIME_MACHINE_FILE
+
+
+def time_machine_status(data_dir: Path | str | None = None) -> str:
+    """'present' if a verified copy is on disk, 'corrupt' if the file is wrong, else 'missing'."""
+    path = time_machine_path(data_dir)
+    if not path.exists():
+        return "missing"
+    return "present" if sha1_of(path) == TIME_MACHINE_SHA1 else "corrupt"
+
+
+def download_time_machine(data_dir: Path | str | None = None, url: str = TIME_MACHINE_URL,
+                          timeout: float = 10.0) -> Path:
+    """Download the lesson's file, check its SHA-1 and move it into place atomically."""
+    path = time_machine_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            payload = response.read()
+    except Exception as exc:  # any network failure reads the same to a user
+        raise CorpusError(
+            f"The Time Machine text is not in {path.parent} and could not be downloaded ({exc.__class__.__name__}). "
+            f"Copy timemachine.txt (SHA-1 {TIME_MACHINE_SHA1}) into {path.parent}, or use a built-in corpus."
+        ) from None
+    digest = hashlib.sha1(payload).hexdigest()
+    if digest != TIME_MACHINE_SHA1:
+        raise CorpusError(f"Downloaded timemachine.txt has SHA-1 {digest}, expected {TIME_MACHINE_SHA1}; not saved.")
+    # Write beside the target, then rename: a reader never sees a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    with os.fdopen(fd, "wb") as f:
+        f.write(payload)
+    os.replace(tmp, path)
+    return path
+
+
+def read_time_machine(data_dir: Path | str | None = None, download: bool = True) -> Corpus:
+    """The Time Machine's raw lines, downloading (with SHA-1 check) when absent."""
+    path = time_machine_path(data_dir)
+    status = time_machine_status(data_dir)
+    note = "found in data/ (SHA-1 verified)"
+    if status != "present":
+        if not download:
+            raise CorpusError(
+                f"timemachine.txt is {status} in {path.parent}. Copy the lesson's file there "
+                f"(SHA-1 {TIME_MACHINE_SHA1}) or use a built-in corpus."
+            )
+        download_time_machine(data_dir)
+        note = "downloaded and SHA-1 verified"
+    with open(path, encoding="utf-8") as f:
+        lines = f.readlines()
+    return Corpus("time_machine", lines, "time_machine", note)
+
+
+# ---------------------------------------------------------------- files and uploads
+
+def decode_text(payload: bytes, name: str = "upload") -> tuple[str, list[str]]:
+    """Decode bytes as UTF-8, falling back to Latin-1 with a warning; refuse empty or binary data."""
+    if len(payload) == 0:
+        raise CorpusError(f"{name} is empty: choose a text file with at least a few hundred characters.")
+    if len(payload) > MAX_CORPUS_BYTES:
+        raise CorpusError(f"{name} is {len(payload) / 1e6:.1f} MB; the limit is {MAX_CORPUS_BYTES / 1e6:.0f} MB.")
+    if b"\x00" in payload[:8192]:
+        raise CorpusError(f"{name} looks binary (it contains NUL bytes): choose a plain-text file.")
+    warnings = []
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = payload.decode("latin-1")
+        warnings.append(f"{name} is not valid UTF-8; it was read as Latin-1, so some characters may differ.")
+    control = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\n\r\t\f")
+    if control > 0.05 * min(len(text), 8192):
+        raise CorpusError(f"{name} looks binary (many control characters): choose a plain-text file.")
+    return text, warnings
+
+
+def corpus_from_text(text: str | bytes, name: str = "upload") -> Corpus:
+    """A corpus from raw text or bytes (e.g. an uploaded file)."""
+    warnings: list[str] = []
+    if isinstance(text, bytes):
+        text, warnings = decode_text(text, name)
+    elif not text:
+        raise CorpusError(f"{name} is empty: provide a text with at least a few hundred characters.")
+    return Corpus(name, text.splitlines(keepends=True), "upload", "uploaded text", warnings)
+
+
+def read_file(path: Path | str) -> Corpus:
+    """A corpus from a text file on disk."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"No such file: {path}. Give a path to a text file, 'time_machine' or a built-in name.")
+    corpus = corpus_from_text(path.read_bytes(), path.name)
+    corpus.source, corpus.note = "file", str(path)
+    return corpus
+
+
+# ---------------------------------------------------------------- built-in generated corpora
+
+def _toy_english(rng: random.Random, n_chars: int) -> list[str]:
+    """Sentences from a tiny grammar: subject verb object, with adjectives and conjunctions."""
+    subjects = ["the time traveller", "the psychologist", "the medical man", "filby", "the young man",
+                "the provincial mayor", "weena", "the morlock", "the machine", "my friend"]
+    verbs = ["saw", "built", "followed", "watched", "carried", "remembered", "feared", "found", "held", "lost"]
+    adjectives = ["small", "strange", "old", "bright", "silent", "green", "dark", "white", "great", "little"]
+    objects = ["the lamp", "a flower", "the lever", "the fire", "a match", "the garden", "the sphinx",
+               "the crystal bar", "the hall", "the future"]
+    conj = ["and", "but", "while", "because"]
+    lines, total = [], 0
+    while total < n_chars:
+        def clause():
+            obj = rng.choice(objects)
+            if rng.random() < 0.5:
+                article, noun = obj.split(" ", 1)
+                obj = f"{article} {rng.choice(adjectives)} {noun}"
+            return f"{rng.choice(subjects)} {rng.choice(verbs)} {obj}"
+        sentence = clause()
+        if rng.random() < 0.4:
+            sentence += f" {rng.choice(conj)} {clause()}"
+        lines.append(sentence + "\n")
+        total += len(sentence) + 1
+    return lines
+
+
+def _parentheses(rng: random.Random, n_chars: int, max_depth: int = 6) -> list[str]:
+    """Balanced bracket strings; a unit that tracks nesting depth is the thing to look for."""
+    lines, total = [], 0
+    while total < n_chars:
+        out, depth = [], 0
+        length = rng.randint(10, 60)
+        while len(out) < length or depth > 0:
+            open_p = 0.0 if depth >= max_depth else (1.0 if depth == 0 else 0.5)
+            if len(out) >= length:
+                open_p = 0.0
+            if rng.random() < open_p:
+                out.append("(")
+                depth += 1
+            else:
+                out.append(")")
+                depth -= 1
+        line = "".join(out)
+        lines.append(line + "\n")
+        total += len(line) + 1
+    return lines
+
+
+def _counting(rng: random.Random, n_chars: int) -> list[str]:
+    """Periodic counting patterns like 'a bb ccc dddd': a unit that counts is the thing to look for."""
+    letters = "abcdefgh"
+    lines, total = [], 0
+    while total < n_chars:
+        start = rng.randrange(len(letters))
+        n = rng.randint(3, len(letters))
+        words = [letters[(start + k) % len(letters)] * (k + 1) for k in range(n)]
+        line = " ".join(words)
+        lines.append(line + "\n")
+        total += len(line) + 1
+    return lines
+
+
+BUILTIN_CORPORA = {
+    "toy_english": ("Toy English", "sentences from a tiny grammar (subject, verb, adjective, object)", _toy_english),
+    "parentheses": ("Balanced parentheses", "nested brackets up to depth 6: can a unit track depth?", _parentheses),
+    "counting": ("Counting", "'a bb ccc dddd ...' patterns: can a unit count?", _counting),
+}
+
+
+def builtin_corpus(name: str, seed: int = 0, n_chars: int = 20_000) -> Corpus:
+    """A generated corpus, identical for the same name, seed and length."""
+    if name not in BUILTIN_CORPORA:
+        raise CorpusError(f"Unknown built-in corpus {name!r}; choose one of {', '.join(BUILTIN_CORPORA)}.")
+    title, description, make = BUILTIN_CORPORA[name]
+    lines = make(random.Random(seed), n_chars)
+    return Corpus(name, lines, "builtin", f"{title}: {description} (seed {seed})", keep_punct=name == "parentheses")
+
+
+def load_corpus(source: str | Path | bytes = "time_machine", seed: int = 0, download: bool = True,
+                data_dir: Path | str | None = None) -> Corpus:
+    """Load raw lines from 'time_machine', a built-in name, a file path, or raw bytes."""
+    if isinstance(source, bytes):
+        return corpus_from_text(source)
+    if source == "time_machine":
+        return read_time_machine(data_dir, download=download)
+    if source in BUILTIN_CORPORA:
+        return builtin_corpus(str(source), seed=seed)
+    return read_file(source)

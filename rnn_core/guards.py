@@ -1,0 +1,98 @@
+"""Settings checks before any work: sizes in range, memory and time per epoch estimated, not discovered.
+
+A user-caused problem raises :class:`SettingsError` with one sentence that says what to change.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+# Hard bounds on what the app and CLI accept; beyond them a run is refused before allocating.
+LIMITS = {
+    "batch_size": (1, 1024),
+    "num_steps": (1, 1000),
+    "num_hiddens": (1, 4096),
+    "num_epochs": (1, 100_000),
+}
+MAX_VOCAB = 20_000  # word vocabularies above this are refused (raise min_freq or use chars)
+BYTES_PER_FLOAT = 4
+# Rough sustained float32 throughput used for time estimates, by device type (FLOP/s).
+ASSUMED_FLOPS = {"cpu": 20e9, "cuda": 5e12, "mps": 1e12}
+
+
+class SettingsError(ValueError):
+    """Settings that cannot run; the message says what to change."""
+
+
+@dataclass
+class Estimate:
+    """What a configuration will cost."""
+
+    param_bytes: int
+    activation_bytes: int  # per minibatch, forward + saved-for-backward
+    flops_per_token: float  # forward + backward
+    tokens_per_epoch: int
+    seconds_per_epoch: float
+
+    @property
+    def total_bytes(self) -> int:
+        return self.param_bytes + self.activation_bytes
+
+
+def estimate(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int, num_tokens: int,
+             device_type: str = "cpu") -> Estimate:
+    """Memory and time for one epoch of the lesson's training loop."""
+    V, h = vocab_size, num_hiddens
+    n_params = 2 * V * h + h * h + h + V
+    # params, grads, the divergence snapshot
+    param_bytes = 3 * n_params * BYTES_PER_FLOAT
+    # per step: one-hot (b,V), X W_xh, H W_hh, their sum, H (b,h) each, O (b,V); then softmax and its grad
+    activation_bytes = num_steps * batch_size * (5 * h + 4 * V) * BYTES_PER_FLOAT
+    flops_per_token = 3 * 2 * (V * h + h * h + h * V)  # forward matmuls, backward twice that
+    tokens_per_epoch = max(0, (num_tokens // (batch_size * num_steps)) * batch_size * num_steps)
+    seconds = tokens_per_epoch * flops_per_token / ASSUMED_FLOPS.get(device_type, 20e9)
+    return Estimate(param_bytes, activation_bytes, flops_per_token, tokens_per_epoch, seconds)
+
+
+def available_memory(device: torch.device | None = None) -> int:
+    """Bytes free on the device (host RAM for the CPU)."""
+    if device is not None and device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 4 * 1024 ** 3
+
+
+def check_range(name: str, value, label: str | None = None) -> None:
+    """Refuse a value outside LIMITS[name]."""
+    lo, hi = LIMITS[name]
+    if not isinstance(value, (int,)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise SettingsError(f"{label or name.replace('_', ' ')} must be a whole number from {lo} to {hi:,} (got {value}).")
+
+
+def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int, num_tokens: int,
+                   num_epochs: int = 1, lr: float = 1.0, theta: float = 1.0, device: torch.device | None = None,
+                   memory_fraction: float = 0.5) -> Estimate:
+    """Refuse settings that cannot run; return the estimate for those that can."""
+    check_range("batch_size", batch_size, "Batch size")
+    check_range("num_steps", num_steps, "Number of steps")
+    check_range("num_hiddens", num_hiddens, "Hidden size")
+    check_range("num_epochs", num_epochs, "Number of epochs")
+    if not (lr > 0 and lr < float("inf")):
+        raise SettingsError(f"The learning rate must be a positive number (got {lr}).")
+    if not (theta > 0 and theta < float("inf")):
+        raise SettingsError(f"The clipping threshold theta must be a positive number (got {theta}).")
+    if vocab_size > MAX_VOCAB:
+        raise SettingsError(f"The vocabulary has {vocab_size:,} tokens (limit {MAX_VOCAB:,}): use char tokens "
+                            f"or a higher minimum frequency.")
+    est = estimate(vocab_size, batch_size, num_steps, num_hiddens, num_tokens,
+                   device.type if device is not None else "cpu")
+    budget = available_memory(device) * memory_fraction
+    if est.total_bytes > budget:
+        raise SettingsError(f"These settings need about {est.total_bytes / 2**30:.1f} GiB but only "
+                            f"{budget / 2**30:.1f} GiB can be used: lower the batch size, steps or hidden size.")
+    return est

@@ -1,0 +1,86 @@
+"""Inside the RNN: per-timestep hidden states, output probabilities, losses and gradients through time.
+
+For an input string x_1..x_T the model reads x_1..x_{T-1} and predicts x_2..x_T. Everything is computed
+with the scratch recurrence from the model's parameters in formula layout, so it works for every engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from .model import PARAM_NAMES
+from .vocab import Vocab
+
+
+def formula_params(net) -> dict[str, torch.Tensor]:
+    """{W_xh, W_hh, b_h, W_hq, b_q} of any engine, detached."""
+    if hasattr(net, "scratch_state_dict"):
+        return net.scratch_state_dict()
+    return dict(zip(PARAM_NAMES, (p.detach() for p in net.params)))
+
+
+@dataclass
+class Inspection:
+    """Per-step views of one pass over a string."""
+
+    inputs: list[str]  # x_1..x_{T-1}
+    targets: list[str]  # x_2..x_T, the true next tokens
+    hidden: torch.Tensor  # (steps, hidden): H_t
+    probs: torch.Tensor  # (steps, vocab): softmax(O_t)
+    loss: torch.Tensor  # (steps,): -log p(target_t)
+    grad_norm: torch.Tensor  # (steps,): ||d mean_loss / d H_t||
+    vocab: Vocab
+
+    def steps_frame(self) -> pd.DataFrame:
+        """One row per step: input, target, top prediction, p(target), loss, gradient norm."""
+        top = self.probs.argmax(dim=1)
+        target_idx = torch.tensor(self.vocab[self.targets])
+        return pd.DataFrame({
+            "step": range(len(self.inputs)),
+            "input": self.inputs,
+            "target": self.targets,
+            "predicted": self.vocab.to_tokens(top),
+            "p_target": self.probs[torch.arange(len(self.targets)), target_idx].tolist(),
+            "p_predicted": self.probs.max(dim=1).values.tolist(),
+            "loss": self.loss.tolist(),
+            "grad_norm": self.grad_norm.tolist(),
+        })
+
+    def hidden_frame(self) -> pd.DataFrame:
+        """(steps x hidden) activations, rows labelled by step and input token."""
+        index = [f"{t}:{c}" for t, c in enumerate(self.inputs)]
+        return pd.DataFrame(self.hidden.numpy(), index=index)
+
+    def probs_frame(self) -> pd.DataFrame:
+        """(steps x vocab) probabilities, columns are tokens."""
+        index = [f"{t}:{c}" for t, c in enumerate(self.inputs)]
+        return pd.DataFrame(self.probs.numpy(), index=index, columns=self.vocab.idx_to_token)
+
+
+@torch.enable_grad()
+def inspect_sequence(net, vocab: Vocab, tokens: list[str]) -> Inspection:
+    """Run the recurrence over ``tokens`` (at least two) keeping every H_t and its gradient."""
+    if len(tokens) < 2:
+        raise ValueError("Give at least two tokens: the model predicts each next one.")
+    # Leaf copies that require grad, so H_t.grad is defined (even inside an outer no_grad).
+    p = {k: v.detach().float().cpu().requires_grad_() for k, v in formula_params(net).items()}
+    idx = torch.tensor(vocab[list(tokens)])
+    x, y = idx[:-1], idx[1:]
+    X = F.one_hot(x, len(vocab)).float()  # (steps, vocab)
+    H = torch.zeros(1, p["W_hh"].shape[0])
+    hs, outputs = [], []
+    for X_t in X:
+        H = torch.tanh(X_t[None] @ p["W_xh"] + H @ p["W_hh"] + p["b_h"])  # (1, hidden)
+        H.retain_grad()
+        hs.append(H)
+        outputs.append(H @ p["W_hq"] + p["b_q"])  # (1, vocab)
+    O = torch.cat(outputs)  # (steps, vocab)
+    losses = F.cross_entropy(O, y, reduction="none")
+    losses.mean().backward()
+    return Inspection(
+        inputs=list(tokens[:-1]), targets=list(tokens[1:]),
+        hidden=torch.cat(hs).detach(), probs=torch.softmax(O.detach(), dim=1), loss=losses.detach(),
+        grad_norm=torch.stack([h.grad.norm() for h in hs]), vocab=vocab)

@@ -1,0 +1,268 @@
+"""The RNN from scratch (d2l 8.5), its defects fixed, and a ``torch.nn.RNN`` twin with the same weights.
+
+    H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)      (the lesson's written formula drops b_h; its code keeps it)
+    O_t = H_t W_hq + b_q
+
+Fixed here: the state is a tuple both into and out of the forward pass (the lesson's ``init_rnn_state``
+returned a bare tensor, which the forward pass could not take back), and the device defaults to what
+exists instead of a hard-coded ``cuda:0``.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+State = tuple[torch.Tensor]  # (H,) with H of shape (batch, num_hiddens)
+
+
+class DeviceError(ValueError):
+    """A device that was asked for but is not there."""
+
+
+def default_device() -> torch.device:
+    """The best device present: CUDA, then Apple MPS, then CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def try_gpu(i: int = 0) -> torch.device:
+    """The lesson's ``d2l.try_gpu``: GPU i if it exists, else the best device present."""
+    if torch.cuda.device_count() > i:
+        return torch.device(f"cuda:{i}")
+    return default_device()
+
+
+def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
+    """'auto' | 'cpu' | 'cuda' | 'cuda:N' | 'mps' -> a device that exists, or a DeviceError."""
+    if isinstance(name, torch.device):
+        return name
+    if name in (None, "auto"):
+        return default_device()
+    if name == "cpu":
+        return torch.device("cpu")
+    if isinstance(name, str) and name.startswith("cuda"):
+        try:
+            device = torch.device(name)
+        except RuntimeError:
+            raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.") from None
+        if not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count():
+            raise DeviceError(f"Device {name!r} was asked for but no CUDA GPU is available: use auto or cpu.")
+        return device
+    if name == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError("Device 'mps' was asked for but Apple MPS is not available: use auto or cpu.")
+        return torch.device("mps")
+    raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.")
+
+
+def device_label(device: torch.device) -> str:
+    """Human name of a device, e.g. 'CUDA: NVIDIA H100' or 'CPU'."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return "Apple MPS"
+    return "CPU"
+
+
+# ---------------------------------------------------------------- the lesson's functions
+
+def get_rnn_params(vocab_size: int, num_hiddens: int, device=None, generator: torch.Generator | None = None):
+    """[W_xh (V, h), W_hh (h, h), b_h (h,), W_hq (h, V), b_q (V,)], weights ~ N(0, 0.01^2), biases 0."""
+    device = resolve_device(device)
+    num_inputs = num_outputs = vocab_size
+
+    def normal(shape):
+        # Drawn on the CPU from one generator, so a seed gives the same weights on every device.
+        return (torch.randn(size=shape, generator=generator) * 0.01).to(device)
+
+    W_xh = normal((num_inputs, num_hiddens))
+    W_hh = normal((num_hiddens, num_hiddens))
+    b_h = torch.zeros(num_hiddens, device=device)
+    W_hq = normal((num_hiddens, num_outputs))
+    b_q = torch.zeros(num_outputs, device=device)
+    params = [W_xh, W_hh, b_h, W_hq, b_q]
+    for param in params:
+        param.requires_grad_(True)
+    return params
+
+
+def init_rnn_state(batch_size: int, num_hiddens: int, device=None) -> State:
+    """The initial state as a tuple ``(H,)``, H zeros of shape (batch, h): the lesson's bare tensor, fixed."""
+    return (torch.zeros((batch_size, num_hiddens), device=resolve_device(device)),)
+
+
+def rnn_forward(inputs: torch.Tensor, state: State, params) -> tuple[torch.Tensor, State]:
+    """Run the RNN over one-hot inputs (steps, batch, V); outputs (steps*batch, V) and new state ``(H,)``."""
+    W_xh, W_hh, b_h, W_hq, b_q = params
+    H, = state
+    outputs = []
+    for X in inputs:  # X: (batch, V), one time step
+        H = torch.tanh(torch.mm(X, W_xh) + torch.mm(H, W_hh) + b_h)  # (batch, h)
+        Y = torch.mm(H, W_hq) + b_q  # (batch, V)
+        outputs.append(Y)
+    return torch.cat(outputs, dim=0), (H,)  # (steps*batch, V): time-major rows
+
+
+# The lesson's own names for the same functions.
+get_params = get_rnn_params
+rnn = rnn_forward
+
+
+class RNN:
+    """The lesson's ``RNNModelScratch``: one-hot of ``X.T``, then ``forward_fn`` over time."""
+
+    engine = "lesson"
+
+    def __init__(self, vocab_size: int, num_hiddens: int, device=None, get_params=get_rnn_params,
+                 init_state=init_rnn_state, forward_fn=rnn_forward, seed: int | None = None):
+        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
+        self.device = resolve_device(device)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        if get_params is get_rnn_params:
+            self.params = get_params(vocab_size, num_hiddens, self.device, generator)
+        else:
+            self.params = get_params(vocab_size, num_hiddens, self.device)
+        self.init_state, self.forward_fn = init_state, forward_fn
+
+    def __call__(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        X = F.one_hot(X.T, self.vocab_size).type(torch.float32)  # (batch, steps) -> (steps, batch, V)
+        return self.forward_fn(X, state, self.params)
+
+    def begin_state(self, batch_size: int, device=None) -> State:
+        return self.init_state(batch_size, self.num_hiddens, device or self.device)
+
+    def load_formula_params(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Copy parameters in place (keeps the tensors the optimiser and other views hold)."""
+        with torch.no_grad():
+            for name, p in zip(PARAM_NAMES, self.params):
+                p.copy_(tensors[name].to(p.device))
+
+
+RNNModelScratch = RNN
+PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+
+
+class TorchRNN(nn.Module):
+    """The framework twin: ``nn.RNN`` + ``nn.Linear``, loading the scratch model's weights.
+
+    ``nn.RNN`` computes ``tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)``, so W_ih = W_xh^T, W_hh^T = W_hh,
+    b_ih = b_h and b_hh = 0 give the lesson's recurrence exactly.
+    """
+
+    engine = "torch"
+
+    def __init__(self, vocab_size: int, num_hiddens: int, device=None, seed: int | None = None):
+        super().__init__()
+        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
+        self.device = resolve_device(device)
+        self.rnn = nn.RNN(vocab_size, num_hiddens)
+        self.linear = nn.Linear(num_hiddens, vocab_size)
+        # Same initialisation as the scratch model, so engines can be compared from one seed.
+        self.load_scratch(get_rnn_params(vocab_size, num_hiddens, "cpu",
+                                         torch.Generator().manual_seed(seed) if seed is not None else None))
+        self.to(self.device)
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return list(self.parameters())
+
+    def load_scratch(self, params) -> None:
+        """Copy [W_xh, W_hh, b_h, W_hq, b_q] into nn.RNN / nn.Linear layout."""
+        W_xh, W_hh, b_h, W_hq, b_q = (p.detach() for p in params)
+        with torch.no_grad():
+            self.rnn.weight_ih_l0.copy_(W_xh.T)
+            self.rnn.weight_hh_l0.copy_(W_hh.T)
+            self.rnn.bias_ih_l0.copy_(b_h)
+            self.rnn.bias_hh_l0.zero_()
+            self.linear.weight.copy_(W_hq.T)
+            self.linear.bias.copy_(b_q)
+
+    def load_formula_params(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Load {W_xh, W_hh, b_h, W_hq, b_q} (e.g. from a checkpoint)."""
+        self.load_scratch([tensors[name].to(self.device) for name in PARAM_NAMES])
+
+    def forward(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        X = F.one_hot(X.T, self.vocab_size).type(torch.float32)  # (steps, batch, V)
+        Y, H = self.rnn(X, state[0].unsqueeze(0))  # Y: (steps, batch, h); H: (1, batch, h)
+        output = self.linear(Y.reshape(-1, Y.shape[-1]))  # (steps*batch, V)
+        return output, (H.squeeze(0),)
+
+    def begin_state(self, batch_size: int, device=None) -> State:
+        return init_rnn_state(batch_size, self.num_hiddens, device or self.device)
+
+    def scratch_state_dict(self) -> dict[str, torch.Tensor]:
+        """Parameters in the scratch layout (b_hh folded into b_h)."""
+        return {"W_xh": self.rnn.weight_ih_l0.detach().T, "W_hh": self.rnn.weight_hh_l0.detach().T,
+                "b_h": (self.rnn.bias_ih_l0 + self.rnn.bias_hh_l0).detach(),
+                "W_hq": self.linear.weight.detach().T, "b_q": self.linear.bias.detach()}
+
+
+# ---------------------------------------------------------------- shape trace
+
+def shape_trace(vocab_size: int = 28, batch_size: int = 32, num_steps: int = 35, num_hiddens: int = 512,
+                device=None, seed: int = 0, max_steps_listed: int | None = None) -> pd.DataFrame:
+    """One forward pass of the scratch model, one row per tensor: name, formula, shape, dtype, device.
+
+    Runs on random tokens with the real parameters. ``max_steps_listed`` keeps the per-step rows of the
+    first steps only (the final rows always describe the whole pass).
+    """
+    device = resolve_device(device)
+    g = torch.Generator().manual_seed(seed)
+    net = RNN(vocab_size, num_hiddens, device, seed=seed)
+    W_xh, W_hh, b_h, W_hq, b_q = net.params
+    rows = []
+
+    def add(name, formula, t, step=None):
+        rows.append({"step": step, "name": name, "formula": formula, "shape": tuple(t.shape),
+                     "dtype": str(t.dtype).replace("torch.", ""), "device": str(t.device)})
+
+    with torch.no_grad():
+        X = torch.randint(0, vocab_size, (batch_size, num_steps), generator=g).to(device)
+        Y = torch.randint(0, vocab_size, (batch_size, num_steps), generator=g).to(device)
+        add("X", "token indices (batch, steps)", X)
+        for name, p in zip(PARAM_NAMES, net.params):
+            add(name, "parameter", p)
+        XT = X.T
+        add("X.T", "transpose: time first (steps, batch)", XT)
+        inputs = F.one_hot(XT, vocab_size).type(torch.float32)
+        add("one_hot(X.T)", "one-hot (steps, batch, vocab)", inputs)
+        H, = net.begin_state(batch_size)
+        outputs = []
+        for t, X_t in enumerate(inputs):
+            listed = max_steps_listed is None or t < max_steps_listed
+            XW = X_t @ W_xh
+            HW = H @ W_hh
+            if listed:
+                add("X_t", "one-hot input at step t (batch, vocab)", X_t, t)
+                add("H_{t-1}", "previous hidden state (batch, hidden)", H, t)
+                add("X_t W_xh", "input projection (batch, hidden)", XW, t)
+                add("H_{t-1} W_hh", "recurrent projection (batch, hidden)", HW, t)
+            H = torch.tanh(XW + HW + b_h)
+            O = H @ W_hq + b_q
+            if listed:
+                add("H_t", "tanh(X_t W_xh + H_{t-1} W_hh + b_h)", H, t)
+                add("O_t", "H_t W_hq + b_q", O, t)
+            outputs.append(O)
+        out = torch.cat(outputs, dim=0)
+        add("outputs", "cat(O_1..O_T, dim=0) (steps*batch, vocab)", out)
+        add("H", "new state (batch, hidden)", H)
+        y = Y.T.reshape(-1)
+        add("y", "Y.T.reshape(-1) targets (steps*batch)", y)
+        loss = F.cross_entropy(out, y)
+        add("loss", "mean cross-entropy (scalar)", loss)
+    return pd.DataFrame(rows)
+
+
+def lesson_shape_checks(trace: pd.DataFrame, vocab_size: int, batch_size: int, num_steps: int,
+                        num_hiddens: int) -> pd.DataFrame:
+    """The lesson's two checks on a trace: outputs (steps*batch, V) and new state (batch, h)."""
+    got = dict(zip(trace["name"], trace["shape"]))
+    checks = [("outputs", (num_steps * batch_size, vocab_size)), ("H", (batch_size, num_hiddens))]
+    return pd.DataFrame([{"tensor": n, "expected": e, "actual": got[n], "passed": got[n] == e} for n, e in checks])

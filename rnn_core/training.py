@@ -1,0 +1,220 @@
+"""Training (d2l 8.5 ``train_epoch_ch8`` / ``train_ch8``), one record per epoch, and text generation.
+
+The loop is the lesson's: cross-entropy over all (steps*batch) predictions, gradient clipping at theta,
+SGD. Sequential partitioning carries the state across minibatches (detached, so gradients stop at the
+minibatch boundary); random partitioning re-initialises it for every minibatch.
+
+Records are yielded per epoch so a UI can draw live and stop between epochs. Per-batch statistics are
+accumulated on the device and read once per epoch: reading a GPU scalar every batch would stall it.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+import torch
+from torch.nn import functional as F
+
+from .data import SeqDataLoader
+from .vocab import Vocab
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss; the model holds the last finite parameters."""
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch did."""
+
+    epoch: int  # 1-based
+    loss: float  # mean cross-entropy per token
+    perplexity: float  # exp(loss)
+    tokens_per_s: float
+    grad_norm: float  # mean gradient norm before clipping, over the epoch's minibatches
+    clip_fraction: float  # fraction of minibatches whose gradient was clipped
+    seconds: float
+    sample: str | None = None  # text generated from the prefix, every `sample_every` epochs
+
+
+# ---------------------------------------------------------------- lesson pieces
+
+def grad_norm(params) -> torch.Tensor:
+    """Global L2 norm of all gradients, as a 0-d tensor (no host sync)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+
+
+def grad_clipping(net, theta: float) -> torch.Tensor:
+    """Scale gradients so their global norm is at most theta; returns the norm before clipping.
+
+    ``g <- min(1, theta / ||g||) g``: the lesson's ``if norm > theta`` without reading the norm on the host.
+    """
+    params = net.params if hasattr(net, "params") else [p for p in net.parameters() if p.requires_grad]
+    norm = grad_norm(params)
+    scale = torch.clamp(theta / (norm + 1e-30), max=1.0)
+    torch._foreach_mul_([p.grad for p in params], scale)
+    return norm
+
+
+def sgd(params, lr: float, batch_size: int = 1) -> None:
+    """The lesson's minibatch SGD: p <- p - lr * grad / batch_size, then zero the gradients."""
+    with torch.no_grad():
+        grads = [p.grad for p in params]
+        torch._foreach_add_(params, grads, alpha=-lr / batch_size)
+        torch._foreach_zero_(grads)
+
+
+# ---------------------------------------------------------------- generation
+
+def is_char_vocab(vocab: Vocab) -> bool:
+    """True when every token (but <unk>) is one character."""
+    return all(len(t) == 1 for t in vocab.idx_to_token[1:])
+
+
+def _split(text: str, vocab: Vocab) -> list[str]:
+    return list(text) if is_char_vocab(vocab) else text.split()
+
+
+def _join(tokens: list[str], vocab: Vocab) -> str:
+    return "".join(tokens) if is_char_vocab(vocab) else " ".join(tokens)
+
+
+@torch.no_grad()
+def generate(prefix: str, num_preds: int, net, vocab: Vocab, device=None, temperature: float = 0.0,
+             seed: int | None = None) -> str:
+    """Continue ``prefix`` by ``num_preds`` tokens: greedy when temperature is 0, else sampled from
+    softmax(logits / temperature)."""
+    device = device or net.device
+    tokens = _split(prefix, vocab) or [vocab.idx_to_token[1]]
+    outputs = vocab[tokens]
+    state = net.begin_state(batch_size=1, device=device)
+    # Warm the state on the whole prefix at once (same result as one step at a time).
+    y, state = net(torch.tensor([outputs], device=device), state)
+    logits = y[-1:]
+    g = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
+    for _ in range(num_preds):
+        if temperature <= 0:
+            nxt = int(logits.argmax(dim=1))
+        else:
+            probs = torch.softmax(logits.float().cpu() / temperature, dim=1)
+            nxt = int(torch.multinomial(probs, 1, generator=g))
+        outputs.append(nxt)
+        logits, state = net(torch.tensor([[nxt]], device=device), state)
+    return _join(vocab.to_tokens(outputs), vocab)
+
+
+def predict(prefix: str, num_preds: int, net, vocab: Vocab, device=None) -> str:
+    """The lesson's ``predict_ch8``: greedy continuation of ``prefix``."""
+    return generate(prefix, num_preds, net, vocab, device)
+
+
+predict_ch8 = predict
+
+
+# ---------------------------------------------------------------- the loop
+
+class Trainer:
+    """Holds a model, its loader and its history; trains one epoch at a time.
+
+    Keeps a copy of the parameters from the start of each epoch: a non-finite loss restores it and
+    raises DivergenceError, so the last finite model and curve survive.
+    """
+
+    def __init__(self, net, loader: SeqDataLoader, vocab: Vocab, lr: float = 1.0, theta: float = 1.0,
+                 sample_every: int = 10, prefix: str = "time traveller", num_preds: int = 50):
+        self.net, self.loader, self.vocab = net, loader, vocab
+        self.lr, self.theta = lr, theta
+        self.sample_every, self.prefix, self.num_preds = sample_every, prefix, num_preds
+        self.history: list[EpochRecord] = []
+
+    @property
+    def epoch(self) -> int:
+        return len(self.history)
+
+    @property
+    def device(self) -> torch.device:
+        return self.net.device
+
+    def train_epoch(self) -> EpochRecord:
+        """One pass over the loader; returns its record."""
+        net, device = self.net, self.device
+        use_random_iter = self.loader.use_random_iter
+        snapshot = [p.detach().clone() for p in net.params]
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        state = None
+        loss_sum = torch.zeros((), device=device)
+        norm_sum = torch.zeros((), device=device)
+        clipped = torch.zeros((), device=device)
+        n_tokens = n_batches = 0
+        for X, Y in self.loader:
+            if state is None or use_random_iter:
+                state = net.begin_state(batch_size=X.shape[0], device=device)
+            else:
+                state = tuple(s.detach() for s in state)  # stop gradients at the minibatch boundary
+            y = Y.T.reshape(-1).to(device)  # (steps*batch,), time-major like the outputs
+            y_hat, state = net(X.to(device), state)
+            loss = F.cross_entropy(y_hat, y)
+            loss.backward()
+            norm = grad_clipping(net, self.theta)
+            sgd(net.params, self.lr)
+            loss_sum += loss.detach() * y.numel()
+            norm_sum += norm
+            clipped += (norm > self.theta).float()
+            n_tokens += y.numel()
+            n_batches += 1
+        mean_loss = (loss_sum / n_tokens).item()  # the one host sync of the epoch
+        seconds = time.perf_counter() - start
+        if not math.isfinite(mean_loss):
+            with torch.no_grad():
+                for p, s in zip(net.params, snapshot):
+                    p.copy_(s)
+            raise DivergenceError(
+                f"The loss became non-finite in epoch {self.epoch + 1}; the model was reset to the end of "
+                f"epoch {self.epoch}. Lower the learning rate or the clipping threshold theta.")
+        epoch = self.epoch + 1
+        sample = None
+        if self.sample_every and (epoch % self.sample_every == 0 or epoch == 1):
+            sample = predict(self.prefix, self.num_preds, net, self.vocab)
+        record = EpochRecord(epoch, mean_loss, math.exp(min(mean_loss, 700.0)), n_tokens / seconds,
+                             norm_sum.item() / n_batches, clipped.item() / n_batches, seconds, sample)
+        self.history.append(record)
+        return record
+
+    def epochs(self, num_epochs: int) -> Iterator[EpochRecord]:
+        """Train ``num_epochs`` more epochs, yielding each record."""
+        for _ in range(num_epochs):
+            yield self.train_epoch()
+
+    def history_frame(self) -> pd.DataFrame:
+        """The history as a DataFrame, one row per epoch."""
+        columns = list(EpochRecord.__dataclass_fields__)
+        return pd.DataFrame([asdict(r) for r in self.history], columns=columns)
+
+
+def train_epoch_ch8(net, train_iter: SeqDataLoader, loss=None, updater=None, device=None,
+                    use_random_iter: bool = False, lr: float = 1.0) -> tuple[float, float]:
+    """The lesson's signature: (perplexity, tokens/s) of one epoch."""
+    train_iter.use_random_iter = use_random_iter
+    record = Trainer(net, train_iter, None, lr=lr, sample_every=0).train_epoch()
+    return record.perplexity, record.tokens_per_s
+
+
+def train_ch8(net, train_iter: SeqDataLoader, vocab: Vocab, lr: float, num_epochs: int, device=None,
+              use_random_iter: bool = False, print_every: int = 10) -> Trainer:
+    """The lesson's ``train_ch8``: trains, prints perplexity and samples; returns the Trainer."""
+    train_iter.use_random_iter = use_random_iter
+    trainer = Trainer(net, train_iter, vocab, lr=lr, sample_every=print_every)
+    for record in trainer.epochs(num_epochs):
+        if record.sample is not None:
+            print(f"epoch {record.epoch}: perplexity {record.perplexity:.1f}  {record.sample}")
+    last = trainer.history[-1]
+    print(f"perplexity {last.perplexity:.1f}, {last.tokens_per_s:.1f} tokens/sec on {net.device}")
+    print(predict("time traveller", 50, net, vocab))
+    print(predict("traveller", 50, net, vocab))
+    return trainer
