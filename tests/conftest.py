@@ -2,8 +2,13 @@
 import os
 
 import pytest
+import torch
 
 from rnn_core.corpus import time_machine_status
+
+# The tests use small models; one thread avoids OpenMP spin-waiting when the 2 cores are shared
+# (e.g. with the browser tests' server), which made them up to 8x slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
