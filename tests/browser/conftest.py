@@ -1,0 +1,115 @@
+"""Browser fixtures: one `streamlit run` on a free port and one headless Debian Chromium for the session.
+
+Without Chromium or Playwright the suite is skipped locally and FAILS in CI (CI=true): CI must not
+silently skip. Timings are measurements: written to artifacts/browser_timings.json and printed at the
+end, never asserted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+import st_browser as sb
+
+
+def _unavailable(reason: str):
+    """Skip outside CI; fail in CI, where a missing browser is a broken setup."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: browser tests must run; .ci/run installs chromium)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        _unavailable("the Python package playwright is not installed (pip install -r requirements.txt)")
+    executable = sb.chromium_path()
+    if executable is None:
+        _unavailable(f"Chromium not found at {sb.CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        try:
+            chromium = p.chromium.launch(executable_path=executable, args=sb.CHROMIUM_ARGS)
+        except Error as e:
+            _unavailable(f"Chromium at {executable} did not start: {e}")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(browser):
+    """Base URL of the dashboard served by `streamlit run dashboard/Home.py`; the server dies with the session.
+
+    Also measures server start -> health ok -> first page rendered in the browser.
+    """
+    sb.ARTIFACTS.mkdir(exist_ok=True)
+    port = sb.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    with open(sb.SERVER_LOG, "w") as log:
+        t0 = time.perf_counter()
+        proc = sb.start_server(port, log)
+        try:
+            sb.wait_healthy(proc, base_url)
+            t_health = time.perf_counter() - t0
+            context = browser.new_context(viewport=sb.VIEWPORT)
+            try:
+                page = context.new_page()
+                sb.open_page(page, base_url, "")
+                t_first = time.perf_counter() - t0
+            finally:
+                context.close()
+            sb.TIMINGS["server_start"] = {"health_ok_s": round(t_health, 2),
+                                          "first_page_rendered_s": round(t_first, 2), "target_s": 5.0}
+            yield base_url
+        finally:
+            sb.stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def browser_context(browser):
+    """One 1280x800 context for the session: tabs share its HTTP cache, not their Streamlit sessions."""
+    context = browser.new_context(viewport=sb.VIEWPORT)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(browser_context, app_url):
+    """A fresh tab (its own Streamlit session) that records uncaught JavaScript errors."""
+    tab = browser_context.new_page()
+    tab.js_errors = []
+    tab.run_watcher = sb.RunWatcher(tab)
+    tab.on("pageerror", lambda err: tab.js_errors.append(str(err)))
+    tab.set_default_timeout(30_000)
+    yield tab
+    tab.close()
+
+
+def pytest_sessionfinish(session):
+    if sb.TIMINGS:
+        sb.ARTIFACTS.mkdir(exist_ok=True)
+        sb.TIMINGS_FILE.write_text(json.dumps(sb.TIMINGS, indent=2) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter):
+    t = sb.TIMINGS
+    if not t:
+        return
+    w = terminalreporter.write_line
+    terminalreporter.section("browser timings (measured, not asserted)")
+    if "server_start" in t:
+        s = t["server_start"]
+        w(f"server start -> health ok {s['health_ok_s']:.2f} s -> first page rendered "
+          f"{s['first_page_rendered_s']:.2f} s (target <= 5 s)")
+    for name, r in t.get("slider_change", {}).items():
+        w(f"{name:>9}: {r['slider']} {r['from']}->{r['to']}: settled {r['total']:.2f} s "
+          f"(script run {r['run']:.2f} s; target <= 1 s); first open {r['first_open']:.2f} s")
+    if "training" in t:
+        r = t["training"]
+        w(f" training: {r['detail']}")
+    w(f"written to {sb.TIMINGS_FILE.relative_to(sb.REPO_ROOT)}")
