@@ -5,6 +5,7 @@ torch, numpy and pandas only; the dashboard and notebooks both use it. The lesso
 ``rnn_core.predict_ch8``, ``rnn_core.train_ch8``, ``rnn_core.try_gpu``.
 """
 from .checkpoint import load_checkpoint, save_checkpoint
+from .compat import Accumulator, Animator, Timer
 from .corpus import BUILTIN_CORPORA, Corpus, CorpusError, builtin_corpus, load_corpus, time_machine_status
 from .data import (SeqDataLoader, load_corpus_time_machine, load_data, load_data_time_machine, make_loader,
                    tokenize_corpus)

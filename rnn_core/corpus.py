@@ -160,7 +160,11 @@ def read_file(path: Path | str) -> Corpus:
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"No such file: {path}. Give a path to a text file, 'time_machine' or a built-in name.")
-    corpus = corpus_from_text(path.read_bytes(), path.name)
+    try:
+        payload = path.read_bytes()
+    except OSError as exc:
+        raise CorpusError(f"Cannot read {path}: {exc.strerror}.") from None
+    corpus = corpus_from_text(payload, path.name)
     corpus.source, corpus.note = "file", str(path)
     return corpus
 

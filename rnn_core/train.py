@@ -10,6 +10,8 @@ import json
 import sys
 import time
 
+import torch
+
 from .checkpoint import save_checkpoint
 from .corpus import CorpusError, load_corpus
 from .data import make_loader, tokenize_corpus
@@ -47,8 +49,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+_bar_open = False  # a progress line is drawn but not yet ended
+
+
 def progress(record, total: int, out=sys.stderr) -> None:
     """A one-line progress bar, redrawn in place."""
+    global _bar_open
+    _bar_open = record.epoch < total
     width = 30
     done = int(width * record.epoch / total)
     out.write(f"\r[{'#' * done}{'.' * (width - done)}] {record.epoch}/{total} "
@@ -91,13 +98,18 @@ def main(argv=None) -> int:
     try:
         summary = run(parse_args(argv))
     except USER_ERRORS as exc:
-        sys.stderr.write(f"\nerror: {exc}\n" if not str(exc).startswith("error") else f"{exc}\n")
-        return 2
+        message = f"error: {exc}"
+    except torch.OutOfMemoryError:
+        message = "error: the device ran out of memory: lower the batch size, steps or hidden size, or use --device cpu"
+    except OSError as exc:  # e.g. --save into a folder that cannot be written
+        message = f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
     except KeyboardInterrupt:
-        sys.stderr.write("\nerror: interrupted\n")
-        return 2
-    print(json.dumps(summary))
-    return 0
+        message = "error: interrupted"
+    else:
+        print(json.dumps(summary))
+        return 0
+    sys.stderr.write(("\n" if _bar_open else "") + message + "\n")
+    return 2
 
 
 if __name__ == "__main__":

@@ -152,21 +152,26 @@ class Trainer:
         norm_sum = torch.zeros((), device=device)
         clipped = torch.zeros((), device=device)
         n_tokens = n_batches = 0
+        # An engine may run the whole step itself (the fast engine's CUDA graph): same math, one launch.
+        train_step = getattr(net, "train_step", None)
         for X, Y in self.loader:
             if state is None or use_random_iter:
                 state = net.begin_state(batch_size=X.shape[0], device=device)
             else:
                 state = tuple(s.detach() for s in state)  # stop gradients at the minibatch boundary
-            y = Y.T.reshape(-1).to(device)  # (steps*batch,), time-major like the outputs
-            y_hat, state = net(X.to(device), state)
-            loss = F.cross_entropy(y_hat, y)
-            loss.backward()
-            norm = grad_clipping(net, self.theta)
-            sgd(net.params, self.lr)
-            loss_sum += loss.detach() * y.numel()
+            if train_step is not None:
+                loss, norm, state = train_step(X.to(device), Y.to(device), state, self.lr, self.theta)
+            else:
+                y = Y.T.reshape(-1).to(device)  # (steps*batch,), time-major like the outputs
+                y_hat, state = net(X.to(device), state)
+                loss = F.cross_entropy(y_hat, y)
+                loss.backward()
+                norm = grad_clipping(net, self.theta)
+                sgd(net.params, self.lr)
+            loss_sum += loss.detach() * Y.numel()
             norm_sum += norm
             clipped += (norm > self.theta).float()
-            n_tokens += y.numel()
+            n_tokens += Y.numel()
             n_batches += 1
         mean_loss = (loss_sum / n_tokens).item()  # the one host sync of the epoch
         seconds = time.perf_counter() - start
@@ -175,8 +180,9 @@ class Trainer:
                 for p, s in zip(net.params, snapshot):
                     p.copy_(s)
             raise DivergenceError(
-                f"The loss became non-finite in epoch {self.epoch + 1}; the model was reset to the end of "
-                f"epoch {self.epoch}. Lower the learning rate or the clipping threshold theta.")
+                f"The loss became non-finite in epoch {self.epoch + 1}; the model was reset to "
+                + (f"the end of epoch {self.epoch}" if self.epoch else "its initial parameters")
+                + ". Lower the learning rate or the clipping threshold theta.")
         epoch = self.epoch + 1
         sample = None
         if self.sample_every and (epoch % self.sample_every == 0 or epoch == 1):

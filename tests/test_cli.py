@@ -1,0 +1,103 @@
+"""The headless trainer: a JSON line on success, status 2 and one line on stderr for bad input."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rnn_core.train import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, timeout=120):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "rnn_core.train", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_quick_run_ends_with_json(time_machine, tmp_path):
+    save = tmp_path / "model.pt"
+    result = run_cli("--epochs", "3", "--hidden", "64", "--device", "cpu", "--save", str(save))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("perplexity", "tokens_per_s", "epochs", "seconds", "device", "sample"):
+        assert key in summary
+    assert summary["epochs"] == 3 and summary["device"] == "cpu"
+    assert 1.0 < summary["perplexity"] < 28.0
+    assert summary["sample"].startswith("time traveller")
+    assert "3/3" in result.stderr  # the progress bar
+    assert save.exists()
+
+
+def test_builtin_corpus_run():
+    result = run_cli("--corpus", "counting", "--epochs", "2", "--hidden", "16", "--batch-size", "8",
+                     "--num-steps", "10", "--quiet", "--prefix", "a b")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["corpus"] == "counting"
+
+
+def _binary(tmp):
+    path = tmp / "b.bin"
+    path.write_bytes(bytes(range(256)) * 10)
+    return str(path)
+
+
+def _empty(tmp):
+    path = tmp / "e.txt"
+    path.write_text("")
+    return str(path)
+
+
+def _short(tmp):
+    path = tmp / "s.txt"
+    path.write_text("a short text\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("make_args,expected", [
+    (lambda tmp: ["--corpus", str(tmp / "missing.txt")], "No such file"),
+    (lambda tmp: ["--corpus", _empty(tmp)], "empty"),
+    (lambda tmp: ["--corpus", _binary(tmp)], "binary"),
+    (lambda tmp: ["--corpus", _short(tmp)], "too few for one minibatch"),
+    (lambda tmp: ["--corpus", "counting", "--batch-size", "0"], "Batch size"),
+    (lambda tmp: ["--corpus", "counting", "--hidden", "-5"], "Hidden size"),
+    (lambda tmp: ["--corpus", "counting", "--epochs", "0"], "epochs"),
+    (lambda tmp: ["--corpus", "counting", "--lr", "-1"], "learning rate"),
+    (lambda tmp: ["--corpus", "counting", "--hidden", "100000"], "Hidden size"),
+    (lambda tmp: ["--corpus", "counting", "--max-tokens", "0", "--batch-size", "1024", "--num-steps", "1000",
+                  "--hidden", "4096"], "GiB"),
+    (lambda tmp: ["--corpus", "counting", "--device", "tpu"], "Unknown device"),
+    (lambda tmp: ["--corpus", "counting", "--hidden", "16", "--epochs", "3", "--lr", "1e37"], "non-finite"),
+    (lambda tmp: ["--batch-size", "many"], "invalid int"),
+], ids=["missing", "empty", "binary", "too-short", "batch-0", "hidden-neg", "epochs-0", "lr-neg", "absurd-hidden",
+        "memory", "device", "divergence", "not-a-number"])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make_args, expected):
+    # in-process: the same main() the module runs, without paying torch's import per case
+    assert main([*make_args(tmp_path), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and expected in lines[0]
+    assert out == ""
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--corpus", "no/such/file.txt"], "No such file"),
+    (["--corpus", "counting", "--hidden", "16", "--epochs", "3", "--lr", "1e37"], "non-finite"),
+    (["--batch-size", "many"], "invalid int"),
+])
+def test_bad_input_as_a_process(args, expected):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and expected in last
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_without_gpu_is_refused():
+    result = run_cli("--corpus", "counting", "--device", "cuda", "--quiet")
+    assert result.returncode == 2 and "no CUDA GPU" in result.stderr
