@@ -1,0 +1,1 @@
+"""RNN Lab's Streamlit dashboard: ``streamlit run dashboard/Home.py`` (UI only; the lesson is in rnn_core)."""

@@ -1,0 +1,320 @@
+"""Chart builders for the dashboard: DataFrames and tensors in, plotly Figures out.
+
+No Streamlit here. Fonts are large on purpose: the charts are read from the back of a lecture hall.
+Every builder uses the ``rnnlab`` template registered below (the pages render with ``theme=None`` so
+Streamlit does not override it).
+"""
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.subplots import make_subplots
+
+FONT_SIZE = 18
+COLORS = {"loss": "#1f77b4", "ppl": "#d62728", "ref": "#7f7f7f", "good": "#2ca02c", "accent": "#ff7f0e",
+          "x_block": "#1f77b4", "h_block": "#9467bd"}
+DIVERGING = "RdBu_r"  # blue negative, red positive, white 0
+
+_template = go.layout.Template(pio.templates["plotly_white"])
+_template.layout.update(
+    font=dict(size=FONT_SIZE, family="Inter, Helvetica, Arial, sans-serif"),
+    title=dict(font=dict(size=FONT_SIZE + 4), x=0.0, xanchor="left"),
+    margin=dict(l=70, r=30, t=70, b=60),
+    hoverlabel=dict(font=dict(size=FONT_SIZE)),
+    legend=dict(font=dict(size=FONT_SIZE - 2)),
+)
+pio.templates["rnnlab"] = _template
+TEMPLATE = "rnnlab"
+
+
+def show_token(token: str) -> str:
+    """A token as it reads on a chart axis: a space becomes '␣'."""
+    return token.replace(" ", "␣") if token.strip() == "" or len(token) == 1 else token
+
+
+def _base(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
+    fig.update_layout(template=TEMPLATE, title=title)
+    if height:
+        fig.update_layout(height=height)
+    return fig
+
+
+# ---------------------------------------------------------------- Data
+
+def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40) -> go.Figure:
+    """Bar chart of the `top` most frequent tokens (columns token, index, count)."""
+    df = vocab_df[vocab_df["count"] > 0].sort_values("count", ascending=False).head(top)
+    labels = [f"{show_token(t)}" for t in df["token"]]
+    fig = go.Figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
+                           customdata=df["index"], hovertemplate="token %{x}<br>index %{customdata}"
+                                                                 "<br>count %{y:,}<extra></extra>"))
+    fig.update_xaxes(title="token (by frequency)", type="category", tickangle=0 if len(df) <= 30 else -45)
+    fig.update_yaxes(title="count")
+    return _base(fig, f"Token frequencies (top {len(df)} of {int((vocab_df['count'] > 0).sum())})", 420)
+
+
+def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str) -> go.Figure:
+    """Which corpus positions each batch row reads, one colour per minibatch.
+
+    `positions` has columns minibatch, row, start, stop (one row per batch row and minibatch).
+    """
+    fig = go.Figure()
+    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
+    for b, part in positions.groupby("minibatch"):
+        fig.add_trace(go.Bar(
+            y=part["row"], x=part["stop"] - part["start"], base=part["start"], orientation="h",
+            name=f"minibatch {b}", marker_color=palette[int(b) % len(palette)],
+            customdata=np.stack([part["start"], part["stop"] - 1], axis=1),
+            hovertemplate=f"minibatch {b}<br>row %{{y}}<br>tokens %{{customdata[0]:,}}–%{{customdata[1]:,}}"
+                          "<extra></extra>"))
+    fig.update_layout(barmode="overlay", bargap=0.15, legend=dict(orientation="h", y=-0.18))
+    fig.update_xaxes(title="corpus position (token index)", range=[0, num_tokens])
+    fig.update_yaxes(title="batch row", autorange="reversed")
+    rows = int(positions["row"].max()) + 1 if len(positions) else 1
+    return _base(fig, title, max(320, min(700, 140 + 14 * rows)))
+
+
+# ---------------------------------------------------------------- One-hot & shapes
+
+def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[str], title: str) -> go.Figure:
+    """(steps, vocab) 0/1 matrix: one row per time step, a single 1 in the input token's column."""
+    y = [f"t={t} {show_token(c)}" for t, c in enumerate(inputs)]
+    x = [show_token(t) for t in vocab_tokens]
+    fig = go.Figure(go.Heatmap(z=one_hot, x=x, y=y, colorscale=[[0, "#f4f4f4"], [1, COLORS["loss"]]],
+                               zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
+                               hovertemplate="step %{y}<br>column %{x}<br>value %{z}<extra></extra>"))
+    fig.update_xaxes(type="category", side="top", tickangle=0)
+    fig.update_yaxes(title="time step: input token", autorange="reversed", type="category")
+    steps = len(y)
+    fig = _base(fig, title + " (columns: vocabulary in index order)", max(360, min(1100, 140 + 24 * steps)))
+    fig.update_layout(margin=dict(t=110))
+    return fig
+
+
+def tensor_sizes(trace: pd.DataFrame) -> go.Figure:
+    """Number of elements of each distinct tensor of one forward pass (log scale)."""
+    df = trace[trace["step"].isna() | (trace["step"] == 0)].drop_duplicates("name").copy()
+    df["elements"] = [math.prod(s) if len(s) else 1 for s in df["shape"]]
+    df["label"] = [f"{n} {tuple(s)}" for n, s in zip(df["name"], df["shape"])]
+    fig = go.Figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
+                           hovertemplate="%{y}<br>%{x:,} elements<extra></extra>"))
+    fig.update_xaxes(title="elements (log scale)", type="log")
+    fig.update_yaxes(autorange="reversed", type="category")
+    return _base(fig, "How big each tensor is", max(420, 40 * len(df) + 120))
+
+
+# ---------------------------------------------------------------- Concat identity
+
+def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axis: str = "col",
+                   block_names: tuple[str, str] | None = None, zmax: float | None = None,
+                   annotate: bool | None = None, colorscale: str = DIVERGING) -> go.Figure:
+    """A matrix as a heatmap; `split` draws the line between two blocks (after column or row `split`)."""
+    matrix = np.asarray(matrix, dtype=float)
+    n, m = matrix.shape
+    zmax = zmax if zmax is not None else float(np.abs(matrix).max() or 1.0)
+    annotate = (n * m <= 120) if annotate is None else annotate
+    fig = go.Figure(go.Heatmap(
+        z=matrix, x=list(range(m)), y=list(range(n)), colorscale=colorscale, zmin=-zmax, zmax=zmax,
+        text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if annotate else None,
+        texttemplate="%{text}" if annotate else None, textfont=dict(size=FONT_SIZE - 2),
+        hovertemplate="row %{y}, column %{x}<br>value %{z:.6f}<extra></extra>", xgap=1, ygap=1,
+        colorbar=dict(thickness=14)))
+    if split is not None and 0 < split < (m if axis == "col" else n):
+        line = dict(color="black", width=4)
+        if axis == "col":
+            fig.add_shape(type="line", x0=split - 0.5, x1=split - 0.5, y0=-0.5, y1=n - 0.5, line=line)
+        else:
+            fig.add_shape(type="line", x0=-0.5, x1=m - 0.5, y0=split - 0.5, y1=split - 0.5, line=line)
+        if block_names:
+            first, second = block_names
+            if axis == "col":
+                for x, name in ((split / 2 - 0.5, first), (split + (m - split) / 2 - 0.5, second)):
+                    fig.add_annotation(x=x, y=-0.5, yshift=14, text=f"<b>{name}</b>", showarrow=False,
+                                       font=dict(size=FONT_SIZE))
+            else:
+                for y, name in ((split / 2 - 0.5, first), (split + (n - split) / 2 - 0.5, second)):
+                    fig.add_annotation(x=-0.5, xshift=-30, y=y, text=f"<b>{name}</b>", showarrow=False,
+                                       textangle=-90, font=dict(size=FONT_SIZE))
+    fig.update_xaxes(title="column", dtick=1 if m <= 20 else None, showgrid=False, zeroline=False)
+    fig.update_yaxes(title="row", autorange="reversed", dtick=1 if n <= 20 else None, showgrid=False,
+                     zeroline=False)
+    return _base(fig, title, max(300, min(700, 130 + 42 * n)))
+
+
+def difference_heatmap(diff: np.ndarray, title: str) -> go.Figure:
+    """Element-wise difference of the two sides, on its own (tiny) colour scale."""
+    diff = np.asarray(diff, dtype=float)
+    zmax = float(np.abs(diff).max()) or 1e-12
+    fig = matrix_heatmap(diff, title, zmax=zmax, annotate=False)
+    fig.update_traces(hovertemplate="row %{y}, column %{x}<br>difference %{z:.3e}<extra></extra>",
+                      colorbar=dict(thickness=14, exponentformat="e"))
+    return fig
+
+
+# ---------------------------------------------------------------- Training
+
+HISTORY_COLUMNS = ["epoch", "loss", "perplexity", "tokens_per_s", "grad_norm", "clip_fraction", "seconds", "sample"]
+
+
+def _history(history: pd.DataFrame | None) -> pd.DataFrame:
+    return pd.DataFrame(columns=HISTORY_COLUMNS) if history is None else history
+
+
+def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs: int | None = None) -> go.Figure:
+    """Loss and perplexity per epoch, with perplexity 1 (perfect) and |V| (uniform guessing) marked."""
+    history = _history(history)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (cross-entropy per token)", "Perplexity"),
+                        horizontal_spacing=0.1)
+    epochs = history["epoch"] if len(history) else []
+    fig.add_trace(go.Scatter(x=epochs, y=history["loss"] if len(history) else [], mode="lines+markers",
+                             name="loss", line=dict(color=COLORS["loss"], width=3), marker=dict(size=5)), 1, 1)
+    fig.add_trace(go.Scatter(x=epochs, y=history["perplexity"] if len(history) else [], mode="lines+markers",
+                             name="perplexity", line=dict(color=COLORS["ppl"], width=3), marker=dict(size=5)),
+                  1, 2)
+    x_max = max(target_epochs or 1, int(history["epoch"].max()) if len(history) else 1)
+    for y, text, color in ((vocab_size, f"|V| = {vocab_size}: uniform guessing", COLORS["ref"]),
+                           (1, "1: perfect", COLORS["good"])):
+        fig.add_hline(y=y, line=dict(color=color, dash="dash", width=2), row=1, col=2,
+                      annotation_text=text, annotation_position="top right",
+                      annotation_font=dict(size=FONT_SIZE - 2, color=color))
+    fig.add_hline(y=math.log(vocab_size), line=dict(color=COLORS["ref"], dash="dash", width=2), row=1, col=1,
+                  annotation_text=f"log |V| = {math.log(vocab_size):.2f}", annotation_position="top right",
+                  annotation_font=dict(size=FONT_SIZE - 2, color=COLORS["ref"]))
+    top_ppl = max(vocab_size, float(history["perplexity"].max()) if len(history) else vocab_size) * 1.1
+    top_loss = max(math.log(vocab_size), float(history["loss"].max()) if len(history) else 0) * 1.1
+    fig.update_yaxes(range=[0, top_loss], row=1, col=1, title="loss")
+    fig.update_yaxes(range=[0, top_ppl], row=1, col=2, title="perplexity")
+    fig.update_xaxes(range=[0, x_max + 0.5], title="epoch")
+    fig.update_annotations(font_size=FONT_SIZE)
+    fig.update_layout(showlegend=False, uirevision="training")
+    return _base(fig, "", 440)
+
+
+def gradient_chart(history: pd.DataFrame | None, theta: float, target_epochs: int | None = None) -> go.Figure:
+    """Mean gradient norm before clipping per epoch, the threshold θ, and the share of clipped minibatches."""
+    history = _history(history)
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    epochs = history["epoch"] if len(history) else []
+    fig.add_trace(go.Scatter(x=epochs, y=history["grad_norm"] if len(history) else [], name="‖g‖ before clipping",
+                             mode="lines", line=dict(color=COLORS["h_block"], width=3)), secondary_y=False)
+    fig.add_trace(go.Bar(x=epochs, y=(history["clip_fraction"] * 100) if len(history) else [],
+                         name="minibatches clipped (%)", marker_color=COLORS["accent"], opacity=0.35),
+                  secondary_y=True)
+    fig.add_hline(y=theta, line=dict(color="black", dash="dot", width=2), annotation_text=f"θ = {theta:g}",
+                  annotation_position="top left", annotation_font=dict(size=FONT_SIZE - 2))
+    x_max = max(target_epochs or 1, int(history["epoch"].max()) if len(history) else 1)
+    fig.update_xaxes(range=[0, x_max + 0.5], title="epoch")
+    fig.update_yaxes(title="gradient norm", type="log", secondary_y=False)
+    fig.update_yaxes(title="clipped (%)", range=[0, 105], secondary_y=True, showgrid=False)
+    fig.update_layout(legend=dict(orientation="h", y=-0.25), uirevision="gradients")
+    return _base(fig, "Gradient norm and clipping", 380)
+
+
+# ---------------------------------------------------------------- Inside the RNN
+
+def _step_labels(steps: pd.DataFrame) -> list[str]:
+    return [f"{t}: {show_token(c)}" for t, c in zip(steps["step"], steps["input"])]
+
+
+def hidden_heatmap(hidden: np.ndarray, steps: pd.DataFrame, unit: int | None = None) -> go.Figure:
+    """H_t for every step (rows) and hidden unit (columns), in [-1, 1] (tanh)."""
+    labels = _step_labels(steps)
+    fig = go.Figure(go.Heatmap(z=hidden, y=labels, colorscale=DIVERGING, zmin=-1, zmax=1,
+                               colorbar=dict(title="H", thickness=14),
+                               hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"))
+    if unit is not None:
+        fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"))
+    fig.update_xaxes(title="hidden unit")
+    fig.update_yaxes(title="step: input", autorange="reversed", type="category")
+    return _base(fig, "Hidden state H_t (steps × units)", max(380, min(1000, 120 + 22 * len(labels))))
+
+
+def probs_heatmap(probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame) -> go.Figure:
+    """softmax(O_t) for every step and token; × marks the top prediction, ○ the true next token."""
+    labels = _step_labels(steps)
+    x = [show_token(t) for t in vocab_tokens]
+    fig = go.Figure(go.Heatmap(z=probs, x=x, y=labels, colorscale="Blues", zmin=0, zmax=1,
+                               colorbar=dict(title="p", thickness=14),
+                               hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, mode="markers",
+                             name="true next token", marker=dict(symbol="circle-open", size=16, line=dict(width=3),
+                                                                 color=COLORS["good"])))
+    fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["predicted"]], y=labels, mode="markers",
+                             name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
+                                                                color=COLORS["ppl"])))
+    fig.update_xaxes(title="next token", type="category", categoryorder="array", categoryarray=x, side="top",
+                     tickangle=0 if len(x) <= 40 else -90)
+    fig.update_yaxes(title="step: input", autorange="reversed", type="category")
+    fig.update_layout(legend=dict(orientation="h", y=-0.08))
+    return _base(fig, "Output probabilities softmax(O_t) (steps × vocabulary)",
+                 max(400, min(1000, 160 + 22 * len(labels))))
+
+
+def step_loss_chart(steps: pd.DataFrame) -> go.Figure:
+    """-log p(true next token) at each step; green where the top prediction was right."""
+    right = steps["predicted"] == steps["target"]
+    labels = [f"{t}: {show_token(a)}→{show_token(b)}" for t, a, b in zip(steps["step"], steps["input"],
+                                                                       steps["target"])]
+    fig = go.Figure(go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
+                           customdata=np.stack([steps["p_target"], steps["predicted"]], axis=1),
+                           hovertemplate="%{x}<br>loss %{y:.3f}<br>p(true) %{customdata[0]:.3f}"
+                                         "<br>predicted %{customdata[1]}<extra></extra>"))
+    fig.update_xaxes(title="step: input → true next", type="category", tickangle=-60)
+    fig.update_yaxes(title="loss = −log p(true next)")
+    return _base(fig, "Loss at each step (green: top prediction correct)", 420)
+
+
+def unit_activation_chart(steps: pd.DataFrame, values: np.ndarray, unit: int) -> go.Figure:
+    """One hidden unit's activation over the steps."""
+    labels = _step_labels(steps)
+    fig = go.Figure(go.Scatter(x=labels, y=values, mode="lines+markers", line=dict(color=COLORS["h_block"], width=3),
+                               marker=dict(size=9)))
+    fig.add_hline(y=0, line=dict(color=COLORS["ref"], width=1))
+    fig.update_xaxes(title="step: input", type="category", tickangle=-60)
+    fig.update_yaxes(title=f"H[{unit}]", range=[-1.05, 1.05])
+    return _base(fig, f"Hidden unit {unit} over time", 360)
+
+
+def gradient_through_time(steps: pd.DataFrame) -> go.Figure:
+    """‖∂loss/∂H_t‖ for each step t (log scale)."""
+    labels = _step_labels(steps)
+    fig = go.Figure(go.Scatter(x=labels, y=steps["grad_norm"], mode="lines+markers",
+                               line=dict(color=COLORS["accent"], width=3), marker=dict(size=9)))
+    fig.update_xaxes(title="step: input", type="category", tickangle=-60)
+    fig.update_yaxes(title="‖∂loss/∂H_t‖", type="log", exponentformat="e")
+    return _base(fig, "How much the loss depends on each hidden state", 380)
+
+
+def activation_html(tokens: list[str], values: np.ndarray) -> str:
+    """The text with each token's background coloured by an activation in [-1, 1] (blue − / red +)."""
+    spans = []
+    for token, v in zip(tokens, values):
+        v = float(max(-1.0, min(1.0, v)))
+        rgb = (214, 39, 40) if v >= 0 else (31, 119, 180)
+        alpha = abs(v)
+        text = html.escape(token).replace(" ", "&nbsp;") or "&nbsp;"
+        spans.append(f'<span title="{v:+.3f}" style="background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f});'
+                     f'padding: 2px 1px; border-radius: 3px;">{text}</span>')
+    return ('<div style="font-family: monospace; font-size: 1.6rem; line-height: 2.4rem; '
+            'word-break: break-all;">' + "".join(spans) + "</div>")
+
+
+# ---------------------------------------------------------------- Generate
+
+def next_token_chart(dist: pd.DataFrame, top: int = 15) -> go.Figure:
+    """Probability of the most likely next tokens at each temperature (columns token, temperature, p)."""
+    best = (dist[dist["temperature"] == dist["temperature"].min()].nlargest(top, "p")["token"].tolist())
+    fig = go.Figure()
+    for t, part in dist.groupby("temperature", sort=True):
+        part = part.set_index("token").reindex(best)
+        fig.add_trace(go.Bar(x=[show_token(tok) for tok in best], y=part["p"], name=f"T = {t:g}",
+                             hovertemplate="next %{x}<br>p %{y:.3f}<extra>T = " + f"{t:g}" + "</extra>"))
+    fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
+    fig.update_xaxes(title="next token", type="category")
+    fig.update_yaxes(title="probability", range=[0, 1])
+    return _base(fig, "Next-token distribution after the prefix", 420)

@@ -1,0 +1,333 @@
+"""What the pages compute, cached: corpus resolution with fallback, loaders, shape traces, inspections.
+
+Pages call these and hand the results to ``dashboard.charts``. Pure results are cached with
+``st.cache_data``; tokenized corpora and untrained models (immutable here) with ``st.cache_resource``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+import torch
+
+import rnn_core
+from rnn_core import corpus as rc_corpus
+from rnn_core.engines import DEFAULT_ENGINE, ENGINES
+from rnn_core.model import device_label, lesson_shape_checks, shape_trace
+
+MAX_TOKENS = 10_000  # the lesson's load_data_time_machine keeps the first 10,000 tokens
+FALLBACK_CORPUS = "toy_english"
+CORPUS_CHOICES = ["time_machine", *rc_corpus.BUILTIN_CORPORA, "upload"]
+CORPUS_TITLES = {"time_machine": "The Time Machine (H. G. Wells)", "upload": "your uploaded text",
+                 **{k: v[0] for k, v in rc_corpus.BUILTIN_CORPORA.items()}}
+USER_ERRORS = (rnn_core.CorpusError, rnn_core.SettingsError, rnn_core.DeviceError, rnn_core.DivergenceError)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The sidebar's values: one field per URL query parameter."""
+
+    corpus: str = "time_machine"
+    token: str = "char"
+    batch: int = 32
+    steps: int = 35
+    hidden: int = 512
+    lr: float = 1.0
+    epochs: int = 500
+    clip: float = 1.0
+    partition: str = "sequential"
+    device: str = "auto"
+    seed: int = 0
+    engine: str = DEFAULT_ENGINE
+    upload_id: str | None = None  # file_id of the uploaded file, when corpus == "upload"
+
+    @property
+    def use_random_iter(self) -> bool:
+        return self.partition == "random"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+LESSON = Settings()  # the lesson's settings: 32, 35, 512, lr 1, theta 1, 500 epochs
+
+
+def engine_names() -> list[str]:
+    """Engines rnn_core offers, the default first."""
+    return [DEFAULT_ENGINE, *[e for e in ENGINES if e != DEFAULT_ENGINE]]
+
+
+# ---------------------------------------------------------------- corpus
+
+@dataclass
+class CorpusInfo:
+    """The tokenized corpus a page works on, and where it came from."""
+
+    tc: rnn_core.data.TokenizedCorpus
+    requested: str
+    used: str  # "time_machine" | a built-in name | "upload"
+    note: str  # where the text came from
+    fallback_reason: str | None = None  # why `used` differs from `requested`
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def vocab(self) -> rnn_core.Vocab:
+        return self.tc.vocab
+
+    @property
+    def key(self) -> tuple:
+        """Identifies the tokenized corpus, for caches that take the corpus unhashed."""
+        return (self.used, self.tc.source.name, self.tc.source.note, len(self.tc.corpus), len(self.vocab),
+                tuple(self.vocab.idx_to_token[:10]))
+
+    @property
+    def title(self) -> str:
+        return CORPUS_TITLES.get(self.used, self.used)
+
+
+@st.cache_resource(ttl=600, show_spinner=False)
+def time_machine_lines() -> tuple[rnn_core.Corpus | None, str]:
+    """The Time Machine if present or downloadable (tried once per 10 minutes), else (None, why)."""
+    status = rc_corpus.time_machine_status()
+    try:
+        if status != "present":
+            rc_corpus.download_time_machine(timeout=5.0)
+        corpus = rc_corpus.read_time_machine(download=False)
+    except rnn_core.CorpusError as exc:
+        return None, str(exc)
+    return corpus, ("found in data/ (SHA-1 verified)" if status == "present" else "downloaded and SHA-1 verified")
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
+               _payload: bytes | None = None, _name: str = "upload") -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
+    """Tokenize a corpus source (cached per source, token type, seed and uploaded file)."""
+    if kind == "upload":
+        corpus = rc_corpus.corpus_from_text(_payload, _name)
+    elif kind == "time_machine":
+        corpus, why = time_machine_lines()
+        if corpus is None:
+            raise rnn_core.CorpusError(why)
+    else:
+        corpus = rc_corpus.builtin_corpus(kind, seed=seed)
+    tc = rnn_core.tokenize_corpus(corpus, token, MAX_TOKENS)
+    return tc, list(corpus.warnings)
+
+
+def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None) -> CorpusInfo:
+    """The corpus the settings ask for; the Time Machine, then the built-in corpus, when that fails."""
+    requested = settings.corpus if settings.corpus in CORPUS_CHOICES else "time_machine"
+    reason = None
+    if requested == "upload":
+        if upload is None:
+            reason = "no file has been uploaded yet"
+        else:
+            file_id, name, payload = upload
+            try:
+                tc, warnings = _tokenized("upload", settings.token, 0, file_id, payload, name)
+                return CorpusInfo(tc, requested, "upload", f"uploaded file {name}", None, warnings)
+            except rnn_core.CorpusError as exc:
+                reason = str(exc)
+    candidates = ([requested] if requested not in ("upload",) else []) + ["time_machine", FALLBACK_CORPUS]
+    for kind in dict.fromkeys(candidates):
+        try:
+            tc, warnings = _tokenized(kind, settings.token, settings.seed, None)
+        except rnn_core.CorpusError as exc:
+            reason = reason or str(exc)
+            continue
+        note = time_machine_lines()[1] if kind == "time_machine" else tc.source.note
+        return CorpusInfo(tc, requested, kind, note, reason if kind != requested else None, warnings)
+    raise rnn_core.CorpusError(reason or "No corpus could be loaded.")
+
+
+def vocab_frame(info: CorpusInfo) -> pd.DataFrame:
+    """Vocabulary table: index, token, count (counts over the tokens used)."""
+    return info.vocab.to_frame()
+
+
+def first_tokens(info: CorpusInfo, n: int = 200) -> str:
+    """The first `n` tokens as text."""
+    tokens = info.vocab.to_tokens(info.tc.corpus[:n])
+    return "".join(tokens) if _is_char(info) else " ".join(tokens)
+
+
+def _is_char(info: CorpusInfo) -> bool:
+    return all(len(t) == 1 for t in info.vocab.idx_to_token[1:])
+
+
+def join_tokens(info_or_vocab, tokens: list[str]) -> str:
+    """Tokens back to text: concatenated for characters, space-separated for words."""
+    vocab = info_or_vocab.vocab if isinstance(info_or_vocab, CorpusInfo) else info_or_vocab
+    return "".join(tokens) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else " ".join(tokens)
+
+
+def split_text(vocab: rnn_core.Vocab, text: str) -> list[str]:
+    """Text to tokens the way the vocabulary was built (characters or words)."""
+    return list(text) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else text.split()
+
+
+def make_loader(info: CorpusInfo, settings: Settings, use_random_iter: bool | None = None):
+    """A loader over the corpus (CorpusError when the corpus is too short for one minibatch)."""
+    rand = settings.use_random_iter if use_random_iter is None else use_random_iter
+    return rnn_core.make_loader(info.tc, settings.batch, settings.steps, rand, seed=settings.seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def minibatch_positions(_info: CorpusInfo, key: tuple, batch: int, steps: int, seed: int,
+                        max_batches: int = 3) -> dict[str, pd.DataFrame]:
+    """Start/stop positions of the first minibatches, sequential and random (same seed)."""
+    out = {}
+    for partition in ("sequential", "random"):
+        loader = rnn_core.make_loader(_info.tc, batch, steps, partition == "random", seed=seed)
+        out[partition] = loader.positions(epochs=1, max_batches=max_batches, seed=seed)
+    return out
+
+
+def first_minibatch(info: CorpusInfo, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first (X, Y) the training loop would see: (batch, steps) each."""
+    return next(iter(make_loader(info, settings)))
+
+
+def xy_frame(info: CorpusInfo, X: torch.Tensor, Y: torch.Tensor, rows: int = 8) -> pd.DataFrame:
+    """The first rows of X and Y as text, one batch row per line."""
+    vocab = info.vocab
+    return pd.DataFrame({
+        "row": range(min(rows, X.shape[0])),
+        "X (input)": [join_tokens(vocab, vocab.to_tokens(x)) for x in X[:rows]],
+        "Y (target = X shifted by one)": [join_tokens(vocab, vocab.to_tokens(y)) for y in Y[:rows]],
+    })
+
+
+# ---------------------------------------------------------------- one-hot & shapes
+
+def one_hot_rows(X: torch.Tensor, vocab_size: int, row: int) -> np.ndarray:
+    """one_hot(X.T)[:, row, :]: the (steps, vocab) one-hot matrix of one batch row."""
+    one_hot = torch.nn.functional.one_hot(X.T, vocab_size)  # (steps, batch, vocab)
+    return one_hot[:, row, :].numpy()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def shape_table(vocab_size: int, batch: int, steps: int, hidden: int, seed: int,
+                steps_listed: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trace, checks): the shape trace of one forward pass on the CPU and the lesson's two checks."""
+    trace = shape_trace(vocab_size, batch, steps, hidden, device="cpu", seed=seed, max_steps_listed=steps_listed)
+    checks = lesson_shape_checks(trace, vocab_size, batch, steps, hidden)
+    return trace, checks
+
+
+def printable_trace(trace: pd.DataFrame) -> pd.DataFrame:
+    """The trace with shapes as text (Arrow cannot hold tuples of varying length)."""
+    out = trace.copy()
+    out["step"] = out["step"].map(lambda s: "" if pd.isna(s) else f"t={int(s)}")
+    out["shape"] = out["shape"].map(lambda s: str(tuple(s)))
+    return out[["step", "name", "shape", "formula", "dtype"]]
+
+
+# ---------------------------------------------------------------- concat identity
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def identity(n: int, d: int, h: int, seed: int, float64: bool = False) -> dict[str, np.ndarray | float]:
+    """Both sides of X W_xh + H W_hh = [X | H] [W_xh ; W_hh] as arrays, and their max |difference|."""
+    r = rnn_core.concat_identity(n, d, h, seed, torch.float64 if float64 else torch.float32)
+    arrays = {k: getattr(r, k).numpy() for k in ("X", "H", "W_xh", "W_hh", "XH", "W", "separate", "concatenated")}
+    arrays["difference"] = arrays["separate"].astype(np.float64) - arrays["concatenated"].astype(np.float64)
+    arrays["max_abs_diff"] = r.max_abs_diff
+    arrays["eps"] = float(torch.finfo(r.X.dtype).eps)
+    return arrays
+
+
+# ---------------------------------------------------------------- devices and models
+
+def resolve_device(settings: Settings) -> tuple[torch.device, str | None]:
+    """The device the settings ask for, or the best one present plus the reason it was not used."""
+    try:
+        return rnn_core.resolve_device(settings.device), None
+    except rnn_core.DeviceError as exc:
+        return rnn_core.default_device(), str(exc)
+
+
+def describe_device(device: torch.device) -> str:
+    """'CUDA: NVIDIA H100 ...' or 'CPU (2 threads)'."""
+    label = device_label(device)
+    return f"{label} ({torch.get_num_threads()} threads)" if device.type == "cpu" else label
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def untrained_model(vocab_key: tuple, vocab_size: int, hidden: int, seed: int):
+    """A freshly initialised scratch model on the CPU (same seed, same weights)."""
+    return rnn_core.make_model("lesson", vocab_size, hidden, "cpu", seed=seed)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def inspect(_net, _vocab, model_key: tuple, text: str) -> dict:
+    """Per-step hidden states, probabilities, losses and gradient norms for `text`."""
+    tokens = split_text(_vocab, text)
+    ins = rnn_core.inspect_sequence(_net, _vocab, tokens)
+    return {"steps": ins.steps_frame(), "hidden": ins.hidden.numpy(), "probs": ins.probs.numpy(),
+            "tokens": list(_vocab.idx_to_token)}
+
+
+def most_active_unit(hidden: np.ndarray) -> int:
+    """The hidden unit whose activation varies most over the steps (a good first one to look at)."""
+    return int(np.argmax(hidden.std(axis=0)))
+
+
+def display_tokens(vocab: rnn_core.Vocab, tokens: list[str]) -> list[str]:
+    """Tokens for running text: characters as they are, words followed by a space."""
+    return list(tokens) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else [t + " " for t in tokens]
+
+
+def mean_loss(steps: pd.DataFrame) -> tuple[float, float]:
+    """(mean loss, perplexity) over the steps of one string."""
+    loss = float(steps["loss"].mean())
+    return loss, float(np.exp(loss))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def continuation(_net, _vocab, model_key: tuple, prefix: str, num_preds: int, temperature: float,
+                 seed: int) -> str:
+    """The prefix continued by `num_preds` tokens: greedy at temperature 0, else sampled."""
+    return rnn_core.generate(prefix, num_preds, _net, _vocab, temperature=temperature, seed=seed)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def next_tokens(_net, _vocab, model_key: tuple, prefix: str, temperatures: tuple[float, ...]) -> pd.DataFrame:
+    """Cached :func:`next_token_distribution`."""
+    return next_token_distribution(_net, _vocab, prefix, temperatures)
+
+
+def unknown_tokens(vocab: rnn_core.Vocab, text: str) -> list[str]:
+    """Tokens of `text` that the vocabulary does not have (they read as <unk>)."""
+    return sorted({t for t in split_text(vocab, text) if t not in vocab.token_to_idx})
+
+
+def next_token_distribution(net, vocab: rnn_core.Vocab, prefix: str,
+                            temperatures: tuple[float, ...]) -> pd.DataFrame:
+    """p(next token | prefix) at each temperature: softmax(O / T) = p^(1/T) renormalised."""
+    tokens = split_text(vocab, prefix) or [vocab.idx_to_token[1]]
+    # inspect_sequence predicts the token after each input; a dummy last token makes the prefix all input
+    probs = rnn_core.inspect_sequence(net, vocab, tokens + [tokens[-1]]).probs[-1].double()
+    frames = []
+    for t in temperatures:
+        p = probs ** (1.0 / t)
+        p = p / p.sum()
+        frames.append(pd.DataFrame({"token": vocab.idx_to_token, "temperature": t, "p": p.numpy()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def default_text(info: CorpusInfo, n_chars: int = 40) -> str:
+    """A stretch of the corpus to inspect: its first `n_chars` characters (whole words for word tokens)."""
+    tokens = info.vocab.to_tokens(info.tc.corpus[:200])
+    if _is_char(info):
+        return "".join(tokens)[:n_chars]
+    return " ".join(tokens[:8])
+
+
+def default_prefix(info: CorpusInfo) -> str:
+    """The lesson's prefix for the Time Machine, else the corpus's first two words."""
+    if info.used == "time_machine":
+        return "time traveller"
+    words = first_tokens(info, 200).split()
+    return " ".join(words[:2]) if words else info.vocab.idx_to_token[1]

@@ -1,0 +1,119 @@
+"""A training run the Training page advances in short, time-budgeted chunks (no Streamlit here).
+
+The page keeps one :class:`TrainingRun` in ``st.session_state``; each run of its fragment calls
+:meth:`TrainingRun.train_for` with a budget well under the fragment's interval, so Stop and every
+other widget get a turn at least once a second.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+
+import rnn_core
+from rnn_core.model import device_label
+
+from .lab import CorpusInfo, Settings, default_prefix, make_loader
+
+SAMPLE_EVERY = 10  # the lesson prints a sample every 10 epochs
+
+
+@dataclass
+class TrainingRun:
+    """A model, its trainer and what the page shows about them."""
+
+    settings: Settings
+    info: CorpusInfo
+    trainer: rnn_core.Trainer
+    estimate: rnn_core.guards.Estimate
+    status: str = "running"  # running | stopped | done | diverged
+    error: str | None = None
+    seconds: float = 0.0  # wall time spent training
+    created: float = field(default_factory=time.time)
+
+    @property
+    def net(self):
+        return self.trainer.net
+
+    @property
+    def vocab(self) -> rnn_core.Vocab:
+        return self.info.vocab
+
+    @property
+    def epoch(self) -> int:
+        return self.trainer.epoch
+
+    @property
+    def target(self) -> int:
+        return self.settings.epochs
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    @property
+    def finished(self) -> bool:
+        return self.epoch >= self.target
+
+    @property
+    def device_name(self) -> str:
+        return device_label(self.trainer.device)
+
+    @property
+    def model_key(self) -> tuple:
+        """Changes whenever the parameters do (for caches of what the model computes)."""
+        return ("trained", self.created, self.epoch)
+
+    def history(self) -> pd.DataFrame:
+        return self.trainer.history_frame()
+
+    def samples(self) -> pd.DataFrame:
+        """Epoch and generated text, for the epochs that produced a sample."""
+        h = self.history()
+        return h.loc[h["sample"].notna(), ["epoch", "perplexity", "sample"]].iloc[::-1].reset_index(drop=True)
+
+    def train_for(self, budget_s: float) -> int:
+        """Train whole epochs until `budget_s` seconds have passed (at least one); returns epochs done."""
+        if not self.running:
+            return 0
+        start = time.perf_counter()
+        done = 0
+        try:
+            while self.epoch < self.target:
+                self.trainer.train_epoch()
+                done += 1
+                if time.perf_counter() - start >= budget_s:
+                    break
+        except rnn_core.DivergenceError as exc:
+            self.status, self.error = "diverged", str(exc)
+        finally:
+            self.seconds += time.perf_counter() - start
+        if self.running and self.finished:
+            self.status = "done"
+        return done
+
+    def tokens_per_s(self) -> float:
+        """Mean training throughput over the run so far."""
+        h = self.trainer.history
+        seconds = sum(r.seconds for r in h)
+        return sum(r.tokens_per_s * r.seconds for r in h) / seconds if seconds else 0.0
+
+
+def check(settings: Settings, info: CorpusInfo, device: torch.device) -> rnn_core.guards.Estimate:
+    """The guard's verdict on these settings (SettingsError / CorpusError when they cannot run)."""
+    loader = make_loader(info, settings)  # raises CorpusError when the corpus is too short
+    return rnn_core.check_settings(len(info.vocab), settings.batch, settings.steps, settings.hidden,
+                                   len(loader) * settings.batch * settings.steps, settings.epochs, settings.lr,
+                                   settings.clip, device)
+
+
+def start_run(settings: Settings, info: CorpusInfo, device: torch.device) -> TrainingRun:
+    """A fresh model and trainer for these settings, after the guard has accepted them."""
+    estimate = check(settings, info, device)
+    loader = make_loader(info, settings)
+    net = rnn_core.make_model(settings.engine, len(info.vocab), settings.hidden, device, seed=settings.seed)
+    trainer = rnn_core.Trainer(net, loader, info.vocab, lr=settings.lr, theta=settings.clip,
+                               sample_every=SAMPLE_EVERY, prefix=default_prefix(info), num_preds=50)
+    return TrainingRun(settings, info, trainer, estimate)

@@ -1,0 +1,211 @@
+"""The frame every page shares: navigation, the sidebar bound to the URL, page headers, errors.
+
+Every sidebar widget is keyed by its URL query parameter and bound with ``bind="query-params"``, so a
+copied link reopens the same demo: ``/shapes?batch=8&steps=10&hidden=64``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
+
+from . import lab
+from .lab import LESSON, CorpusInfo, Settings
+
+# url_path -> (file, title, icon, help)
+PAGES = {
+    "": ("views/home.py", "Home", ":material/home:", "What RNN Lab teaches, the lesson map, device and corpus."),
+    "data": ("views/data.py", "1 · Data", ":material/dataset:",
+             "The corpus, its vocabulary, and how minibatches are cut from it."),
+    "shapes": ("views/shapes.py", "2 · One-hot & shapes", ":material/view_in_ar:",
+               "From token indices to one-hot vectors, and every tensor shape of a forward pass."),
+    "identity": ("views/identity.py", "3 · Concat identity", ":material/join:",
+                 "Why X W_xh + H W_hh is one matrix product of [X | H] and [W_xh ; W_hh]."),
+    "training": ("views/training.py", "4 · Training", ":material/model_training:",
+                 "Train the RNN live: loss, perplexity, gradient clipping and samples."),
+    "inside": ("views/inside.py", "5 · Inside the RNN", ":material/biotech:",
+               "Hidden states, output probabilities, per-step loss and gradients for one string."),
+    "generate": ("views/generate.py", "6 · Generate", ":material/edit_note:",
+                 "Continue a prefix greedily and by sampling at a temperature."),
+}
+
+STYLE = """
+<style>
+/* lecture hall: larger body text, metrics and tables */
+[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.15rem; }
+[data-testid="stMetricValue"] { font-size: 2.1rem; }
+[data-testid="stMarkdownContainer"] .katex { font-size: 1.45em; }
+</style>
+"""
+
+
+def pages() -> list:
+    """One st.Page per file in dashboard/views/, Home first and default."""
+    return [st.Page(file, title=title, icon=icon, help=help_, url_path=path or None, default=path == "")
+            for path, (file, title, icon, help_) in PAGES.items()]
+
+
+@dataclass
+class Context:
+    """What the sidebar decided for this run: settings, corpus, device."""
+
+    settings: Settings
+    info: CorpusInfo
+    device: torch.device
+    device_error: str | None
+
+
+def reset_to_lesson() -> None:
+    """Callback: the lesson's settings (32, 35, 512, lr 1, theta 1, 500 epochs, sequential)."""
+    for key in ("batch", "steps", "hidden", "lr", "epochs", "clip", "partition", "token"):
+        st.session_state[key] = getattr(LESSON, key)
+
+
+def sidebar() -> Context:
+    """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device."""
+    bound = dict(bind="query-params")
+    sb = st.sidebar
+    sb.header("Settings")
+    corpus = sb.selectbox("Corpus", lab.CORPUS_CHOICES, index=0, key="corpus", **bound,
+                          help="time_machine: the lesson's text. toy_english, parentheses, counting: generated "
+                               "texts with structure to find in the hidden units. upload: your own .txt file.")
+    upload = None
+    if corpus == "upload":
+        f = sb.file_uploader(f"Text file (≤ {MAX_CORPUS_BYTES // 2**20} MB)", type=["txt", "md", "csv"],
+                             key="upload_file")
+        if f is not None:
+            upload = (f.file_id, f.name, f.getvalue())
+    elif corpus in BUILTIN_CORPORA:
+        sb.caption(BUILTIN_CORPORA[corpus][1])
+    token = sb.radio("Tokens", ["char", "word"], key="token", horizontal=True, **bound)
+
+    sb.subheader("Minibatches and model")
+    batch = sb.slider("Batch size", 1, 128, LESSON.batch, key="batch", **bound,
+                      help="batch_size: sequences trained on together (rows of X).")
+    steps = sb.slider("Time steps per sequence", 1, 100, LESSON.steps, key="steps", **bound,
+                      help="num_steps: tokens per sequence (columns of X), the length unrolled in BPTT.")
+    hidden = sb.slider("Hidden units", 1, 1024, LESSON.hidden, key="hidden", **bound,
+                       help="num_hiddens: the size of the hidden state H_t.")
+    partition = sb.radio("Partitioning", ["sequential", "random"], key="partition", horizontal=True, **bound,
+                         help="sequential: each row continues where it stopped, the state carries over. "
+                              "random: random subsequences, fresh state each minibatch.")
+
+    sb.subheader("Training")
+    lr = sb.number_input("Learning rate", min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
+                         format="%g", key="lr", **bound)
+    epochs = sb.number_input("Epochs", min_value=1, max_value=10_000, value=LESSON.epochs, step=10,
+                             key="epochs", **bound)
+    clip = sb.number_input("Clip θ (gradient norm)", min_value=0.001, max_value=1000.0, value=LESSON.clip,
+                           step=0.1, format="%g", key="clip", **bound)
+    engines = lab.engine_names()
+    engine = sb.selectbox("Engine", engines, index=0, key="engine", **bound,
+                          help="lesson: the scratch model as written in the lesson. Other engines compute "
+                               "the same RNN faster.")
+    device_choice = sb.radio("Device", ["auto", "cpu", "cuda"], key="device", horizontal=True, **bound)
+    seed = sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1, key="seed",
+                           **bound)
+    sb.button("Reset to the lesson's settings", on_click=reset_to_lesson, width="stretch",
+              help="Batch 32, 35 steps, 512 hidden units, learning rate 1, θ 1, 500 epochs.")
+    sb.caption("These settings live in the page's URL: copy it to reopen this exact demo.")
+
+    settings = Settings(corpus=corpus, token=token, batch=int(batch), steps=int(steps), hidden=int(hidden),
+                        lr=float(lr), epochs=int(epochs), clip=float(clip), partition=partition,
+                        device=device_choice, seed=int(seed), engine=engine,
+                        upload_id=upload[0] if upload else None)
+    info = lab.corpus_info(settings, upload)
+    device, device_error = lab.resolve_device(settings)
+    _sidebar_status(info, device, device_error)
+    ctx = Context(settings, info, device, device_error)
+    st.session_state["lab_context"] = ctx
+    return ctx
+
+
+def _sidebar_status(info: CorpusInfo, device: torch.device, device_error: str | None) -> None:
+    """Below the settings: what is actually in use."""
+    sb = st.sidebar
+    sb.divider()
+    if info.fallback_reason:
+        sb.warning(f"Using the built-in corpus **{info.title}**: {info.fallback_reason}")
+    for w in info.warnings:
+        sb.warning(w)
+    if device_error:
+        sb.error(f"{device_error} Using {lab.describe_device(device)}.")
+    sb.caption(f"Corpus: **{info.title}** ({info.note}); {len(info.tc.corpus):,} tokens, "
+               f"{len(info.vocab)} in the vocabulary. Device: **{lab.describe_device(device)}**.")
+    run = st.session_state.get("training_run")
+    if run is not None and run.epoch:
+        state = {"running": "training (open Training to watch it)", "stopped": "stopped", "done": "finished",
+                 "diverged": "stopped: diverged"}[run.status]
+        sb.caption(f"Session model: {run.epoch}/{run.target} epochs, perplexity "
+                   f"{run.trainer.history[-1].perplexity:.2f}, {state}.")
+
+
+def context() -> Context:
+    """This run's settings, corpus and device (set by the sidebar in Home.py)."""
+    ctx = st.session_state.get("lab_context")
+    if ctx is None:  # only when a page file is run on its own
+        ctx = sidebar()
+    return ctx
+
+
+def header(title: str, intro: str, formulas: list[str], code: str) -> None:
+    """A page's opening: title, two or three plain sentences, the formula, the lesson's code (collapsed)."""
+    st.title(title)
+    st.markdown(intro)
+    for formula in formulas:
+        st.latex(formula)
+    with st.expander("The lesson's code for this step", icon=":material/code:"):
+        st.code(code, language="python")
+
+
+def chart(fig, key: str | None = None) -> None:
+    """Render a plotly figure full width with its own (large-font) template."""
+    st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False})
+
+
+def user_error(exc: Exception) -> None:
+    """A user-caused problem, said in one sentence (never a traceback)."""
+    st.error(str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__,
+             icon=":material/error:")
+
+
+@dataclass
+class SessionModel:
+    """The model the Inside and Generate pages use."""
+
+    net: object
+    info: CorpusInfo  # the corpus it was trained on (or the current one, untrained)
+    label: str
+    key: tuple  # changes whenever the parameters do
+    trained: bool
+
+    @property
+    def vocab(self):
+        return self.info.vocab
+
+
+def session_model(ctx: Context) -> SessionModel:
+    """The session's trained model (from the Training page), else an untrained one for the current settings."""
+    run = st.session_state.get("training_run")
+    if run is not None and run.epoch > 0:
+        last = run.trainer.history[-1]
+        label = (f"Trained model of this session: {run.epoch} epochs on {run.info.title}, "
+                 f"{run.settings.hidden} hidden units, perplexity {last.perplexity:.2f}"
+                 + (" (training paused while you are on this page)." if run.running else "."))
+        return SessionModel(run.net, run.info, label, run.model_key, True)
+    s = ctx.settings
+    net = lab.untrained_model(ctx.info.key, len(ctx.info.vocab), s.hidden, s.seed)
+    label = (f"UNTRAINED model (random weights, seed {s.seed}, {s.hidden} hidden units): its predictions are "
+             f"noise. Train one on the Training page to see what it learns.")
+    return SessionModel(net, ctx.info, label, ("untrained", ctx.info.key, s.hidden, s.seed), False)
+
+
+def model_banner(model: SessionModel) -> None:
+    """Say clearly which model a page is showing."""
+    if model.trained:
+        st.success(model.label, icon=":material/model_training:")
+    else:
+        st.warning(model.label, icon=":material/warning:")

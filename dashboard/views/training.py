@@ -1,0 +1,116 @@
+"""4 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples.
+
+Training advances in chunks of whole epochs (about CHUNK_S seconds each) inside a fragment that reruns
+every REFRESH_S seconds while a run is active, so the page stays responsive and Stop acts within a second.
+"""
+import streamlit as st
+
+from dashboard import charts, lab, lesson, training_run, ui
+
+CHUNK_S = 0.35  # training time per fragment run
+REFRESH_S = 0.5  # fragment interval while training
+
+ctx = ui.context()
+s, info = ctx.settings, ctx.info
+V = len(info.vocab)
+
+ui.header(
+    "4 · Training the RNN",
+    "Each minibatch: run the RNN over the sequence, score every prediction with cross-entropy, "
+    "backpropagate through time, **clip** the gradient to norm θ, and take an SGD step. "
+    "**Perplexity** is e to the mean loss: 1 means the model always knows the next token, |V| means it "
+    "guesses uniformly.",
+    [r"\text{perplexity} = \exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
+     r"\mathbf{g} \leftarrow \min\Big(1, \frac{\theta}{\lVert \mathbf{g} \rVert}\Big)\,\mathbf{g}, \qquad "
+     r"\theta \leftarrow \theta - \eta\,\mathbf{g}"],
+    lesson.TRAINING,
+)
+
+run = st.session_state.get("training_run")
+runnable = True
+try:
+    estimate = training_run.check(s, info, ctx.device)
+except lab.USER_ERRORS as exc:
+    ui.user_error(exc)
+    runnable, estimate = False, None
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.markdown(
+        f"**Settings:** {info.title}, {s.token} tokens (|V| = {V}), batch {s.batch}, {s.steps} steps, "
+        f"{s.hidden} hidden units, learning rate {s.lr:g}, θ = {s.clip:g}, {s.epochs} epochs, {s.partition} "
+        f"partitioning, engine **{s.engine}**, device **{lab.describe_device(ctx.device)}**, seed {s.seed}.")
+    if estimate is not None:
+        total = estimate.seconds_per_epoch * s.epochs
+        st.caption(f"Estimate before starting: about {estimate.total_bytes / 2**20:,.1f} MiB, "
+                   f"{estimate.tokens_per_epoch:,} tokens and ~{estimate.seconds_per_epoch:.2f} s per epoch, "
+                   f"~{total / 60:.1f} min for {s.epochs} epochs (a rough FLOP count, not a measurement).")
+with right:
+    b1, b2 = st.columns(2)
+    active = run is not None and run.running
+    start = b1.button("Start", type="primary", disabled=active or not runnable, width="stretch",
+                      help="A new run with the sidebar's settings (a stopped run with the same settings resumes).")
+    b2.button("Stop", disabled=not active, width="stretch", key="stop_training",
+              on_click=lambda: setattr(st.session_state["training_run"], "status", "stopped"))
+
+if start:
+    if run is not None and run.status == "stopped" and run.settings == s and not run.finished:
+        run.status = "running"
+    else:
+        try:
+            run = training_run.start_run(s, info, ctx.device)
+            st.session_state["training_run"] = run
+        except lab.USER_ERRORS as exc:
+            ui.user_error(exc)
+if run is not None and run.settings != s:
+    st.info("The sidebar settings differ from the run shown below; Start begins a new run with them.",
+            icon=":material/info:")
+
+
+def live() -> None:
+    """Train one chunk (when running), then draw progress, figures and samples."""
+    run = st.session_state.get("training_run")
+    was_running = run is not None and run.running
+    if was_running:
+        run.train_for(CHUNK_S)
+    if run is None:
+        st.progress(0.0, text="Press Start to train.")
+        ui.chart(charts.training_curves(None, V, s.epochs),
+                 key="training_curves")
+        return
+    hist = run.history()
+    last = run.trainer.history[-1] if run.epoch else None
+    st.progress(run.epoch / run.target, text=f"Epoch {run.epoch} of {run.target} — {run.status}")
+    m = st.columns(6)
+    m[0].metric("Perplexity", f"{last.perplexity:.2f}" if last else "–")
+    m[1].metric("Loss", f"{last.loss:.3f}" if last else "–")
+    m[2].metric("Tokens/s", f"{run.tokens_per_s():,.0f}")
+    m[3].metric("Device · engine", f"{run.device_name} · {run.settings.engine}")
+    m[4].metric("‖g‖ before clipping", f"{last.grad_norm:.2f}" if last else "–")
+    m[5].metric("Clipped minibatches", f"{last.clip_fraction:.0%}" if last else "–")
+    if run.error:
+        st.error(run.error, icon=":material/error:")
+    ui.chart(charts.training_curves(hist, len(run.vocab), run.target), key="training_curves")
+    g, smp = st.columns([1, 1], gap="large")
+    with g:
+        ui.chart(charts.gradient_chart(hist, run.settings.clip, run.target), key="training_gradients")
+    with smp:
+        st.subheader(f"Samples from “{run.trainer.prefix}”")
+        samples = run.samples()
+        if len(samples):
+            st.code(samples["sample"].iloc[0], language=None, wrap_lines=True)
+            st.dataframe(samples, hide_index=True, width="stretch", height=260,
+                         column_config={"perplexity": st.column_config.NumberColumn(format="%.2f")})
+        else:
+            st.caption("A sample is generated after the first epoch and every 10 epochs.")
+    if was_running and not run.running:
+        st.rerun()  # the run ended: a full rerun turns the timer off and updates buttons and sidebar
+
+
+st.fragment(live, run_every=REFRESH_S if run is not None and run.running else None)()
+
+if run is not None and run.epoch:
+    st.caption(f"{run.epoch} epochs in {run.seconds:.1f} s. The model stays in this session: ")
+    c1, c2 = st.columns(2)
+    c1.page_link("views/inside.py", label="Look inside it", icon=":material/biotech:")
+    c2.page_link("views/generate.py", label="Let it write", icon=":material/edit_note:")
