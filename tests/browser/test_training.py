@@ -1,4 +1,4 @@
-"""A short training run in the browser: Start, the live curve grows, Stop ends it."""
+"""A short training run in the browser: Start, the live curve grows, Stop ends it, Inside uses the model."""
 import re
 import time
 
@@ -6,25 +6,31 @@ from playwright.sync_api import expect
 
 import st_browser as sb
 
-SETTINGS = {"hidden": 16, "epochs": 20, "batch": 32, "steps": 35, "lr": 1}
+SETTINGS = {"hidden": 16, "epochs": 30, "batch": 32, "steps": 35}
 
 
 def _sample(page):
+    """(time, plotly points on the page, progress bar value)."""
     return time.perf_counter(), sb.plotly_points(page), sb.progress_value(page)
+
+
+def _button(page, name: str):
+    return page.get_by_role("button", name=re.compile(rf"^\W*{name}\b", re.I)).first
 
 
 def test_training_curve_grows_and_stops(page, app_url):
     offset = sb.log_size()
     sb.open_page(page, app_url, "training", SETTINGS)
-    page.get_by_role("button", name=re.compile(r"^\W*start\b", re.I)).first.click()
+    start, stop = _button(page, "start"), _button(page, "stop")
+    expect(start, "no enabled Start button on /training").to_be_enabled()
+    start.click()
     t_start = time.perf_counter()
 
-    # watch the chart: points (or the progress bar) must increase at least twice
-    samples = [_sample(page)]
-    growths = []
+    # the live chart: its points (or the progress bar) must increase at least twice
+    samples, growths = [_sample(page)], []
     deadline = t_start + 60
     while len(growths) < 3 and time.perf_counter() < deadline:
-        page.wait_for_timeout(200)
+        page.wait_for_timeout(100)
         samples.append(_sample(page))
         (_, p0, g0), (t1, p1, g1) = samples[-2], samples[-1]
         if p1 > p0 or (g1 is not None and g0 is not None and g1 > g0):
@@ -32,34 +38,41 @@ def test_training_curve_grows_and_stops(page, app_url):
         if g1 is not None and g1 >= 100:
             break
     assert page.locator(sb.EXCEPTION).count() == 0, page.locator(sb.EXCEPTION).first.inner_text()
-    assert len(growths) >= 2, (f"the live curve did not grow twice in {deadline - t_start:.0f} s: "
-                               f"(s, points, progress) samples {[(round(t - t_start, 1), p, g) for t, p, g in samples][-8:]}")
+    assert len(growths) >= 2, (
+        f"the live curve did not grow twice in {time.perf_counter() - t_start:.0f} s; last (s, points, progress) "
+        f"samples: {[(round(t - t_start, 1), p, g) for t, p, g in samples][-8:]}")
+    gaps = [b - a for a, b in zip(growths, growths[1:])]
+    result = sb.TIMINGS["training"] = {
+        "settings": SETTINGS, "first_update_s": round(growths[0] - t_start, 2),
+        "update_gaps_s": [round(g, 2) for g in gaps],
+        "detail": f"first curve update {growths[0] - t_start:.2f} s after Start, then every <= {max(gaps):.2f} s"}
 
-    # Stop: nothing may grow after it has taken effect
-    stop = page.get_by_role("button", name=re.compile(r"^\W*stop\b", re.I)).first
-    stop_latency = None
-    finished = (samples[-1][2] or 0) >= 100
-    if not finished:
+    # Stop: must be clickable while training, and nothing may grow once it has taken effect
+    if (samples[-1][2] or 0) < 100:
+        expect(stop, "Stop is still disabled while the curve grows (Start/Stop not redrawn after Start)"
+               ).to_be_enabled(timeout=3_000)
         stop.click()
-        t_stop = time.perf_counter()
-        last = _sample(page)
-        while time.perf_counter() < t_stop + 4:
-            page.wait_for_timeout(200)
+        t_stop, last, latency = time.perf_counter(), _sample(page), 0.0
+        while time.perf_counter() < t_stop + 3:
+            page.wait_for_timeout(100)
             now = _sample(page)
             if now[1:] != last[1:]:
-                stop_latency = now[0] - t_stop
+                latency = now[0] - t_stop
             last = now
-        settled = _sample(page)
         page.wait_for_timeout(1500)
-        assert _sample(page)[1:] == settled[1:], "the curve still grows 4 s after Stop"
-    gaps = [b - a for a, b in zip(growths, growths[1:])]
-    sb.TIMINGS["training"] = {
-        "settings": SETTINGS, "first_update_s": round(growths[0] - t_start, 2),
-        "update_gaps_s": [round(g, 2) for g in gaps], "stop_latency_s": stop_latency and round(stop_latency, 2),
-        "detail": (f"first curve update {growths[0] - t_start:.2f} s after Start; updates every "
-                   f"{max(gaps):.2f} s at most; "
-                   + ("run finished before Stop" if finished else
-                      f"last change {stop_latency or 0:.2f} s after Stop"))}
-    assert page.locator(sb.EXCEPTION).count() == 0
+        assert _sample(page)[1:] == last[1:], "the curve still grows 3 s after Stop"
+        result["stop_latency_s"] = round(latency, 2)
+        result["detail"] += f"; last change {latency:.2f} s after Stop"
+    else:
+        result["detail"] += "; the run finished before Stop"
     assert "Traceback" not in sb.log_since(offset), sb.log_tail()
     assert not page.js_errors, page.js_errors
+
+    # the trained model stays in the session: Inside (reached in-app, same session) uses it
+    page.locator("[data-testid='stSidebarNav'] a[href$='/inside']").click()
+    expect(page).to_have_url(re.compile(r"/inside"))
+    sb.wait_for_app_run(page)
+    expect(page.locator(sb.PLOTLY).first).to_be_visible(timeout=20_000)
+    body = page.inner_text("body")
+    assert "UNTRAINED" not in body, "Inside shows the untrained model after a training run in the same session"
+    assert page.locator(sb.EXCEPTION).count() == 0
