@@ -1,0 +1,185 @@
+"""The fast engine computes the lesson's model: same loss, same gradients, same training curve."""
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from rnn_core.checkpoint import load_checkpoint, save_checkpoint
+from rnn_core.data import load_data
+from rnn_core.engines import DEFAULT_ENGINE, ENGINES, make_model
+from rnn_core.fast import CudaGraphStep, FastRNN
+from rnn_core.inspection import formula_params
+from rnn_core.model import PARAM_NAMES
+from rnn_core.training import Trainer, predict
+
+V = 28
+
+
+def twins(num_hiddens=64, seed=0):
+    """A lesson model and a fast model holding the same parameters, large enough for large gradients.
+
+    W_hh has spectral radius about 0.8: a chaotic recurrence (radius > 1) would amplify float rounding
+    over 35 steps, and any two correct implementations would then differ.
+    """
+    lesson = make_model("lesson", V, num_hiddens, "cpu", seed=seed)
+    fast = make_model("fast", V, num_hiddens, "cpu", seed=seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    scales = (0.5, 0.8 / num_hiddens ** 0.5, 0.1, 0.3, 0.1)  # W_xh, W_hh, b_h, W_hq, b_q
+    with torch.no_grad():
+        for p, q, scale in zip(lesson.params, fast.params, scales):
+            r = torch.randn(p.shape, generator=g) * scale
+            p.copy_(r)
+            q.copy_(r)
+    return lesson, fast
+
+
+def loss_and_grads(net, X, Y, H0, state_weight=0.0):
+    """Cross-entropy of one minibatch from state H0 (plus a term on the new state); loss, grads, dH0."""
+    H0 = H0.clone().requires_grad_(True)
+    y_hat, (H,) = net(X, (H0,))
+    loss = F.cross_entropy(y_hat, Y.T.reshape(-1)) + state_weight * (H ** 2).sum()
+    loss.backward()
+    grads = [p.grad.clone() for p in net.params]
+    for p in net.params:
+        p.grad = None
+    return loss.detach(), grads, H0.grad, y_hat.detach(), H.detach()
+
+
+def test_registered_as_default():
+    assert ENGINES["fast"] is FastRNN and DEFAULT_ENGINE == "fast"
+    net = make_model("fast", V, 16, "cpu", seed=0)
+    assert net.engine == "fast" and net.vocab_size == V and net.num_hiddens == 16
+    assert net.device == torch.device("cpu") and net.train_step is None  # CPU: the Trainer runs the step
+
+
+def test_same_params_layout_and_init_as_lesson():
+    lesson, fast = make_model("lesson", V, 32, "cpu", seed=3), make_model("fast", V, 32, "cpu", seed=3)
+    for p, q in zip(lesson.params, fast.params):
+        assert p.shape == q.shape and q.is_leaf and q.requires_grad
+        assert torch.equal(p, q)
+    assert list(formula_params(fast)) == list(PARAM_NAMES)
+
+
+@pytest.mark.parametrize("num_hiddens, state_weight", [(64, 0.0), (64, 0.1), (512, 0.0)])
+def test_loss_and_gradients_equal_autograd_on_lesson(num_hiddens, state_weight):
+    lesson, fast = twins(num_hiddens)
+    g = torch.Generator().manual_seed(7)
+    batch, steps = 5, 35
+    X1, Y1, X2, Y2 = (torch.randint(0, V, (batch, steps), generator=g) for _ in range(4))
+    zero, = lesson.begin_state(batch)
+    # First minibatch from the zero state; the second from the state it carried (detached, as in training).
+    *_, H_lesson = loss_and_grads(lesson, X1, Y1, zero)
+    *_, H_fast = loss_and_grads(fast, X1, Y1, zero)
+    assert torch.allclose(H_lesson, H_fast, rtol=0, atol=1e-5)
+    loss_a, grads_a, dH0_a, out_a, Hn_a = loss_and_grads(lesson, X2, Y2, H_lesson, state_weight)
+    loss_b, grads_b, dH0_b, out_b, Hn_b = loss_and_grads(fast, X2, Y2, H_lesson, state_weight)
+    assert abs(loss_a.item() - loss_b.item()) < 1e-5
+    assert torch.allclose(out_a, out_b, atol=1e-5) and torch.allclose(Hn_a, Hn_b, atol=1e-5)
+    for name, ga, gb in zip(PARAM_NAMES, grads_a, grads_b):
+        assert ga.abs().max() > 1e-4, name  # the comparison means something
+        assert torch.allclose(ga, gb, rtol=0, atol=1e-5), (name, (ga - gb).abs().max().item())
+    assert torch.allclose(dH0_a, dH0_b, rtol=0, atol=1e-5)
+
+
+def test_repeated_tokens_accumulate_in_W_xh_gradient():
+    lesson, fast = twins(num_hiddens=16)
+    X = torch.full((3, 6), 4)  # one token everywhere: its row of W_xh gets every step's gradient
+    Y = torch.randint(0, V, (3, 6), generator=torch.Generator().manual_seed(0))
+    zero, = lesson.begin_state(3)
+    _, grads_a, *_ = loss_and_grads(lesson, X, Y, zero)
+    _, grads_b, *_ = loss_and_grads(fast, X, Y, zero)
+    assert torch.allclose(grads_a[0], grads_b[0], atol=1e-6)
+    assert grads_b[0][5].abs().max() == 0
+
+
+def test_one_step_and_no_grad_forward():
+    lesson, fast = twins(num_hiddens=16)
+    X = torch.randint(0, V, (1, 1))
+    with torch.no_grad():
+        out_a, (H_a,) = lesson(X, lesson.begin_state(1))
+        out_b, (H_b,) = fast(X, fast.begin_state(1))
+    assert out_b.shape == (1, V) and H_b.shape == (1, 16)
+    assert torch.allclose(out_a, out_b, atol=1e-6) and torch.allclose(H_a, H_b, atol=1e-6)
+
+
+def train(engine, epochs, num_hiddens=64, batch_size=32, use_random_iter=False, seed=0):
+    loader, vocab = load_data("time_machine", batch_size, 35, use_random_iter=use_random_iter, seed=seed)
+    net = make_model(engine, len(vocab), num_hiddens, "cpu", seed=seed)
+    trainer = Trainer(net, loader, vocab, lr=1.0, theta=1.0, sample_every=0)
+    for _ in trainer.epochs(epochs):
+        pass
+    return trainer, net, vocab
+
+
+def test_twenty_epochs_end_at_the_same_perplexity(time_machine):
+    lesson, net_a, vocab = train("lesson", 20)
+    fast, net_b, _ = train("fast", 20)
+    ppl_a, ppl_b = lesson.history[-1].perplexity, fast.history[-1].perplexity
+    assert ppl_a < 0.8 * V  # it learned something
+    assert abs(ppl_b - ppl_a) / ppl_a < 0.01, (ppl_a, ppl_b)
+    for a, b in zip(lesson.history, fast.history):
+        assert math.isclose(a.loss, b.loss, rel_tol=1e-3)
+        assert math.isclose(a.clip_fraction, b.clip_fraction)
+    assert predict("time traveller", 20, net_b, vocab).startswith("time traveller")
+
+
+def test_random_partitioning_trains_the_same(time_machine):
+    lesson, *_ = train("lesson", 2, num_hiddens=32, use_random_iter=True)
+    fast, *_ = train("fast", 2, num_hiddens=32, use_random_iter=True)
+    assert math.isclose(lesson.history[-1].loss, fast.history[-1].loss, rel_tol=1e-4)
+
+
+def test_whole_step_hook_gives_the_same_training():
+    """The Trainer's whole-step path (the CUDA graph's body, run eagerly here) equals its own loop."""
+    loop, _, _ = train_builtin(None)
+    hooked, _, _ = train_builtin("eager")
+    for a, b in zip(loop.history, hooked.history):
+        assert math.isclose(a.loss, b.loss, rel_tol=1e-6) and math.isclose(a.grad_norm, b.grad_norm, rel_tol=1e-5)
+
+
+def train_builtin(step, epochs=2):
+    loader, vocab = load_data("counting", 8, 10, seed=0)
+    net = make_model("fast", len(vocab), 32, "cpu", seed=0)
+    if step == "eager":
+        net.train_step = CudaGraphStep(net)
+        net.train_step.eager = True
+    trainer = Trainer(net, loader, vocab, lr=1.0, theta=1.0, sample_every=0)
+    for _ in trainer.epochs(epochs):
+        pass
+    return trainer, net, vocab
+
+
+def test_checkpoint_round_trip_between_engines(tmp_path):
+    trainer, net, vocab = train_builtin(None, epochs=1)
+    path = save_checkpoint(tmp_path / "fast.pt", net, vocab)
+    lesson, _, _ = load_checkpoint(path, engine="lesson")
+    fast, _, _ = load_checkpoint(path, engine="fast")
+    X = torch.randint(0, len(vocab), (2, 5))
+    with torch.no_grad():
+        out_a, _ = lesson(X, lesson.begin_state(2))
+        out_b, _ = fast(X, fast.begin_state(2))
+    assert torch.allclose(out_a, out_b, atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU: the CUDA-graph training step is not run")
+def test_cuda_graph_step_equals_eager_loop():
+    device = torch.device("cuda")
+    loader, vocab = load_data("counting", 32, 35, seed=0)
+    results = []
+    for graphed in (False, True):
+        loader.rng.seed(0)
+        net = make_model("fast", len(vocab), 128, device, seed=0)
+        assert isinstance(net.train_step, CudaGraphStep)
+        if not graphed:
+            net.train_step = None  # the Trainer's own eager loop
+        trainer = Trainer(net, loader, vocab, sample_every=0)
+        for _ in trainer.epochs(3):
+            pass
+        results.append((trainer.history, [p.detach().cpu() for p in net.params]))
+    assert not net.train_step.eager and len(net.train_step.graphs) == 1  # captured once, replayed
+    (hist_a, params_a), (hist_b, params_b) = results
+    for a, b in zip(hist_a, hist_b):
+        assert math.isclose(a.loss, b.loss, rel_tol=1e-4)
+    for p, q in zip(params_a, params_b):
+        assert torch.allclose(p, q, atol=1e-4)
