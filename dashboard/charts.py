@@ -53,26 +53,26 @@ def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40) -> go.Figure:
     fig = go.Figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
                            customdata=df["index"], hovertemplate="token %{x}<br>index %{customdata}"
                                                                  "<br>count %{y:,}<extra></extra>"))
-    fig.update_xaxes(title="token (by frequency)", type="category", tickangle=0 if len(df) <= 30 else -45)
+    fig.update_xaxes(title="token (by frequency)", type="category", tickmode="array", tickvals=labels,
+                     tickangle=0 if len(df) <= 30 else -45)
     fig.update_yaxes(title="count")
     return _base(fig, f"Token frequencies (top {len(df)} of {int((vocab_df['count'] > 0).sum())})", 420)
 
 
 def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str) -> go.Figure:
-    """Which corpus positions each batch row reads, one colour per minibatch.
+    """Which corpus positions each batch row reads during one epoch, coloured by minibatch.
 
     `positions` has columns minibatch, row, start, stop (one row per batch row and minibatch).
     """
-    fig = go.Figure()
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"]
-    for b, part in positions.groupby("minibatch"):
-        fig.add_trace(go.Bar(
-            y=part["row"], x=part["stop"] - part["start"], base=part["start"], orientation="h",
-            name=f"minibatch {b}", marker_color=palette[int(b) % len(palette)],
-            customdata=np.stack([part["start"], part["stop"] - 1], axis=1),
-            hovertemplate=f"minibatch {b}<br>row %{{y}}<br>tokens %{{customdata[0]:,}}–%{{customdata[1]:,}}"
-                          "<extra></extra>"))
-    fig.update_layout(barmode="overlay", bargap=0.15, legend=dict(orientation="h", y=-0.18))
+    last = max(int(positions["minibatch"].max()), 1) if len(positions) else 1
+    fig = go.Figure(go.Bar(
+        y=positions["row"], x=positions["stop"] - positions["start"], base=positions["start"], orientation="h",
+        marker=dict(color=positions["minibatch"], colorscale="Viridis", cmin=0, cmax=last, line=dict(width=0),
+                    colorbar=dict(title=dict(text="minibatch", side="right"), thickness=14)),
+        customdata=np.stack([positions["minibatch"], positions["start"], positions["stop"] - 1], axis=1),
+        hovertemplate="minibatch %{customdata[0]}<br>batch row %{y}<br>tokens %{customdata[1]:,}–%{customdata[2]:,}"
+                      "<extra></extra>"))
+    fig.update_layout(barmode="overlay", bargap=0.1)
     fig.update_xaxes(title="corpus position (token index)", range=[0, num_tokens])
     fig.update_yaxes(title="batch row", autorange="reversed")
     rows = int(positions["row"].max()) + 1 if len(positions) else 1
@@ -111,15 +111,15 @@ def tensor_sizes(trace: pd.DataFrame) -> go.Figure:
 # ---------------------------------------------------------------- Concat identity
 
 def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axis: str = "col",
-                   block_names: tuple[str, str] | None = None, zmax: float | None = None,
-                   annotate: bool | None = None, colorscale: str = DIVERGING) -> go.Figure:
+                   row_labels: list[str] | None = None, col_labels: list[str] | None = None,
+                   zmax: float | None = None, annotate: bool | None = None) -> go.Figure:
     """A matrix as a heatmap; `split` draws the line between two blocks (after column or row `split`)."""
     matrix = np.asarray(matrix, dtype=float)
     n, m = matrix.shape
     zmax = zmax if zmax is not None else float(np.abs(matrix).max() or 1.0)
     annotate = (n * m <= 120) if annotate is None else annotate
     fig = go.Figure(go.Heatmap(
-        z=matrix, x=list(range(m)), y=list(range(n)), colorscale=colorscale, zmin=-zmax, zmax=zmax,
+        z=matrix, x=list(range(m)), y=list(range(n)), colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
         text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if annotate else None,
         texttemplate="%{text}" if annotate else None, textfont=dict(size=FONT_SIZE - 2),
         hovertemplate="row %{y}, column %{x}<br>value %{z:.6f}<extra></extra>", xgap=1, ygap=1,
@@ -130,20 +130,20 @@ def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axi
             fig.add_shape(type="line", x0=split - 0.5, x1=split - 0.5, y0=-0.5, y1=n - 0.5, line=line)
         else:
             fig.add_shape(type="line", x0=-0.5, x1=m - 0.5, y0=split - 0.5, y1=split - 0.5, line=line)
-        if block_names:
-            first, second = block_names
-            if axis == "col":
-                for x, name in ((split / 2 - 0.5, first), (split + (m - split) / 2 - 0.5, second)):
-                    fig.add_annotation(x=x, y=-0.5, yshift=14, text=f"<b>{name}</b>", showarrow=False,
-                                       font=dict(size=FONT_SIZE))
-            else:
-                for y, name in ((split / 2 - 0.5, first), (split + (n - split) / 2 - 0.5, second)):
-                    fig.add_annotation(x=-0.5, xshift=-30, y=y, text=f"<b>{name}</b>", showarrow=False,
-                                       textangle=-90, font=dict(size=FONT_SIZE))
-    fig.update_xaxes(title="column", dtick=1 if m <= 20 else None, showgrid=False, zeroline=False)
-    fig.update_yaxes(title="row", autorange="reversed", dtick=1 if n <= 20 else None, showgrid=False,
-                     zeroline=False)
-    return _base(fig, title, max(300, min(700, 130 + 42 * n)))
+    xaxis = dict(tickmode="array", tickvals=list(range(m)), ticktext=col_labels) if col_labels else \
+        dict(dtick=1 if m <= 20 else None)
+    yaxis = dict(tickmode="array", tickvals=list(range(n)), ticktext=row_labels) if row_labels else \
+        dict(dtick=1 if n <= 20 else None)
+    fig.update_xaxes(showgrid=False, zeroline=False, **xaxis)
+    fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, **yaxis)
+    fig = _base(fig, title, max(300, min(720, 150 + 56 * n)))
+    fig.update_layout(margin=dict(l=90, r=20, t=70, b=50))
+    return fig
+
+
+def block_labels(name: str, size: int) -> list[str]:
+    """Tick labels naming a block's rows or columns: x0, x1, ... or h0, h1, ..."""
+    return [f"{name}{i}" for i in range(size)]
 
 
 def difference_heatmap(diff: np.ndarray, title: str) -> go.Figure:
@@ -170,10 +170,11 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
     history = _history(history)
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (cross-entropy per token)", "Perplexity"),
                         horizontal_spacing=0.1)
-    epochs = history["epoch"] if len(history) else []
-    fig.add_trace(go.Scatter(x=epochs, y=history["loss"] if len(history) else [], mode="lines+markers",
+    # plain lists, not typed arrays: the browser tests count points in gd.data
+    epochs, loss, ppl = (history[c].astype(float).tolist() for c in ("epoch", "loss", "perplexity"))
+    fig.add_trace(go.Scatter(x=epochs, y=loss, mode="lines+markers",
                              name="loss", line=dict(color=COLORS["loss"], width=3), marker=dict(size=5)), 1, 1)
-    fig.add_trace(go.Scatter(x=epochs, y=history["perplexity"] if len(history) else [], mode="lines+markers",
+    fig.add_trace(go.Scatter(x=epochs, y=ppl, mode="lines+markers",
                              name="perplexity", line=dict(color=COLORS["ppl"], width=3), marker=dict(size=5)),
                   1, 2)
     x_max = max(target_epochs or 1, int(history["epoch"].max()) if len(history) else 1)
@@ -210,28 +211,37 @@ def gradient_chart(history: pd.DataFrame | None, theta: float, target_epochs: in
     x_max = max(target_epochs or 1, int(history["epoch"].max()) if len(history) else 1)
     fig.update_xaxes(range=[0, x_max + 0.5], title="epoch")
     fig.update_yaxes(title="gradient norm", type="log", secondary_y=False)
-    fig.update_yaxes(title="clipped (%)", range=[0, 105], secondary_y=True, showgrid=False)
-    fig.update_layout(legend=dict(orientation="h", y=-0.25), uirevision="gradients")
+    fig.update_yaxes(title="clipped (%)", range=[0, 105], tickmode="array", tickvals=[0, 25, 50, 75, 100],
+                     secondary_y=True, showgrid=False)
+    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      uirevision="gradients")
     return _base(fig, "Gradient norm and clipping", 380)
 
 
 # ---------------------------------------------------------------- Inside the RNN
+
+def _scale(values: np.ndarray) -> float:
+    """Symmetric colour/axis limit: the largest |value| (an untrained model's are tiny), at most 1."""
+    return float(min(1.0, max(1e-4, np.abs(values).max() if np.size(values) else 1.0)))
+
 
 def _step_labels(steps: pd.DataFrame) -> list[str]:
     return [f"{t}: {show_token(c)}" for t, c in zip(steps["step"], steps["input"])]
 
 
 def hidden_heatmap(hidden: np.ndarray, steps: pd.DataFrame, unit: int | None = None) -> go.Figure:
-    """H_t for every step (rows) and hidden unit (columns), in [-1, 1] (tanh)."""
+    """H_t for every step (rows) and hidden unit (columns); colour scale ±max|H| (tanh keeps it in [-1, 1])."""
     labels = _step_labels(steps)
-    fig = go.Figure(go.Heatmap(z=hidden, y=labels, colorscale=DIVERGING, zmin=-1, zmax=1,
+    zmax = _scale(hidden)
+    fig = go.Figure(go.Heatmap(z=hidden, y=labels, colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
                                colorbar=dict(title="H", thickness=14),
                                hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"))
     if unit is not None:
         fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"))
     fig.update_xaxes(title="hidden unit")
     fig.update_yaxes(title="step: input", autorange="reversed", type="category")
-    return _base(fig, "Hidden state H_t (steps × units)", max(380, min(1000, 120 + 22 * len(labels))))
+    return _base(fig, f"Hidden state H_t (steps × units), colours ±{zmax:.2g}",
+                 max(380, min(1000, 120 + 22 * len(labels))))
 
 
 def probs_heatmap(probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame) -> go.Figure:
@@ -247,12 +257,13 @@ def probs_heatmap(probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFram
     fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["predicted"]], y=labels, mode="markers",
                              name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
                                                                 color=COLORS["ppl"])))
-    fig.update_xaxes(title="next token", type="category", categoryorder="array", categoryarray=x, side="top",
-                     tickangle=0 if len(x) <= 40 else -90)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, side="top",
+                     tickmode="array", tickvals=x if len(x) <= 40 else None, tickangle=0 if len(x) <= 40 else -90)
     fig.update_yaxes(title="step: input", autorange="reversed", type="category")
-    fig.update_layout(legend=dict(orientation="h", y=-0.08))
-    return _base(fig, "Output probabilities softmax(O_t) (steps × vocabulary)",
-                 max(400, min(1000, 160 + 22 * len(labels))))
+    fig.update_layout(legend=dict(orientation="h", y=-0.04))
+    fig = _base(fig, "Next-token probabilities softmax(O_t)", max(400, min(1000, 180 + 22 * len(labels))))
+    fig.update_layout(margin=dict(t=110))
+    return fig
 
 
 def step_loss_chart(steps: pd.DataFrame) -> go.Figure:
@@ -276,7 +287,8 @@ def unit_activation_chart(steps: pd.DataFrame, values: np.ndarray, unit: int) ->
                                marker=dict(size=9)))
     fig.add_hline(y=0, line=dict(color=COLORS["ref"], width=1))
     fig.update_xaxes(title="step: input", type="category", tickangle=-60)
-    fig.update_yaxes(title=f"H[{unit}]", range=[-1.05, 1.05])
+    limit = _scale(values) * 1.05
+    fig.update_yaxes(title=f"H[{unit}]", range=[-limit, limit])
     return _base(fig, f"Hidden unit {unit} over time", 360)
 
 
@@ -291,14 +303,15 @@ def gradient_through_time(steps: pd.DataFrame) -> go.Figure:
 
 
 def activation_html(tokens: list[str], values: np.ndarray) -> str:
-    """The text with each token's background coloured by an activation in [-1, 1] (blue − / red +)."""
+    """The text with each token's background coloured by its activation (blue −, red +, scaled to ±max|v|)."""
     spans = []
-    for token, v in zip(tokens, values):
-        v = float(max(-1.0, min(1.0, v)))
+    scale = _scale(values)
+    for token, raw in zip(tokens, values):
+        v = float(max(-1.0, min(1.0, raw / scale)))
         rgb = (214, 39, 40) if v >= 0 else (31, 119, 180)
         alpha = abs(v)
         text = html.escape(token).replace(" ", "&nbsp;") or "&nbsp;"
-        spans.append(f'<span title="{v:+.3f}" style="background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f});'
+        spans.append(f'<span title="{float(raw):+.3f}" style="background: rgba({rgb[0]},{rgb[1]},{rgb[2]},{alpha:.2f});'
                      f'padding: 2px 1px; border-radius: 3px;">{text}</span>')
     return ('<div style="font-family: monospace; font-size: 1.6rem; line-height: 2.4rem; '
             'word-break: break-all;">' + "".join(spans) + "</div>")
@@ -316,5 +329,5 @@ def next_token_chart(dist: pd.DataFrame, top: int = 15) -> go.Figure:
                              hovertemplate="next %{x}<br>p %{y:.3f}<extra>T = " + f"{t:g}" + "</extra>"))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(title="next token", type="category")
-    fig.update_yaxes(title="probability", range=[0, 1])
+    fig.update_yaxes(title="probability", range=[0, min(1.0, float(dist["p"].max()) * 1.15)])
     return _base(fig, "Next-token distribution after the prefix", 420)

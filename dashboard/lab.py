@@ -71,6 +71,7 @@ class CorpusInfo:
     note: str  # where the text came from
     fallback_reason: str | None = None  # why `used` differs from `requested`
     warnings: list[str] = field(default_factory=list)
+    error: str | None = None  # a user-caused problem (a bad upload), said in one sentence
 
     @property
     def vocab(self) -> rnn_core.Vocab:
@@ -119,18 +120,19 @@ def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
 def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None) -> CorpusInfo:
     """The corpus the settings ask for; the Time Machine, then the built-in corpus, when that fails."""
     requested = settings.corpus if settings.corpus in CORPUS_CHOICES else "time_machine"
-    reason = None
+    reason = error = None
     if requested == "upload":
         if upload is None:
-            reason = "no file has been uploaded yet"
+            reason = "no file has been uploaded yet: choose one in the sidebar."
         else:
             file_id, name, payload = upload
             try:
                 tc, warnings = _tokenized("upload", settings.token, 0, file_id, payload, name)
                 return CorpusInfo(tc, requested, "upload", f"uploaded file {name}", None, warnings)
             except rnn_core.CorpusError as exc:
-                reason = str(exc)
-    candidates = ([requested] if requested not in ("upload",) else []) + ["time_machine", FALLBACK_CORPUS]
+                error = str(exc)
+                reason = "the uploaded file cannot be used."
+    candidates = ([requested] if requested != "upload" else []) + ["time_machine", FALLBACK_CORPUS]
     for kind in dict.fromkeys(candidates):
         try:
             tc, warnings = _tokenized(kind, settings.token, settings.seed, None)
@@ -138,7 +140,7 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
             reason = reason or str(exc)
             continue
         note = time_machine_lines()[1] if kind == "time_machine" else tc.source.note
-        return CorpusInfo(tc, requested, kind, note, reason if kind != requested else None, warnings)
+        return CorpusInfo(tc, requested, kind, note, reason if kind != requested else None, warnings, error)
     raise rnn_core.CorpusError(reason or "No corpus could be loaded.")
 
 
@@ -176,8 +178,8 @@ def make_loader(info: CorpusInfo, settings: Settings, use_random_iter: bool | No
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def minibatch_positions(_info: CorpusInfo, key: tuple, batch: int, steps: int, seed: int,
-                        max_batches: int = 3) -> dict[str, pd.DataFrame]:
-    """Start/stop positions of the first minibatches, sequential and random (same seed)."""
+                        max_batches: int = 300) -> dict[str, pd.DataFrame]:
+    """Start/stop positions of the first epoch's minibatches (up to `max_batches`), sequential and random."""
     out = {}
     for partition in ("sequential", "random"):
         loader = rnn_core.make_loader(_info.tc, batch, steps, partition == "random", seed=seed)

@@ -36,8 +36,9 @@ STYLE = """
 <style>
 /* lecture hall: larger body text, metrics and tables */
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.15rem; }
-[data-testid="stMetricValue"] { font-size: 2.1rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] p { font-size: inherit; }
 [data-testid="stMarkdownContainer"] .katex { font-size: 1.45em; }
+[data-testid="stMainBlockContainer"] [data-testid="stCode"] code { font-size: 1.05rem; }
 </style>
 """
 
@@ -127,8 +128,10 @@ def _sidebar_status(info: CorpusInfo, device: torch.device, device_error: str | 
     """Below the settings: what is actually in use."""
     sb = st.sidebar
     sb.divider()
+    if info.error:
+        sb.error(info.error, icon=":material/error:")
     if info.fallback_reason:
-        sb.warning(f"Using the built-in corpus **{info.title}**: {info.fallback_reason}")
+        sb.warning(f"Using **{info.title}** instead of {info.requested}: {info.fallback_reason}")
     for w in info.warnings:
         sb.warning(w)
     if device_error:

@@ -17,10 +17,10 @@ ui.header(
     lesson.DATA,
 )
 
+st.markdown(f"**Corpus:** {info.title} ({info.note}).")
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Corpus", info.title)
-c2.metric("Tokens used", f"{len(info.tc.corpus):,}", help=f"of {info.tc.num_tokens_total:,} in the whole text "
-          f"(the lesson keeps the first {lab.MAX_TOKENS:,})")
+c1.metric("Tokens in the text", f"{info.tc.num_tokens_total:,}", help=f"{info.title}: {info.note}")
+c2.metric("Tokens used", f"{len(info.tc.corpus):,}", help=f"the lesson keeps the first {lab.MAX_TOKENS:,}")
 c3.metric("Vocabulary |V|", f"{len(info.vocab):,}", help="including <unk> at index 0")
 try:
     loader = lab.make_loader(info, s)
@@ -44,10 +44,10 @@ with right:
     ui.chart(charts.vocab_frequency(vocab_df))
 
 st.header("Minibatch map")
-st.markdown(f"Which corpus positions land in each batch row for the first three minibatches "
-            f"(batch {s.batch}, {s.steps} steps, seed {s.seed}). **Sequential**: row *b* of minibatch *i+1* "
-            f"starts where row *b* of minibatch *i* ended, so the hidden state can carry over. **Random**: "
-            f"every row is an independent subsequence.")
+st.markdown(f"Which corpus positions land in each batch row, minibatch by minibatch, during the first epoch "
+            f"(batch {s.batch}, {s.steps} steps, seed {s.seed}; hover for exact positions). **Sequential**: row *b* "
+            f"of minibatch *i+1* starts where row *b* of minibatch *i* ended, so the hidden state can carry over. "
+            f"**Random**: every row of every minibatch is an independent subsequence, in shuffled order.")
 if loader is not None:
     maps = lab.minibatch_positions(info, info.key, s.batch, s.steps, s.seed)
     left, right = st.columns(2, gap="large")

@@ -20,7 +20,7 @@ ui.model_banner(model)
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
 prefix = c1.text_input("Prefix", lab.default_prefix(model.info), max_chars=200)
 length = c2.slider("Tokens to generate", 10, 500, 50, step=10, key="generate_length")
-temperature = c3.slider("Temperature T", 0.1, 3.0, 1.0, step=0.1, key="generate_temperature")
+temperature = c3.slider("Temperature T", 0.1, 3.0, 1.0, step=0.1, format="%.1f", key="generate_temperature")
 seed = c4.number_input("Sample seed", 0, 2**31 - 1, ctx.settings.seed, key="generate_seed")
 unknown = lab.unknown_tokens(model.vocab, prefix)
 if unknown:

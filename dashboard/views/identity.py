@@ -22,18 +22,21 @@ c1, c2, c3, c4 = st.columns(4)
 n = c1.slider("Rows n (batch)", 1, 12, 3, key="identity_n")
 d = c2.slider("Inputs d", 1, 12, 1, key="identity_d")
 h = c3.slider("Hidden h", 1, 12, 4, key="identity_h")
-float64 = c4.toggle("float64 instead of float32", key="identity_f64",
+float64 = c4.toggle("float64", key="identity_f64",
                     help="Twice the bits: the rounding difference shrinks by about 9 orders of magnitude.")
 st.caption(f"The lesson's example is n = 3, d = 1, h = 4. Entries drawn from N(0, 1) with seed {s.seed}.")
 r = lab.identity(n, d, h, s.seed, float64)
 
+st.markdown("Columns `x·` of `[X | H]` come from X and meet the rows `W_xh·` of the stacked weights; "
+            "columns `h·` come from H and meet the rows `W_hh·`. The black lines mark the seams.")
+inner = charts.block_labels("x", d) + charts.block_labels("h", h)
 left, right = st.columns([d + h + 2, h + 2], gap="large")
 with left:
     ui.chart(charts.matrix_heatmap(r["XH"], f"[X | H]  ({n} × {d}+{h})", split=d, axis="col",
-                                   block_names=("X", "H")))
+                                   col_labels=inner))
 with right:
     ui.chart(charts.matrix_heatmap(r["W"], f"[W_xh ; W_hh]  ({d}+{h} × {h})", split=d, axis="row",
-                                   block_names=("W_xh", "W_hh")))
+                                   row_labels=charts.block_labels("W_xh·", d) + charts.block_labels("W_hh·", h)))
 
 zmax = float(max(abs(r["separate"]).max(), abs(r["concatenated"]).max()))
 a, b, c = st.columns(3, gap="medium")

@@ -12,7 +12,9 @@ ui.header(
     "the probabilities it gives each possible next token, and how wrong it was. The gradient norm shows "
     "how strongly the loss depends on each hidden state, and so how far back in time learning reaches.",
     [r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h), \qquad P(x_{t+1} \mid x_{\le t}) = "
-     r"\mathrm{softmax}(H_t W_{hq} + b_q), \qquad \ell_t = -\log P(x_{t+1} = \text{true} \mid x_{\le t})"],
+     r"\mathrm{softmax}(H_t W_{hq} + b_q)",
+     r"\ell_t = -\log P(x_{t+1} = \text{true next token} \mid x_{\le t}), \qquad "
+     r"\Big\lVert \frac{\partial \bar\ell}{\partial H_t} \Big\rVert"],
     lesson.INSIDE,
 )
 ui.model_banner(model)

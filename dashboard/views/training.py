@@ -22,9 +22,16 @@ ui.header(
     "guesses uniformly.",
     [r"\text{perplexity} = \exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
      r"\mathbf{g} \leftarrow \min\Big(1, \frac{\theta}{\lVert \mathbf{g} \rVert}\Big)\,\mathbf{g}, \qquad "
-     r"\theta \leftarrow \theta - \eta\,\mathbf{g}"],
+     r"W \leftarrow W - \eta\,\mathbf{g}"],
     lesson.TRAINING,
 )
+
+def stop_training() -> None:
+    """Callback: the fragment sees the status before its next chunk."""
+    run = st.session_state.get("training_run")
+    if run is not None and run.running:
+        run.status = "stopped"
+
 
 run = st.session_state.get("training_run")
 runnable = True
@@ -47,15 +54,15 @@ with left:
                    f"~{total / 60:.1f} min for {s.epochs} epochs (a rough FLOP count, not a measurement).")
 with right:
     b1, b2 = st.columns(2)
-    active = run is not None and run.running
-    start = b1.button("Start", type="primary", disabled=active or not runnable, width="stretch",
-                      help="A new run with the sidebar's settings (a stopped run with the same settings resumes).")
-    b2.button("Stop", disabled=not active, width="stretch", key="stop_training",
-              on_click=lambda: setattr(st.session_state["training_run"], "status", "stopped"))
+    start = b1.button("Start", type="primary", disabled=not runnable, width="stretch", key="start_training",
+                      help="A new run with the sidebar's settings; a stopped run with the same settings resumes.")
+    b2.button("Stop", width="stretch", key="stop_training", on_click=stop_training,
+              help="Stops after the epoch in progress; the model keeps what it has learned.")
 
 if start:
-    if run is not None and run.status == "stopped" and run.settings == s and not run.finished:
-        run.status = "running"
+    same = run is not None and run.settings == s and not run.finished and run.status in ("running", "stopped")
+    if same:
+        run.status = "running"  # resume (or keep running)
     else:
         try:
             run = training_run.start_run(s, info, ctx.device)
@@ -87,7 +94,7 @@ def live() -> None:
     m[2].metric("Tokens/s", f"{run.tokens_per_s():,.0f}")
     m[3].metric("Device · engine", f"{run.device_name} · {run.settings.engine}")
     m[4].metric("‖g‖ before clipping", f"{last.grad_norm:.2f}" if last else "–")
-    m[5].metric("Clipped minibatches", f"{last.clip_fraction:.0%}" if last else "–")
+    m[5].metric("Clipped", f"{last.clip_fraction:.0%}" if last else "–")
     if run.error:
         st.error(run.error, icon=":material/error:")
     ui.chart(charts.training_curves(hist, len(run.vocab), run.target), key="training_curves")

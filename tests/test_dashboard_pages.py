@@ -1,0 +1,191 @@
+"""AppTest: every dashboard page renders without exception and shows its key elements; sliders change results."""
+import json
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from rnn_core import CorpusError
+from rnn_core import corpus as rc_corpus
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
+PAGES = ["home", "data", "shapes", "identity", "training", "inside", "generate"]
+
+
+def open_app(page: str = "home", **query) -> AppTest:
+    """Run the app (with URL query parameters) and switch to a page."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({k: str(v) for k, v in query.items()})
+    at.run()
+    if page != "home":
+        at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    """The plotly figures on the page, as dicts."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+# What each page must show, besides its title and (except Home) a plotly chart.
+def check_home(at):
+    assert len(at.get("page_link")) >= 6
+    assert any(m.label == "Found" for m in at.metric)
+    assert "Time Machine" in texts(at.success) + texts(at.warning)
+
+
+def check_data(at):
+    vocab = at.dataframe[0].value
+    assert list(vocab.columns) == ["index", "token", "count"] and len(vocab) > 20
+    assert len(charts(at)) >= 3  # frequencies, sequential map, random map
+    assert "X (input)" in at.dataframe[1].value.columns
+
+
+def check_shapes(at):
+    assert "Passed" in texts(at.success) and not at.error
+    assert "W_hh" in set(at.dataframe[0].value["name"])
+
+
+def check_identity(at):
+    diff = next(m for m in at.metric if m.label == "max |difference|")
+    assert float(diff.value) < 1e-5
+    assert len(charts(at)) == 5
+
+
+def check_training(at):
+    labels = [b.label for b in at.button]
+    assert "Start" in labels and "Stop" in labels
+    assert at.get("progress")
+
+
+def check_inside(at):
+    assert "UNTRAINED" in texts(at.warning)
+    assert len(charts(at)) >= 5
+    assert at.slider(key="inside_unit")
+
+
+def check_generate(at):
+    assert len(at.code) >= 2  # greedy and sampled side by side
+    assert at.slider(key="generate_temperature")
+
+
+CHECKS = {name: globals()[f"check_{name}"] for name in PAGES}
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders(page):
+    at = open_app(page)
+    assert_clean(at)
+    assert at.title, "no title"
+    if page != "home":
+        assert charts(at), f"{page}: no plotly chart"
+        assert at.latex, f"{page}: no formula"
+        assert any("lesson's code" in e.label for e in at.expander), f"{page}: no lesson code"
+    CHECKS[page](at)
+
+
+def test_query_params_set_the_sidebar():
+    at = open_app("shapes", batch=8, steps=10, hidden=64, lr=0.5, partition="random", corpus="counting")
+    assert_clean(at)
+    assert (at.slider(key="batch").value, at.slider(key="steps").value, at.slider(key="hidden").value) == (8, 10, 64)
+    assert at.number_input(key="lr").value == 0.5
+    assert at.radio(key="partition").value == "random"
+    assert at.selectbox(key="corpus").value == "counting"
+    shapes = dict(zip(at.dataframe[0].value["name"], at.dataframe[0].value["shape"]))
+    assert shapes["X"] == "(8, 10)" and shapes["W_hh"] == "(64, 64)"
+
+
+def test_hidden_slider_changes_the_shape_table():
+    at = open_app("shapes")
+    before = dict(zip(at.dataframe[0].value["name"], at.dataframe[0].value["shape"]))
+    at.slider(key="hidden").set_value(64).run()
+    assert_clean(at)
+    after = dict(zip(at.dataframe[0].value["name"], at.dataframe[0].value["shape"]))
+    assert before["W_hh"] == "(512, 512)" and after["W_hh"] == "(64, 64)"
+    assert "Passed" in texts(at.success) and "(32, 64)" in texts(at.success)
+
+
+def test_batch_slider_changes_the_minibatch_map():
+    at = open_app("data")
+    per_epoch = next(m for m in at.metric if m.label == "Minibatches per epoch").value
+    at.slider(key="batch").set_value(8).run()
+    assert_clean(at)
+    assert next(m for m in at.metric if m.label == "Minibatches per epoch").value != per_epoch
+    assert len(at.dataframe[1].value) == 8  # first X and Y: one line per batch row
+
+
+def test_reset_restores_the_lesson_settings():
+    at = open_app("home", batch=8, steps=10, hidden=64, lr=2, epochs=7, clip=3)
+    next(b for b in at.sidebar.button if b.label.startswith("Reset")).click().run()
+    assert_clean(at)
+    values = {k: at.sidebar.slider(key=k).value for k in ("batch", "steps", "hidden")}
+    values |= {k: at.sidebar.number_input(key=k).value for k in ("lr", "epochs", "clip")}
+    assert values == {"batch": 32, "steps": 35, "hidden": 512, "lr": 1.0, "epochs": 500, "clip": 1.0}
+
+
+def test_identity_sliders_resize_the_blocks():
+    at = open_app("identity")
+    at.slider(key="identity_h").set_value(6).run()
+    assert_clean(at)
+    xh = charts(at)[0]
+    assert "6" in xh["layout"]["title"]["text"]
+
+
+def test_corpus_too_short_is_one_error_sentence_not_a_traceback():
+    at = open_app("training", batch=128, steps=100)
+    assert_clean(at)
+    assert len(at.error) == 1 and "too few" in at.error[0].value
+    assert next(b for b in at.button if b.label == "Start").disabled
+
+
+def test_bad_upload_says_so_and_falls_back():
+    at = open_app("data", corpus="upload")
+    assert "no file has been uploaded" in texts(at.sidebar.warning)
+    at.sidebar.file_uploader[0].upload("binary.txt", b"\x00\x01\x02" * 100, "text/plain").run()
+    assert_clean(at)
+    assert "binary" in texts(at.sidebar.error)
+    assert charts(at)
+
+
+def test_upload_is_used_as_the_corpus():
+    at = open_app("data", corpus="upload", batch=4, steps=5)
+    text = ("the quick brown fox jumps over the lazy dog " * 40).encode()
+    at.sidebar.file_uploader[0].upload("fox.txt", text, "text/plain").run()
+    assert_clean(at)
+    assert not at.sidebar.error
+    assert "fox.txt" in texts(at.markdown)
+    assert set(at.dataframe[0].value["token"]) >= set("thequickbrownfx")
+
+
+def test_missing_time_machine_falls_back_to_a_builtin_corpus(monkeypatch, tmp_path):
+    def offline(*args, **kwargs):
+        raise CorpusError("no network in this test")
+
+    monkeypatch.setattr(rc_corpus, "DATA_DIR", tmp_path)
+    monkeypatch.setattr(rc_corpus, "download_time_machine", offline)
+    st.cache_resource.clear()
+    try:
+        at = open_app("home")
+        assert_clean(at)
+        assert "not available" in texts(at.warning)
+        assert "Toy English" in texts(at.info) and "no network" in texts(at.info)
+        assert "Toy English" in texts(at.sidebar.warning)
+    finally:
+        st.cache_resource.clear()  # the real Time Machine for the other tests
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA GPU is present")
+def test_asking_for_cuda_without_a_gpu_is_an_error_not_a_crash():
+    at = open_app("shapes", device="cuda")
+    assert_clean(at)
+    assert "CUDA" in texts(at.sidebar.error)
+    assert charts(at)

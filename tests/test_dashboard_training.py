@@ -1,0 +1,71 @@
+"""AppTest: a short training run draws a curve, Stop halts it, and Inside/Generate use the trained model."""
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
+SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
+
+
+def training_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(query)
+    at.run()
+    return at.switch_page("views/training.py").run()
+
+
+def curve_points(at: AppTest) -> int:
+    """Epochs drawn on the loss curve (the first trace of the training chart)."""
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return len(spec["data"][0]["x"])
+
+
+def run_until_done(at: AppTest, max_runs: int = 40) -> AppTest:
+    """Each script run trains one time-budgeted chunk, as a fragment run does in the browser."""
+    for _ in range(max_runs):
+        if not at.session_state["training_run"].running:
+            break
+        at.run()
+    return at
+
+
+def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
+    at = training_page(**SHORT)
+    assert curve_points(at) == 0
+    at.button(key="start_training").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    run = run_until_done(at).session_state["training_run"]
+    assert run.status == "done" and run.epoch == 3
+    assert curve_points(at) == 3
+    assert at.get("progress")[0].value == 100
+    metrics = {m.label: m.value for m in at.metric}
+    assert float(metrics["Perplexity"]) > 1 and float(metrics["Tokens/s"].replace(",", "")) > 0
+    assert run.settings.engine in metrics["Device · engine"]
+    assert len(at.code) >= 1  # a sample generated from the prefix
+
+    at.switch_page("views/inside.py").run()
+    assert not at.exception
+    assert "Trained model of this session: 3 epochs" in at.success[0].value
+    assert not any("UNTRAINED" in w.value for w in at.warning)
+    assert at.slider(key="inside_unit").max == 15  # the trained model's 16 hidden units
+
+    at.switch_page("views/generate.py").run()
+    assert not at.exception
+    assert "Trained model" in at.success[0].value
+
+
+def test_stop_halts_training_and_start_resumes():
+    at = training_page(**{**SHORT, "epochs": "400", "hidden": "32"})
+    at.button(key="start_training").click().run()
+    run = at.session_state["training_run"]
+    assert 0 < run.epoch < 400
+    at.button(key="stop_training").click().run()
+    stopped_at = run.epoch
+    assert run.status == "stopped"
+    at.run().run()
+    assert run.epoch == stopped_at  # nothing trains while stopped
+    at.button(key="start_training").click().run()
+    assert at.session_state["training_run"] is run and run.epoch > stopped_at  # same settings: resumed
+    at.button(key="stop_training").click().run()
+    assert not at.exception
