@@ -64,7 +64,7 @@ class TrainingRun:
     @property
     def model_key(self) -> tuple:
         """Changes whenever the parameters do (for caches of what the model computes)."""
-        return ("trained", self.created, self.epoch)
+        return ("trained", id(self), self.created, self.epoch)
 
     def history(self) -> pd.DataFrame:
         return self.trainer.history_frame()

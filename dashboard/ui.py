@@ -12,7 +12,7 @@ import torch
 
 from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
 
-from . import lab
+from . import charts, lab
 from .lab import LESSON, CorpusInfo, Settings
 
 # url_path -> (file, title, icon, help)
@@ -167,6 +167,21 @@ def header(title: str, intro: str, formulas: list[str], code: str) -> None:
 def chart(fig, key: str | None = None) -> None:
     """Render a plotly figure full width with its own (large-font) template."""
     st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False})
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _figure(builder: str, cache_key: tuple, _args: tuple, _kwargs: dict):
+    # Figures are never mutated after building (st.plotly_chart serialises a copy), so sharing is safe.
+    return getattr(charts, builder)(*_args, **_kwargs)
+
+
+def cached_chart(builder: str, cache_key: tuple, *args, key: str | None = None, **kwargs) -> None:
+    """Render ``charts.<builder>(*args, **kwargs)``, built once per `cache_key` (which must identify the inputs).
+
+    Building a plotly figure costs tens of milliseconds; a slider that does not touch a chart's inputs
+    should not pay for it again.
+    """
+    chart(_figure(builder, cache_key, args, kwargs), key=key)
 
 
 def user_error(exc: Exception) -> None:

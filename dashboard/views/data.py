@@ -1,7 +1,7 @@
 """1 · Data: the corpus, its vocabulary, and how minibatches are cut from it."""
 import streamlit as st
 
-from dashboard import charts, lab, lesson, ui
+from dashboard import lab, lesson, ui
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
@@ -41,7 +41,7 @@ with left:
                  column_config={"index": "index", "token": "token", "count": st.column_config.NumberColumn(
                      "count", format="localized")})
 with right:
-    ui.chart(charts.vocab_frequency(vocab_df))
+    ui.cached_chart("vocab_frequency", info.key, vocab_df)
 
 st.header("Minibatch map")
 st.markdown(f"Which corpus positions land in each batch row, minibatch by minibatch, during the first epoch "
@@ -53,7 +53,8 @@ if loader is not None:
     left, right = st.columns(2, gap="large")
     for col, partition in ((left, "sequential"), (right, "random")):
         with col:
-            ui.chart(charts.minibatch_map(maps[partition], len(info.tc.corpus), f"{partition.capitalize()} partitioning"))
+            ui.cached_chart("minibatch_map", (info.key, s.batch, s.steps, s.seed, partition), maps[partition],
+                            len(info.tc.corpus), f"{partition.capitalize()} partitioning")
 
     st.header("The first X and Y")
     X, Y = lab.first_minibatch(info, s)

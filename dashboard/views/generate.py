@@ -1,7 +1,7 @@
 """6 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
 import streamlit as st
 
-from dashboard import charts, lab, lesson, ui
+from dashboard import lab, lesson, ui
 
 ctx = ui.context()
 model = ui.session_model(ctx)
@@ -39,6 +39,7 @@ with sample_col:
             language=None, wrap_lines=True)
 
 temperatures = tuple(sorted({0.5, 1.0, 2.0, round(float(temperature), 2)}))
-ui.chart(charts.next_token_chart(lab.next_tokens(model.net, model.vocab, model.key, prefix, temperatures)))
+ui.cached_chart("next_token_chart", (model.key, prefix, temperatures),
+                lab.next_tokens(model.net, model.vocab, model.key, prefix, temperatures))
 st.caption("Low temperature piles the probability onto the favourite token (T → 0 is greedy); high "
            "temperature spreads it towards uniform. Change the seed to draw another sample.")

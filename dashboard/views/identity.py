@@ -26,26 +26,28 @@ float64 = c4.toggle("float64", key="identity_f64",
                     help="Twice the bits: the rounding difference shrinks by about 9 orders of magnitude.")
 st.caption(f"The lesson's example is n = 3, d = 1, h = 4. Entries drawn from N(0, 1) with seed {s.seed}.")
 r = lab.identity(n, d, h, s.seed, float64)
+ident = (n, d, h, s.seed, float64)  # everything the figures below depend on
 
 st.markdown("Columns `x·` of `[X | H]` come from X and meet the rows `W_xh·` of the stacked weights; "
             "columns `h·` come from H and meet the rows `W_hh·`. The black lines mark the seams.")
 inner = charts.block_labels("x", d) + charts.block_labels("h", h)
 left, right = st.columns([d + h + 2, h + 2], gap="large")
 with left:
-    ui.chart(charts.matrix_heatmap(r["XH"], f"[X | H]  ({n} × {d}+{h})", split=d, axis="col",
-                                   col_labels=inner))
+    ui.cached_chart("matrix_heatmap", ("XH", *ident), r["XH"], f"[X | H]  ({n} × {d}+{h})", split=d,
+                    axis="col", col_labels=inner)
 with right:
-    ui.chart(charts.matrix_heatmap(r["W"], f"[W_xh ; W_hh]  ({d}+{h} × {h})", split=d, axis="row",
-                                   row_labels=charts.block_labels("W_xh·", d) + charts.block_labels("W_hh·", h)))
+    ui.cached_chart("matrix_heatmap", ("W", *ident), r["W"], f"[W_xh ; W_hh]  ({d}+{h} × {h})", split=d,
+                    axis="row", row_labels=charts.block_labels("W_xh·", d) + charts.block_labels("W_hh·", h))
 
 zmax = float(max(abs(r["separate"]).max(), abs(r["concatenated"]).max()))
 a, b, c = st.columns(3, gap="medium")
 with a:
-    ui.chart(charts.matrix_heatmap(r["separate"], "X W_xh + H W_hh", zmax=zmax))
+    ui.cached_chart("matrix_heatmap", ("separate", *ident), r["separate"], "X W_xh + H W_hh", zmax=zmax)
 with b:
-    ui.chart(charts.matrix_heatmap(r["concatenated"], "[X | H] [W_xh ; W_hh]", zmax=zmax))
+    ui.cached_chart("matrix_heatmap", ("concatenated", *ident), r["concatenated"], "[X | H] [W_xh ; W_hh]",
+                    zmax=zmax)
 with c:
-    ui.chart(charts.difference_heatmap(r["difference"], "Difference (own scale)"))
+    ui.cached_chart("difference_heatmap", ("difference", *ident), r["difference"], "Difference (own scale)")
 
 dtype = "float64" if float64 else "float32"
 m1, m2 = st.columns(2)

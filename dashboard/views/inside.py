@@ -36,23 +36,24 @@ c1.metric("Steps", len(steps))
 c2.metric("Mean loss on this string", f"{loss:.3f}")
 c3.metric("Perplexity on this string", f"{ppl:.2f}", help=f"|V| = {len(model.vocab)} is uniform guessing")
 
+seen = (model.key, text)  # what every figure below depends on (with the unit where it is drawn)
 left, right = st.columns(2, gap="large")
 with left:
-    ui.chart(charts.hidden_heatmap(hidden, steps))
+    ui.cached_chart("hidden_heatmap", seen, hidden, steps)
 with right:
-    ui.chart(charts.probs_heatmap(r["probs"], r["tokens"], steps))
-ui.chart(charts.step_loss_chart(steps))
+    ui.cached_chart("probs_heatmap", seen, r["probs"], r["tokens"], steps)
+ui.cached_chart("step_loss_chart", seen, steps)
 
 st.header("One hidden unit")
 unit = st.slider("Hidden unit", 0, hidden.shape[1] - 1, lab.most_active_unit(hidden), key="inside_unit",
                  help="Starts at the unit whose activation varies most over this string.")
 st.markdown("Each input token coloured by the unit's activation after reading it (red positive, blue negative):")
 st.html(charts.activation_html(lab.display_tokens(model.vocab, list(steps["input"])), hidden[:, unit]))
-ui.chart(charts.unit_activation_chart(steps, hidden[:, unit], unit))
+ui.cached_chart("unit_activation_chart", (*seen, unit), steps, hidden[:, unit], unit)
 
 st.header("Gradients through time")
 st.markdown("The norm of ∂loss/∂H_t for each step. It is usually largest near the end of the string and "
             "shrinks going back in time, repeatedly multiplied by W_hh and tanh′: the vanishing gradient.")
-ui.chart(charts.gradient_through_time(steps))
+ui.cached_chart("gradient_through_time", seen, steps)
 with st.expander("All per-step numbers"):
     st.dataframe(steps, hide_index=True, width="stretch")

@@ -1,7 +1,7 @@
 """2 · One-hot & shapes: X (batch, steps) -> X.T -> one-hot (steps, batch, vocab), and a forward pass's shapes."""
 import streamlit as st
 
-from dashboard import charts, lab, lesson, ui
+from dashboard import lab, lesson, ui
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
@@ -33,8 +33,8 @@ if X is not None:
     st.markdown(f"Row {row} of the first `X` reads **{lab.join_tokens(info, inputs)!r}**. "
                 f"`one_hot(X.T)` has shape `({s.steps}, {s.batch}, {V})`; below is its slice `[:, {row}, :]`, "
                 f"shape `({s.steps}, {V})`.")
-    ui.chart(charts.one_hot_heatmap(one_hot, inputs, info.vocab.idx_to_token,
-                                    f"one_hot(X.T)[:, {row}, :]: {s.steps} steps × {V} tokens"))
+    ui.cached_chart("one_hot_heatmap", (info.key, s.batch, s.steps, s.partition, s.seed, row), one_hot, inputs,
+                    info.vocab.idx_to_token, f"one_hot(X.T)[:, {row}, :]: {s.steps} steps × {V} tokens")
 
 st.header("Shapes of one forward pass")
 trace, checks = lab.shape_table(V, s.batch, s.steps, s.hidden, s.seed)
@@ -53,4 +53,4 @@ with right:
             st.error(f"Failed — {text}", icon=":material/cancel:")
     st.caption("The outputs stack all time steps: (steps·batch, vocab). The new state is one H per batch row: "
                "(batch, hidden).")
-    ui.chart(charts.tensor_sizes(trace))
+    ui.cached_chart("tensor_sizes", (V, s.batch, s.steps, s.hidden, s.seed), trace)
