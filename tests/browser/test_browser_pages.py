@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 import st_browser as sb
 
 # The slider each page depends on most, moved one step down from the lesson's value (not cached yet).
-# Training is left out: its speed is the live curve's (test_training.py).
+# Training is left out: its speed is the live curve's (test_browser_training.py).
 SLIDER_FOR_PAGE = {"": "batch", "data": "steps", "shapes": "hidden", "identity": "hidden",
                    "training": None, "inside": "hidden", "generate": "hidden"}
 

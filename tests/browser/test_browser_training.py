@@ -20,6 +20,7 @@ def _button(page, name: str):
 
 def test_training_curve_grows_and_stops(page, app_url):
     offset = sb.log_size()
+    sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     sb.open_page(page, app_url, "training", SETTINGS)
     start, stop = _button(page, "start"), _button(page, "stop")
     expect(start, "no enabled Start button on /training").to_be_enabled()
@@ -46,6 +47,10 @@ def test_training_curve_grows_and_stops(page, app_url):
         "settings": SETTINGS, "first_update_s": round(growths[0] - t_start, 2),
         "update_gaps_s": [round(g, 2) for g in gaps],
         "detail": f"first curve update {growths[0] - t_start:.2f} s after Start, then every <= {max(gaps):.2f} s"}
+
+    curves = page.locator(sb.PLOTLY).first
+    curves.evaluate("el => el.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(sb.SCREENSHOTS / "training-live.png"))
 
     # Stop: must be clickable while training, and nothing may grow once it has taken effect
     if (samples[-1][2] or 0) < 100:
@@ -76,3 +81,6 @@ def test_training_curve_grows_and_stops(page, app_url):
     body = page.inner_text("body")
     assert "UNTRAINED" not in body, "Inside shows the untrained model after a training run in the same session"
     assert page.locator(sb.EXCEPTION).count() == 0
+    page.locator(sb.PLOTLY).first.evaluate("el => el.scrollIntoView({block: 'center'})")
+    sb.settle_frames(page)
+    page.screenshot(path=str(sb.SCREENSHOTS / "inside-trained.png"))
