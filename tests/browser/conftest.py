@@ -56,15 +56,22 @@ def app_url(browser):
         try:
             sb.wait_healthy(proc, base_url)
             t_health = time.perf_counter() - t0
-            context = browser.new_context(viewport=sb.VIEWPORT)
+            context = browser.new_context(viewport=sb.VIEWPORT)  # empty cache: a first visit
             try:
                 page = context.new_page()
+                watcher = sb.RunWatcher(page)
                 sb.open_page(page, base_url, "")
                 t_first = time.perf_counter() - t0
             finally:
                 context.close()
-            sb.TIMINGS["server_start"] = {"health_ok_s": round(t_health, 2),
-                                          "first_page_rendered_s": round(t_first, 2), "target_s": 5.0}
+            runs = {}
+            for t, k in watcher.events:
+                runs.setdefault(k, t - t0)  # the first of each
+            sb.TIMINGS["server_start"] = {
+                "health_ok_s": round(t_health, 2),
+                "first_run_started_s": round(runs.get("started", float("nan")), 2),
+                "first_run_finished_s": round(runs.get("finished:FINISHED_SUCCESSFULLY", float("nan")), 2),
+                "first_page_rendered_s": round(t_first, 2), "target_s": 5.0}
             yield base_url
         finally:
             sb.stop_server(proc)
@@ -104,7 +111,8 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("browser timings (measured, not asserted)")
     if "server_start" in t:
         s = t["server_start"]
-        w(f"server start -> health ok {s['health_ok_s']:.2f} s -> first page rendered "
+        w(f"server start -> health ok {s['health_ok_s']:.2f} s -> Home's first run "
+          f"{s['first_run_started_s']:.2f}..{s['first_run_finished_s']:.2f} s -> first page rendered "
           f"{s['first_page_rendered_s']:.2f} s (target <= 5 s)")
     for name, r in t.get("slider_change", {}).items():
         w(f"{name:>9}: {r['slider']} {r['from']}->{r['to']}: settled {r['total']:.2f} s "
