@@ -213,9 +213,9 @@ def gradient_chart(history: pd.DataFrame | None, theta: float, target_epochs: in
     fig.update_yaxes(title="gradient norm", type="log", secondary_y=False)
     fig.update_yaxes(title="clipped (%)", range=[0, 105], tickmode="array", tickvals=[0, 25, 50, 75, 100],
                      secondary_y=True, showgrid=False)
-    fig.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                      uirevision="gradients")
-    return _base(fig, "Gradient norm and clipping", 380)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
+                      uirevision="gradients", margin=dict(b=120))
+    return _base(fig, "Gradient norm and clipping", 420)
 
 
 # ---------------------------------------------------------------- Inside the RNN
@@ -233,14 +233,16 @@ def hidden_heatmap(hidden: np.ndarray, steps: pd.DataFrame, unit: int | None = N
     """H_t for every step (rows) and hidden unit (columns); colour scale ±max|H| (tanh keeps it in [-1, 1])."""
     labels = _step_labels(steps)
     zmax = _scale(hidden)
-    fig = go.Figure(go.Heatmap(z=hidden, y=labels, colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
-                               colorbar=dict(title="H", thickness=14),
+    # float32 halves what goes over the wire (base64) and is more precision than a colour shows
+    fig = go.Figure(go.Heatmap(z=np.asarray(hidden, dtype=np.float32), y=labels, colorscale=DIVERGING,
+                               zmin=-zmax, zmax=zmax,
+                               colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="right"), thickness=14),
                                hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"))
     if unit is not None:
         fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"))
     fig.update_xaxes(title="hidden unit")
     fig.update_yaxes(title="step: input", autorange="reversed", type="category")
-    return _base(fig, f"Hidden state H_t (steps × units), colours ±{zmax:.2g}",
+    return _base(fig, "Hidden state H_t (steps × units)",
                  max(380, min(1000, 120 + 22 * len(labels))))
 
 
@@ -248,7 +250,8 @@ def probs_heatmap(probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFram
     """softmax(O_t) for every step and token; × marks the top prediction, ○ the true next token."""
     labels = _step_labels(steps)
     x = [show_token(t) for t in vocab_tokens]
-    fig = go.Figure(go.Heatmap(z=probs, x=x, y=labels, colorscale="Blues", zmin=0, zmax=1,
+    fig = go.Figure(go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, colorscale="Blues",
+                               zmin=0, zmax=1,
                                colorbar=dict(title="p", thickness=14),
                                hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, mode="markers",
@@ -258,7 +261,8 @@ def probs_heatmap(probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFram
                              name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
                                                                 color=COLORS["ppl"])))
     fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, side="top",
-                     tickmode="array", tickvals=x if len(x) <= 40 else None, tickangle=0 if len(x) <= 40 else -90)
+                     tickmode="array", tickvals=x if len(x) <= 40 else None, tickangle=0 if len(x) <= 40 else -90,
+                     tickfont=dict(size=FONT_SIZE - 5 if len(x) > 20 else FONT_SIZE))
     fig.update_yaxes(title="step: input", autorange="reversed", type="category")
     fig.update_layout(legend=dict(orientation="h", y=-0.04))
     fig = _base(fig, "Next-token probabilities softmax(O_t)", max(400, min(1000, 180 + 22 * len(labels))))

@@ -319,6 +319,12 @@ def next_token_distribution(net, vocab: rnn_core.Vocab, prefix: str,
     return pd.concat(frames, ignore_index=True)
 
 
+def visible_spaces(text: str) -> str:
+    """Trailing spaces shown as '␣' (an early model often predicts nothing but spaces)."""
+    stripped = text.rstrip(" ")
+    return stripped + "␣" * (len(text) - len(stripped))
+
+
 def default_text(info: CorpusInfo, n_chars: int = 40) -> str:
     """A stretch of the corpus to inspect: its first `n_chars` characters (whole words for word tokens)."""
     tokens = info.vocab.to_tokens(info.tc.corpus[:200])

@@ -15,7 +15,7 @@ import torch
 import rnn_core
 from rnn_core.model import device_label
 
-from .lab import CorpusInfo, Settings, default_prefix, make_loader
+from .lab import CorpusInfo, Settings, default_prefix, make_loader, visible_spaces
 
 SAMPLE_EVERY = 10  # the lesson prints a sample every 10 epochs
 
@@ -72,7 +72,9 @@ class TrainingRun:
     def samples(self) -> pd.DataFrame:
         """Epoch and generated text, for the epochs that produced a sample."""
         h = self.history()
-        return h.loc[h["sample"].notna(), ["epoch", "perplexity", "sample"]].iloc[::-1].reset_index(drop=True)
+        out = h.loc[h["sample"].notna(), ["epoch", "perplexity", "sample"]].iloc[::-1].reset_index(drop=True)
+        out["sample"] = out["sample"].map(visible_spaces)
+        return out
 
     def train_for(self, budget_s: float) -> int:
         """Train whole epochs until `budget_s` seconds have passed (at least one); returns epochs done."""
@@ -93,6 +95,14 @@ class TrainingRun:
         if self.running and self.finished:
             self.status = "done"
         return done
+
+    def seconds_left(self) -> float | None:
+        """Time to the last epoch at the throughput measured so far."""
+        rate = self.tokens_per_s()
+        if not rate or not self.trainer.history:
+            return None
+        tokens_per_epoch = self.estimate.tokens_per_epoch
+        return (self.target - self.epoch) * tokens_per_epoch / rate
 
     def tokens_per_s(self) -> float:
         """Mean training throughput over the run so far."""

@@ -40,23 +40,27 @@ with right:
                     axis="row", row_labels=charts.block_labels("W_xh·", d) + charts.block_labels("W_hh·", h))
 
 zmax = float(max(abs(r["separate"]).max(), abs(r["concatenated"]).max()))
-a, b, c = st.columns(3, gap="medium")
+a, b = st.columns(2, gap="large")
 with a:
-    ui.cached_chart("matrix_heatmap", ("separate", *ident), r["separate"], "X W_xh + H W_hh", zmax=zmax)
-with b:
-    ui.cached_chart("matrix_heatmap", ("concatenated", *ident), r["concatenated"], "[X | H] [W_xh ; W_hh]",
+    ui.cached_chart("matrix_heatmap", ("separate", *ident), r["separate"], "X W_xh + H W_hh  (two products)",
                     zmax=zmax)
-with c:
-    ui.cached_chart("difference_heatmap", ("difference", *ident), r["difference"], "Difference (own scale)")
+with b:
+    ui.cached_chart("matrix_heatmap", ("concatenated", *ident), r["concatenated"],
+                    "[X | H] [W_xh ; W_hh]  (one product)", zmax=zmax)
 
 dtype = "float64" if float64 else "float32"
-m1, m2 = st.columns(2)
-m1.metric("max |difference|", f"{r['max_abs_diff']:.3e}")
-m2.metric(f"machine epsilon of {dtype}", f"{r['eps']:.3e}")
-st.markdown(
-    f"The two sides are equal in exact arithmetic. In {dtype} every addition rounds to about "
-    f"{r['eps']:.0e} relative error, and the two computations add the same terms **in a different order** "
-    f"(two sums then one addition, against one long sum), so the last bits can differ. A difference of a "
-    f"few epsilons times the size of the entries is rounding, not a mistake: compare with "
-    f"`torch.allclose`, not `==`."
-)
+c, d_ = st.columns(2, gap="large")
+with c:
+    ui.cached_chart("difference_heatmap", ("difference", *ident), r["difference"],
+                    "Two products minus one product (own scale)")
+with d_:
+    m1, m2 = st.columns(2)
+    m1.metric("max |difference|", f"{r['max_abs_diff']:.3e}")
+    m2.metric(f"machine epsilon of {dtype}", f"{r['eps']:.3e}")
+    st.markdown(
+        f"The two sides are equal in exact arithmetic. In {dtype} every addition rounds to about "
+        f"{r['eps']:.0e} relative error, and the two computations add the same terms **in a different order** "
+        f"(two sums then one addition, against one long sum), so the last bits can differ. A difference of a "
+        f"few epsilons times the size of the entries is rounding, not a mistake: compare with "
+        f"`torch.allclose`, not `==`."
+    )

@@ -48,10 +48,10 @@ with left:
         f"{s.hidden} hidden units, learning rate {s.lr:g}, θ = {s.clip:g}, {s.epochs} epochs, {s.partition} "
         f"partitioning, engine **{s.engine}**, device **{lab.describe_device(ctx.device)}**, seed {s.seed}.")
     if estimate is not None:
-        total = estimate.seconds_per_epoch * s.epochs
-        st.caption(f"Estimate before starting: about {estimate.total_bytes / 2**20:,.1f} MiB, "
-                   f"{estimate.tokens_per_epoch:,} tokens and ~{estimate.seconds_per_epoch:.2f} s per epoch, "
-                   f"~{total / 60:.1f} min for {s.epochs} epochs (a rough FLOP count, not a measurement).")
+        st.caption(f"Checked before starting: about {estimate.total_bytes / 2**20:,.1f} MiB of memory and "
+                   f"{estimate.tokens_per_epoch:,} tokens per epoch; the arithmetic alone is "
+                   f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f} GFLOP per epoch "
+                   f"(the Python loop over time steps usually costs more than that).")
 with right:
     b1, b2 = st.columns(2)
     start = b1.button("Start", type="primary", disabled=not runnable, width="stretch", key="start_training",
@@ -87,7 +87,9 @@ def live() -> None:
         return
     hist = run.history()
     last = run.trainer.history[-1] if run.epoch else None
-    st.progress(run.epoch / run.target, text=f"Epoch {run.epoch} of {run.target} — {run.status}")
+    left = run.seconds_left()
+    eta = f", about {left:,.0f} s to go" if left is not None and run.running else ""
+    st.progress(run.epoch / run.target, text=f"Epoch {run.epoch} of {run.target} — {run.status}{eta}")
     m = st.columns(6)
     m[0].metric("Perplexity", f"{last.perplexity:.2f}" if last else "–")
     m[1].metric("Loss", f"{last.loss:.3f}" if last else "–")
