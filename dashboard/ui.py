@@ -154,6 +154,14 @@ def context() -> Context:
     return ctx
 
 
+def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int:
+    """A slider over 0..size-1 (a slider needs two values: with one there is nothing to choose)."""
+    if size <= 1:
+        st.caption(f"{label}: 0 (the only one)")
+        return 0
+    return st.slider(label, 0, size - 1, min(default, size - 1), key=key, **kwargs)
+
+
 def header(title: str, intro: str, formulas: list[str], code: str) -> None:
     """A page's opening: title, two or three plain sentences, the formula, the lesson's code (collapsed)."""
     st.title(title)

@@ -189,3 +189,18 @@ def test_asking_for_cuda_without_a_gpu_is_an_error_not_a_crash():
     assert_clean(at)
     assert "CUDA" in texts(at.sidebar.error)
     assert charts(at)
+
+
+@pytest.mark.parametrize("query", [
+    {"batch": 1, "steps": 1, "hidden": 1},  # sliders with one value to choose from
+    {"token": "word", "corpus": "toy_english", "hidden": 8},
+    {"corpus": "parentheses", "partition": "random", "engine": "torch"},
+    {"corpus": "nonsense", "token": "bytes", "batch": 999},  # bad URL values fall back to the defaults
+], ids=["tiny", "words", "parentheses", "bad-url"])
+def test_every_page_survives_unusual_settings(query):
+    at = open_app("home", **query)
+    assert_clean(at)
+    for page in PAGES[1:]:
+        at.switch_page(f"views/{page}.py").run()
+        assert_clean(at)
+        assert charts(at), f"{page}: no plotly chart with {query}"

@@ -45,8 +45,8 @@ with right:
 ui.cached_chart("step_loss_chart", seen, steps)
 
 st.header("One hidden unit")
-unit = st.slider("Hidden unit", 0, hidden.shape[1] - 1, lab.most_active_unit(hidden), key="inside_unit",
-                 help="Starts at the unit whose activation varies most over this string.")
+unit = ui.index_slider("Hidden unit", hidden.shape[1], lab.most_active_unit(hidden), key="inside_unit",
+                       help="Starts at the unit whose activation varies most over this string.")
 st.markdown("Each input token coloured by the unit's activation after reading it (red positive, blue negative):")
 st.html(charts.activation_html(lab.display_tokens(model.vocab, list(steps["input"])), hidden[:, unit]))
 ui.cached_chart("unit_activation_chart", (*seen, unit), steps, hidden[:, unit], unit)

@@ -27,7 +27,7 @@ except lab.USER_ERRORS as exc:
     ui.user_error(exc)
     X = None
 if X is not None:
-    row = st.slider("Batch row to show", 0, X.shape[0] - 1, 0, key="shapes_row")
+    row = ui.index_slider("Batch row to show", X.shape[0], 0, key="shapes_row")
     one_hot = lab.one_hot_rows(X, V, row)
     inputs = info.vocab.to_tokens(X[row])
     st.markdown(f"Row {row} of the first `X` reads **{lab.join_tokens(info, inputs)!r}**. "
