@@ -189,7 +189,10 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
     top_ppl = max(vocab_size, float(history["perplexity"].max()) if len(history) else vocab_size) * 1.1
     top_loss = max(math.log(vocab_size), float(history["loss"].max()) if len(history) else 0) * 1.1
     fig.update_yaxes(range=[0, top_loss], row=1, col=1, title="loss")
-    fig.update_yaxes(range=[0, top_ppl], row=1, col=2, title="perplexity")
+    if top_ppl > 10 * vocab_size:  # a run far worse than guessing: only a log axis shows both
+        fig.update_yaxes(type="log", range=[0, math.log10(top_ppl)], row=1, col=2, title="perplexity (log)")
+    else:
+        fig.update_yaxes(range=[0, top_ppl], row=1, col=2, title="perplexity")
     fig.update_xaxes(range=[0, x_max + 0.5], title="epoch")
     fig.update_annotations(font_size=FONT_SIZE)
     fig.update_layout(showlegend=False, uirevision="training")

@@ -5,6 +5,7 @@ Pages call these and hand the results to ``dashboard.charts``. Pure results are 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -284,7 +285,12 @@ def display_tokens(vocab: rnn_core.Vocab, tokens: list[str]) -> list[str]:
 def mean_loss(steps: pd.DataFrame) -> tuple[float, float]:
     """(mean loss, perplexity) over the steps of one string."""
     loss = float(steps["loss"].mean())
-    return loss, float(np.exp(loss))
+    return loss, math.exp(min(loss, 700.0))
+
+
+def fmt_ppl(perplexity: float) -> str:
+    """A perplexity for display: two decimals, or scientific notation when it is huge."""
+    return f"{perplexity:.2f}" if perplexity < 1e5 else f"{perplexity:.3g}"
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

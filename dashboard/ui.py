@@ -143,7 +143,7 @@ def _sidebar_status(info: CorpusInfo, device: torch.device, device_error: str | 
         state = {"running": "training (open Training to watch it)", "stopped": "stopped", "done": "finished",
                  "diverged": "stopped: diverged"}[run.status]
         sb.caption(f"Session model: {run.epoch}/{run.target} epochs, perplexity "
-                   f"{run.trainer.history[-1].perplexity:.2f}, {state}.")
+                   f"{lab.fmt_ppl(run.trainer.history[-1].perplexity)}, {state}.")
 
 
 def context() -> Context:
@@ -219,7 +219,7 @@ def session_model(ctx: Context) -> SessionModel:
     if run is not None and run.epoch > 0:
         last = run.trainer.history[-1]
         label = (f"Trained model of this session: {run.epoch} epochs on {run.info.title}, "
-                 f"{run.settings.hidden} hidden units, perplexity {last.perplexity:.2f}"
+                 f"{run.settings.hidden} hidden units, perplexity {lab.fmt_ppl(last.perplexity)}"
                  + (" (training paused while you are on this page)." if run.running else "."))
         return SessionModel(run.net, run.info, label, run.model_key, True)
     s = ctx.settings

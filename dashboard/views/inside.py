@@ -34,7 +34,7 @@ loss, ppl = lab.mean_loss(steps)
 c1, c2, c3 = st.columns(3)
 c1.metric("Steps", len(steps))
 c2.metric("Mean loss on this string", f"{loss:.3f}")
-c3.metric("Perplexity on this string", f"{ppl:.2f}", help=f"|V| = {len(model.vocab)} is uniform guessing")
+c3.metric("Perplexity on this string", lab.fmt_ppl(ppl), help=f"|V| = {len(model.vocab)} is uniform guessing")
 
 seen = (model.key, text)  # what every figure below depends on (with the unit where it is drawn)
 left, right = st.columns(2, gap="large")

@@ -91,7 +91,7 @@ def live() -> None:
     eta = f", about {left:,.0f} s to go" if left is not None and run.running else ""
     st.progress(run.epoch / run.target, text=f"Epoch {run.epoch} of {run.target} — {run.status}{eta}")
     m = st.columns(6)
-    m[0].metric("Perplexity", f"{last.perplexity:.2f}" if last else "–")
+    m[0].metric("Perplexity", lab.fmt_ppl(last.perplexity) if last else "–")
     m[1].metric("Loss", f"{last.loss:.3f}" if last else "–")
     m[2].metric("Tokens/s", f"{run.tokens_per_s():,.0f}")
     m[3].metric("Device · engine", f"{run.device_name} · {run.settings.engine}")
