@@ -12,7 +12,7 @@ import torch
 
 from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
 
-from . import charts, lab
+from . import lab
 from .lab import LESSON, CorpusInfo, Settings
 
 # url_path -> (file, title, icon, help)
@@ -180,6 +180,8 @@ def chart(fig, key: str | None = None) -> None:
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _figure(builder: str, cache_key: tuple, _args: tuple, _kwargs: dict):
     # Figures are never mutated after building (st.plotly_chart serialises a copy), so sharing is safe.
+    from . import charts  # plotly loads with the first chart, not with Home
+
     return getattr(charts, builder)(*_args, **_kwargs)
 
 

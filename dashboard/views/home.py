@@ -45,7 +45,7 @@ with right:
         st.info(f"In use: the built-in corpus **{info.title}** instead of **{info.requested}**, because "
                 f"{info.fallback_reason[0].lower() + info.fallback_reason[1:]}", icon=":material/info:")
     else:
-        st.info(f"In use: **{info.title}** ({info.note}).", icon=":material/info:")
+        st.info(f"In use: **{info.title}**, {info.note}.", icon=":material/info:")
     st.caption(f"{len(info.tc.corpus):,} tokens used of {info.tc.num_tokens_total:,}; "
                f"vocabulary of {len(info.vocab)} {ctx.settings.token} tokens.")
 
