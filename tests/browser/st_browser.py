@@ -117,6 +117,25 @@ def log_since(offset: int) -> str:
         return ""
 
 
+def server_traceback(offset: int) -> str:
+    """The server's last traceback written after `offset`, or "" (the page itself shows none in classroom mode)."""
+    text = log_since(offset)
+    i = text.rfind("Traceback")
+    return text[i:] if i >= 0 else ""
+
+
+def assert_clean(page, log_offset: int) -> None:
+    """No exception box, no traceback on the page or in the server log, no uncaught JavaScript error."""
+    exceptions = page.locator(EXCEPTION)
+    if exceptions.count():
+        raise AssertionError(f"stException on {page.url}: {exceptions.first.inner_text()[:300]!r}\n"
+                             f"server log:\n{server_traceback(log_offset) or log_tail()}")
+    assert "Traceback" not in page.inner_text("body"), f"traceback text on {page.url}"
+    tb = server_traceback(log_offset)
+    assert not tb, f"server traceback while on {page.url}:\n{tb}"
+    assert not page.js_errors, f"uncaught JavaScript errors on {page.url}: {page.js_errors}"
+
+
 def page_url(base_url: str, path: str, params: dict | None = None) -> str:
     """URL of a dashboard page with query parameters."""
     url = f"{base_url}/{path}"
@@ -225,6 +244,18 @@ def slider_thumb(slider):
 def slider_value(slider) -> str:
     """The value a slider's thumb holds (the range input's value; aria-valuetext says the same)."""
     return slider_thumb(slider).input_value()
+
+
+def scroll_to(locator, margin: int = 70) -> None:
+    """Scroll the element to the top of the view, `margin` px below Streamlit's header (for screenshots)."""
+    locator.evaluate("""(el, margin) => {
+      el.scrollIntoView({block: 'start'});
+      for (let p = el.parentElement; p; p = p.parentElement) {
+        const y = getComputedStyle(p).overflowY;
+        if ((y === 'auto' || y === 'scroll') && p.scrollHeight > p.clientHeight) { p.scrollTop -= margin; return; }
+      }
+      window.scrollBy(0, -margin);
+    }""", margin)
 
 
 def plotly_points(page) -> int:

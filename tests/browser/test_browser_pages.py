@@ -17,15 +17,6 @@ SLIDER_FOR_PAGE = {"": "batch", "data": "steps", "shapes": "hidden", "identity":
                    "training": None, "inside": "hidden", "generate": "hidden"}
 
 
-def assert_clean(page, log_offset: int) -> None:
-    """No exception box, no traceback on the page or in the server log, no uncaught JavaScript error."""
-    exceptions = page.locator(sb.EXCEPTION)
-    assert exceptions.count() == 0, f"stException on {page.url}: {exceptions.first.inner_text()!r}"
-    assert "Traceback" not in page.inner_text("body"), f"traceback text on {page.url}"
-    assert "Traceback" not in sb.log_since(log_offset), f"server traceback for {page.url}:\n{sb.log_tail()}"
-    assert not page.js_errors, f"uncaught JavaScript errors on {page.url}: {page.js_errors}"
-
-
 @pytest.mark.parametrize("path", list(sb.PAGES), ids=list(sb.PAGES.values()))
 def test_page_renders_and_reruns(page, app_url, path):
     name = sb.PAGES[path]
@@ -36,7 +27,7 @@ def test_page_renders_and_reruns(page, app_url, path):
         # the plotly chunk loads lazily: the chart may be drawn a moment after the run ends
         expect(chart, f"no plotly chart on /{path}").to_be_visible(timeout=20_000)
         expect(chart.locator(".main-svg").first, f"plotly chart on /{path} has no drawing").to_be_attached()
-        chart.evaluate("el => el.scrollIntoView({block: 'center'})")
+        sb.scroll_to(chart)
     else:
         # Home: a link to every lesson page (sidebar navigation or the lesson map)
         for target in (p for p in sb.PAGES if p):
@@ -44,7 +35,7 @@ def test_page_renders_and_reruns(page, app_url, path):
     sb.settle_frames(page)
     sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(sb.SCREENSHOTS / f"{name}.png"))
-    assert_clean(page, offset)
+    sb.assert_clean(page, offset)
 
     key = SLIDER_FOR_PAGE[path]
     if key is None:
@@ -60,7 +51,7 @@ def test_page_renders_and_reruns(page, app_url, path):
         "first_open": round(first_open, 3), "target_s": 1.0}
     if path:
         expect(page.locator(sb.PLOTLY).first, f"no plotly chart on /{path} after the change").to_be_visible()
-    assert_clean(page, offset)
+    sb.assert_clean(page, offset)
 
 
 def test_query_params_set_sliders(page, app_url):
@@ -74,7 +65,7 @@ def test_query_params_set_sliders(page, app_url):
         assert sb.slider_value(slider) == str(value), f"{key} slider holds {sb.slider_value(slider)}, URL says {value}"
         shown = slider.get_by_test_id("stSliderThumbValue").inner_text().strip()
         assert shown == str(value), f"{key} slider shows {shown!r}, URL says {value}"
-    assert_clean(page, offset)
+    sb.assert_clean(page, offset)
 
     # the other direction: moving a slider rewrites the URL
     thumb = sb.slider_thumb(sb.sidebar_slider(page, sb.SLIDER_LABELS["hidden"]))
@@ -82,4 +73,4 @@ def test_query_params_set_sliders(page, app_url):
     new_value = thumb.input_value()
     assert new_value != "64", "the hidden slider did not move on ArrowRight"
     expect(page).to_have_url(re.compile(rf"[?&]hidden={new_value}(&|$)"))
-    assert_clean(page, offset)
+    sb.assert_clean(page, offset)

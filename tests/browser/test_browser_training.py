@@ -38,7 +38,7 @@ def test_training_curve_grows_and_stops(page, app_url):
             growths.append(t1)
         if g1 is not None and g1 >= 100:
             break
-    assert page.locator(sb.EXCEPTION).count() == 0, page.locator(sb.EXCEPTION).first.inner_text()
+    sb.assert_clean(page, offset)
     assert len(growths) >= 2, (
         f"the live curve did not grow twice in {time.perf_counter() - t_start:.0f} s; last (s, points, progress) "
         f"samples: {[(round(t - t_start, 1), p, g) for t, p, g in samples][-8:]}")
@@ -49,7 +49,7 @@ def test_training_curve_grows_and_stops(page, app_url):
         "detail": f"first curve update {growths[0] - t_start:.2f} s after Start, then every <= {max(gaps):.2f} s"}
 
     curves = page.locator(sb.PLOTLY).first
-    curves.evaluate("el => el.scrollIntoView({block: 'center'})")
+    sb.scroll_to(curves)
     page.screenshot(path=str(sb.SCREENSHOTS / "training-live.png"))
 
     # Stop: must be clickable while training, and nothing may grow once it has taken effect
@@ -70,17 +70,17 @@ def test_training_curve_grows_and_stops(page, app_url):
         result["detail"] += f"; last change {latency:.2f} s after Stop"
     else:
         result["detail"] += "; the run finished before Stop"
-    assert "Traceback" not in sb.log_since(offset), sb.log_tail()
-    assert not page.js_errors, page.js_errors
+    sb.assert_clean(page, offset)
 
     # the trained model stays in the session: Inside (reached in-app, same session) uses it
-    page.locator("[data-testid='stSidebarNav'] a[href$='/inside']").click()
+    offset = sb.log_size()
+    link = page.locator("[data-testid='stSidebarNav'] a[href$='/inside']")
+    sb.timed_rerun(page, link.click)
     expect(page).to_have_url(re.compile(r"/inside"))
-    sb.wait_for_app_run(page)
-    expect(page.locator(sb.PLOTLY).first).to_be_visible(timeout=20_000)
-    body = page.inner_text("body")
-    assert "UNTRAINED" not in body, "Inside shows the untrained model after a training run in the same session"
-    assert page.locator(sb.EXCEPTION).count() == 0
-    page.locator(sb.PLOTLY).first.evaluate("el => el.scrollIntoView({block: 'center'})")
+    sb.assert_clean(page, offset)
+    chart = page.locator(sb.PLOTLY).first
+    expect(chart, "no plotly chart on /inside after training").to_be_visible(timeout=20_000)
+    assert "UNTRAINED" not in page.inner_text("body"), "Inside shows the untrained model after a training run"
+    sb.scroll_to(chart)
     sb.settle_frames(page)
     page.screenshot(path=str(sb.SCREENSHOTS / "inside-trained.png"))
