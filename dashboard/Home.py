@@ -11,8 +11,9 @@ ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from dashboard import ui  # noqa: E402  (needs the path above)
+from dashboard import lab, ui  # noqa: E402  (needs the path above)
 
+lab.share_the_cpu()
 page = st.navigation(ui.pages())
 st.html(ui.STYLE)
 ui.sidebar()

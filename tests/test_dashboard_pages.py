@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
+import torch
 from streamlit.testing.v1 import AppTest
 
 from rnn_core import CorpusError
@@ -11,6 +12,14 @@ from rnn_core import corpus as rc_corpus
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 PAGES = ["home", "data", "shapes", "identity", "training", "inside", "generate"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """The app sets torch's thread count for the process (AppTest runs in it): give it back afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def open_app(page: str = "home", **query) -> AppTest:

@@ -2,10 +2,20 @@
 import json
 from pathlib import Path
 
+import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    """The app sets torch's thread count for the process (AppTest runs in it): give it back afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def training_page(**query) -> AppTest:
