@@ -20,7 +20,8 @@ COLORS = {"loss": "#1f77b4", "ppl": "#d62728", "ref": "#7f7f7f", "good": "#2ca02
           "x_block": "#1f77b4", "h_block": "#9467bd"}
 DIVERGING = "RdBu_r"  # blue negative, red positive, white 0
 
-_template = go.layout.Template(pio.templates["plotly_white"])
+# plotly_white's layout only: its per-trace defaults make every figure 4x slower to build and 10 kB bigger.
+_template = go.layout.Template(layout=pio.templates["plotly_white"].layout)
 _template.layout.update(
     font=dict(size=FONT_SIZE, family="Inter, Helvetica, Arial, sans-serif"),
     title=dict(font=dict(size=FONT_SIZE + 4), x=0.0, xanchor="left"),

@@ -267,7 +267,8 @@ def resolve_device(settings: Settings) -> tuple[torch.device, str | None]:
 def describe_device(device: torch.device) -> str:
     """'CUDA: NVIDIA H100 ...' or 'CPU (2 threads)'."""
     label = device_label(device)
-    return f"{label} ({torch.get_num_threads()} threads)" if device.type == "cpu" else label
+    threads = torch.get_num_threads()
+    return f"{label} ({threads} thread{'s' if threads > 1 else ''})" if device.type == "cpu" else label
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

@@ -140,7 +140,8 @@ def _sidebar_status(info: CorpusInfo, device: torch.device, device_error: str | 
                f"{len(info.vocab)} in the vocabulary. Device: **{lab.describe_device(device)}**.")
     run = st.session_state.get("training_run")
     if run is not None and run.epoch:
-        state = {"running": "training (open Training to watch it)", "stopped": "stopped", "done": "finished",
+        state = {"running": "training on the Training page (paused while another page is open)",
+                 "stopped": "stopped", "done": "finished",
                  "diverged": "stopped: diverged"}[run.status]
         sb.caption(f"Session model: {run.epoch}/{run.target} epochs, perplexity "
                    f"{lab.fmt_ppl(run.trainer.history[-1].perplexity)}, {state}.")
