@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -48,9 +48,6 @@ class Settings:
     @property
     def use_random_iter(self) -> bool:
         return self.partition == "random"
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 LESSON = Settings()  # the lesson's settings: 32, 35, 512, lr 1, theta 1, 500 epochs
@@ -149,7 +146,8 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
     candidates = ([requested] if requested != "upload" else []) + ["time_machine", FALLBACK_CORPUS]
     for kind in dict.fromkeys(candidates):
         try:
-            tc, warnings = _tokenized(kind, settings.token, settings.seed, None)
+            seed = settings.seed if kind in rc_corpus.BUILTIN_CORPORA else 0  # only generated texts have one
+            tc, warnings = _tokenized(kind, settings.token, seed, None)
         except rnn_core.CorpusError as exc:
             reason = reason or str(exc)
             continue
@@ -184,10 +182,10 @@ def split_text(vocab: rnn_core.Vocab, text: str) -> list[str]:
     return list(text) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else text.split()
 
 
-def make_loader(info: CorpusInfo, settings: Settings, use_random_iter: bool | None = None):
+def make_loader(info: CorpusInfo, settings: Settings):
     """A loader over the corpus (CorpusError when the corpus is too short for one minibatch)."""
-    rand = settings.use_random_iter if use_random_iter is None else use_random_iter
-    return rnn_core.make_loader(info.tc, settings.batch, settings.steps, rand, seed=settings.seed)
+    return rnn_core.make_loader(info.tc, settings.batch, settings.steps, settings.use_random_iter,
+                                seed=settings.seed)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
