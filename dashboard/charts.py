@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
-from plotly.subplots import make_subplots
 
 FONT_SIZE = 18
 COLORS = {"loss": "#1f77b4", "ppl": "#d62728", "ref": "#7f7f7f", "good": "#2ca02c", "accent": "#ff7f0e",
@@ -166,60 +165,78 @@ def _history(history: pd.DataFrame | None) -> pd.DataFrame:
     return pd.DataFrame(columns=HISTORY_COLUMNS) if history is None else history
 
 
+def _hline(y: float, axis: str, color: str, dash: str = "dash") -> dict:
+    """A horizontal reference line across one subplot (a layout shape; cheaper than add_hline)."""
+    return dict(type="line", xref=f"x{axis} domain", x0=0, x1=1, yref=f"y{axis}", y0=y, y1=y,
+                line=dict(color=color, dash=dash, width=2))
+
+
+def _label(text: str, y: float, axis: str, color: str, x: float = 1.0, xanchor: str = "right") -> dict:
+    """A label sitting on a reference line (y in axis units: log10 of the value on a log axis)."""
+    return dict(text=text, xref=f"x{axis} domain", x=x, xanchor=xanchor, yref=f"y{axis}", y=y, yanchor="bottom",
+                showarrow=False, font=dict(size=FONT_SIZE - 2, color=color))
+
+
+def _title(text: str, x: float) -> dict:
+    return dict(text=text, xref="paper", x=x, xanchor="center", yref="paper", y=1.02, yanchor="bottom",
+                showarrow=False, font=dict(size=FONT_SIZE))
+
+
+# Built from one layout dict (no make_subplots, no add_hline): these two are rebuilt on every training
+# update, and the helpers cost 5x more than the figure itself.
 def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs: int | None = None) -> go.Figure:
     """Loss and perplexity per epoch, with perplexity 1 (perfect) and |V| (uniform guessing) marked."""
     history = _history(history)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss (cross-entropy per token)", "Perplexity"),
-                        horizontal_spacing=0.1)
     # plain lists, not typed arrays: the browser tests count points in gd.data
     epochs, loss, ppl = (history[c].astype(float).tolist() for c in ("epoch", "loss", "perplexity"))
-    fig.add_trace(go.Scatter(x=epochs, y=loss, mode="lines+markers",
-                             name="loss", line=dict(color=COLORS["loss"], width=3), marker=dict(size=5)), 1, 1)
-    fig.add_trace(go.Scatter(x=epochs, y=ppl, mode="lines+markers",
-                             name="perplexity", line=dict(color=COLORS["ppl"], width=3), marker=dict(size=5)),
-                  1, 2)
-    x_max = max(target_epochs or 1, int(history["epoch"].max()) if len(history) else 1)
-    for y, text, color in ((vocab_size, f"|V| = {vocab_size}: uniform guessing", COLORS["ref"]),
-                           (1, "1: perfect", COLORS["good"])):
-        fig.add_hline(y=y, line=dict(color=color, dash="dash", width=2), row=1, col=2,
-                      annotation_text=text, annotation_position="top right",
-                      annotation_font=dict(size=FONT_SIZE - 2, color=color))
-    fig.add_hline(y=math.log(vocab_size), line=dict(color=COLORS["ref"], dash="dash", width=2), row=1, col=1,
-                  annotation_text=f"log |V| = {math.log(vocab_size):.2f}", annotation_position="top right",
-                  annotation_font=dict(size=FONT_SIZE - 2, color=COLORS["ref"]))
-    top_ppl = max(vocab_size, float(history["perplexity"].max()) if len(history) else vocab_size) * 1.1
-    top_loss = max(math.log(vocab_size), float(history["loss"].max()) if len(history) else 0) * 1.1
-    fig.update_yaxes(range=[0, top_loss], row=1, col=1, title="loss")
-    if top_ppl > 10 * vocab_size:  # a run far worse than guessing: only a log axis shows both
-        fig.update_yaxes(type="log", range=[0, math.log10(top_ppl)], row=1, col=2, title="perplexity (log)")
-    else:
-        fig.update_yaxes(range=[0, top_ppl], row=1, col=2, title="perplexity")
-    fig.update_xaxes(range=[0, x_max + 0.5], title="epoch")
-    fig.update_annotations(font_size=FONT_SIZE)
-    fig.update_layout(showlegend=False, uirevision="training")
-    return _base(fig, "", 440)
+    x_range = [0, max(target_epochs or 1, int(max(epochs)) if epochs else 1) + 0.5]
+    top_ppl = max(vocab_size, max(ppl) if ppl else vocab_size) * 1.1
+    top_loss = max(math.log(vocab_size), max(loss) if loss else 0) * 1.1
+    log_ppl = top_ppl > 10 * vocab_size  # a run far worse than guessing: only a log axis shows both
+    on_ppl = (lambda v: math.log10(v)) if log_ppl else (lambda v: v)
+    layout = dict(
+        template=TEMPLATE, height=440, showlegend=False, uirevision="training", margin=dict(t=60),
+        xaxis=dict(domain=[0, 0.44], range=x_range, title=dict(text="epoch"), anchor="y"),
+        xaxis2=dict(domain=[0.56, 1], range=x_range, title=dict(text="epoch"), anchor="y2"),
+        yaxis=dict(range=[0, top_loss], title=dict(text="loss"), anchor="x"),
+        yaxis2=dict(type="log" if log_ppl else "linear", range=[0, on_ppl(top_ppl)], anchor="x2",
+                    title=dict(text="perplexity (log)" if log_ppl else "perplexity")),
+        shapes=[_hline(math.log(vocab_size), "", COLORS["ref"]), _hline(vocab_size, "2", COLORS["ref"]),
+                _hline(1, "2", COLORS["good"])],
+        annotations=[_title("Loss (cross-entropy per token)", 0.22), _title("Perplexity", 0.78),
+                     _label(f"log |V| = {math.log(vocab_size):.2f}", math.log(vocab_size), "", COLORS["ref"]),
+                     _label(f"|V| = {vocab_size}: uniform guessing", on_ppl(vocab_size), "2", COLORS["ref"]),
+                     _label("1: perfect", on_ppl(1), "2", COLORS["good"])],
+    )
+    return go.Figure([
+        go.Scatter(x=epochs, y=loss, mode="lines+markers", name="loss", line=dict(color=COLORS["loss"], width=3),
+                   marker=dict(size=5)),
+        go.Scatter(x=epochs, y=ppl, mode="lines+markers", name="perplexity", xaxis="x2", yaxis="y2",
+                   line=dict(color=COLORS["ppl"], width=3), marker=dict(size=5)),
+    ], layout)
 
 
 def gradient_chart(history: pd.DataFrame | None, theta: float, target_epochs: int | None = None) -> go.Figure:
     """Mean gradient norm before clipping per epoch, the threshold θ, and the share of clipped minibatches."""
     history = _history(history)
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    epochs = history["epoch"] if len(history) else []
-    fig.add_trace(go.Scatter(x=epochs, y=history["grad_norm"] if len(history) else [], name="‖g‖ before clipping",
-                             mode="lines", line=dict(color=COLORS["h_block"], width=3)), secondary_y=False)
-    fig.add_trace(go.Bar(x=epochs, y=(history["clip_fraction"] * 100) if len(history) else [],
-                         name="minibatches clipped (%)", marker_color=COLORS["accent"], opacity=0.35),
-                  secondary_y=True)
-    fig.add_hline(y=theta, line=dict(color="black", dash="dot", width=2), annotation_text=f"θ = {theta:g}",
-                  annotation_position="top left", annotation_font=dict(size=FONT_SIZE - 2))
-    x_max = max(target_epochs or 1, int(history["epoch"].max()) if len(history) else 1)
-    fig.update_xaxes(range=[0, x_max + 0.5], title="epoch")
-    fig.update_yaxes(title="gradient norm", type="log", secondary_y=False)
-    fig.update_yaxes(title="clipped (%)", range=[0, 105], tickmode="array", tickvals=[0, 25, 50, 75, 100],
-                     secondary_y=True, showgrid=False)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
-                      uirevision="gradients", margin=dict(b=120))
-    return _base(fig, "Gradient norm and clipping", 420)
+    epochs, norm, clipped = (history[c].astype(float).tolist() for c in ("epoch", "grad_norm", "clip_fraction"))
+    x_max = max(target_epochs or 1, int(max(epochs)) if epochs else 1)
+    layout = dict(
+        template=TEMPLATE, height=420, title=dict(text="Gradient norm and clipping"), uirevision="gradients",
+        margin=dict(b=120, r=80), legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
+        xaxis=dict(range=[0, x_max + 0.5], title=dict(text="epoch")),
+        yaxis=dict(type="log", title=dict(text="gradient norm"), dtick=1, tickformat=".2g"),
+        yaxis2=dict(overlaying="y", side="right", range=[0, 105], tickvals=[0, 25, 50, 75, 100], showgrid=False,
+                    title=dict(text="clipped (%)")),
+        shapes=[_hline(theta, "", "black", "dot")],
+        annotations=[_label(f"θ = {theta:g}", math.log10(theta), "", "black", x=0.0, xanchor="left")],
+    )
+    return go.Figure([
+        go.Bar(x=epochs, y=[100 * c for c in clipped], name="minibatches clipped (%)", yaxis="y2",
+               marker_color=COLORS["accent"], opacity=0.35),
+        go.Scatter(x=epochs, y=norm, name="‖g‖ before clipping", mode="lines",
+                   line=dict(color=COLORS["h_block"], width=3)),
+    ], layout)
 
 
 # ---------------------------------------------------------------- Inside the RNN

@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import charts, lab, lesson, training_run, ui
 
-CHUNK_S = 0.35  # training time per fragment run
+CHUNK_S = 0.25  # training time per fragment run (whole epochs: at least one)
 REFRESH_S = 0.5  # fragment interval while training
 
 ctx = ui.context()
@@ -25,6 +25,7 @@ ui.header(
      r"W \leftarrow W - \eta\,\mathbf{g}"],
     lesson.TRAINING,
 )
+
 
 def stop_training() -> None:
     """Callback: the fragment sees the status before its next chunk."""
