@@ -1,0 +1,1 @@
+"""Benchmarks: they measure and print; the test suite checks correctness, never timings."""
