@@ -81,6 +81,7 @@ def sidebar() -> Context:
             upload = (f.file_id, f.name, f.getvalue())
     elif corpus in BUILTIN_CORPORA:
         sb.caption(BUILTIN_CORPORA[corpus][1])
+    corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
     token = sb.radio("Tokens", ["char", "word"], key="token", horizontal=True, **bound)
 
     sb.subheader("Minibatches and model")
@@ -106,6 +107,7 @@ def sidebar() -> Context:
                           help="lesson: the scratch model as written in the lesson. Other engines compute "
                                "the same RNN faster.")
     device_choice = sb.radio("Device", ["auto", "cpu", "cuda"], key="device", horizontal=True, **bound)
+    device_status = sb.container()
     seed = sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1, key="seed",
                            **bound)
     sb.button("Reset to the lesson's settings", on_click=reset_to_lesson, width="stretch",
@@ -118,24 +120,25 @@ def sidebar() -> Context:
                         upload_id=upload[0] if upload else None)
     info = lab.corpus_info(settings, upload)
     device, device_error = lab.resolve_device(settings)
-    _sidebar_status(info, device, device_error)
+    with corpus_status:
+        if info.error:
+            st.error(info.error, icon=":material/error:")
+        if info.fallback_reason:
+            st.warning(f"Using **{info.title}** instead of {info.requested}: {info.fallback_reason}")
+        for warning in info.warnings:
+            st.warning(warning)
+    if device_error:
+        device_status.error(f"{device_error} Using {lab.describe_device(device)}.")
+    _sidebar_summary(info, device)
     ctx = Context(settings, info, device, device_error)
     st.session_state["lab_context"] = ctx
     return ctx
 
 
-def _sidebar_status(info: CorpusInfo, device: torch.device, device_error: str | None) -> None:
-    """Below the settings: what is actually in use."""
+def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
+    """Below the settings: what is actually in use, and the session's model."""
     sb = st.sidebar
     sb.divider()
-    if info.error:
-        sb.error(info.error, icon=":material/error:")
-    if info.fallback_reason:
-        sb.warning(f"Using **{info.title}** instead of {info.requested}: {info.fallback_reason}")
-    for w in info.warnings:
-        sb.warning(w)
-    if device_error:
-        sb.error(f"{device_error} Using {lab.describe_device(device)}.")
     sb.caption(f"Corpus: **{info.title}** ({info.note}); {len(info.tc.corpus):,} tokens, "
                f"{len(info.vocab)} in the vocabulary. Device: **{lab.describe_device(device)}**.")
     run = st.session_state.get("training_run")
