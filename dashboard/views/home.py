@@ -3,7 +3,7 @@ import streamlit as st
 import torch
 
 from dashboard import lab, ui
-from rnn_core.corpus import TIME_MACHINE_SHA1, time_machine_status
+from rnn_core.corpus import BUILTIN_CORPORA, TIME_MACHINE_SHA1, time_machine_status
 
 ctx = ui.context()
 
@@ -42,7 +42,8 @@ with right:
         st.caption(f"Copy `timemachine.txt` (SHA-1 `{TIME_MACHINE_SHA1}`) into `data/` to use it.")
     info = ctx.info
     if info.fallback_reason:
-        st.info(f"In use: the built-in corpus **{info.title}** instead of **{info.requested}**, because "
+        kind = "the built-in corpus " if info.used in BUILTIN_CORPORA else ""
+        st.info(f"In use: {kind}**{info.title}** instead of **{info.requested}**, because "
                 f"{info.fallback_reason[0].lower() + info.fallback_reason[1:]}", icon=":material/info:")
     else:
         st.info(f"In use: **{info.title}**, {info.note}.", icon=":material/info:")
