@@ -59,23 +59,28 @@ def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40) -> go.Figure:
     return _base(fig, f"Token frequencies (top {len(df)} of {int((vocab_df['count'] > 0).sum())})", 420)
 
 
-def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str) -> go.Figure:
+def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: int = 400) -> go.Figure:
     """Which corpus positions each batch row reads during one epoch, coloured by minibatch.
 
-    `positions` has columns minibatch, row, start, stop (one row per batch row and minibatch).
+    `positions` has columns minibatch, row, start, stop. Drawn as a heatmap over `bins` slices of the
+    corpus (one image, where hundreds of bars cost the browser a second to redraw); a slice takes the
+    minibatch that reads it, and stays blank when no minibatch does.
     """
-    last = max(int(positions["minibatch"].max()), 1) if len(positions) else 1
-    fig = go.Figure(go.Bar(
-        y=positions["row"], x=positions["stop"] - positions["start"], base=positions["start"], orientation="h",
-        marker=dict(color=positions["minibatch"], colorscale="Viridis", cmin=0, cmax=last, line=dict(width=0),
-                    colorbar=dict(title=dict(text="minibatch", side="right"), thickness=14)),
-        customdata=np.stack([positions["minibatch"], positions["start"], positions["stop"] - 1], axis=1),
-        hovertemplate="minibatch %{customdata[0]}<br>batch row %{y}<br>tokens %{customdata[1]:,}–%{customdata[2]:,}"
-                      "<extra></extra>"))
-    fig.update_layout(barmode="overlay", bargap=0.1)
-    fig.update_xaxes(title="corpus position (token index)", range=[0, num_tokens])
-    fig.update_yaxes(title="batch row", autorange="reversed")
     rows = int(positions["row"].max()) + 1 if len(positions) else 1
+    bins = max(1, min(bins, num_tokens))
+    width = num_tokens / bins  # tokens per slice
+    z = np.full((rows, bins), np.nan, dtype=np.float32)
+    first = np.floor(positions["start"].to_numpy() / width).astype(int)
+    last = np.maximum(first + 1, np.ceil(positions["stop"].to_numpy() / width).astype(int))
+    for row, b0, b1, mb in zip(positions["row"].to_numpy(), first, last, positions["minibatch"].to_numpy()):
+        z[row, b0:min(b1, bins)] = mb
+    top = max(int(positions["minibatch"].max()), 1) if len(positions) else 1
+    fig = go.Figure(go.Heatmap(
+        z=z, x=(np.arange(bins) + 0.5) * width, y=np.arange(rows), colorscale="Viridis", zmin=0, zmax=top,
+        colorbar=dict(title=dict(text="minibatch", side="right"), thickness=14), hoverongaps=False,
+        hovertemplate="batch row %{y}<br>tokens ≈ %{x:,.0f}<br>minibatch %{z}<extra></extra>"))
+    fig.update_xaxes(title="corpus position (token index)", range=[0, num_tokens], showgrid=False)
+    fig.update_yaxes(title="batch row", autorange="reversed", showgrid=False)
     return _base(fig, title, max(320, min(700, 140 + 14 * rows)))
 
 

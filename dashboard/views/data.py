@@ -45,7 +45,7 @@ with right:
 
 st.header("Minibatch map")
 st.markdown(f"Which corpus positions land in each batch row, minibatch by minibatch, during the first epoch "
-            f"(batch {s.batch}, {s.steps} steps, seed {s.seed}; hover for exact positions). **Sequential**: row *b* "
+            f"(batch {s.batch}, {s.steps} steps, seed {s.seed}; hover to read positions). **Sequential**: row *b* "
             f"of minibatch *i+1* starts where row *b* of minibatch *i* ended, so the hidden state can carry over. "
             f"**Random**: every row of every minibatch is an independent subsequence, in shuffled order.")
 if loader is not None:
