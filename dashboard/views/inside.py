@@ -55,5 +55,7 @@ st.header("Gradients through time")
 st.markdown("The norm of ∂loss/∂H_t for each step. It is usually largest near the end of the string and "
             "shrinks going back in time, repeatedly multiplied by W_hh and tanh′: the vanishing gradient.")
 ui.cached_chart("gradient_through_time", seen, steps)
-with st.expander("All per-step numbers"):
-    st.dataframe(steps, hide_index=True, width="stretch")
+table = st.expander("All per-step numbers", on_change="rerun", key="inside_table")
+if table.open:  # a table is costly to draw: only when asked for
+    with table:
+        st.dataframe(steps, hide_index=True, width="stretch")
