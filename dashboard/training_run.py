@@ -6,6 +6,7 @@ other widget get a turn at least once a second.
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -32,6 +33,10 @@ class TrainingRun:
     error: str | None = None
     seconds: float = 0.0  # wall time spent training
     created: float = field(default_factory=time.time)
+    # One thread trains at a time: with runner.fastReruns a slider moved during training starts a new
+    # script run while the old one is still inside its chunk, and two threads stepping the same
+    # parameters break autograd ("modified by an inplace operation").
+    _training: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def net(self):
@@ -78,8 +83,8 @@ class TrainingRun:
 
     def train_for(self, budget_s: float) -> int:
         """Train whole epochs until `budget_s` seconds have passed (at least one); returns epochs done."""
-        if not self.running:
-            return 0
+        if not self.running or not self._training.acquire(blocking=False):
+            return 0  # stopped, or another run of this session is training it right now
         start = time.perf_counter()
         done = 0
         try:
@@ -92,6 +97,7 @@ class TrainingRun:
             self.status, self.error = "diverged", str(exc)
         finally:
             self.seconds += time.perf_counter() - start
+            self._training.release()
         if self.running and self.finished:
             self.status = "done"
         return done
