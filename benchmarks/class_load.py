@@ -1,0 +1,640 @@
+"""A class at once: N sessions train and move sliders on one dashboard server at the same time.
+
+``python -m benchmarks.class_load --sessions 20 --seconds 60``
+
+Starts ``streamlit run dashboard/Home.py`` on a free 127.0.0.1 port (with the browser tests' helpers in
+``tests/browser/st_browser.py``) and opens N sessions at once. Each session is a websocket client speaking
+Streamlit's own protocol (``BackMsg`` / ``ForwardMsg`` on ``/_stcore/stream``), doing what a browser tab
+does: the URL's query string and page, the widget values, button triggers, and the timer that re-runs a
+``run_every`` fragment (live training). No browser: 20 Chromium renderers drawing live charts on 2 cores
+measured mostly themselves (with 2 tabs a Playwright call already took 0.3 s); the real browser's costs
+are measured by ``tests/browser`` and in README.
+
+Every session gets its own corpus, seed, hidden size and epoch count. It opens
+``/training?corpus=..&hidden=..&seed=..&epochs=..``, presses Start and, while its model trains, moves the
+Batch size / Time steps slider one notch every 1-3 s until the load window ends; then it presses Stop and
+goes to Inside the RNN in the same session.
+
+Reported (table on stdout, JSON in ``artifacts/class_load.json``):
+
+- errors: exceptions, error boxes or "Traceback" sent to a page, waits that time out, lost websocket
+  connections, script runs that end in error, tracebacks in the server's log, models that never trained;
+- isolation: what each page shows is that session's own: the Settings line (corpus, batch, steps, hidden,
+  epochs, seed), the progress bar's epoch target, the sample's prefix and characters (checked against its
+  own seeded corpus), the sidebar's session model, and Inside's trained-model banner (corpus, hidden
+  units, epochs). A value that belongs to another session is named as a leak from that session;
+- the server's peak resident memory (process and children, from /proc every 0.2 s) and CPU use;
+- latency under load, from the client's message to the server's answer (no rendering): page open ->
+  first run done; Start -> first epoch on the progress bar; slider move -> the run showing the new value
+  done; Inside after training -> its run done; gaps between live training updates (fragment runs done).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import websockets  # a dependency of streamlit
+from streamlit.proto.Alert_pb2 import Alert
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.Common_pb2 import DoubleArray
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+import rnn_core
+from rnn_core import corpus as rc_corpus
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
+import st_browser as sb  # noqa: E402  (the browser tests' server start, health wait and stop)
+
+ARTIFACTS = REPO_ROOT / "artifacts"
+SERVER_LOG = ARTIFACTS / "class_load_server.log"
+CORPORA = list(rc_corpus.BUILTIN_CORPORA)  # generated per seed: every session gets its own text
+HIDDEN0, EPOCHS0, SEED0 = 16, 2000, 1000  # session i: hidden 16+i, 2000+i epochs, seed 1000+i
+OPEN_TIMEOUT_S = 120.0  # a page's first run, with the whole class opening at once
+WAIT_TIMEOUT_S = 60.0  # any other wait
+FINAL_GRACE_S = 75.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
+SAMPLE_RSS_S = 0.2
+
+SETTINGS_RE = re.compile(r"Settings:\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
+                         r"batch (?P<batch>\d+), (?P<steps>\d+) steps, (?P<hidden>\d+) hidden units.*?"
+                         r"(?P<epochs>[\d,]+) epochs.*?seed (?P<seed>\d+)", re.S)
+PROGRESS_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+)")
+SIDEBAR_MODEL_RE = re.compile(r"Session model: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
+BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs on (?P<title>.+?), "
+                       r"(?P<hidden>\d+) hidden units")
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+@dataclass
+class Plan:
+    """What one session asks for: all of it distinct from every other session."""
+
+    index: int
+    corpus: str
+    hidden: int
+    seed: int
+    epochs: int
+    batch: int = 32
+    steps: int = 35
+
+    @property
+    def title(self) -> str:
+        return rc_corpus.BUILTIN_CORPORA[self.corpus][0]
+
+    def params(self) -> dict:
+        return {"corpus": self.corpus, "hidden": self.hidden, "seed": self.seed, "epochs": self.epochs,
+                "batch": self.batch, "steps": self.steps}
+
+
+def make_plans(n: int) -> list[Plan]:
+    return [Plan(i, CORPORA[i % len(CORPORA)], HIDDEN0 + i, SEED0 + i, EPOCHS0 + i) for i in range(n)]
+
+
+@dataclass
+class CorpusFacts:
+    """What a session's own corpus allows a page to show: its characters and its text."""
+
+    chars: set
+    text: str
+
+
+def corpus_facts(plan: Plan) -> CorpusFacts:
+    """The characters and opening text of the session's seeded corpus, as the dashboard tokenizes it."""
+    tc = rnn_core.tokenize_corpus(rc_corpus.builtin_corpus(plan.corpus, seed=plan.seed), "char", 10_000)
+    chars = {t for t in tc.vocab.idx_to_token if len(t) == 1}
+    return CorpusFacts(chars | {"␣"}, "".join(tc.vocab.to_tokens(tc.corpus[:400])))
+
+
+@dataclass
+class SessionRecord:
+    """What happened in one session."""
+
+    index: int
+    plan: dict
+    errors: list = field(default_factory=list)
+    leaks: list = field(default_factory=list)  # isolation violations
+    checks: int = 0  # isolation checks made
+    open_s: float | None = None
+    start_to_first_epoch_s: float | None = None
+    slider_s: list = field(default_factory=list)
+    inside_s: float | None = None
+    update_gaps_s: list = field(default_factory=list)
+    epochs_trained: int = 0
+    finished: bool = False
+    runs: dict = field(default_factory=dict)  # script_finished status -> count
+    received_mib: float = 0.0
+
+
+class Client:
+    """One student's browser tab, reduced to what the server sees: Streamlit's websocket protocol.
+
+    Like the frontend it sends ``rerun_script`` with the URL's query string, the page, the widget values
+    the student set and one-shot button triggers; it re-runs a fragment every ``run_every`` seconds after
+    an ``auto_rerun`` message (as the browser's timer does) until the next full run; it keeps the URL's
+    query string as the server rewrites it (widgets bound to query parameters).
+    """
+
+    def __init__(self, plan: Plan, plans: list[Plan], facts: CorpusFacts, ws_url: str, rec: SessionRecord):
+        self.plan, self.plans, self.facts, self.ws_url, self.rec = plan, plans, facts, ws_url, rec
+        self.batch, self.steps = plan.batch, plan.steps  # what the sliders hold now
+        self.rng = random.Random(plan.seed)
+        self.ws = None
+        self.query = urlencode(plan.params())
+        self.page_name, self.page_hash = "training", ""
+        self.pages: dict[str, str] = {}  # url path -> page_script_hash
+        self.widget_ids: dict[str, str] = {}  # widget key -> widget id
+        self.widgets: dict = {}  # widget id -> WidgetState the student set
+        self.timers: dict[str, asyncio.Task] = {}  # fragment id -> auto-rerun timer
+        self.last_request_fragment = False
+        self.updated = asyncio.Event()
+        self.full_done: list[float] = []  # full script runs finished successfully
+        self.fragment_done: list[float] = []
+        self.shown: dict[str, tuple[float, str]] = {}  # what the page shows: name -> (time received, text)
+        self.closed = False
+
+    # ------------------------------------------------------------ the protocol
+
+    async def send_rerun(self, fragment_id: str = "", triggers: tuple = ()) -> None:
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        if self.page_hash:
+            cs.page_script_hash = self.page_hash
+        else:
+            cs.page_name = self.page_name
+        cs.widget_states.widgets.extend([*self.widgets.values(), *triggers])
+        if fragment_id:
+            cs.fragment_id, cs.is_auto_rerun = fragment_id, True
+        self.last_request_fragment = bool(fragment_id)
+        await self.ws.send(msg.SerializeToString())
+
+    async def auto_rerun(self, fragment_id: str, interval: float) -> None:
+        """The browser's timer for a fragment with run_every."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.send_rerun(fragment_id)
+
+    def stop_timers(self, fragment_ids=None) -> None:
+        for fid in list(self.timers if fragment_ids is None else fragment_ids):
+            task = self.timers.pop(fid, None)
+            if task is not None:
+                task.cancel()
+
+    async def reader(self) -> None:
+        try:
+            async for payload in self.ws:
+                if isinstance(payload, bytes):
+                    self.rec.received_mib += len(payload) / 2**20
+                    self.handle(ForwardMsg.FromString(payload), time.perf_counter())
+                    self.updated.set()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            self.closed = True
+            self.stop_timers()
+            self.updated.set()
+
+    def handle(self, msg, now: float) -> None:
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            if not self.last_request_fragment:
+                self.stop_timers()  # a full run: it registers its fragments' timers anew
+        elif kind == "navigation":
+            self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
+            self.page_hash = msg.navigation.page_script_hash  # the page this run showed
+        elif kind == "page_info_changed":
+            self.query = msg.page_info_changed.query_string
+        elif kind == "auto_rerun":
+            a = msg.auto_rerun
+            if a.fragment_id not in self.timers:
+                self.timers[a.fragment_id] = asyncio.create_task(self.auto_rerun(a.fragment_id, a.interval))
+        elif kind == "stop_auto_rerun":
+            self.stop_timers(list(msg.stop_auto_rerun.fragment_ids))
+        elif kind == "script_finished":
+            status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+            self.rec.runs[status] = self.rec.runs.get(status, 0) + 1
+            if status == "FINISHED_SUCCESSFULLY":
+                self.full_done.append(now)
+            elif status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY":
+                self.fragment_done.append(now)
+            elif status == "FINISHED_WITH_COMPILE_ERROR":
+                self.rec.errors.append("a script run ended with a compile error")
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            self.element(msg.delta.new_element, now)
+
+    def element(self, el, now: float) -> None:
+        """Keep what the checks read; record exceptions and error boxes."""
+        kind = el.WhichOneof("type")
+        widget = getattr(el, kind, None)
+        wid = getattr(widget, "id", "")
+        if isinstance(wid, str) and wid.startswith("$$ID-"):
+            self.widget_ids[wid.rsplit("-", 1)[1]] = wid
+        if kind == "exception":
+            self.rec.errors.append(f"exception on the page: {el.exception.type}: {el.exception.message[:200]}")
+        elif kind == "alert":
+            body = el.alert.body
+            if el.alert.format == Alert.ERROR:
+                self.rec.errors.append(f"error box on the page: {body[:200]}")
+            if "model of this session" in body:
+                self.shown["banner"] = (now, body)
+        elif kind == "markdown":
+            body = el.markdown.body
+            if "Traceback" in body:
+                self.rec.errors.append(f"traceback text on the page: {body[:200]}")
+            if body.startswith("**Settings:**"):
+                self.shown["settings"] = (now, body.replace("**", ""))
+            elif "Session model:" in body:
+                self.shown["sidebar_model"] = (now, body.replace("**", ""))
+        elif kind == "progress":
+            self.shown["progress"] = (now, el.progress.text)
+        elif kind == "heading" and "Samples from" in el.heading.body:
+            self.shown["samples_heading"] = (now, el.heading.body)
+        elif kind == "code" and el.code.language != "python":
+            self.shown["sample"] = (now, el.code.code_text)
+
+    async def until(self, condition, what: str, timeout_s: float = WAIT_TIMEOUT_S) -> None:
+        """Wait for `condition()` (checked after every message), or raise TimeoutError naming `what`."""
+        deadline = time.perf_counter() + timeout_s
+        while not condition():
+            if self.closed:
+                raise ConnectionError(f"the websocket closed while waiting for {what}")
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
+            self.updated.clear()
+            try:
+                await asyncio.wait_for(self.updated.wait(), timeout=min(left, 1.0))
+            except asyncio.TimeoutError:
+                pass
+
+    def full_run_after(self, t0: float) -> bool:
+        return bool(self.full_done) and self.full_done[-1] > t0
+
+    def shown_after(self, name: str, t0: float) -> str | None:
+        t, text = self.shown.get(name, (0.0, None))
+        return text if t > t0 else None
+
+    # ------------------------------------------------------------ checking what the page shows
+
+    def owner_of(self, key: str, value) -> str:
+        """Which other session a shown value belongs to (for naming a leak), if any."""
+        others = [p.index for p in self.plans if p.index != self.plan.index and getattr(p, key) == value]
+        return f" (session {others[0]}'s)" if others else ""
+
+    def expect(self, where: str, what: str, shown, own, key: str | None = None) -> None:
+        self.rec.checks += 1
+        if shown != own:
+            self.rec.leaks.append(f"{where}: {what} {shown!r}, not its own {own!r}"
+                                  + (self.owner_of(key, shown) if key else ""))
+
+    def settings_match(self) -> re.Match | None:
+        return SETTINGS_RE.search(self.shown.get("settings", (0, ""))[1])
+
+    def check_settings(self, where: str) -> None:
+        m = self.settings_match()
+        if m is None:
+            self.rec.errors.append(f"{where}: no Settings line on the Training page")
+            return
+        p = self.plan
+        self.expect(where, "corpus", m["title"], p.title)
+        self.expect(where, "hidden units", int(m["hidden"]), p.hidden, "hidden")
+        self.expect(where, "seed", int(m["seed"]), p.seed, "seed")
+        self.expect(where, "epochs", _int(m["epochs"]), p.epochs, "epochs")
+        self.expect(where, "batch", int(m["batch"]), self.batch)
+        self.expect(where, "steps", int(m["steps"]), self.steps)
+
+    def check_training_view(self, where: str) -> None:
+        """Progress bar, sidebar's session model and the sample: the session's own run."""
+        m = PROGRESS_RE.search(self.shown.get("progress", (0, ""))[1])
+        if m is None:
+            self.rec.errors.append(f"{where}: no progress bar text")
+        else:
+            self.expect(where, "progress target", _int(m["target"]), self.plan.epochs, "epochs")
+            self.rec.epochs_trained = max(self.rec.epochs_trained, _int(m["epoch"]))
+        m = SIDEBAR_MODEL_RE.search(self.shown.get("sidebar_model", (0, ""))[1])
+        if m is not None:
+            self.expect(where, "sidebar's session model", _int(m["target"]), self.plan.epochs, "epochs")
+        heading = self.shown.get("samples_heading", (0, None))[1]
+        if heading is not None:
+            prefix = heading.split("Samples from", 1)[1].strip().strip("“”\"")
+            self.rec.checks += 1
+            if prefix not in self.facts.text:
+                self.rec.leaks.append(f"{where}: sample prefix {prefix!r} is not from its own corpus")
+        sample = self.shown.get("sample", (0, None))[1]
+        if sample:
+            foreign = set(sample) - self.facts.chars - {"\n"}
+            self.rec.checks += 1
+            if foreign:
+                self.rec.leaks.append(f"{where}: sample {sample[:60]!r} has characters "
+                                      f"{''.join(sorted(foreign))!r} its corpus does not have")
+
+    # ------------------------------------------------------------ the session
+
+    def trigger(self, key: str) -> WidgetState:
+        if key not in self.widget_ids:
+            raise LookupError(f"no widget with key {key!r} on the page")
+        return WidgetState(id=self.widget_ids[key], trigger_value=True)
+
+    async def move_slider(self) -> None:
+        """Move Batch size or Time steps one notch; time it until the page's run with the new value is done."""
+        which = self.rng.choice(["batch", "steps"])
+        current = getattr(self, which)
+        delta = -1 if current > 2 and self.rng.random() < 0.5 else 1
+        setattr(self, which, current + delta)
+        if which not in self.widget_ids:
+            raise LookupError(f"no {which} slider on the page")
+        wid = self.widget_ids[which]
+        self.widgets[wid] = WidgetState(id=wid, double_array_value=DoubleArray(data=[current + delta]))
+        want = (self.batch, self.steps)
+        t0 = time.perf_counter()
+        await self.send_rerun()
+
+        def settled() -> bool:
+            m = self.settings_match()
+            return (self.full_run_after(t0) and self.shown["settings"][0] > t0 and m is not None
+                    and (int(m["batch"]), int(m["steps"])) == want)
+        await self.until(settled, f"finished run showing {which} {current}->{current + delta}")
+        self.rec.slider_s.append(round(time.perf_counter() - t0, 3))
+
+    async def run(self, load_end: float) -> None:
+        p = self.plan
+        reader = None
+        try:
+            t0 = time.perf_counter()
+            self.ws = await websockets.connect(self.ws_url, subprotocols=["streamlit"], max_size=None,
+                                               open_timeout=OPEN_TIMEOUT_S, ping_interval=None)
+            reader = asyncio.create_task(self.reader())
+            await self.send_rerun()
+            await self.until(lambda: self.full_run_after(t0), "first run of /training", OPEN_TIMEOUT_S)
+            self.rec.open_s = round(time.perf_counter() - t0, 3)
+            self.check_settings("open")
+
+            t0 = time.perf_counter()
+            await self.send_rerun(triggers=(self.trigger("start_training"),))
+
+            def trained() -> bool:
+                m = PROGRESS_RE.search(self.shown_after("progress", t0) or "")
+                return m is not None and _int(m["epoch"]) >= 1
+            await self.until(trained, "epoch on the progress bar after Start")
+            self.rec.start_to_first_epoch_s = round(time.perf_counter() - t0, 3)
+            first_update = len(self.fragment_done)
+
+            while time.perf_counter() < load_end and not self.closed:
+                await asyncio.sleep(min(self.rng.uniform(1.0, 3.0), max(0.0, load_end - time.perf_counter())))
+                if time.perf_counter() >= load_end:
+                    break
+                await self.move_slider()
+                self.check_settings("slider")
+                self.check_training_view("training")
+
+            done = self.fragment_done[first_update:]
+            self.rec.update_gaps_s = [round(b - a, 3) for a, b in zip(done, done[1:])]
+            t0 = time.perf_counter()
+            await self.send_rerun(triggers=(self.trigger("stop_training"),))
+            await self.until(lambda: self.full_run_after(t0) and "stopped" in (self.shown_after("progress", t0) or ""),
+                             "finished run after Stop")
+            self.check_settings("stopped")
+            self.check_training_view("stopped")
+            if self.rec.epochs_trained < 1:
+                self.rec.errors.append("the model never trained (0 epochs)")
+
+            if "inside" not in self.pages:
+                raise LookupError("no Inside page in the navigation")
+            t0 = time.perf_counter()
+            self.page_hash = self.pages["inside"]
+            await self.send_rerun()
+            await self.until(lambda: self.full_run_after(t0) and self.shown_after("banner", t0) is not None,
+                             "Inside page with the trained-model banner")
+            self.rec.inside_s = round(time.perf_counter() - t0, 3)
+            m = BANNER_RE.search(self.shown["banner"][1])
+            if m is None:
+                self.rec.errors.append(f"inside: not the trained-model banner: {self.shown['banner'][1][:120]!r}")
+            else:
+                self.expect("inside", "model's corpus", m["title"], p.title)
+                self.expect("inside", "model's hidden units", int(m["hidden"]), p.hidden, "hidden")
+                self.rec.checks += 1
+                if _int(m["epoch"]) < self.rec.epochs_trained:
+                    self.rec.leaks.append(f"inside: model of {m['epoch']} epochs, fewer than the "
+                                          f"{self.rec.epochs_trained} this session trained")
+            self.rec.finished = True
+        except asyncio.CancelledError:
+            self.rec.errors.append("did not finish before the time limit")
+            raise
+        except Exception as exc:  # a timeout or a lost connection: a failed load, recorded, never hidden
+            self.rec.errors.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+        finally:
+            self.stop_timers()
+            if self.ws is not None:
+                await self.ws.close()
+            if reader is not None:
+                reader.cancel()
+
+
+# ---------------------------------------------------------------- the server: memory and log
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc/<pid>/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def _rss_and_cpu(pid: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds (user + system) of a process tree."""
+    rss, cpu, tick = 0, 0.0, os.sysconf("SC_CLK_TCK")
+    for p in _tree(pid):
+        try:
+            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            cpu += (int(stat[11]) + int(stat[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return rss, cpu
+
+
+class MemorySampler(threading.Thread):
+    """Samples the server tree's RSS every SAMPLE_RSS_S seconds until stopped."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.samples, self.stop = pid, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            rss, cpu = _rss_and_cpu(self.pid)
+            if rss:
+                self.samples.append((time.perf_counter(), rss, cpu))
+            self.stop.wait(SAMPLE_RSS_S)
+
+
+def log_problems(text: str) -> list[str]:
+    """Tracebacks and uncaught-exception lines in the server log."""
+    problems = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            end = next((j for j in range(i + 1, len(lines)) if lines[j] and not lines[j].startswith(" ")), i)
+            problems.append("server traceback: " + " | ".join(lines[max(end - 1, i):end + 1])[:400])
+        elif "Uncaught app exception" in line:
+            problems.append("server: " + line.strip()[:300])
+    return problems
+
+
+# ---------------------------------------------------------------- the run
+
+def stats(values: list[float]) -> dict:
+    """n, min, median, p95 (nearest rank), max of a list of seconds."""
+    if not values:
+        return {"n": 0, "min": None, "median": None, "p95": None, "max": None}
+    s = sorted(values)
+    return {"n": len(s), "min": round(s[0], 3), "median": round(statistics.median(s), 3),
+            "p95": round(s[min(len(s) - 1, max(0, round(0.95 * len(s)) - 1))], 3), "max": round(s[-1], 3)}
+
+
+async def drive(ws_url: str, plans: list[Plan], seconds: float) -> list[SessionRecord]:
+    """All sessions at once; bounded by the load window plus FINAL_GRACE_S (and the first run's timeout)."""
+    facts = {p.index: corpus_facts(p) for p in plans}
+    records = [SessionRecord(p.index, asdict(p)) for p in plans]
+    load_end = time.perf_counter() + seconds
+    tasks = [asyncio.create_task(Client(p, plans, facts[p.index], ws_url, r).run(load_end))
+             for p, r in zip(plans, records)]
+    _, pending = await asyncio.wait(tasks, timeout=seconds + FINAL_GRACE_S + OPEN_TIMEOUT_S)
+    for t in pending:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return records
+
+
+def run(sessions: int, seconds: float) -> dict:
+    """Start the server, drive the class, stop the server; everything measured in one dict."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    plans = make_plans(sessions)
+    port = sb.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    t_start = time.perf_counter()
+    with open(SERVER_LOG, "w") as log:
+        proc = sb.start_server(port, log)
+        sampler = MemorySampler(proc.pid)
+        sampler.start()
+        try:
+            try:
+                sb.wait_healthy(proc, base_url)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{str(exc).splitlines()[0]}\n{SERVER_LOG.read_text()[-3000:]}") from None
+            t_healthy = time.perf_counter()
+            rss_idle = _rss_and_cpu(proc.pid)[0]
+            cpu0 = _rss_and_cpu(proc.pid)[1]
+            records = asyncio.run(drive(f"ws://127.0.0.1:{port}/_stcore/stream", plans, seconds))
+            t_end = time.perf_counter()
+            cpu1 = _rss_and_cpu(proc.pid)[1]
+            server_alive = proc.poll() is None
+        finally:
+            sampler.stop.set()
+            sampler.join(timeout=2)
+            sb.stop_server(proc)
+    server_errors = log_problems(SERVER_LOG.read_text(errors="replace"))
+    if not server_alive:
+        server_errors.append(f"the server exited with status {proc.returncode} during the run")
+    peak = max((rss for _, rss, _ in sampler.samples), default=0)
+    all_slider = [s for r in records for s in r.slider_s]
+    gaps = [g for r in records for g in r.update_gaps_s]
+    errors = [f"session {r.index}: {e}" for r in records for e in r.errors] + server_errors
+    leaks = [f"session {r.index}: {e}" for r in records for e in r.leaks]
+    return {
+        "sessions": sessions, "load_window_s": seconds, "cpus": os.cpu_count(),
+        "wall_s": round(time.perf_counter() - t_start, 1),
+        "server": {"health_ok_s": round(t_healthy - t_start, 2), "rss_idle_mib": round(rss_idle / 2**20, 1),
+                   "rss_peak_mib": round(peak / 2**20, 1),
+                   "rss_peak_per_session_mib": round((peak - rss_idle) / 2**20 / sessions, 1),
+                   "cpu_cores_busy": round((cpu1 - cpu0) / (t_end - t_healthy), 2),
+                   "log": str(SERVER_LOG.relative_to(REPO_ROOT))},
+        "errors": errors,
+        "isolation": {"ok": not leaks, "checks": sum(r.checks for r in records), "leaks": leaks},
+        "finished_sessions": sum(r.finished for r in records),
+        "latency_s": {
+            "open_training_page": stats([r.open_s for r in records if r.open_s is not None]),
+            "start_to_first_epoch": stats([r.start_to_first_epoch_s for r in records
+                                           if r.start_to_first_epoch_s is not None]),
+            "slider_to_settled": stats(all_slider),
+            "inside_after_training": stats([r.inside_s for r in records if r.inside_s is not None]),
+            "live_update_gap": stats(gaps),
+        },
+        "epochs_trained": stats([float(r.epochs_trained) for r in records]),
+        "slider_moves": len(all_slider),
+        "received_mib_per_session": stats([r.received_mib for r in records]),
+        "script_runs": {k: sum(r.runs.get(k, 0) for r in records) for k in sorted({k for r in records for k in r.runs})},
+        "per_session": [asdict(r) for r in records],
+    }
+
+
+def report(result: dict) -> str:
+    """The table printed at the end."""
+    s, lat = result["server"], result["latency_s"]
+    ep = result["epochs_trained"]
+    lines = [
+        f"A class at once: {result['sessions']} sessions, {result['load_window_s']:g} s of training and "
+        f"slider moves, {result['cpus']} CPU cores ({result['wall_s']:.0f} s in all)",
+        "",
+        "| measured | value |", "| --- | --- |",
+        f"| errors | {len(result['errors'])} |",
+        f"| isolation ({result['isolation']['checks']} checks) | "
+        f"{'ok' if result['isolation']['ok'] else str(len(result['isolation']['leaks'])) + ' leaks'} |",
+        f"| sessions finished | {result['finished_sessions']} of {result['sessions']} |",
+        f"| server RSS idle -> peak | {s['rss_idle_mib']:.0f} -> {s['rss_peak_mib']:.0f} MiB "
+        f"({s['rss_peak_per_session_mib']:.1f} MiB per session) |",
+        f"| server CPU | {s['cpu_cores_busy']:.2f} cores busy on average |",
+        f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
+        f"| slider moves | {result['slider_moves']} |",
+        "", "| latency under load (s) | n | median | p95 | max |", "| --- | --- | --- | --- | --- |",
+    ]
+    names = {"open_training_page": "open /training (first run done)", "start_to_first_epoch": "Start -> first epoch shown",
+             "slider_to_settled": "slider move -> page shows it", "inside_after_training": "Inside after training",
+             "live_update_gap": "gap between live updates"}
+    for key, name in names.items():
+        r = lat[key]
+        cells = " | ".join("–" if r[k] is None else f"{r[k]:.2f}" for k in ("median", "p95", "max"))
+        lines.append(f"| {name} | {r['n']} | {cells} |")
+    for title, items in (("errors", result["errors"]), ("isolation leaks", result["isolation"]["leaks"])):
+        if items:
+            lines += ["", f"{title}:", *[f"  {e}" for e in items[:30]]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=20, help="browser sessions at once (default 20)")
+    ap.add_argument("--seconds", type=float, default=60.0, help="load window: training and slider moves (s)")
+    ap.add_argument("--json", type=Path, default=ARTIFACTS / "class_load.json", help="where the results go")
+    args = ap.parse_args(argv)
+    if not 1 <= args.sessions <= 60 or not 1 <= args.seconds <= 600:
+        ap.error("--sessions must be 1..60 and --seconds 1..600")
+    result = run(args.sessions, args.seconds)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    print(report(result))
+    print(f"\nwritten to {args.json}")
+    return 1 if result["errors"] or not result["isolation"]["ok"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
