@@ -24,11 +24,35 @@ from torch.nn import functional as F
 from .model import RNN, State
 
 
+class BufferPool:
+    """Activation buffers reused from one minibatch to the next.
+
+    A fresh multi-megabyte tensor per minibatch costs page faults (the allocator hands the memory back to
+    the OS and takes it again): about 10% of a step at the lesson's size. A buffer is in the pool only
+    while no pass holds it, so reuse can never overwrite activations a pending backward still needs; a
+    forward whose backward never comes simply leaves its buffer to the garbage collector.
+    """
+
+    def __init__(self, per_shape: int = 2):
+        self.per_shape = per_shape
+        self.free: dict[tuple, list[torch.Tensor]] = {}
+
+    def take(self, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+        stack = self.free.get((shape, like.dtype, like.device))
+        return stack.pop() if stack else like.new_empty(shape)
+
+    def give(self, *tensors: torch.Tensor) -> None:
+        for t in tensors:
+            stack = self.free.setdefault((tuple(t.shape), t.dtype, t.device), [])
+            if len(stack) < self.per_shape:
+                stack.append(t)
+
+
 class RNNFunction(torch.autograd.Function):
     """Forward and hand-written backward of the whole sequence.
 
     Inputs: tokens (steps*batch,) long, time-major; H0 (batch, h); W_xh (V, h); W_hh (h, h); b_h (h,);
-    W_hq (h, V); b_q (V,). Outputs: O (steps*batch, V) time-major, H_T (batch, h).
+    W_hq (h, V); b_q (V,); a BufferPool or None; whether autograd records this call. Outputs: O (steps*batch, V) time-major, H_T (batch, h).
 
     tanh is evaluated as ``tanh(z) = 2 sigmoid(2z) - 1``: the same function, within float rounding, and
     three times faster than torch's tanh on this CPU. The factor 2 is exact in floating point and rides in
@@ -36,10 +60,11 @@ class RNNFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q):
+    def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, pool, recording):
         batch, h = H0.shape
         steps = tokens.numel() // batch
-        Hs = H0.new_empty((steps + 1, batch, h))  # Hs[0] = H_0, Hs[t] = H_t
+        shape = (steps + 1, batch, h)
+        Hs = pool.take(shape, H0) if pool is not None else H0.new_empty(shape)  # Hs[0] = H_0, Hs[t] = H_t
         Hs[0].copy_(H0)
         # X_t W_xh + b_h for every step at once: a row gather from (W_xh + b_h), shape (steps*batch, h).
         torch.index_select(W_xh + b_h, 0, tokens, out=Hs[1:].view(steps * batch, h))
@@ -51,24 +76,36 @@ class RNNFunction(torch.autograd.Function):
         H_all = Hs[1:].view(steps * batch, h)
         # (V, h) x (h, steps*batch), then transposed: faster than (steps*batch, h) x (h, V) here.
         O = torch.addmm(b_q.unsqueeze(1), W_hq.t(), H_all.t()).t().contiguous()  # (steps*batch, V)
-        ctx.save_for_backward(tokens, Hs, W_hh, W_hq)
-        ctx.W_xh_shape = W_xh.shape
-        return O, H[steps].clone()
+        H_T = H[steps].clone()
+        if recording:
+            ctx.save_for_backward(tokens, W_hh, W_hq)
+            ctx.Hs, ctx.pool, ctx.W_xh_shape = Hs, pool, W_xh.shape  # Hs is ours alone: no version check needed
+        elif pool is not None:
+            pool.give(Hs)
+        return O, H_T
 
     @staticmethod
     def backward(ctx, dO, dH_T):
-        tokens, Hs, W_hh, W_hq = ctx.saved_tensors
+        tokens, W_hh, W_hq = ctx.saved_tensors
+        Hs, pool = ctx.Hs, ctx.pool
+        if Hs is None:
+            raise RuntimeError("The fast engine's activations were already used by a backward pass: "
+                               "backward through it once per forward.")
+        ctx.Hs = None
         steps, batch, h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
         H_all = Hs[1:].view(steps * batch, h)
         need = ctx.needs_input_grad
-        dW_hq = torch.mm(dO.t(), H_all).t() if need[5] else None  # (h, V), computed as (V, h) x (h, ...)
+        dW_hq = torch.mm(dO.t(), H_all).t() if need[5] else None  # (h, V), computed as (V, ...) x (..., h)
         db_q = dO.sum(0) if need[6] else None
         # dL/dA_t, A_t the pre-activation; starts as the gradient reaching H_t from O_t, (steps, batch, h).
-        dA = torch.mm(dO, W_hq.t()).view(steps, batch, h)
+        shape = (steps, batch, h)
+        dA = pool.take(shape, Hs) if pool is not None else Hs.new_empty(shape)
+        torch.mm(dO, W_hq.t(), out=dA.view(steps * batch, h))
         if dH_T is not None:
             dA[steps - 1] += dH_T
         # tanh' = 1 - H_t^2 for all steps in one pass.
-        dtanh = torch.addcmul(torch.ones((), dtype=Hs.dtype, device=Hs.device), Hs[1:], Hs[1:], value=-1)
+        dtanh = pool.take(shape, Hs) if pool is not None else Hs.new_empty(shape)
+        torch.addcmul(torch.ones((), dtype=Hs.dtype, device=Hs.device), Hs[1:], Hs[1:], value=-1, out=dtanh)
         dA_t, dtanh_t = dA.unbind(0), dtanh.unbind(0)
         W_hh_T = W_hh.t()
         dA_t[steps - 1].mul_(dtanh_t[steps - 1])
@@ -81,13 +118,16 @@ class RNNFunction(torch.autograd.Function):
         dW_xh = None
         if need[2]:
             dW_xh = dA_all.new_zeros(ctx.W_xh_shape).index_add_(0, tokens, dA_all)  # scatter-add of rows
-        return None, dH0, dW_xh, dW_hh, db_h, dW_hq, db_q
+        if pool is not None:
+            pool.give(Hs, dA, dtanh)
+        return None, dH0, dW_xh, dW_hh, db_h, dW_hq, db_q, None, None
 
 
-def rnn_fast(X: torch.Tensor, state: State, params) -> tuple[torch.Tensor, State]:
+def rnn_fast(X: torch.Tensor, state: State, params, pool: BufferPool | None = None) -> tuple[torch.Tensor, State]:
     """The lesson's ``rnn(inputs, state, params)`` on token indices X (batch, steps) instead of one-hot."""
     tokens = X.T.reshape(-1)  # (steps*batch,) time-major, like the outputs
-    O, H = RNNFunction.apply(tokens, state[0], *params)
+    recording = torch.is_grad_enabled() and any(t.requires_grad for t in (state[0], *params))
+    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording)
     return O, (H,)
 
 
@@ -100,9 +140,11 @@ class FastRNN(RNN):
         super().__init__(vocab_size, num_hiddens, device, seed=seed)
         # On CUDA the Trainer hands the whole step to a captured graph; elsewhere it runs the step itself.
         self.train_step = CudaGraphStep(self) if self.device.type == "cuda" else None
+        # CUDA's caching allocator already reuses memory (and a graph owns its own); the CPU's does not.
+        self.pool = BufferPool() if self.device.type == "cpu" else None
 
     def __call__(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        return rnn_fast(X, state, self.params)
+        return rnn_fast(X, state, self.params, self.pool)
 
 
 class CudaGraphStep:

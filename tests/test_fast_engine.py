@@ -183,3 +183,29 @@ def test_cuda_graph_step_equals_eager_loop():
         assert math.isclose(a.loss, b.loss, rel_tol=1e-4)
     for p, q in zip(params_a, params_b):
         assert torch.allclose(p, q, atol=1e-4)
+
+
+def test_backward_through_two_pending_minibatches():
+    """Two forwards before one backward (state not detached): reused buffers must not clobber the first."""
+    lesson, fast = twins(num_hiddens=32)
+    g = torch.Generator().manual_seed(3)
+    X1, Y1, X2, Y2 = (torch.randint(0, V, (4, 9), generator=g) for _ in range(4))
+    for net in (fast, fast, lesson):  # fast twice: the second run reuses pooled buffers
+        y1, state = net(X1, net.begin_state(4))
+        y2, _ = net(X2, state)
+        loss = F.cross_entropy(y1, Y1.T.reshape(-1)) + F.cross_entropy(y2, Y2.T.reshape(-1))
+        loss.backward()
+        net.grads = [p.grad.clone() for p in net.params]
+        for p in net.params:
+            p.grad = None
+    for ga, gb in zip(lesson.grads, fast.grads):
+        assert torch.allclose(ga, gb, rtol=0, atol=1e-5)
+
+
+def test_second_backward_through_the_same_pass_is_refused():
+    _, fast = twins(num_hiddens=8)
+    X = torch.randint(0, V, (2, 3))
+    y_hat, _ = fast(X, fast.begin_state(2))
+    y_hat.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="once per forward"):
+        y_hat.sum().backward()
