@@ -117,8 +117,23 @@ predict_ch8 = predict
 
 # ---------------------------------------------------------------- the loop
 
+@dataclass
+class _EpochPass:
+    """An epoch in progress: its minibatch iterator, carried state and on-device sums."""
+
+    batches: Iterator
+    snapshot: list[torch.Tensor]  # parameters at the start of the epoch
+    loss_sum: torch.Tensor
+    norm_sum: torch.Tensor
+    clipped: torch.Tensor
+    state: tuple | None = None
+    n_tokens: int = 0
+    n_batches: int = 0
+    seconds: float = 0.0  # time spent computing (not the pauses between chunks)
+
+
 class Trainer:
-    """Holds a model, its loader and its history; trains one epoch at a time.
+    """Holds a model, its loader and its history; trains an epoch at once or in time-budgeted chunks.
 
     Keeps a copy of the parameters from the start of each epoch: a non-finite loss restores it and
     raises DivergenceError, so the last finite model and curve survive.
@@ -130,6 +145,7 @@ class Trainer:
         self.lr, self.theta = lr, theta
         self.sample_every, self.prefix, self.num_preds = sample_every, prefix, num_preds
         self.history: list[EpochRecord] = []
+        self._pass: _EpochPass | None = None
 
     @property
     def epoch(self) -> int:
@@ -139,26 +155,47 @@ class Trainer:
     def device(self) -> torch.device:
         return self.net.device
 
+    @property
+    def epoch_fraction(self) -> float:
+        """How much of the epoch in progress is done (0 when none is)."""
+        return self._pass.n_batches / len(self.loader) if self._pass else 0.0
+
     def train_epoch(self) -> EpochRecord:
-        """One pass over the loader; returns its record."""
+        """One pass over the loader (finishing the one in progress, if any); returns its record."""
+        record = None
+        while record is None:
+            record = self.train_for(math.inf)
+        return record
+
+    def train_for(self, budget_s: float) -> EpochRecord | None:
+        """Train minibatches for about ``budget_s`` seconds (at least one) or to the end of the epoch.
+
+        Returns the epoch's record when the epoch finished, else None (call again to go on). A UI calls
+        this with a short budget, so a Stop button is answered within a minibatch at any model size.
+        """
         net, device = self.net, self.device
+        if self._pass is None:
+            zero = torch.zeros((), device=device)
+            self._pass = _EpochPass(iter(self.loader), [p.detach().clone() for p in net.params],
+                                    zero.clone(), zero.clone(), zero.clone())
+        ep = self._pass
         use_random_iter = self.loader.use_random_iter
-        snapshot = [p.detach().clone() for p in net.params]
+        # An engine may run the whole step itself (the fast engine's CUDA graph): same math, one launch.
+        train_step = getattr(net, "train_step", None)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        state = None
-        loss_sum = torch.zeros((), device=device)
-        norm_sum = torch.zeros((), device=device)
-        clipped = torch.zeros((), device=device)
-        n_tokens = n_batches = 0
-        # An engine may run the whole step itself (the fast engine's CUDA graph): same math, one launch.
-        train_step = getattr(net, "train_step", None)
-        for X, Y in self.loader:
-            if state is None or use_random_iter:
+        finished = False
+        while True:
+            batch = next(ep.batches, None)
+            if batch is None:
+                finished = True
+                break
+            X, Y = batch
+            if ep.state is None or use_random_iter:
                 state = net.begin_state(batch_size=X.shape[0], device=device)
             else:
-                state = tuple(s.detach() for s in state)  # stop gradients at the minibatch boundary
+                state = tuple(s.detach() for s in ep.state)  # stop gradients at the minibatch boundary
             if train_step is not None:
                 loss, norm, state = train_step(X.to(device), Y.to(device), state, self.lr, self.theta)
             else:
@@ -168,27 +205,37 @@ class Trainer:
                 loss.backward()
                 norm = grad_clipping(net, self.theta)
                 sgd(net.params, self.lr)
-            loss_sum += loss.detach() * Y.numel()
-            norm_sum += norm
-            clipped += (norm > self.theta).float()
-            n_tokens += Y.numel()
-            n_batches += 1
-        mean_loss = (loss_sum / n_tokens).item()  # the one host sync of the epoch
-        seconds = time.perf_counter() - start
+            ep.state = state
+            ep.loss_sum += loss.detach() * Y.numel()
+            ep.norm_sum += norm
+            ep.clipped += (norm > self.theta).float()
+            ep.n_tokens += Y.numel()
+            ep.n_batches += 1
+            if time.perf_counter() - start >= budget_s:
+                break
+        mean_loss = (ep.loss_sum / ep.n_tokens).item()  # the one host sync of the chunk
+        ep.seconds += time.perf_counter() - start
         if not math.isfinite(mean_loss):
+            self._pass = None
             with torch.no_grad():
-                for p, s in zip(net.params, snapshot):
+                for p, s in zip(net.params, ep.snapshot):
                     p.copy_(s)
             raise DivergenceError(
                 f"The loss became non-finite in epoch {self.epoch + 1}; the model was reset to "
                 + (f"the end of epoch {self.epoch}" if self.epoch else "its initial parameters")
                 + ". Lower the learning rate or the clipping threshold theta.")
+        if not finished and ep.n_batches < len(self.loader):
+            return None
+        if not finished:  # the budget ran out on the last minibatch: the epoch is complete all the same
+            next(ep.batches, None)
+        self._pass = None
         epoch = self.epoch + 1
         sample = None
         if self.sample_every and (epoch % self.sample_every == 0 or epoch == 1):
             sample = predict(self.prefix, self.num_preds, net, self.vocab)
-        record = EpochRecord(epoch, mean_loss, math.exp(min(mean_loss, 700.0)), n_tokens / seconds,
-                             norm_sum.item() / n_batches, clipped.item() / n_batches, seconds, sample)
+        record = EpochRecord(epoch, mean_loss, math.exp(min(mean_loss, 700.0)), ep.n_tokens / ep.seconds,
+                             ep.norm_sum.item() / ep.n_batches, ep.clipped.item() / ep.n_batches, ep.seconds,
+                             sample)
         self.history.append(record)
         return record
 

@@ -126,3 +126,17 @@ def test_checkpoint_round_trip(tmp_path):
     twin, _, _ = rnn_core.load_checkpoint(path, "cpu", engine="torch")
     X = torch.randint(0, len(vocab2), (2, 5))
     assert torch.allclose(twin(X, twin.begin_state(2))[0], net2(X, net2.begin_state(2))[0], atol=1e-5)
+
+
+def test_training_in_chunks_equals_whole_epochs():
+    whole, records = small_run(epochs=3, seed=2)
+    chunked, _ = small_run(epochs=0, seed=2)
+    partial = chunked.train_for(0.0)  # one minibatch, then the budget is spent
+    assert partial is None and chunked.epoch == 0 and 0 < chunked.epoch_fraction < 1
+    done = []
+    while len(done) < 3:
+        record = chunked.train_for(0.0)
+        if record is not None:
+            done.append(record)
+    assert [r.loss for r in done] == [r.loss for r in records]
+    assert chunked.epoch_fraction == 0.0
