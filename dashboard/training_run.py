@@ -82,25 +82,45 @@ class TrainingRun:
         return out
 
     def train_for(self, budget_s: float) -> int:
-        """Train whole epochs until `budget_s` seconds have passed (at least one); returns epochs done."""
+        """Train for about `budget_s` seconds (at least one minibatch), mid-epoch if need be; returns epochs done."""
         if not self.running or not self._training.acquire(blocking=False):
             return 0  # stopped, or another run of this session is training it right now
         start = time.perf_counter()
         done = 0
         try:
             while self.epoch < self.target:
-                self.trainer.train_epoch()
-                done += 1
-                if time.perf_counter() - start >= budget_s:
+                left = budget_s - (time.perf_counter() - start)
+                if left <= 0:
                     break
+                done += self.trainer.train_for(left) is not None
         except rnn_core.DivergenceError as exc:
             self.status, self.error = "diverged", str(exc)
+        except torch.OutOfMemoryError:
+            self.status = "out_of_memory"
+            self.error = (f"{self.device_name} ran out of memory at these settings. The model so far is kept; "
+                          "lower the batch size, steps or hidden size, or continue on the CPU.")
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
         finally:
             self.seconds += time.perf_counter() - start
             self._training.release()
         if self.running and self.finished:
             self.status = "done"
         return done
+
+    @property
+    def progress(self) -> float:
+        """Fraction of the run done, counting the epoch in progress."""
+        return min(1.0, (self.epoch + self.trainer.epoch_fraction) / self.target)
+
+    def move_to_cpu(self) -> None:
+        """After a GPU out-of-memory: carry the parameters to the CPU and go on there (same engine)."""
+        params = rnn_core.inspection.formula_params(self.net)
+        net = rnn_core.make_model(self.settings.engine, len(self.vocab), self.settings.hidden, "cpu")
+        net.load_formula_params({k: v.cpu() for k, v in params.items()})
+        self.trainer.net = net
+        self.trainer.discard_pass()
+        self.status, self.error = "stopped", None
 
     def seconds_left(self) -> float | None:
         """Time to the last epoch at the throughput measured so far."""

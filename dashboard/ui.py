@@ -145,7 +145,7 @@ def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
     if run is not None and run.epoch:
         state = {"running": "training on the Training page (paused while another page is open)",
                  "stopped": "stopped", "done": "finished",
-                 "diverged": "stopped: diverged"}[run.status]
+                 "diverged": "stopped: diverged", "out_of_memory": "stopped: out of memory"}[run.status]
         sb.caption(f"Session model: {run.epoch}/{run.target} epochs, perplexity "
                    f"{lab.fmt_ppl(run.trainer.history[-1].perplexity)}, {state}.")
 

@@ -18,8 +18,10 @@ LIMITS = {
 }
 MAX_VOCAB = 20_000  # word vocabularies above this are refused (raise min_freq or use chars)
 BYTES_PER_FLOAT = 4
-# Rough sustained float32 throughput used for time estimates, by device type (FLOP/s).
-ASSUMED_FLOPS = {"cpu": 20e9, "cuda": 5e12, "mps": 1e12}
+# Rough sustained float32 throughput used for time estimates, by device type (FLOP/s), and the fixed
+# cost of one time step (Python loop, kernel launches), measured on a 2-core CPU with the lesson engine.
+ASSUMED_FLOPS = {"cpu": 50e9, "cuda": 5e12, "mps": 1e12}
+SECONDS_PER_STEP = {"cpu": 150e-6, "cuda": 60e-6, "mps": 100e-6}
 
 
 class SettingsError(ValueError):
@@ -52,7 +54,9 @@ def estimate(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int,
     activation_bytes = num_steps * batch_size * (5 * h + 4 * V) * BYTES_PER_FLOAT
     flops_per_token = 3 * 2 * (V * h + h * h + h * V)  # forward matmuls, backward twice that
     tokens_per_epoch = max(0, (num_tokens // (batch_size * num_steps)) * batch_size * num_steps)
-    seconds = tokens_per_epoch * flops_per_token / ASSUMED_FLOPS.get(device_type, 20e9)
+    steps_per_epoch = tokens_per_epoch // batch_size
+    seconds = (tokens_per_epoch * flops_per_token / ASSUMED_FLOPS.get(device_type, 50e9)
+               + steps_per_epoch * SECONDS_PER_STEP.get(device_type, 150e-6))
     return Estimate(param_bytes, activation_bytes, flops_per_token, tokens_per_epoch, seconds)
 
 

@@ -160,6 +160,10 @@ class Trainer:
         """How much of the epoch in progress is done (0 when none is)."""
         return self._pass.n_batches / len(self.loader) if self._pass else 0.0
 
+    def discard_pass(self) -> None:
+        """Drop the epoch in progress (its minibatches are not counted); the next chunk starts a new epoch."""
+        self._pass = None
+
     def train_epoch(self) -> EpochRecord:
         """One pass over the loader (finishing the one in progress, if any); returns its record."""
         record = None

@@ -65,7 +65,7 @@ def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
     assert "Trained model" in at.success[0].value
 
 
-def test_stop_halts_training_and_start_resumes():
+def test_stop_halts_training_and_start_offers_continue_or_restart():
     at = training_page(**{**SHORT, "epochs": "400", "hidden": "32"})
     at.button(key="start_training").click().run()
     run = at.session_state["training_run"]
@@ -76,6 +76,13 @@ def test_stop_halts_training_and_start_resumes():
     at.run().run()
     assert run.epoch == stopped_at  # nothing trains while stopped
     at.button(key="start_training").click().run()
-    assert at.session_state["training_run"] is run and run.epoch > stopped_at  # same settings: resumed
+    assert run.epoch == stopped_at and run.status == "stopped"  # Start asks first
+    at.button(key="continue_run").click().run()
+    assert at.session_state["training_run"] is run and run.epoch > stopped_at  # continued, same model
+    at.button(key="stop_training").click().run()
+    at.button(key="start_training").click().run()
+    at.button(key="restart_run").click().run()
+    fresh = at.session_state["training_run"]
+    assert fresh is not run and fresh.epoch < run.epoch  # a new model from scratch
     at.button(key="stop_training").click().run()
     assert not at.exception

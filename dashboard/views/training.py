@@ -51,25 +51,62 @@ with left:
     if estimate is not None:
         st.caption(f"Checked before starting: about {estimate.total_bytes / 2**20:,.1f} MiB of memory and "
                    f"{estimate.tokens_per_epoch:,} tokens per epoch; the arithmetic alone is "
-                   f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f} GFLOP per epoch "
-                   f"(the Python loop over time steps usually costs more than that).")
+                   f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f} GFLOP per epoch, "
+                   f"roughly {estimate.seconds_per_epoch:,.2g} s per epoch on this device.")
 with right:
     b1, b2 = st.columns(2)
     start = b1.button("Start", type="primary", disabled=not runnable, width="stretch", key="start_training",
-                      help="A new run with the sidebar's settings; a stopped run with the same settings resumes.")
+                      help="A new run with the sidebar's settings; after Stop, choose to continue or restart.")
     b2.button("Stop", width="stretch", key="stop_training", on_click=stop_training,
-              help="Stops after the epoch in progress; the model keeps what it has learned.")
+              help="Stops within a second; the model keeps what it has learned.")
+
+
+def new_run() -> None:
+    """Replace the session's run with a fresh one for the sidebar's settings."""
+    try:
+        st.session_state["training_run"] = training_run.start_run(s, info, ctx.device)
+    except lab.USER_ERRORS as exc:
+        st.session_state["training_error"] = str(exc)
+
+
+def choose(choice: str) -> None:
+    """Callback of the continue/restart choice offered after Stop."""
+    st.session_state.pop("offer_resume", None)
+    if choice == "continue":
+        st.session_state["training_run"].status = "running"
+    else:
+        new_run()
+
+
+@st.dialog("Continue or restart?", on_dismiss=lambda: st.session_state.pop("offer_resume", None))
+def continue_or_restart(run: training_run.TrainingRun) -> None:
+    if not st.session_state.get("offer_resume"):  # a choice was made: a full rerun closes the dialog
+        st.rerun()
+    st.write(f"The stopped run is at epoch {run.epoch} of {run.target} "
+             f"(perplexity {lab.fmt_ppl(run.trainer.history[-1].perplexity) if run.epoch else '–'}).")
+    c1, c2 = st.columns(2)
+    c1.button(f"Continue from epoch {run.epoch}", type="primary", width="stretch", key="continue_run",
+              on_click=choose, args=("continue",))
+    c2.button("Restart from scratch", width="stretch", key="restart_run", on_click=choose, args=("restart",))
+
 
 if start:
-    same = run is not None and run.settings == s and not run.finished and run.status in ("running", "stopped")
-    if same:
-        run.status = "running"  # resume (or keep running)
-    else:
-        try:
-            run = training_run.start_run(s, info, ctx.device)
-            st.session_state["training_run"] = run
-        except lab.USER_ERRORS as exc:
-            ui.user_error(exc)
+    resumable = run is not None and run.settings == s and not run.finished and run.status == "stopped"
+    if resumable:
+        st.session_state["offer_resume"] = True
+    elif not (run is not None and run.running and run.settings == s):
+        new_run()
+    run = st.session_state.get("training_run")
+if st.session_state.get("offer_resume") and run is not None and run.status == "stopped":
+    continue_or_restart(run)
+if "training_error" in st.session_state:
+    ui.user_error(Exception(st.session_state.pop("training_error")))
+if run is not None and run.status == "out_of_memory":
+    st.error(run.error, icon=":material/memory:")
+    if st.button("Continue on the CPU", key="oom_to_cpu", help="Moves the model to the CPU and goes on there."):
+        run.move_to_cpu()
+        run.status = "running"
+        st.rerun()
 if run is not None and run.settings != s:
     st.info("The sidebar settings differ from the run shown below; Start begins a new run with them.",
             icon=":material/info:")
@@ -90,7 +127,7 @@ def live() -> None:
     last = run.trainer.history[-1] if run.epoch else None
     left = run.seconds_left()
     eta = f", about {left:,.0f} s to go" if left is not None and run.running else ""
-    st.progress(run.epoch / run.target, text=f"Epoch {run.epoch} of {run.target} — {run.status}{eta}")
+    st.progress(run.progress, text=f"Epoch {run.epoch} of {run.target} — {run.status}{eta}")
     m = st.columns(6)
     m[0].metric("Perplexity", lab.fmt_ppl(last.perplexity) if last else "–")
     m[1].metric("Loss", f"{last.loss:.3f}" if last else "–")
@@ -98,7 +135,7 @@ def live() -> None:
     m[3].metric("Device · engine", f"{run.device_name} · {run.settings.engine}")
     m[4].metric("‖g‖ before clipping", f"{last.grad_norm:.2f}" if last else "–")
     m[5].metric("Clipped", f"{last.clip_fraction:.0%}" if last else "–")
-    if run.error:
+    if run.error and run.status != "out_of_memory":  # out of memory is said above, with its CPU offer
         st.error(run.error, icon=":material/error:")
     ui.chart(charts.training_curves(hist, len(run.vocab), run.target), key="training_curves")
     g, smp = st.columns([1, 1], gap="large")
