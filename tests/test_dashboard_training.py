@@ -86,3 +86,42 @@ def test_stop_halts_training_and_start_offers_continue_or_restart():
     assert fresh is not run and fresh.epoch < run.epoch  # a new model from scratch
     at.button(key="stop_training").click().run()
     assert not at.exception
+
+
+def test_divergence_is_explained_and_keeps_the_last_finite_curve():
+    at = training_page(**{**SHORT, "epochs": "5", "lr": "100", "clip": "1000"})
+    at.button(key="start_training").click().run()
+    run_until_done(at)
+    run = at.session_state["training_run"]
+    assert not at.exception
+    assert run.status == "diverged"  # lr 100 with theta 1000 blows up within a few epochs
+    assert any("non-finite" in e.value and "Lower the learning rate" in e.value for e in at.error)
+    assert all(torch.isfinite(p).all() for p in run.net.params)
+    assert curve_points(at) == run.epoch  # the finite epochs stay on the curve
+
+
+def test_out_of_memory_offers_the_cpu(monkeypatch):
+    import rnn_core
+
+    at = training_page(**{**SHORT, "epochs": "50"})
+    real = rnn_core.Trainer.train_for
+    calls = {"n": 0}
+
+    def oom_once(self, budget_s):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second chunk: as if the GPU ran out of memory mid-run
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real(self, budget_s)
+
+    monkeypatch.setattr(rnn_core.Trainer, "train_for", oom_once)
+    at.button(key="start_training").click().run()
+    at.run()
+    run = at.session_state["training_run"]
+    assert run.status == "out_of_memory" and not at.exception
+    assert any("ran out of memory" in e.value for e in at.error)
+    kept = run.epoch
+    at.button(key="oom_to_cpu").click().run()
+    run = at.session_state["training_run"]
+    assert run.net.device.type == "cpu" and run.running
+    run_until_done(at, max_runs=5)
+    assert run.epoch > kept and not at.exception
