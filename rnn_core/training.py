@@ -22,6 +22,9 @@ from .data import SeqDataLoader
 from .vocab import Vocab
 
 
+MAX_LOSS = 700.0  # nats per token; math.exp overflows just above 709
+
+
 class DivergenceError(RuntimeError):
     """Training produced a non-finite loss; the model holds the last finite parameters."""
 
@@ -219,13 +222,14 @@ class Trainer:
                 break
         mean_loss = (ep.loss_sum / ep.n_tokens).item()  # the one host sync of the chunk
         ep.seconds += time.perf_counter() - start
-        if not math.isfinite(mean_loss):
+        # Past MAX_LOSS nats exp(loss) overflows a double: the perplexity is infinite, the run has blown up.
+        if not math.isfinite(mean_loss) or mean_loss > MAX_LOSS:
             self._pass = None
             with torch.no_grad():
                 for p, s in zip(net.params, ep.snapshot):
                     p.copy_(s)
             raise DivergenceError(
-                f"The loss became non-finite in epoch {self.epoch + 1}; the model was reset to "
+                f"The loss became non-finite (perplexity overflowed) in epoch {self.epoch + 1}; the model was reset to "
                 + (f"the end of epoch {self.epoch}" if self.epoch else "its initial parameters")
                 + ". Lower the learning rate or the clipping threshold theta.")
         if not finished and ep.n_batches < len(self.loader):
@@ -237,7 +241,7 @@ class Trainer:
         sample = None
         if self.sample_every and (epoch % self.sample_every == 0 or epoch == 1):
             sample = predict(self.prefix, self.num_preds, net, self.vocab)
-        record = EpochRecord(epoch, mean_loss, math.exp(min(mean_loss, 700.0)), ep.n_tokens / ep.seconds,
+        record = EpochRecord(epoch, mean_loss, math.exp(mean_loss), ep.n_tokens / ep.seconds,
                              ep.norm_sum.item() / ep.n_batches, ep.clipped.item() / ep.n_batches, ep.seconds,
                              sample)
         self.history.append(record)

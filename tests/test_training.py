@@ -140,3 +140,9 @@ def test_training_in_chunks_equals_whole_epochs():
             done.append(record)
     assert [r.loss for r in done] == [r.loss for r in records]
     assert chunked.epoch_fraction == 0.0
+
+
+def test_a_blown_up_finite_loss_counts_as_divergence():
+    # lr 100 with theta 1000: the loss grows to ~1e30 nats, finite in float32 but exp() of it is not
+    with pytest.raises(DivergenceError, match="perplexity overflowed"):
+        small_run(epochs=5, lr=100.0, theta=1000.0, source="toy_english")
