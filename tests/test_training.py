@@ -145,4 +145,4 @@ def test_training_in_chunks_equals_whole_epochs():
 def test_a_blown_up_finite_loss_counts_as_divergence():
     # lr 100 with theta 1000: the loss grows to ~1e30 nats, finite in float32 but exp() of it is not
     with pytest.raises(DivergenceError, match="perplexity overflowed"):
-        small_run(epochs=5, lr=100.0, theta=1000.0, source="toy_english")
+        small_run(epochs=5, lr=100.0, theta=1000.0, source="counting")
