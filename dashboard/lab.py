@@ -128,8 +128,12 @@ def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
     return tc, list(corpus.warnings)
 
 
-def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None) -> CorpusInfo:
-    """The corpus the settings ask for; the Time Machine, then the built-in corpus, when that fails."""
+def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None,
+                previous: CorpusInfo | None = None) -> CorpusInfo:
+    """The corpus the settings ask for; the Time Machine, then the built-in corpus, when that fails.
+
+    An upload that is missing or refused leaves `previous` (the session's last good corpus) in use.
+    """
     requested = settings.corpus if settings.corpus in CORPUS_CHOICES else "time_machine"
     reason = error = None
     if requested == "upload":
@@ -139,10 +143,19 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
             file_id, name, payload = upload
             try:
                 tc, warnings = _tokenized("upload", settings.token, 0, file_id, payload, name)
+                need = rnn_core.data.min_tokens_for(settings.batch, settings.steps, settings.use_random_iter)
+                if len(tc.corpus) < need:
+                    raise rnn_core.CorpusError(
+                        f"{name} has {len(tc.corpus):,} {settings.token} tokens, but one minibatch of "
+                        f"{settings.batch} x {settings.steps} needs at least {need:,}: lower the batch size "
+                        f"or the time steps, or upload a longer text.")
                 return CorpusInfo(tc, requested, "upload", f"uploaded file {name}", None, warnings)
             except rnn_core.CorpusError as exc:
                 error = str(exc)
-                reason = "the uploaded file cannot be used."
+                reason = "the uploaded file was refused."
+        if previous is not None:
+            return CorpusInfo(previous.tc, requested, previous.used, previous.note, reason, previous.warnings,
+                              error)
     candidates = ([requested] if requested != "upload" else []) + ["time_machine", FALLBACK_CORPUS]
     for kind in dict.fromkeys(candidates):
         try:

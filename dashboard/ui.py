@@ -118,7 +118,9 @@ def sidebar() -> Context:
                         lr=float(lr), epochs=int(epochs), clip=float(clip), partition=partition,
                         device=device_choice, seed=int(seed), engine=engine,
                         upload_id=upload[0] if upload else None)
-    info = lab.corpus_info(settings, upload)
+    info = lab.corpus_info(settings, upload, st.session_state.get("last_good_corpus"))
+    if info.error is None and info.used == info.requested:
+        st.session_state["last_good_corpus"] = info  # what a refused upload leaves in use
     device, device_error = lab.resolve_device(settings)
     with corpus_status:
         if info.error:

@@ -213,3 +213,25 @@ def test_every_page_survives_unusual_settings(query):
         at.switch_page(f"views/{page}.py").run()
         assert_clean(at)
         assert charts(at), f"{page}: no plotly chart with {query}"
+
+
+def test_refused_upload_leaves_the_previous_corpus_in_use():
+    at = open_app("data", corpus="counting")
+    counting_vocab = set(at.dataframe[0].value["token"])
+    at.sidebar.selectbox(key="corpus").set_value("upload").run()
+    at.sidebar.file_uploader[0].upload("binary.txt", b"\x00\x01\x02" * 100, "text/plain").run()
+    assert_clean(at)
+    assert "binary" in texts(at.sidebar.error)
+    assert "Counting" in texts(at.sidebar.warning)  # says which corpus is still in use
+    assert set(at.dataframe[0].value["token"]) == counting_vocab
+
+
+def test_upload_too_short_for_one_minibatch_is_refused_with_the_minimum():
+    at = open_app("data", corpus="counting", batch=32, steps=35)
+    at.sidebar.selectbox(key="corpus").set_value("upload").run()
+    at.sidebar.file_uploader[0].upload("short.txt", b"a short text, far too short for a minibatch\n",
+                                       "text/plain").run()
+    assert_clean(at)
+    error = texts(at.sidebar.error)
+    assert "needs at least 1,156" in error and "lower the batch size" in error
+    assert "Counting" in texts(at.sidebar.warning)
