@@ -132,6 +132,7 @@ class SessionRecord:
     slider_s: list = field(default_factory=list)
     inside_s: float | None = None
     update_gaps_s: list = field(default_factory=list)
+    fragment_run_s: list = field(default_factory=list)  # a live update's run, start to end
     epochs_trained: int = 0
     finished: bool = False
     runs: dict = field(default_factory=dict)  # script_finished status -> count
@@ -162,6 +163,7 @@ class Client:
         self.updated = asyncio.Event()
         self.full_done: list[float] = []  # full script runs finished successfully
         self.fragment_done: list[float] = []
+        self.run_started = 0.0
         self.shown: dict[str, tuple[float, str]] = {}  # what the page shows: name -> (time received, text)
         self.closed = False
 
@@ -210,6 +212,7 @@ class Client:
     def handle(self, msg, now: float) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
+            self.run_started = now
             if not self.last_request_fragment:
                 self.stop_timers()  # a full run: it registers its fragments' timers anew
         elif kind == "navigation":
@@ -230,6 +233,7 @@ class Client:
                 self.full_done.append(now)
             elif status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY":
                 self.fragment_done.append(now)
+                self.rec.fragment_run_s.append(round(now - self.run_started, 3))
             elif status == "FINISHED_WITH_COMPILE_ERROR":
                 self.rec.errors.append("a script run ended with a compile error")
         elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
@@ -273,7 +277,8 @@ class Client:
                 raise ConnectionError(f"the websocket closed while waiting for {what}")
             left = deadline - time.perf_counter()
             if left <= 0:
-                raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
+                raise TimeoutError(f"no {what} within {timeout_s:.0f} s (progress bar: "
+                                   f"{self.shown.get('progress', (0, '-'))[1]!r})")
             self.updated.clear()
             try:
                 await asyncio.wait_for(self.updated.wait(), timeout=min(left, 1.0))
@@ -578,9 +583,13 @@ def run(sessions: int, seconds: float) -> dict:
             "slider_to_settled": stats(all_slider),
             "inside_after_training": stats([r.inside_s for r in records if r.inside_s is not None]),
             "live_update_gap": stats(gaps),
+            "live_update_run": stats([d for r in records for d in r.fragment_run_s]),
         },
         "epochs_trained": stats([float(r.epochs_trained) for r in records]),
         "slider_moves": len(all_slider),
+        "runs_cut_short": "{} of {}".format(
+            sum(r.runs.get("FINISHED_EARLY_FOR_RERUN", 0) for r in records),
+            sum(sum(r.runs.values()) for r in records)),
         "received_mib_per_session": stats([r.received_mib for r in records]),
         "script_runs": {k: sum(r.runs.get(k, 0) for r in records) for k in sorted({k for r in records for k in r.runs})},
         "per_session": [asdict(r) for r in records],
@@ -605,11 +614,13 @@ def report(result: dict) -> str:
         f"| server CPU | {s['cpu_cores_busy']:.2f} cores busy on average |",
         f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
         f"| slider moves | {result['slider_moves']} |",
+        f"| script runs cut short by a newer request | {result['runs_cut_short']} |",
         "", "| latency under load (s) | n | median | p95 | max |", "| --- | --- | --- | --- | --- |",
     ]
     names = {"open_training_page": "open /training (first run done)", "start_to_first_epoch": "Start -> first epoch shown",
              "slider_to_settled": "slider move -> page shows it", "inside_after_training": "Inside after training",
-             "live_update_gap": "gap between live updates"}
+             "live_update_gap": "gap between live updates",
+             "live_update_run": "one live update's run (start to end)"}
     for key, name in names.items():
         r = lat[key]
         cells = " | ".join("–" if r[k] is None else f"{r[k]:.2f}" for k in ("median", "p95", "max"))
