@@ -62,9 +62,9 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 SERVER_LOG = ARTIFACTS / "class_load_server.log"
 CORPORA = list(rc_corpus.BUILTIN_CORPORA)  # generated per seed: every session gets its own text
 HIDDEN0, EPOCHS0, SEED0 = 16, 2000, 1000  # session i: hidden 16+i, 2000+i epochs, seed 1000+i
-OPEN_TIMEOUT_S = 120.0  # a page's first run, with the whole class opening at once
-WAIT_TIMEOUT_S = 60.0  # any other wait
-FINAL_GRACE_S = 75.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
+OPEN_TIMEOUT_S = 60.0  # a page's first run, with the whole class opening at once
+WAIT_TIMEOUT_S = 30.0  # any other wait: longer is a frozen page
+FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
 SAMPLE_RSS_S = 0.2
 
 SETTINGS_RE = re.compile(r"Settings:\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
@@ -164,6 +164,7 @@ class Client:
         self.full_done: list[float] = []  # full script runs finished successfully
         self.fragment_done: list[float] = []
         self.run_started = 0.0
+        self.first_update = None  # fragment runs done before Start's first epoch was shown
         self.shown: dict[str, tuple[float, str]] = {}  # what the page shows: name -> (time received, text)
         self.closed = False
 
@@ -395,7 +396,7 @@ class Client:
                 return m is not None and _int(m["epoch"]) >= 1
             await self.until(trained, "epoch on the progress bar after Start")
             self.rec.start_to_first_epoch_s = round(time.perf_counter() - t0, 3)
-            first_update = len(self.fragment_done)
+            self.first_update = len(self.fragment_done)
 
             while time.perf_counter() < load_end and not self.closed:
                 await asyncio.sleep(min(self.rng.uniform(1.0, 3.0), max(0.0, load_end - time.perf_counter())))
@@ -405,8 +406,6 @@ class Client:
                 self.check_settings("slider")
                 self.check_training_view("training")
 
-            done = self.fragment_done[first_update:]
-            self.rec.update_gaps_s = [round(b - a, 3) for a, b in zip(done, done[1:])]
             t0 = time.perf_counter()
             await self.send_rerun(triggers=(self.trigger("stop_training"),))
             await self.until(lambda: self.full_run_after(t0) and "stopped" in (self.shown_after("progress", t0) or ""),
@@ -441,6 +440,9 @@ class Client:
         except Exception as exc:  # a timeout or a lost connection: a failed load, recorded, never hidden
             self.rec.errors.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
         finally:
+            if self.first_update is not None:  # live updates while training, also when a wait timed out
+                done = self.fragment_done[self.first_update:]
+                self.rec.update_gaps_s = [round(b - a, 3) for a, b in zip(done, done[1:])]
             self.stop_timers()
             if self.ws is not None:
                 await self.ws.close()
@@ -523,7 +525,7 @@ async def drive(ws_url: str, plans: list[Plan], seconds: float) -> list[SessionR
     load_end = time.perf_counter() + seconds
     tasks = [asyncio.create_task(Client(p, plans, facts[p.index], ws_url, r).run(load_end))
              for p, r in zip(plans, records)]
-    _, pending = await asyncio.wait(tasks, timeout=seconds + FINAL_GRACE_S + OPEN_TIMEOUT_S)
+    _, pending = await asyncio.wait(tasks, timeout=seconds + FINAL_GRACE_S)
     for t in pending:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
