@@ -20,6 +20,31 @@ from .lab import CorpusInfo, Settings, default_prefix, make_loader, visible_spac
 
 SAMPLE_EVERY = 10  # the lesson prints a sample every 10 epochs
 
+# Pacing. One server process serves every session, so its runs share about one core. A live update
+# costs RENDER_S of CPU besides its training chunk; with n runs training, the chunk shrinks and the
+# refresh interval grows so that n updates fit in one interval (measured with benchmarks.class_load).
+CHUNK_S = 0.25  # training time per live update, one run alone
+REFRESH_S = 0.5  # live-update interval, one run alone
+RENDER_S = 0.1  # CPU per live update besides training (figures, metrics, samples)
+_active: dict[int, float] = {}  # id(run) -> when it last trained, over all sessions of this server
+_active_lock = threading.Lock()
+
+
+def runs_training(window_s: float = 3.0) -> int:
+    """How many runs (of any session) trained in the last `window_s` seconds; at least 1."""
+    now = time.monotonic()
+    with _active_lock:
+        for key in [k for k, t in _active.items() if now - t > window_s]:
+            del _active[key]
+        return max(1, len(_active))
+
+
+def pace() -> tuple[float, float]:
+    """(training chunk, refresh interval) in seconds for the runs training on this server now."""
+    n = runs_training()
+    chunk = max(0.02, CHUNK_S / n)
+    return chunk, max(REFRESH_S, 1.25 * n * (chunk + RENDER_S))
+
 
 @dataclass
 class TrainingRun:
@@ -86,6 +111,8 @@ class TrainingRun:
         if not self.running or not self._training.acquire(blocking=False):
             return 0  # stopped, or another run of this session is training it right now
         start = time.perf_counter()
+        with _active_lock:
+            _active[id(self)] = time.monotonic()
         done = 0
         try:
             while self.epoch < self.target:

@@ -1,14 +1,13 @@
 """4 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples.
 
-Training advances in chunks of whole epochs (about CHUNK_S seconds each) inside a fragment that reruns
-every REFRESH_S seconds while a run is active, so the page stays responsive and Stop acts within a second.
+Training advances in short chunks inside a fragment that reruns while a run is active, so the page stays
+responsive and Stop acts within a second. Chunk and interval come from ``training_run.pace()``: 0.25 s
+every 0.5 s for one run, shorter chunks and longer intervals when many sessions train at once.
 """
 import streamlit as st
 
 from dashboard import charts, lab, lesson, training_run, ui
 
-CHUNK_S = 0.25  # training time per fragment run (whole epochs: at least one)
-REFRESH_S = 0.5  # fragment interval while training
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
@@ -117,7 +116,8 @@ def live() -> None:
     run = st.session_state.get("training_run")
     was_running = run is not None and run.running
     if was_running:
-        run.train_for(CHUNK_S)
+        chunk, refresh = training_run.pace()
+        run.train_for(chunk)
     if run is None:
         st.progress(0.0, text="Press Start to train.")
         ui.chart(charts.training_curves(None, V, s.epochs),
@@ -152,9 +152,12 @@ def live() -> None:
             st.caption("A sample is generated after the first epoch and every 10 epochs.")
     if was_running and not run.running:
         st.rerun()  # the run ended: a full rerun turns the timer off and updates buttons and sidebar
+    if was_running and not 1 / 1.5 < refresh / declared_refresh < 1.5:
+        st.rerun()  # the server got busier or quieter: a full rerun declares the new interval
 
 
-st.fragment(live, run_every=REFRESH_S if run is not None and run.running else None)()
+declared_refresh = training_run.pace()[1]
+st.fragment(live, run_every=declared_refresh if run is not None and run.running else None)()
 
 if run is not None and run.epoch:
     st.caption(f"{run.epoch} epochs in {run.seconds:.1f} s. The model stays in this session: ")
