@@ -16,6 +16,8 @@ import torch
 
 import rnn_core
 from rnn_core import corpus as rc_corpus
+from rnn_core import vocab as rc_vocab
+from rnn_core.vocab import is_char_vocab
 from rnn_core.engines import DEFAULT_ENGINE, ENGINES
 from rnn_core.model import device_label, lesson_shape_checks, shape_trace
 
@@ -177,22 +179,20 @@ def vocab_frame(info: CorpusInfo) -> pd.DataFrame:
 def first_tokens(info: CorpusInfo, n: int = 200) -> str:
     """The first `n` tokens as text."""
     tokens = info.vocab.to_tokens(info.tc.corpus[:n])
-    return "".join(tokens) if _is_char(info) else " ".join(tokens)
+    return join_tokens(info, tokens)
 
 
 def _is_char(info: CorpusInfo) -> bool:
-    return all(len(t) == 1 for t in info.vocab.idx_to_token[1:])
+    return is_char_vocab(info.vocab)
 
 
 def join_tokens(info_or_vocab, tokens: list[str]) -> str:
     """Tokens back to text: concatenated for characters, space-separated for words."""
     vocab = info_or_vocab.vocab if isinstance(info_or_vocab, CorpusInfo) else info_or_vocab
-    return "".join(tokens) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else " ".join(tokens)
+    return rc_vocab.join_tokens(vocab, tokens)
 
 
-def split_text(vocab: rnn_core.Vocab, text: str) -> list[str]:
-    """Text to tokens the way the vocabulary was built (characters or words)."""
-    return list(text) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else text.split()
+split_text = rc_vocab.split_text  # text to tokens the way the vocabulary was built
 
 
 def make_loader(info: CorpusInfo, settings: Settings):
@@ -304,7 +304,7 @@ def most_active_unit(hidden: np.ndarray) -> int:
 
 def display_tokens(vocab: rnn_core.Vocab, tokens: list[str]) -> list[str]:
     """Tokens for running text: characters as they are, words followed by a space."""
-    return list(tokens) if all(len(t) == 1 for t in vocab.idx_to_token[1:]) else [t + " " for t in tokens]
+    return list(tokens) if is_char_vocab(vocab) else [t + " " for t in tokens]
 
 
 def mean_loss(steps: pd.DataFrame) -> tuple[float, float]:

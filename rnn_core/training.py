@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from .data import SeqDataLoader
-from .vocab import Vocab
+from .vocab import Vocab, join_tokens, split_text
 
 
 MAX_LOSS = 700.0  # nats per token; math.exp overflows just above 709
@@ -73,26 +73,13 @@ def sgd(params, lr: float, batch_size: int = 1) -> None:
 
 # ---------------------------------------------------------------- generation
 
-def is_char_vocab(vocab: Vocab) -> bool:
-    """True when every token (but <unk>) is one character."""
-    return all(len(t) == 1 for t in vocab.idx_to_token[1:])
-
-
-def _split(text: str, vocab: Vocab) -> list[str]:
-    return list(text) if is_char_vocab(vocab) else text.split()
-
-
-def _join(tokens: list[str], vocab: Vocab) -> str:
-    return "".join(tokens) if is_char_vocab(vocab) else " ".join(tokens)
-
-
 @torch.no_grad()
 def generate(prefix: str, num_preds: int, net, vocab: Vocab, device=None, temperature: float = 0.0,
              seed: int | None = None) -> str:
     """Continue ``prefix`` by ``num_preds`` tokens: greedy when temperature is 0, else sampled from
     softmax(logits / temperature)."""
     device = device or net.device
-    tokens = _split(prefix, vocab) or [vocab.idx_to_token[1]]
+    tokens = split_text(vocab, prefix) or [vocab.idx_to_token[1]]
     outputs = vocab[tokens]
     state = net.begin_state(batch_size=1, device=device)
     # Warm the state on the whole prefix at once (same result as one step at a time).
@@ -107,7 +94,7 @@ def generate(prefix: str, num_preds: int, net, vocab: Vocab, device=None, temper
             nxt = int(torch.multinomial(probs, 1, generator=g))
         outputs.append(nxt)
         logits, state = net(torch.tensor([[nxt]], device=device), state)
-    return _join(vocab.to_tokens(outputs), vocab)
+    return join_tokens(vocab, vocab.to_tokens(outputs))
 
 
 def predict(prefix: str, num_preds: int, net, vocab: Vocab, device=None) -> str:

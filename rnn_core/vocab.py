@@ -100,3 +100,18 @@ class Vocab:
         shown = ", ".join(f'"{t}"' for t in self.idx_to_token[:5])
         more = ", ..." if len(self) > 5 else ""
         return f"<Vocab with {len(self)} tokens: {shown}{more}>"
+
+
+def is_char_vocab(vocab: Vocab) -> bool:
+    """True when every token (but <unk>) is one character."""
+    return all(len(t) == 1 for t in vocab.idx_to_token[1:])
+
+
+def split_text(vocab: Vocab, text: str) -> list[str]:
+    """Text to tokens the way the vocabulary was built (characters or words)."""
+    return list(text) if is_char_vocab(vocab) else text.split()
+
+
+def join_tokens(vocab: Vocab, tokens: list[str]) -> str:
+    """Tokens back to text: concatenated for characters, space-separated for words."""
+    return "".join(tokens) if is_char_vocab(vocab) else " ".join(tokens)
