@@ -2,14 +2,13 @@
 
     H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)      O_t = H_t W_hq + b_q
 
-What makes it fast, with identical math:
+What makes it fast, with the same math (equal within float rounding, tested against autograd):
 
-- ``X_t W_xh`` with a one-hot ``X_t`` is row ``x_t`` of ``W_xh``: one gather for all steps, no one-hot, no matmul.
-- Only ``H_{t-1} W_hh`` is sequential: one in-place ``addmm_`` and one ``tanh_`` per step, into views of one
-  preallocated buffer (no per-step allocations).
-- The output projection is one (steps*batch, h) x (h, V) matmul over all steps.
+- Only ``H_{t-1} W_hh`` is sequential: one in-place ``addmm_`` and one ``sigmoid_`` + ``add`` per step, into
+  views of one buffer reused from minibatch to minibatch (no per-step allocations, no page faults).
+- The input projection ``X_t W_xh + b_h`` of all steps is one matmul, and so is the output projection.
 - The backward pass (:class:`RNNFunction`) is written by hand: per step one ``addmm_`` and one ``mul_``;
-  ``dW_hh`` is then one large (h, steps*batch) x (steps*batch, h) matmul, ``dW_xh`` one scatter-add.
+  ``dW_hh``, ``dW_xh`` and ``db_h`` then come from one large matmul over all steps.
 
 On CUDA, :class:`CudaGraphStep` captures the whole training step (forward, loss, backward, clipping, SGD)
 as one CUDA graph, so the ~150 small kernels of a step are launched by one call.
@@ -52,75 +51,91 @@ class RNNFunction(torch.autograd.Function):
     """Forward and hand-written backward of the whole sequence.
 
     Inputs: tokens (steps*batch,) long, time-major; H0 (batch, h); W_xh (V, h); W_hh (h, h); b_h (h,);
-    W_hq (h, V); b_q (V,); a BufferPool or None; whether autograd records this call. Outputs: O (steps*batch, V) time-major, H_T (batch, h).
+    W_hq (h, V); b_q (V,); a BufferPool or None; whether autograd records this call.
+    Outputs: O (steps*batch, V) time-major, H_T (batch, h).
 
-    tanh is evaluated as ``tanh(z) = 2 sigmoid(2z) - 1``: the same function, within float rounding, and
-    three times faster than torch's tanh on this CPU. The factor 2 is exact in floating point and rides in
-    the matmul's alpha and beta, so it costs nothing.
+    Layout: one buffer ``Hs`` of shape (h+V+1, steps+1, batch). Rows ``:h``, column block t hold H_t^T
+    (hidden-major: the per-step matmul ``W_hh^T H_{t-1}^T`` is faster in this orientation here). Rows
+    ``h:h+V``, block t-1 hold one-hot(x_t)^T and the last row holds ones, so ``Hs[:, :steps]`` is
+    [H_{t-1}; x_t; 1] for every t as one (h+V+1, steps*batch) matrix: one matmul with dA gives dW_hh,
+    dW_xh and db_h together.
+
+    tanh is evaluated as ``tanh(z) = 2 sigmoid(2z) - 1``: the same function within float rounding, three
+    times faster than torch's tanh on this CPU. Doubling is exact in floating point; it is folded into the
+    input projection and a copy of W_hh.
     """
 
     @staticmethod
     def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, pool, recording):
         batch, h = H0.shape
+        V = W_xh.shape[0]
         steps = tokens.numel() // batch
-        shape = (steps + 1, batch, h)
-        Hs = pool.take(shape, H0) if pool is not None else H0.new_empty(shape)  # Hs[0] = H_0, Hs[t] = H_t
-        Hs[0].copy_(H0)
-        # X_t W_xh + b_h for every step at once: a row gather from (W_xh + b_h), shape (steps*batch, h).
-        torch.index_select(W_xh + b_h, 0, tokens, out=Hs[1:].view(steps * batch, h))
+        N = steps * batch
+        shape = (h + V + 1, steps + 1, batch)
+        Hs = pool.take(shape, H0) if pool is not None else H0.new_empty(shape)
+        Hs[:h, 0].copy_(H0.t())
+        X_aug = Hs[h:, :steps].view(V + 1, N)  # [one-hot(x_t)^T; 1], (V+1, N)
+        X_aug.zero_()
+        X_aug[:V].scatter_(0, tokens.unsqueeze(0), 1.0)
+        X_aug[V].fill_(1.0)
+        # 2 (x_t W_xh + b_h) for all steps in one matmul: (h, V+1) x (V+1, N) -> rows :h of blocks 1..T.
+        W2_aug_T = torch.cat([W_xh, b_h.unsqueeze(0)]).t().mul(2)  # (h, V+1)
+        torch.mm(W2_aug_T, X_aug, out=Hs[:h, 1:].view(h, N))
+        W2_hh_T = pool.take((h, h), W_hh) if pool is not None else torch.empty_like(W_hh)
+        torch.mul(W_hh.t(), 2, out=W2_hh_T)  # 2 W_hh^T
         minus_one = H0.new_full((), -1.0)
-        H = Hs.unbind(0)  # views, made once
+        H = Hs[:h].unbind(1)  # H[t]: H_t^T, (h, batch) views
         for t in range(steps):
-            Z2 = H[t + 1].addmm_(H[t], W_hh, beta=2, alpha=2)  # 2 (X_t W_xh + b_h + H_{t-1} W_hh), (batch, h)
+            Z2 = H[t + 1].addmm_(W2_hh_T, H[t])  # 2z = 2 (x_t W_xh + b_h + H_{t-1} W_hh), transposed
             torch.add(minus_one, Z2.sigmoid_(), alpha=2, out=Z2)  # H_t = 2 sigmoid(2z) - 1 = tanh(z)
-        H_all = Hs[1:].view(steps * batch, h)
-        # (V, h) x (h, steps*batch), then transposed: faster than (steps*batch, h) x (h, V) here.
-        O = torch.addmm(b_q.unsqueeze(1), W_hq.t(), H_all.t()).t().contiguous()  # (steps*batch, V)
-        H_T = H[steps].clone()
+        if pool is not None:
+            pool.give(W2_hh_T)
+        # O^T = W_hq^T H^T + b_q: (V, h) x (h, N), then (N, V) time-major rows.
+        O = torch.addmm(b_q.unsqueeze(1), W_hq.t(), Hs[:h, 1:].view(h, N)).t().contiguous()
+        H_T = H[steps].t().contiguous()  # (batch, h)
         if recording:
-            ctx.save_for_backward(tokens, W_hh, W_hq)
-            ctx.Hs, ctx.pool, ctx.W_xh_shape = Hs, pool, W_xh.shape  # Hs is ours alone: no version check needed
+            ctx.save_for_backward(W_hh, W_hq)
+            ctx.Hs, ctx.pool = Hs, pool  # Hs is ours alone: no version check needed
         elif pool is not None:
             pool.give(Hs)
         return O, H_T
 
     @staticmethod
     def backward(ctx, dO, dH_T):
-        tokens, W_hh, W_hq = ctx.saved_tensors
+        W_hh, W_hq = ctx.saved_tensors
         Hs, pool = ctx.Hs, ctx.pool
         if Hs is None:
             raise RuntimeError("The fast engine's activations were already used by a backward pass: "
                                "backward through it once per forward.")
         ctx.Hs = None
-        steps, batch, h = Hs.shape[0] - 1, Hs.shape[1], Hs.shape[2]
-        H_all = Hs[1:].view(steps * batch, h)
+        h, V = W_hh.shape[0], W_hq.shape[1]
+        steps, batch = Hs.shape[1] - 1, Hs.shape[2]
+        N = steps * batch
+        H_all_T = Hs[:h, 1:].view(h, N)  # H_1..H_T, (h, N)
         need = ctx.needs_input_grad
-        dW_hq = torch.mm(dO.t(), H_all).t() if need[5] else None  # (h, V), computed as (V, ...) x (..., h)
+        dW_hq = torch.mm(H_all_T, dO) if need[5] else None  # (h, V)
         db_q = dO.sum(0) if need[6] else None
-        # dL/dA_t, A_t the pre-activation; starts as the gradient reaching H_t from O_t, (steps, batch, h).
-        shape = (steps, batch, h)
+        # dA_t^T = dL/dA_t^T, A_t the pre-activation; starts as the gradient reaching H_t from O_t.
+        shape = (h, steps, batch)
         dA = pool.take(shape, Hs) if pool is not None else Hs.new_empty(shape)
-        torch.mm(dO, W_hq.t(), out=dA.view(steps * batch, h))
+        dA_all = dA.view(h, N)
+        torch.mm(W_hq, dO.t(), out=dA_all)  # (h, V) x (V, N)
         if dH_T is not None:
-            dA[steps - 1] += dH_T
+            dA[:, steps - 1] += dH_T.t()
         # tanh' = 1 - H_t^2 for all steps in one pass.
         dtanh = pool.take(shape, Hs) if pool is not None else Hs.new_empty(shape)
-        torch.addcmul(torch.ones((), dtype=Hs.dtype, device=Hs.device), Hs[1:], Hs[1:], value=-1, out=dtanh)
-        dA_t, dtanh_t = dA.unbind(0), dtanh.unbind(0)
-        W_hh_T = W_hh.t()
+        torch.addcmul(torch.ones((), dtype=Hs.dtype, device=Hs.device), Hs[:h, 1:], Hs[:h, 1:], value=-1,
+                      out=dtanh)
+        dA_t, dtanh_t = dA.unbind(1), dtanh.unbind(1)  # (h, batch) views
         dA_t[steps - 1].mul_(dtanh_t[steps - 1])
         for t in range(steps - 2, -1, -1):
-            dA_t[t].addmm_(dA_t[t + 1], W_hh_T).mul_(dtanh_t[t])  # (batch, h)
-        dA_all = dA.view(steps * batch, h)
-        dH0 = torch.mm(dA_t[0], W_hh_T) if need[1] else None
-        dW_hh = torch.mm(Hs[:-1].view(steps * batch, h).t(), dA_all) if need[3] else None  # one big matmul
-        db_h = dA_all.sum(0) if need[4] else None
-        dW_xh = None
-        if need[2]:
-            dW_xh = dA_all.new_zeros(ctx.W_xh_shape).index_add_(0, tokens, dA_all)  # scatter-add of rows
+            dA_t[t].addmm_(W_hh, dA_t[t + 1]).mul_(dtanh_t[t])  # dA_t^T = (dH_t^T + W_hh dA_{t+1}^T) tanh'
+        dH0 = torch.mm(W_hh, dA_t[0]).t() if need[1] else None
+        # [dW_hh; dW_xh; db_h] = [H_{t-1}; x_t; 1] dA: one (h+V+1, N) x (N, h) matmul.
+        grads = torch.mm(Hs[:, :steps].view(h + V + 1, N), dA_all.t())
         if pool is not None:
             pool.give(Hs, dA, dtanh)
-        return None, dH0, dW_xh, dW_hh, db_h, dW_hq, db_q, None, None
+        return None, dH0, grads[h:h + V], grads[:h], grads[h + V], dW_hq, db_q, None, None
 
 
 def rnn_fast(X: torch.Tensor, state: State, params, pool: BufferPool | None = None) -> tuple[torch.Tensor, State]:
