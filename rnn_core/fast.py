@@ -82,7 +82,7 @@ class RNNFunction(torch.autograd.Function):
         W2_aug_T = torch.cat([W_xh, b_h.unsqueeze(0)]).t().mul(2)  # (h, V+1)
         torch.mm(W2_aug_T, X_aug, out=Hs[:h, 1:].view(h, N))
         W2_hh_T = pool.take((h, h), W_hh) if pool is not None else torch.empty_like(W_hh)
-        torch.mul(W_hh.t(), 2, out=W2_hh_T)  # 2 W_hh^T
+        W2_hh_T.copy_(W_hh.t()).mul_(2)  # 2 W_hh^T, contiguous: the matmul is slower on a transposed view
         minus_one = H0.new_full((), -1.0)
         H = Hs[:h].unbind(1)  # H[t]: H_t^T, (h, batch) views
         for t in range(steps):
@@ -93,6 +93,7 @@ class RNNFunction(torch.autograd.Function):
         # O^T = W_hq^T H^T + b_q: (V, h) x (h, N), then (N, V) time-major rows.
         O = torch.addmm(b_q.unsqueeze(1), W_hq.t(), Hs[:h, 1:].view(h, N)).t().contiguous()
         H_T = H[steps].t().contiguous()  # (batch, h)
+        ctx.set_materialize_grads(False)  # an unused output's gradient comes as None, not as zeros
         if recording:
             ctx.save_for_backward(W_hh, W_hq)
             ctx.Hs, ctx.pool = Hs, pool  # Hs is ours alone: no version check needed
@@ -113,6 +114,8 @@ class RNNFunction(torch.autograd.Function):
         N = steps * batch
         H_all_T = Hs[:h, 1:].view(h, N)  # H_1..H_T, (h, N)
         need = ctx.needs_input_grad
+        if dO is None:  # only the new state was used
+            dO = Hs.new_zeros((N, V))
         dW_hq = torch.mm(H_all_T, dO) if need[5] else None  # (h, V)
         db_q = dO.sum(0) if need[6] else None
         # dA_t^T = dL/dA_t^T, A_t the pre-activation; starts as the gradient reaching H_t from O_t.
@@ -124,7 +127,7 @@ class RNNFunction(torch.autograd.Function):
             dA[:, steps - 1] += dH_T.t()
         # tanh' = 1 - H_t^2 for all steps in one pass.
         dtanh = pool.take(shape, Hs) if pool is not None else Hs.new_empty(shape)
-        torch.addcmul(torch.ones((), dtype=Hs.dtype, device=Hs.device), Hs[:h, 1:], Hs[:h, 1:], value=-1,
+        torch.addcmul(Hs.new_ones(()), Hs[:h, 1:], Hs[:h, 1:], value=-1,
                       out=dtanh)
         dA_t, dtanh_t = dA.unbind(1), dtanh.unbind(1)  # (h, batch) views
         dA_t[steps - 1].mul_(dtanh_t[steps - 1])

@@ -209,3 +209,14 @@ def test_second_backward_through_the_same_pass_is_refused():
     y_hat.sum().backward(retain_graph=True)
     with pytest.raises(RuntimeError, match="once per forward"):
         y_hat.sum().backward()
+
+
+def test_gradient_through_the_new_state_alone():
+    lesson, fast = twins(num_hiddens=16)
+    X = torch.randint(0, V, (3, 5), generator=torch.Generator().manual_seed(1))
+    for net in (lesson, fast):
+        _, (H,) = net(X, net.begin_state(3))
+        (H ** 2).sum().backward()
+        net.grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in net.params]
+    for ga, gb in zip(lesson.grads, fast.grads):
+        assert torch.allclose(ga, gb, rtol=0, atol=1e-6)
