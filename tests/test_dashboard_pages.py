@@ -1,4 +1,5 @@
 """AppTest: every dashboard page renders without exception and shows its key elements; sliders change results."""
+import itertools
 import json
 from pathlib import Path
 
@@ -235,3 +236,32 @@ def test_upload_too_short_for_one_minibatch_is_refused_with_the_minimum():
     error = texts(at.sidebar.error)
     assert "needs at least 1,156" in error and "lower the batch size" in error
     assert "Counting" in texts(at.sidebar.warning)
+
+
+def test_empty_upload_is_refused():
+    at = open_app("data", corpus="counting")
+    at.sidebar.selectbox(key="corpus").set_value("upload").run()
+    at.sidebar.file_uploader[0].upload("empty.txt", b"", "text/plain").run()
+    assert_clean(at)
+    assert "empty" in texts(at.sidebar.error)
+
+
+def test_non_utf8_upload_is_read_with_a_warning():
+    at = open_app("data", corpus="upload", batch=4, steps=5)
+    text = ("caf\xe9 au lait et cr\xe8me br\xfbl\xe9e " * 40).encode("latin-1")
+    at.sidebar.file_uploader[0].upload("latin.txt", text, "text/plain").run()
+    assert_clean(at)
+    assert not at.sidebar.error
+    assert "Latin-1" in texts(at.sidebar.warning)
+    assert "latin.txt" in texts(at.markdown)
+
+
+def test_word_vocabulary_over_the_cap_is_refused_before_training():
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    words = " ".join(a + b + c + d for a, b, c, d in itertools.islice(itertools.product(letters, repeat=4), 25_000))
+    words = words.encode()  # 25,000 distinct words (cleaning keeps letters only)
+    at = open_app("training", corpus="upload", token="word", batch=4, steps=5, hidden=16)
+    at.sidebar.file_uploader[0].upload("words.txt", words, "text/plain").run()
+    assert_clean(at)
+    assert "vocabulary" in texts(at.error) and "limit" in texts(at.error)
+    assert next(b for b in at.button if b.label == "Start").disabled
