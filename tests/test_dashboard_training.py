@@ -66,24 +66,26 @@ def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
 
 
 def test_stop_halts_training_and_start_offers_continue_or_restart():
+    # progress counts the epoch in progress too: a script run trains a time-budgeted chunk, which on a
+    # busy machine may end mid-epoch
     at = training_page(**{**SHORT, "epochs": "400", "hidden": "32"})
     at.button(key="start_training").click().run()
     run = at.session_state["training_run"]
-    assert 0 < run.epoch < 400
+    assert 0 < run.progress < 1
     at.button(key="stop_training").click().run()
-    stopped_at = run.epoch
+    stopped_at = run.progress
     assert run.status == "stopped"
     at.run().run()
-    assert run.epoch == stopped_at  # nothing trains while stopped
+    assert run.progress == stopped_at  # nothing trains while stopped
     at.button(key="start_training").click().run()
-    assert run.epoch == stopped_at and run.status == "stopped"  # Start asks first
+    assert run.progress == stopped_at and run.status == "stopped"  # Start asks first
     at.button(key="continue_run").click().run()
-    assert at.session_state["training_run"] is run and run.epoch > stopped_at  # continued, same model
+    assert at.session_state["training_run"] is run and run.progress > stopped_at  # continued, same model
     at.button(key="stop_training").click().run()
     at.button(key="start_training").click().run()
     at.button(key="restart_run").click().run()
     fresh = at.session_state["training_run"]
-    assert fresh is not run and fresh.epoch < run.epoch  # a new model from scratch
+    assert fresh is not run and fresh.net is not run.net and fresh.running  # a new model from scratch
     at.button(key="stop_training").click().run()
     assert not at.exception
 
