@@ -182,10 +182,6 @@ def first_tokens(info: CorpusInfo, n: int = 200) -> str:
     return join_tokens(info, tokens)
 
 
-def _is_char(info: CorpusInfo) -> bool:
-    return is_char_vocab(info.vocab)
-
-
 def join_tokens(info_or_vocab, tokens: list[str]) -> str:
     """Tokens back to text: concatenated for characters, space-separated for words."""
     vocab = info_or_vocab.vocab if isinstance(info_or_vocab, CorpusInfo) else info_or_vocab
@@ -359,7 +355,7 @@ def visible_spaces(text: str) -> str:
 def default_text(info: CorpusInfo, n_chars: int = 40) -> str:
     """A stretch of the corpus to inspect: its first `n_chars` characters (whole words for word tokens)."""
     tokens = info.vocab.to_tokens(info.tc.corpus[:200])
-    if _is_char(info):
+    if is_char_vocab(info.vocab):
         return "".join(tokens)[:n_chars]
     return " ".join(tokens[:8])
 
