@@ -37,7 +37,7 @@ def show_token(token: str) -> str:
     return token.replace(" ", "␣") if token.strip() == "" or len(token) == 1 else token
 
 
-def _base(fig: go.Figure, title: str, height: int | None = None) -> go.Figure:
+def _base(fig: go.Figure, title: str | None, height: int | None = None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=title)
     if height:
         fig.update_layout(height=height)
@@ -255,81 +255,88 @@ def _step_labels(steps: pd.DataFrame) -> list[str]:
     return [f"{t}: {show_token(c)}" for t, c in zip(steps["step"], steps["input"])]
 
 
-def hidden_heatmap(hidden: np.ndarray, steps: pd.DataFrame, unit: int | None = None) -> go.Figure:
-    """H_t for every step (rows) and hidden unit (columns); colour scale ±max|H| (tanh keeps it in [-1, 1])."""
-    labels = _step_labels(steps)
-    zmax = _scale(hidden)
-    # float32 halves what goes over the wire (base64) and is more precision than a colour shows
-    fig = go.Figure(go.Heatmap(z=np.asarray(hidden, dtype=np.float32), y=labels, colorscale=DIVERGING,
-                               zmin=-zmax, zmax=zmax,
-                               colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="right"), thickness=14),
-                               hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"))
-    if unit is not None:
-        fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"))
-    fig.update_xaxes(title="hidden unit")
-    fig.update_yaxes(title="step: input", autorange="reversed", type="category")
-    return _base(fig, "Hidden state H_t (steps × units)",
-                 max(380, min(1000, 120 + 22 * len(labels))))
+def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame,
+                  unit: int | None = None) -> go.Figure:
+    """Side by side on the same step rows: H_t per hidden unit (left) and softmax(O_t) per token (right).
 
+    Left: colour scale ±max|H| (tanh keeps it in [-1, 1]); a dotted line marks `unit`. Right: × marks the
+    top prediction, ○ the true next token. One figure, so a row is one step across both and the browser
+    draws one plot instead of two.
+    """
+    from plotly.subplots import make_subplots
 
-def probs_heatmap(probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame) -> go.Figure:
-    """softmax(O_t) for every step and token; × marks the top prediction, ○ the true next token."""
     labels = _step_labels(steps)
     x = [show_token(t) for t in vocab_tokens]
-    fig = go.Figure(go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, colorscale="Blues",
-                               zmin=0, zmax=1,
-                               colorbar=dict(title="p", thickness=14),
-                               hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"))
+    zmax = _scale(hidden)
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.55, 0.45], horizontal_spacing=0.04,
+                        subplot_titles=("Hidden state H_t (steps × units)",
+                                        "softmax(O_t): ○ true next, × predicted"))
+    # float32 halves what goes over the wire (base64) and is more precision than a colour shows
+    fig.add_trace(go.Heatmap(z=np.asarray(hidden, dtype=np.float32), y=labels, coloraxis="coloraxis",
+                             hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, coloraxis="coloraxis2",
+                             hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"), row=1, col=2)
     fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, mode="markers",
                              name="true next token", marker=dict(symbol="circle-open", size=16, line=dict(width=3),
-                                                                 color=COLORS["good"])))
+                                                                 color=COLORS["good"])), row=1, col=2)
     fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["predicted"]], y=labels, mode="markers",
                              name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
-                                                                color=COLORS["ppl"])))
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, side="top",
+                                                                color=COLORS["ppl"])), row=1, col=2)
+    if unit is not None:
+        fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"), row=1, col=1)
+    # colour bars lie under their panels, so neither panel loses width to them
+    bar = dict(orientation="h", thickness=14, y=-0.03, yanchor="top", xanchor="center")
+    fig.update_layout(
+        coloraxis=dict(colorscale=DIVERGING, cmin=-zmax, cmax=zmax,
+                       colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="top"), x=0.27, len=0.45, **bar)),
+        coloraxis2=dict(colorscale="Blues", cmin=0, cmax=1,
+                        colorbar=dict(title=dict(text="p", side="top"), x=0.79, len=0.38, **bar)),
+        showlegend=False, margin=dict(t=130, b=120))
+    fig.update_xaxes(showticklabels=False, row=1, col=1)  # units are numbered in the hover; 512 ticks are noise
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, side="top", row=1, col=2,
                      tickmode="array", tickvals=x if len(x) <= 40 else None, tickangle=0 if len(x) <= 40 else -90,
                      tickfont=dict(size=FONT_SIZE - 5 if len(x) > 20 else FONT_SIZE))
-    fig.update_yaxes(title="step: input", autorange="reversed", type="category")
-    fig.update_layout(legend=dict(orientation="h", y=-0.04))
-    fig = _base(fig, "Next-token probabilities softmax(O_t)", max(400, min(1000, 180 + 22 * len(labels))))
-    fig.update_layout(margin=dict(t=110))
-    return fig
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_yaxes(title_text="step: input", row=1, col=1)
+    fig.update_annotations(font_size=FONT_SIZE + 2, yshift=40)
+    return _base(fig, None, max(520, min(1200, 260 + 22 * len(labels))))
 
 
-def step_loss_chart(steps: pd.DataFrame) -> go.Figure:
-    """-log p(true next token) at each step; green where the top prediction was right."""
+def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int) -> go.Figure:
+    """Three views of the same time axis, stacked: the loss at each step, hidden unit `unit`'s activation
+    H_t[unit], and ‖∂loss/∂H_t‖ (log scale).
+
+    One figure with shared steps rather than three: the eye lines up a step across the rows, and one plot
+    draws in the browser in a third of the time three take.
+    """
+    from plotly.subplots import make_subplots
+
+    labels = _step_labels(steps)
     right = steps["predicted"] == steps["target"]
-    labels = [f"{t}: {show_token(a)}→{show_token(b)}" for t, a, b in zip(steps["step"], steps["input"],
-                                                                       steps["target"])]
-    fig = go.Figure(go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
-                           customdata=np.stack([steps["p_target"], steps["predicted"]], axis=1),
-                           hovertemplate="%{x}<br>loss %{y:.3f}<br>p(true) %{customdata[0]:.3f}"
-                                         "<br>predicted %{customdata[1]}<extra></extra>"))
-    fig.update_xaxes(title="step: input → true next", type="category", tickangle=-60)
-    fig.update_yaxes(title="loss = −log p(true next)")
-    return _base(fig, "Loss at each step (green: top prediction correct)", 420)
-
-
-def unit_activation_chart(steps: pd.DataFrame, values: np.ndarray, unit: int) -> go.Figure:
-    """One hidden unit's activation over the steps."""
-    labels = _step_labels(steps)
-    fig = go.Figure(go.Scatter(x=labels, y=values, mode="lines+markers", line=dict(color=COLORS["h_block"], width=3),
-                               marker=dict(size=9)))
-    fig.add_hline(y=0, line=dict(color=COLORS["ref"], width=1))
-    fig.update_xaxes(title="step: input", type="category", tickangle=-60)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        subplot_titles=("Loss at each step (green: top prediction correct)",
+                                        f"Hidden unit {unit}: H_t[{unit}]",
+                                        "‖∂loss/∂H_t‖: how much the loss depends on each hidden state"))
+    fig.add_trace(go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
+                         customdata=np.stack([[show_token(t) for t in steps["target"]], steps["p_target"],
+                                              [show_token(t) for t in steps["predicted"]]], axis=1),
+                         hovertemplate="%{x} → %{customdata[0]}<br>loss %{y:.3f}<br>p(true) %{customdata[1]:.3f}"
+                                       "<br>predicted %{customdata[2]}<extra></extra>"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=labels, y=values, mode="lines+markers", line=dict(color=COLORS["h_block"], width=3),
+                             marker=dict(size=8), hovertemplate="%{x}<br>H = %{y:.3f}<extra></extra>"), row=2, col=1)
+    fig.add_trace(go.Scatter(x=labels, y=steps["grad_norm"], mode="lines+markers",
+                             line=dict(color=COLORS["accent"], width=3), marker=dict(size=8),
+                             hovertemplate="%{x}<br>‖∂loss/∂H_t‖ = %{y:.3g}<extra></extra>"), row=3, col=1)
+    fig.add_hline(y=0, line=dict(color=COLORS["ref"], width=1), row=2, col=1)
     limit = _scale(values) * 1.05
-    fig.update_yaxes(title=f"H[{unit}]", range=[-limit, limit])
-    return _base(fig, f"Hidden unit {unit} over time", 360)
-
-
-def gradient_through_time(steps: pd.DataFrame) -> go.Figure:
-    """‖∂loss/∂H_t‖ for each step t (log scale)."""
-    labels = _step_labels(steps)
-    fig = go.Figure(go.Scatter(x=labels, y=steps["grad_norm"], mode="lines+markers",
-                               line=dict(color=COLORS["accent"], width=3), marker=dict(size=9)))
-    fig.update_xaxes(title="step: input", type="category", tickangle=-60)
-    fig.update_yaxes(title="‖∂loss/∂H_t‖", type="log", exponentformat="e")
-    return _base(fig, "How much the loss depends on each hidden state", 380)
+    fig.update_yaxes(title_text="−log p(true)", row=1, col=1)
+    fig.update_yaxes(title_text=f"H[{unit}]", range=[-limit, limit], row=2, col=1)
+    fig.update_yaxes(title_text="norm", type="log", exponentformat="e", row=3, col=1)
+    fig.update_xaxes(type="category", tickangle=-60)
+    fig.update_xaxes(title_text="step: input", row=3, col=1)
+    fig.update_annotations(font_size=FONT_SIZE, xanchor="left", x=0)
+    fig.update_layout(showlegend=False, margin=dict(t=50))
+    return _base(fig, None, 860)
 
 
 def activation_html(tokens: list[str], values: np.ndarray) -> str:

@@ -79,8 +79,18 @@ def check_training(at):
 
 def check_inside(at):
     assert "UNTRAINED" in texts(at.warning)
-    assert len(charts(at)) >= 5
-    assert at.slider(key="inside_unit")
+    figures = charts(at)  # H_t and probabilities heatmaps (one figure), the step-by-step timeline
+    assert len(figures) == 2
+    assert [t["type"] for t in figures[0]["data"]] == ["heatmap", "heatmap", "scatter", "scatter"]
+    timeline = figures[1]
+    assert [t["type"] for t in timeline["data"]] == ["bar", "scatter", "scatter"]
+    unit = at.slider(key="inside_unit")
+    titles = " ".join(a["text"] for a in timeline["layout"]["annotations"])
+    assert f"Hidden unit {unit.value}:" in titles
+    other = 0 if unit.value else 1
+    unit.set_value(other).run()
+    titles = " ".join(a["text"] for a in charts(at)[1]["layout"]["annotations"])
+    assert f"Hidden unit {other}:" in titles, "the timeline does not follow the unit slider"
 
 
 def check_generate(at):

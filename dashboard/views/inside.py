@@ -37,24 +37,19 @@ c2.metric("Mean loss on this string", f"{loss:.3f}")
 c3.metric("Perplexity on this string", lab.fmt_ppl(ppl), help=f"|V| = {len(model.vocab)} is uniform guessing")
 
 seen = (model.key, text)  # what every figure below depends on (with the unit where it is drawn)
-left, right = st.columns(2, gap="large")
-with left:
-    ui.cached_chart("hidden_heatmap", seen, hidden, steps)
-with right:
-    ui.cached_chart("probs_heatmap", seen, r["probs"], r["tokens"], steps)
-ui.cached_chart("step_loss_chart", seen, steps)
+ui.cached_chart("step_heatmaps", seen, hidden, r["probs"], r["tokens"], steps)
 
 st.header("One hidden unit")
 unit = ui.index_slider("Hidden unit", hidden.shape[1], lab.most_active_unit(hidden), key="inside_unit",
                        help="Starts at the unit whose activation varies most over this string.")
 st.markdown("Each input token coloured by the unit's activation after reading it (red positive, blue negative):")
 st.html(charts.activation_html(lab.display_tokens(model.vocab, list(steps["input"])), hidden[:, unit]))
-ui.cached_chart("unit_activation_chart", (*seen, unit), steps, hidden[:, unit], unit)
 
-st.header("Gradients through time")
-st.markdown("The norm of ∂loss/∂H_t for each step. It is usually largest near the end of the string and "
-            "shrinks going back in time, repeatedly multiplied by W_hh and tanh′: the vanishing gradient.")
-ui.cached_chart("gradient_through_time", seen, steps)
+st.header("Step by step")
+st.markdown("On one time axis: the loss at each step, the chosen unit's activation, and the norm of "
+            "∂loss/∂H_t. The gradient norm is usually largest near the end of the string and shrinks going "
+            "back in time, repeatedly multiplied by W_hh and tanh′: the vanishing gradient.")
+ui.cached_chart("step_timeline", (*seen, unit), steps, hidden[:, unit], unit)
 table = st.expander("All per-step numbers", on_change="rerun", key="inside_table")
 if table.open:  # a table is costly to draw: only when asked for
     with table:
