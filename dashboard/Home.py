@@ -1,20 +1,53 @@
-"""RNN Lab: ``streamlit run dashboard/Home.py``. Page config, the shared sidebar, navigation over views/."""
+"""RNN Lab: ``streamlit run dashboard/Home.py``. Page config, the shared sidebar, navigation over views/.
+
+``streamlit run`` imports this file once to find ``app`` (an ``st.App``), then runs it as the script of
+every session. The App's start-up hook imports torch and the compute package in the background while the
+browser loads Streamlit's frontend, so the first visitor does not wait ~2 s for ``import torch``.
+"""
+import logging
 import sys
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import streamlit as st
-
-st.set_page_config(page_title="RNN Lab", page_icon=":material/neurology:", layout="wide")
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 # Streamlit puts dashboard/ on sys.path; the repository root holds rnn_core and the dashboard package.
 ROOT = str(Path(__file__).resolve().parent.parent)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from dashboard import lab, ui  # noqa: E402  (needs the path above)
 
-lab.share_the_cpu()
-page = st.navigation(ui.pages())
-st.html(ui.STYLE)
-ui.sidebar()
-page.run()
+@asynccontextmanager
+async def warm_up(_app):
+    """Server start: import what every session's first run needs, in a thread (the server answers meanwhile)."""
+    import threading
+
+    def imports():
+        try:
+            from dashboard import lab, ui  # noqa: F401  (torch, pandas, rnn_core: ~2 s on a 2-core machine)
+
+            lab.warm_up()
+        except Exception:  # noqa: BLE001  a failed warm-up only costs time: the session's run says what is wrong
+            logging.getLogger("rnn_lab").exception("warm-up failed")
+
+    threading.Thread(target=imports, name="rnn-lab-warm-up", daemon=True).start()
+    yield
+
+
+def main() -> None:
+    """One session's run: page config, navigation, the shared sidebar, the chosen page."""
+    from dashboard import lab, ui
+
+    st.set_page_config(page_title="RNN Lab", page_icon=":material/neurology:", layout="wide")
+    lab.share_the_cpu()
+    page = st.navigation(ui.pages())
+    st.html(ui.STYLE)
+    ui.sidebar()
+    page.run()
+
+
+if get_script_run_ctx() is None:  # imported by `streamlit run` to serve the app, not run for a session
+    app = st.App(__file__, lifespan=warm_up)
+else:
+    main()

@@ -67,6 +67,17 @@ def share_the_cpu() -> int:
     return threads
 
 
+def warm_up() -> None:
+    """Fill what every session's first run needs: the lesson's corpus, tokenized, and the device probe.
+
+    Called once in a background thread at server start (dashboard/Home.py), so the first visitor's run
+    finds torch imported and the Time Machine tokenized in the shared caches.
+    """
+    info = corpus_info(LESSON)
+    untrained_model(info.key, len(info.vocab), LESSON.hidden, LESSON.seed)
+    resolve_device(LESSON)
+
+
 def engine_names() -> list[str]:
     """Engines rnn_core offers, the default first."""
     return [DEFAULT_ENGINE, *[e for e in ENGINES if e != DEFAULT_ENGINE]]

@@ -275,3 +275,23 @@ def test_word_vocabulary_over_the_cap_is_refused_before_training():
     assert_clean(at)
     assert "vocabulary" in texts(at.error) and "limit" in texts(at.error)
     assert next(b for b in at.button if b.label == "Start").disabled
+
+
+def test_streamlit_run_serves_home_as_an_app_that_warms_up(monkeypatch):
+    """`streamlit run dashboard/Home.py` finds the st.App (whose start-up hook warms the caches), and after
+    the warm-up the first session's corpus needs no tokenizing."""
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    from dashboard import lab
+
+    found = discover_asgi_app(Path(APP))
+    assert found.is_asgi_app and found.app_name == "app"
+    st.cache_resource.clear()
+    lab.warm_up()
+
+    def no_tokenizing(*args, **kwargs):
+        raise AssertionError("tokenized again: the warm-up did not fill the cache")
+
+    monkeypatch.setattr(lab.rnn_core, "tokenize_corpus", no_tokenizing)
+    info = lab.corpus_info(lab.LESSON)
+    assert info.used in ("time_machine", lab.FALLBACK_CORPUS) and len(info.vocab) > 2
