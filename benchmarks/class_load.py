@@ -26,7 +26,8 @@ Reported (table on stdout, JSON in ``artifacts/class_load.json``):
 - the server's peak resident memory (process and children, from /proc every 0.2 s) and CPU use;
 - latency under load, from the client's message to the server's answer (no rendering): page open ->
   first run done; Start -> first epoch on the progress bar; slider move -> the run showing the new value
-  done; Inside after training -> its run done; gaps between live training updates (fragment runs done).
+  done; Inside after training -> its run done; gaps between live training updates (a progress bar
+  received from any run, fragment or full: both redraw the curves).
 """
 from __future__ import annotations
 
@@ -163,6 +164,9 @@ class Client:
         self.updated = asyncio.Event()
         self.full_done: list[float] = []  # full script runs finished successfully
         self.fragment_done: list[float] = []
+        self.finished_log: list[tuple[float, str]] = []  # every script_finished: (time, status)
+        self.progress_seen: list[float] = []  # when a progress bar arrived (full or fragment run)
+        self.stop_sent: int | None = None  # len(progress_seen) when Stop was pressed
         self.run_started = 0.0
         self.first_update = None  # fragment runs done before Start's first epoch was shown
         self.shown: dict[str, tuple[float, str]] = {}  # what the page shows: name -> (time received, text)
@@ -229,6 +233,7 @@ class Client:
             self.stop_timers(list(msg.stop_auto_rerun.fragment_ids))
         elif kind == "script_finished":
             status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
+            self.finished_log.append((now, status))
             self.rec.runs[status] = self.rec.runs.get(status, 0) + 1
             if status == "FINISHED_SUCCESSFULLY":
                 self.full_done.append(now)
@@ -265,6 +270,7 @@ class Client:
                 self.shown["sidebar_model"] = (now, body.replace("**", ""))
         elif kind == "progress":
             self.shown["progress"] = (now, el.progress.text)
+            self.progress_seen.append(now)
         elif kind == "heading" and "Samples from" in el.heading.body:
             self.shown["samples_heading"] = (now, el.heading.body)
         elif kind == "code" and el.code.language != "python":
@@ -396,7 +402,7 @@ class Client:
                 return m is not None and _int(m["epoch"]) >= 1
             await self.until(trained, "epoch on the progress bar after Start")
             self.rec.start_to_first_epoch_s = round(time.perf_counter() - t0, 3)
-            self.first_update = len(self.fragment_done)
+            self.first_update = len(self.progress_seen)
 
             while time.perf_counter() < load_end and not self.closed:
                 await asyncio.sleep(min(self.rng.uniform(1.0, 3.0), max(0.0, load_end - time.perf_counter())))
@@ -407,9 +413,14 @@ class Client:
                 self.check_training_view("training")
 
             t0 = time.perf_counter()
+            self.stop_sent = len(self.progress_seen)
             await self.send_rerun(triggers=(self.trigger("stop_training"),))
-            await self.until(lambda: self.full_run_after(t0) and "stopped" in (self.shown_after("progress", t0) or ""),
-                             "finished run after Stop")
+            try:
+                await self.until(lambda: self.full_run_after(t0)
+                                 and "stopped" in (self.shown_after("progress", t0) or ""), "finished run after Stop")
+            except TimeoutError as exc:  # say what the server did instead
+                after = [f"{t - t0:.1f}s {k}" for t, k in self.finished_log if t > t0]
+                raise TimeoutError(f"{exc}; runs finished since Stop: {after or 'none'}") from None
             self.check_settings("stopped")
             self.check_training_view("stopped")
             if self.rec.epochs_trained < 1:
@@ -441,8 +452,9 @@ class Client:
             self.rec.errors.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
         finally:
             if self.first_update is not None:  # live updates while training, also when a wait timed out
-                done = self.fragment_done[self.first_update:]
-                self.rec.update_gaps_s = [round(b - a, 3) for a, b in zip(done, done[1:])]
+                # any run that redraws the progress bar is an update the student sees (fragment or full)
+                seen = self.progress_seen[self.first_update:self.stop_sent]
+                self.rec.update_gaps_s = [round(b - a, 3) for a, b in zip(seen, seen[1:])]
             self.stop_timers()
             if self.ws is not None:
                 await self.ws.close()
