@@ -255,6 +255,12 @@ def _step_labels(steps: pd.DataFrame) -> list[str]:
     return [f"{t}: {show_token(c)}" for t, c in zip(steps["step"], steps["input"])]
 
 
+def _panel_title(text: str, x: float, y: float, yshift: int = 0) -> dict:
+    """A subplot's title as a paper-anchored annotation (make_subplots costs ~45 ms per figure)."""
+    return dict(text=text, x=x, y=y, xref="paper", yref="paper", xanchor="left", yanchor="bottom",
+                yshift=yshift, showarrow=False, font=dict(size=FONT_SIZE + 2))
+
+
 def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame,
                   unit: int | None = None) -> go.Figure:
     """Side by side on the same step rows: H_t per hidden unit (left) and softmax(O_t) per token (right).
@@ -263,42 +269,43 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     top prediction, ○ the true next token. One figure, so a row is one step across both and the browser
     draws one plot instead of two.
     """
-    from plotly.subplots import make_subplots
-
     labels = _step_labels(steps)
     x = [show_token(t) for t in vocab_tokens]
     zmax = _scale(hidden)
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.55, 0.45], horizontal_spacing=0.04,
-                        subplot_titles=("Hidden state H_t (steps × units)",
-                                        "softmax(O_t): ○ true next, × predicted"))
-    # float32 halves what goes over the wire (base64) and is more precision than a colour shows
-    fig.add_trace(go.Heatmap(z=np.asarray(hidden, dtype=np.float32), y=labels, coloraxis="coloraxis",
-                             hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, coloraxis="coloraxis2",
-                             hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"), row=1, col=2)
-    fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, mode="markers",
-                             name="true next token", marker=dict(symbol="circle-open", size=16, line=dict(width=3),
-                                                                 color=COLORS["good"])), row=1, col=2)
-    fig.add_trace(go.Scatter(x=[show_token(t) for t in steps["predicted"]], y=labels, mode="markers",
-                             name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
-                                                                color=COLORS["ppl"])), row=1, col=2)
-    if unit is not None:
-        fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"), row=1, col=1)
+    fig = go.Figure([
+        # float32 halves what goes over the wire (base64) and is more precision than a colour shows
+        go.Heatmap(z=np.asarray(hidden, dtype=np.float32), y=labels, coloraxis="coloraxis",
+                   hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"),
+        go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, xaxis="x2", coloraxis="coloraxis2",
+                   hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"),
+        go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, xaxis="x2", mode="markers",
+                   name="true next token", marker=dict(symbol="circle-open", size=16, line=dict(width=3),
+                                                       color=COLORS["good"])),
+        go.Scatter(x=[show_token(t) for t in steps["predicted"]], y=labels, xaxis="x2", mode="markers",
+                   name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
+                                                      color=COLORS["ppl"])),
+    ])
+    left, right = [0.0, 0.53], [0.57, 1.0]  # x domains; both panels share the step axis y
     # colour bars lie under their panels, so neither panel loses width to them
     bar = dict(orientation="h", thickness=14, y=-0.03, yanchor="top", xanchor="center")
     fig.update_layout(
+        xaxis=dict(domain=left, anchor="y", showticklabels=False),  # units are numbered in the hover
+        xaxis2=dict(domain=right, anchor="y", side="top", type="category", categoryorder="array",
+                    categoryarray=x, tickmode="array", tickvals=x if len(x) <= 40 else None,
+                    tickangle=0 if len(x) <= 40 else -90,
+                    tickfont=dict(size=FONT_SIZE - 5 if len(x) > 20 else FONT_SIZE)),
+        yaxis=dict(autorange="reversed", type="category", title="step: input"),
         coloraxis=dict(colorscale=DIVERGING, cmin=-zmax, cmax=zmax,
-                       colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="top"), x=0.27, len=0.45, **bar)),
+                       colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="top"), x=sum(left) / 2, len=0.45,
+                                     **bar)),
         coloraxis2=dict(colorscale="Blues", cmin=0, cmax=1,
-                        colorbar=dict(title=dict(text="p", side="top"), x=0.79, len=0.38, **bar)),
+                        colorbar=dict(title=dict(text="p", side="top"), x=sum(right) / 2, len=0.38, **bar)),
+        # titles above the top tick labels of the probabilities
+        annotations=[_panel_title("Hidden state H_t (steps × units)", left[0], 1.0, yshift=40),
+                     _panel_title("softmax(O_t): ○ true, × predicted", right[0], 1.0, yshift=40)],
         showlegend=False, margin=dict(t=130, b=120))
-    fig.update_xaxes(showticklabels=False, row=1, col=1)  # units are numbered in the hover; 512 ticks are noise
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=x, side="top", row=1, col=2,
-                     tickmode="array", tickvals=x if len(x) <= 40 else None, tickangle=0 if len(x) <= 40 else -90,
-                     tickfont=dict(size=FONT_SIZE - 5 if len(x) > 20 else FONT_SIZE))
-    fig.update_yaxes(autorange="reversed", type="category")
-    fig.update_yaxes(title_text="step: input", row=1, col=1)
-    fig.update_annotations(font_size=FONT_SIZE + 2, yshift=40)
+    if unit is not None:
+        fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"))
     return _base(fig, None, max(520, min(1200, 260 + 22 * len(labels))))
 
 
@@ -309,33 +316,32 @@ def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int) -> go.Figu
     One figure with shared steps rather than three: the eye lines up a step across the rows, and one plot
     draws in the browser in a third of the time three take.
     """
-    from plotly.subplots import make_subplots
-
     labels = _step_labels(steps)
     right = steps["predicted"] == steps["target"]
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07,
-                        subplot_titles=("Loss at each step (green: top prediction correct)",
-                                        f"Hidden unit {unit}: H_t[{unit}]",
-                                        "‖∂loss/∂H_t‖: how much the loss depends on each hidden state"))
-    fig.add_trace(go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
-                         customdata=np.stack([[show_token(t) for t in steps["target"]], steps["p_target"],
-                                              [show_token(t) for t in steps["predicted"]]], axis=1),
-                         hovertemplate="%{x} → %{customdata[0]}<br>loss %{y:.3f}<br>p(true) %{customdata[1]:.3f}"
-                                       "<br>predicted %{customdata[2]}<extra></extra>"), row=1, col=1)
-    fig.add_trace(go.Scatter(x=labels, y=values, mode="lines+markers", line=dict(color=COLORS["h_block"], width=3),
-                             marker=dict(size=8), hovertemplate="%{x}<br>H = %{y:.3f}<extra></extra>"), row=2, col=1)
-    fig.add_trace(go.Scatter(x=labels, y=steps["grad_norm"], mode="lines+markers",
-                             line=dict(color=COLORS["accent"], width=3), marker=dict(size=8),
-                             hovertemplate="%{x}<br>‖∂loss/∂H_t‖ = %{y:.3g}<extra></extra>"), row=3, col=1)
-    fig.add_hline(y=0, line=dict(color=COLORS["ref"], width=1), row=2, col=1)
     limit = _scale(values) * 1.05
-    fig.update_yaxes(title_text="−log p(true)", row=1, col=1)
-    fig.update_yaxes(title_text=f"H[{unit}]", range=[-limit, limit], row=2, col=1)
-    fig.update_yaxes(title_text="norm", type="log", exponentformat="e", row=3, col=1)
-    fig.update_xaxes(type="category", tickangle=-60)
-    fig.update_xaxes(title_text="step: input", row=3, col=1)
-    fig.update_annotations(font_size=FONT_SIZE, xanchor="left", x=0)
-    fig.update_layout(showlegend=False, margin=dict(t=50))
+    rows = [[0.74, 1.0], [0.37, 0.63], [0.0, 0.26]]  # y domains, top to bottom; one x axis for all three
+    fig = go.Figure([
+        go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
+               customdata=np.stack([[show_token(t) for t in steps["target"]], steps["p_target"],
+                                    [show_token(t) for t in steps["predicted"]]], axis=1),
+               hovertemplate="%{x} → %{customdata[0]}<br>loss %{y:.3f}<br>p(true) %{customdata[1]:.3f}"
+                             "<br>predicted %{customdata[2]}<extra></extra>"),
+        go.Scatter(x=labels, y=values, yaxis="y2", mode="lines+markers", line=dict(color=COLORS["h_block"], width=3),
+                   marker=dict(size=8), hovertemplate="%{x}<br>H = %{y:.3f}<extra></extra>"),
+        go.Scatter(x=labels, y=steps["grad_norm"], yaxis="y3", mode="lines+markers",
+                   line=dict(color=COLORS["accent"], width=3), marker=dict(size=8),
+                   hovertemplate="%{x}<br>‖∂loss/∂H_t‖ = %{y:.3g}<extra></extra>"),
+    ])
+    fig.update_layout(
+        xaxis=dict(anchor="y3", type="category", tickangle=-60, title="step: input"),
+        yaxis=dict(domain=rows[0], anchor="x", title="−log p(true)"),
+        yaxis2=dict(domain=rows[1], anchor="x", title=f"H[{unit}]", range=[-limit, limit],
+                    zeroline=True, zerolinecolor=COLORS["ref"]),
+        yaxis3=dict(domain=rows[2], anchor="x", title="norm", type="log", exponentformat="e"),
+        annotations=[_panel_title("Loss at each step (green: top prediction correct)", 0, rows[0][1]),
+                     _panel_title(f"Hidden unit {unit}: H_t[{unit}]", 0, rows[1][1]),
+                     _panel_title("‖∂loss/∂H_t‖: how much the loss depends on each hidden state", 0, rows[2][1])],
+        showlegend=False, margin=dict(t=50))
     return _base(fig, None, 860)
 
 
