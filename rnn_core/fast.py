@@ -10,17 +10,162 @@ What makes it fast, with the same math (equal within float rounding, tested agai
 - The backward pass (:class:`RNNFunction`) is written by hand: per step one ``addmm_`` and one ``mul_``;
   ``dW_hh``, ``dW_xh`` and ``db_h`` then come from one large matmul over all steps.
 
+On the CPU (float32) the same forward and backward also exist in C++ (``rnn_core/csrc/rnn_cpu.cpp``, same math
+and buffers): the loop over time runs there in one team of threads, each step's matmul in register tiles
+with the elementwise work (input gather, tanh, outputs; tanh') done on the tiles, and the large matmuls over
+all steps stay ATen (MKL) calls. It is compiled once on first use (:func:`kernels`, ~30 s) and cached by
+torch; until it is built, or where it cannot be (no compiler, no ninja, ``RNN_LAB_NO_EXT=1``), the Python
+path runs.
+
 On CUDA, :class:`CudaGraphStep` captures the whole training step (forward, loss, backward, clipping, SGD)
 as one CUDA graph, so the ~150 small kernels of a step are launched by one call.
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import shutil
+import threading
+import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch.nn import functional as F
 
 from .model import RNN, State
+
+
+# ---------------------------------------------------------------- the C++ kernels (CPU, float32)
+
+CSRC = Path(__file__).parent / "csrc" / "rnn_cpu.cpp"
+_lock = threading.Lock()
+_module = None  # the loaded extension
+_failed: str | None = None  # why it could not be built; then the Python path runs for good
+_started = False  # a build (or load) was started, in this thread or in the background
+_built = threading.Event()  # set when it ended, either way
+
+
+def _build_spec() -> tuple[str, list[str], Path]:
+    """Module name, compiler flags and build folder. The name carries a hash of the source, the flags and
+    torch's version, so a changed source or another torch builds anew instead of loading a stale module."""
+    flags = ["-O3", "-fopenmp"]  # OpenMP: the same runtime (libgomp) as torch's, so one pool of threads
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
+        flags += ["-mavx2", "-mfma"]  # the tiled kernels; without them only the ATen loop is compiled
+    digest = hashlib.sha1(CSRC.read_bytes() + " ".join(flags + [torch.__version__]).encode()).hexdigest()[:10]
+    name = f"rnn_lab_cpu_{digest}"
+    from torch.utils.cpp_extension import get_default_build_root
+    root = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
+    return name, flags, Path(root) / name
+
+
+def kernels_cached() -> bool:
+    """Whether the C++ kernels are loaded or already compiled on disk (loading them then takes ~1 s)."""
+    if _module is not None:
+        return True
+    try:
+        name, _, folder = _build_spec()
+        return (folder / f"{name}.so").exists()
+    except Exception:  # e.g. no build root can be named: kernels() will say why
+        return False
+
+
+@contextlib.contextmanager
+def _build_lock(folder: Path, timeout_s: float = 600.0):
+    """Hold an exclusive lock on the build folder across processes. The OS releases it when its holder dies,
+    so a build killed halfway (e.g. a dashboard server stopped) never blocks the next one; torch's own lock
+    file, which a killed build leaves behind, is then known to be stale and removed."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: torch's lock file alone
+        yield
+        return
+    with open(folder / "rnn_lab.lock", "w") as f:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # another process is building: wait for it
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"another process held {folder} for {timeout_s:.0f} s") from None
+                time.sleep(0.2)
+        try:
+            (folder / "lock").unlink(missing_ok=True)  # torch's lock: stale, as no live process holds ours
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build(background: bool = False) -> None:
+    global _module, _failed
+    try:
+        if background:
+            # Compile at low priority: on Linux the nice value is per thread, and the compiler inherits it
+            # from this thread alone, so a dashboard's training and pages keep the CPU meanwhile.
+            with contextlib.suppress(OSError, AttributeError):
+                os.nice(10)
+        from torch.utils.cpp_extension import is_ninja_available, load
+        compiler = os.environ.get("CXX", "c++")  # what torch compiles with
+        if shutil.which(compiler) is None:
+            raise RuntimeError(f"no C++ compiler ({compiler}) found")
+        if not is_ninja_available():
+            raise RuntimeError("ninja, which torch builds extensions with, was not found")
+        name, flags, folder = _build_spec()
+        folder.mkdir(parents=True, exist_ok=True)
+        with _build_lock(folder):
+            module = load(name, sources=[str(CSRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+                          build_directory=str(folder), verbose=False)
+    except Exception as exc:  # no compiler, no ninja, a compile error, an unwritable cache: the Python path
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        line = next((line for line in lines if "error:" in line), lines[-1] if lines else "")  # a compiler's
+        _failed = f"{type(exc).__name__}: {line[:300]}"
+        warnings.warn(f"The fast engine's C++ kernels could not be built ({_failed}); it runs its Python path "
+                      "(same results, slower).", RuntimeWarning, stacklevel=2)
+    else:
+        _module = module
+    finally:
+        _built.set()
+
+
+def kernels(block: bool = False):
+    """The compiled C++ kernels, or None while they are not available (the caller runs the Python path).
+
+    ``block=True`` builds (tens of seconds the first time, then cached by torch) or loads them now;
+    ``block=False`` starts that in a background thread and returns None until it is done. Never raises: a
+    failed build warns once and returns None from then on. ``RNN_LAB_NO_EXT=1`` turns the kernels off.
+    """
+    global _started
+    if os.environ.get("RNN_LAB_NO_EXT") == "1":
+        return None
+    if _module is not None or _failed is not None:
+        return _module
+    with _lock:
+        start, _started = not _started, True
+    if start and block:
+        _build()
+    elif start:
+        threading.Thread(target=_build, args=(True,), name="rnn-lab-build-kernels", daemon=True).start()
+    elif block:
+        _built.wait()  # another thread is building
+    return _module
+
+
+def kernel_status() -> str:
+    """One line for logs: whether the C++ kernels are in use."""
+    if os.environ.get("RNN_LAB_NO_EXT") == "1":
+        return "C++ kernels off (RNN_LAB_NO_EXT=1)"
+    if _module is not None:
+        return "C++ kernels in use"
+    return f"C++ kernels not available ({_failed})" if _failed else "C++ kernels not built yet"
+
+
+def _cpu_kernels(like: torch.Tensor):
+    """The C++ kernels if they apply to tensors like ``like`` (CPU, float32) and are ready, else None."""
+    if like.device.type != "cpu" or like.dtype != torch.float32:
+        return None
+    return kernels(block=False)
 
 
 class BufferPool:
@@ -51,7 +196,8 @@ class RNNFunction(torch.autograd.Function):
     """Forward and hand-written backward of the whole sequence.
 
     Inputs: tokens (steps*batch,) long, time-major; H0 (batch, h); W_xh (V, h); W_hh (h, h); b_h (h,);
-    W_hq (h, V); b_q (V,); a BufferPool or None; whether autograd records this call.
+    W_hq (h, V); b_q (V,); a BufferPool or None; whether autograd records this call; the C++ kernels
+    (:func:`kernels`) or None for the Python path.
     Outputs: O (steps*batch, V) time-major, H_T (batch, h).
 
     Layout: one buffer ``Hs`` of shape (h+V+1, steps+1, batch). Rows ``:h``, column block t hold H_t^T
@@ -66,13 +212,17 @@ class RNNFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, pool, recording):
+    def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, pool, recording, cpp=None):
         batch, h = H0.shape
         V = W_xh.shape[0]
         steps = tokens.numel() // batch
         N = steps * batch
         shape = (h + V + 1, steps + 1, batch)
         Hs = pool.take(shape, H0) if pool is not None else H0.new_empty(shape)
+        ctx.cpp = cpp
+        if cpp is not None:  # the same forward, its loop over time in C++
+            O, H_T = cpp.forward(tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, Hs)
+            return RNNFunction._keep(ctx, recording, Hs, pool, W_hh, W_hq, O, H_T)
         Hs[:h, 0].copy_(H0.t())
         X_aug = Hs[h:, :steps].view(V + 1, N)  # [one-hot(x_t)^T; 1], (V+1, N)
         X_aug.zero_()
@@ -93,6 +243,11 @@ class RNNFunction(torch.autograd.Function):
         # O^T = W_hq^T H^T + b_q: (V, h) x (h, N), then (N, V) time-major rows.
         O = torch.addmm(b_q.unsqueeze(1), W_hq.t(), Hs[:h, 1:].view(h, N)).t().contiguous()
         H_T = H[steps].t().contiguous()  # (batch, h)
+        return RNNFunction._keep(ctx, recording, Hs, pool, W_hh, W_hq, O, H_T)
+
+    @staticmethod
+    def _keep(ctx, recording, Hs, pool, W_hh, W_hq, O, H_T):
+        """What backward needs, kept when autograd records; else the activations go back to the pool."""
         ctx.set_materialize_grads(False)  # an unused output's gradient comes as None, not as zeros
         if recording:
             ctx.save_for_backward(W_hh, W_hq)
@@ -114,6 +269,13 @@ class RNNFunction(torch.autograd.Function):
         N = steps * batch
         H_all_T = Hs[:h, 1:].view(h, N)  # H_1..H_T, (h, N)
         need = ctx.needs_input_grad
+        if ctx.cpp is not None:  # the same backward, its loop over time in C++
+            dA = pool.take((h, steps, batch), Hs) if pool is not None else Hs.new_empty((h, steps, batch))
+            dW_xh, dW_hh, db_h, dW_hq, db_q, dH0 = ctx.cpp.backward(dO, dH_T, W_hh, W_hq, Hs, dA,
+                                                                   need[1], need[5], need[6])
+            if pool is not None:
+                pool.give(Hs, dA)
+            return None, dH0, dW_xh, dW_hh, db_h, dW_hq, db_q, None, None, None
         if dO is None:  # only the new state was used
             dO = Hs.new_zeros((N, V))
         dW_hq = torch.mm(H_all_T, dO) if need[5] else None  # (h, V)
@@ -138,14 +300,19 @@ class RNNFunction(torch.autograd.Function):
         grads = torch.mm(Hs[:, :steps].view(h + V + 1, N), dA_all.t())
         if pool is not None:
             pool.give(Hs, dA, dtanh)
-        return None, dH0, grads[h:h + V], grads[:h], grads[h + V], dW_hq, db_q, None, None
+        return None, dH0, grads[h:h + V], grads[:h], grads[h + V], dW_hq, db_q, None, None, None
 
 
-def rnn_fast(X: torch.Tensor, state: State, params, pool: BufferPool | None = None) -> tuple[torch.Tensor, State]:
-    """The lesson's ``rnn(inputs, state, params)`` on token indices X (batch, steps) instead of one-hot."""
+def rnn_fast(X: torch.Tensor, state: State, params, pool: BufferPool | None = None,
+             cpp: bool = True) -> tuple[torch.Tensor, State]:
+    """The lesson's ``rnn(inputs, state, params)`` on token indices X (batch, steps) instead of one-hot.
+
+    ``cpp=False`` runs the Python path even where the C++ kernels are ready (the tests compare the two).
+    """
     tokens = X.T.reshape(-1)  # (steps*batch,) time-major, like the outputs
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in (state[0], *params))
-    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording)
+    kernels_ = _cpu_kernels(state[0]) if cpp else None
+    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording, kernels_)
     return O, (H,)
 
 
@@ -156,13 +323,14 @@ class FastRNN(RNN):
 
     def __init__(self, vocab_size: int, num_hiddens: int, device=None, seed: int | None = None):
         super().__init__(vocab_size, num_hiddens, device, seed=seed)
+        self.use_kernels = True  # False: the Python path even where the C++ kernels are ready
         # On CUDA the Trainer hands the whole step to a captured graph; elsewhere it runs the step itself.
         self.train_step = CudaGraphStep(self) if self.device.type == "cuda" else None
         # CUDA's caching allocator already reuses memory (and a graph owns its own); the CPU's does not.
         self.pool = BufferPool() if self.device.type == "cpu" else None
 
     def __call__(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        return rnn_fast(X, state, self.params, self.pool)
+        return rnn_fast(X, state, self.params, self.pool, cpp=self.use_kernels)
 
 
 class CudaGraphStep:
