@@ -1,10 +1,15 @@
 """The fast engine computes the lesson's model: same loss, same gradients, same training curve."""
 import math
+import os
+import shutil
+import threading
+import time
 
 import pytest
 import torch
 from torch.nn import functional as F
 
+from rnn_core import fast as fast_engine
 from rnn_core.checkpoint import load_checkpoint, save_checkpoint
 from rnn_core.data import load_data
 from rnn_core.engines import DEFAULT_ENGINE, ENGINES, make_model
@@ -46,6 +51,35 @@ def loss_and_grads(net, X, Y, H0, state_weight=0.0):
     return loss.detach(), grads, H0.grad, y_hat.detach(), H.detach()
 
 
+@pytest.fixture(scope="module")
+def kernels():
+    """The C++ kernels, built once (the first build takes ~30 s; later runs load torch's cached module).
+
+    Skipped where they cannot be built: no C++ compiler or no ninja. With both present a failed build is a
+    failure, with the compiler's message.
+    """
+    if os.environ.get("RNN_LAB_NO_EXT") == "1":
+        pytest.skip("RNN_LAB_NO_EXT=1 turns the C++ kernels off")
+    from torch.utils.cpp_extension import is_ninja_available
+    compiler = os.environ.get("CXX", "c++")
+    if shutil.which(compiler) is None or not is_ninja_available():
+        missing = "ninja" if shutil.which(compiler) else compiler
+        pytest.skip(f"the C++ kernels cannot be built here: no {missing}")
+    module = fast_engine.kernels(block=True)
+    assert module is not None, fast_engine.kernel_status()
+    return module
+
+
+@pytest.fixture(params=["python", "cpp"])
+def path(request, monkeypatch):
+    """Run the test on the fast engine's Python path, then on its C++ kernels (CPU)."""
+    if request.param == "python":
+        monkeypatch.setenv("RNN_LAB_NO_EXT", "1")
+    else:
+        request.getfixturevalue("kernels")
+    return request.param
+
+
 def test_registered_as_default():
     assert ENGINES["fast"] is FastRNN and DEFAULT_ENGINE == "fast"
     net = make_model("fast", V, 16, "cpu", seed=0)
@@ -62,7 +96,7 @@ def test_same_params_layout_and_init_as_lesson():
 
 
 @pytest.mark.parametrize("num_hiddens, state_weight", [(64, 0.0), (64, 0.1), (512, 0.0)])
-def test_loss_and_gradients_equal_autograd_on_lesson(num_hiddens, state_weight):
+def test_loss_and_gradients_equal_autograd_on_lesson(num_hiddens, state_weight, path):
     lesson, fast = twins(num_hiddens)
     g = torch.Generator().manual_seed(7)
     batch, steps = 5, 35
@@ -82,7 +116,7 @@ def test_loss_and_gradients_equal_autograd_on_lesson(num_hiddens, state_weight):
     assert torch.allclose(dH0_a, dH0_b, rtol=0, atol=1e-5)
 
 
-def test_repeated_tokens_accumulate_in_W_xh_gradient():
+def test_repeated_tokens_accumulate_in_W_xh_gradient(path):
     lesson, fast = twins(num_hiddens=16)
     X = torch.full((3, 6), 4)  # one token everywhere: its row of W_xh gets every step's gradient
     Y = torch.randint(0, V, (3, 6), generator=torch.Generator().manual_seed(0))
@@ -93,7 +127,7 @@ def test_repeated_tokens_accumulate_in_W_xh_gradient():
     assert grads_b[0][5].abs().max() == 0
 
 
-def test_one_step_and_no_grad_forward():
+def test_one_step_and_no_grad_forward(path):
     lesson, fast = twins(num_hiddens=16)
     X = torch.randint(0, V, (1, 1))
     with torch.no_grad():
@@ -112,7 +146,7 @@ def train(engine, epochs, num_hiddens=64, batch_size=32, use_random_iter=False, 
     return trainer, net, vocab
 
 
-def test_twenty_epochs_end_at_the_same_perplexity(time_machine):
+def test_twenty_epochs_end_at_the_same_perplexity(time_machine, path):
     lesson, net_a, vocab = train("lesson", 20)
     fast, net_b, _ = train("fast", 20)
     ppl_a, ppl_b = lesson.history[-1].perplexity, fast.history[-1].perplexity
@@ -185,7 +219,7 @@ def test_cuda_graph_step_equals_eager_loop():
         assert torch.allclose(p, q, atol=1e-4)
 
 
-def test_backward_through_two_pending_minibatches():
+def test_backward_through_two_pending_minibatches(path):
     """Two forwards before one backward (state not detached): reused buffers must not clobber the first."""
     lesson, fast = twins(num_hiddens=32)
     g = torch.Generator().manual_seed(3)
@@ -202,7 +236,7 @@ def test_backward_through_two_pending_minibatches():
         assert torch.allclose(ga, gb, rtol=0, atol=1e-5)
 
 
-def test_second_backward_through_the_same_pass_is_refused():
+def test_second_backward_through_the_same_pass_is_refused(path):
     _, fast = twins(num_hiddens=8)
     X = torch.randint(0, V, (2, 3))
     y_hat, _ = fast(X, fast.begin_state(2))
@@ -211,7 +245,7 @@ def test_second_backward_through_the_same_pass_is_refused():
         y_hat.sum().backward()
 
 
-def test_gradient_through_the_new_state_alone():
+def test_gradient_through_the_new_state_alone(path):
     lesson, fast = twins(num_hiddens=16)
     X = torch.randint(0, V, (3, 5), generator=torch.Generator().manual_seed(1))
     for net in (lesson, fast):
@@ -220,3 +254,93 @@ def test_gradient_through_the_new_state_alone():
         net.grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in net.params]
     for ga, gb in zip(lesson.grads, fast.grads):
         assert torch.allclose(ga, gb, rtol=0, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the C++ kernels (CPU)
+
+def cpp_and_python(num_hiddens, batch, steps, threads, seed=0):
+    """Loss, outputs, new state, dH0 and all gradients of one minibatch from a non-zero state, by both paths.
+
+    The loss has a term on the new state, so a gradient flows into it too; scaled by the state's size so
+    the loss stays ~10 (float32 holds a loss of ~400 to only ~3e-5).
+    """
+    state_weight = 10 / (batch * num_hiddens)
+    _, net = twins(num_hiddens, seed)
+    g = torch.Generator().manual_seed(seed + 2)
+    X, Y = (torch.randint(0, V, (batch, steps), generator=g) for _ in range(2))
+    H0 = torch.randn((batch, num_hiddens), generator=g).tanh()
+    results = []
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for use_kernels in (False, True):
+            net.use_kernels = use_kernels
+            loss, grads, dH0, out, H = loss_and_grads(net, X, Y, H0, state_weight)
+            results.append({"loss": loss, "out": out, "H": H, "dH0": dH0, **dict(zip(PARAM_NAMES, grads))})
+    finally:
+        torch.set_num_threads(before)
+    return results
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("num_hiddens, batch, steps", [
+    (512, 32, 35),  # the lesson's size: 16-column tiles, 512 = 85 blocks of 6 rows + 2
+    (100, 24, 9),   # a tile of 8 columns after one of 16; 100 = 16 blocks of 6 + 4
+    (64, 5, 35),    # batch not a multiple of 8: the same loop in C++ with ATen matmuls
+    (16, 8, 1),     # one step
+])
+def test_cpp_kernels_equal_python_path(kernels, num_hiddens, batch, steps, threads):
+    python, cpp = cpp_and_python(num_hiddens, batch, steps, threads)
+    assert abs(python["loss"].item() - cpp["loss"].item()) < 1e-5
+    assert torch.allclose(python["out"], cpp["out"], atol=1e-5)
+    for name in ("H", "dH0", *PARAM_NAMES):  # the new state, the gradient reaching H0 and every gradient
+        a, b = python[name], cpp[name]
+        assert a.abs().max() > 1e-4, name  # the comparison means something
+        assert torch.allclose(a, b, rtol=0, atol=1e-5), (name, (a - b).abs().max().item())
+
+
+@pytest.fixture
+def fresh_kernels(monkeypatch):
+    """The module's build state as in a new process (restored afterwards)."""
+    for name, value in [("_module", None), ("_failed", None), ("_started", False), ("_built", threading.Event())]:
+        monkeypatch.setattr(fast_engine, name, value)
+    monkeypatch.delenv("RNN_LAB_NO_EXT", raising=False)
+    return monkeypatch
+
+
+def test_failed_build_warns_once_and_runs_the_python_path(fresh_kernels, tmp_path):
+    fresh_kernels.setenv("TORCH_EXTENSIONS_DIR", str(tmp_path))  # nothing cached there
+    fresh_kernels.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.warns(RuntimeWarning, match="could not be built"):
+        assert fast_engine.kernels(block=True) is None
+    assert fast_engine.kernels(block=True) is None  # no second try
+    assert "not available" in fast_engine.kernel_status()
+    lesson, fast_net = twins(16)
+    X = torch.randint(0, V, (3, 5), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out_a, _ = lesson(X, lesson.begin_state(3))
+        out_b, _ = fast_net(X, fast_net.begin_state(3))
+    assert torch.allclose(out_a, out_b, atol=1e-6)
+
+
+def test_background_build_never_blocks(fresh_kernels):
+    release = threading.Event()
+
+    def slow_build(background=False):  # stands in for the compiler
+        release.wait(10)
+        fast_engine._module = "built"
+        fast_engine._built.set()
+
+    fresh_kernels.setattr(fast_engine, "_build", slow_build)
+    start = time.perf_counter()
+    assert fast_engine.kernels(block=False) is None  # the build started in the background
+    assert fast_engine.kernels(block=False) is None  # still running: not a second one
+    assert time.perf_counter() - start < 1.0
+    release.set()
+    assert fast_engine.kernels(block=True) == "built"  # waits for the build in progress
+
+
+def test_no_ext_turns_the_kernels_off(fresh_kernels):
+    fresh_kernels.setenv("RNN_LAB_NO_EXT", "1")
+    fresh_kernels.setattr(fast_engine, "_build", lambda background=False: pytest.fail("built despite the switch"))
+    assert fast_engine.kernels(block=True) is None and "RNN_LAB_NO_EXT" in fast_engine.kernel_status()
