@@ -7,7 +7,9 @@ Rows: engine x hidden x batch, on the Time Machine (chars, first 10,000 tokens, 
   the loss every minibatch. The baseline: "x lesson" is relative to it.
 - ``lesson (Trainer)``: the same model in ``rnn_core.Trainer`` (fused clipping and SGD, one sync per epoch).
 - ``nn.RNN``: ``torch.nn.RNN`` + ``nn.Linear`` in the same Trainer.
-- ``fast``: ``rnn_core.fast`` in the same Trainer.
+- ``fast``: ``rnn_core.fast`` in the same Trainer; on the CPU with its C++ kernels, built first if they are not
+  yet (``RNN_LAB_NO_EXT=1`` measures its Python path instead).
+- ``fast (Python path)``: the same engine without the C++ kernels (``FastRNN.use_kernels = False``).
 
 All engines of one configuration start from the same seed and train the same epochs, measured in rounds
 that alternate between the engines (each round in the opposite order to the last), so a slow spell of a
@@ -30,6 +32,7 @@ import warnings
 import torch
 from torch import nn
 
+from rnn_core import fast
 from rnn_core.compat import Accumulator, Timer
 from rnn_core.data import load_data
 from rnn_core.engines import make_model
@@ -37,8 +40,9 @@ from rnn_core.model import device_label, resolve_device
 from rnn_core.training import Trainer
 
 NUM_STEPS, MAX_TOKENS, LR, THETA, SEED = 35, 10_000, 1.0, 1.0, 0
-ENGINES = ("lesson (d2l loop)", "lesson (Trainer)", "nn.RNN", "fast")
-ENGINE_OF = {"lesson (d2l loop)": "lesson", "lesson (Trainer)": "lesson", "nn.RNN": "torch", "fast": "fast"}
+ENGINES = ("lesson (d2l loop)", "lesson (Trainer)", "nn.RNN", "fast (Python path)", "fast")
+ENGINE_OF = {"lesson (d2l loop)": "lesson", "lesson (Trainer)": "lesson", "nn.RNN": "torch",
+             "fast (Python path)": "fast", "fast": "fast"}
 
 
 # ---------------------------------------------------------------- the lesson's loop, as d2l 8.5 writes it
@@ -109,6 +113,8 @@ def make_run(engine: str, num_hiddens: int, batch_size: int, device):
     net = make_model(ENGINE_OF[engine], len(vocab), num_hiddens, device, seed=SEED)
     if engine == "lesson (d2l loop)":
         return D2LRun(net, loader, device)
+    if engine == "fast (Python path)":
+        net.use_kernels = False
     return TrainerRun(Trainer(net, loader, vocab, lr=LR, theta=THETA, sample_every=0))
 
 
@@ -233,7 +239,14 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
+    if "fast" in args.engines and device.type == "cpu":  # the C++ kernels: build (once) before timing
+        if not fast.kernels_cached() and os.environ.get("RNN_LAB_NO_EXT") != "1":
+            print("building the fast engine's C++ kernels (once; cached by torch) ...", file=sys.stderr,
+                  flush=True)
+        fast.kernels(block=True)
     print(f"machine: {machine()}; device: {device_label(device)}")
+    if "fast" in args.engines and device.type == "cpu":
+        print(f"fast engine: {fast.kernel_status()}")
     print(f"task: Time Machine chars, first {MAX_TOKENS:,} tokens, {NUM_STEPS} steps, lr {LR}, theta {THETA}; "
           f"{args.rounds} alternating rounds x {args.epochs_per_round} epochs after 1 warm-up epoch")
     print(f"load average at start: {load()}", flush=True)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 import torch
 
+from . import fast
 from .checkpoint import save_checkpoint
 from .corpus import CorpusError, load_corpus
 from .data import make_loader, tokenize_corpus
@@ -72,6 +74,11 @@ def run(args: argparse.Namespace) -> dict:
     check_settings(len(tc.vocab), args.batch_size, args.num_steps, args.hidden, len(tc.corpus),
                    args.epochs, args.lr, args.clip, device)
     loader = make_loader(tc, args.batch_size, args.num_steps, args.random_iter, seed=args.seed)
+    if args.engine == "fast" and device.type == "cpu":
+        if not fast.kernels_cached() and os.environ.get("RNN_LAB_NO_EXT") != "1":
+            sys.stderr.write("building the fast engine's C++ kernels (once; cached by torch) ...\n")
+            sys.stderr.flush()
+        fast.kernels(block=True)  # the whole run on them; a failed build warns and runs the Python path
     net = make_model(args.engine, len(tc.vocab), args.hidden, device, seed=args.seed)
     trainer = Trainer(net, loader, tc.vocab, lr=args.lr, theta=args.clip, sample_every=0)
     start = time.perf_counter()
