@@ -261,13 +261,11 @@ def _panel_title(text: str, x: float, y: float, yshift: int = 0) -> dict:
                 yshift=yshift, showarrow=False, font=dict(size=FONT_SIZE + 2))
 
 
-def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame,
-                  unit: int | None = None) -> go.Figure:
+def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame) -> go.Figure:
     """Side by side on the same step rows: H_t per hidden unit (left) and softmax(O_t) per token (right).
 
-    Left: colour scale ±max|H| (tanh keeps it in [-1, 1]); a dotted line marks `unit`. Right: × marks the
-    top prediction, ○ the true next token. One figure, so a row is one step across both and the browser
-    draws one plot instead of two.
+    Left: colour scale ±max|H| (tanh keeps it in [-1, 1]). Right: × marks the top prediction, ○ the true
+    next token. One figure, so a row is one step across both and the browser draws one plot instead of two.
     """
     labels = _step_labels(steps)
     x = [show_token(t) for t in vocab_tokens]
@@ -304,8 +302,6 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
         annotations=[_panel_title("Hidden state H_t (steps × units)", left[0], 1.0, yshift=40),
                      _panel_title("softmax(O_t): ○ true, × predicted", right[0], 1.0, yshift=40)],
         showlegend=False, margin=dict(t=130, b=120))
-    if unit is not None:
-        fig.add_vline(x=unit, line=dict(color="black", width=2, dash="dot"))
     return _base(fig, None, max(520, min(1200, 260 + 22 * len(labels))))
 
 

@@ -36,7 +36,7 @@ def test_charts_module_has_no_streamlit():
     lambda: charts.training_curves(HISTORY, 28, 10),
     lambda: charts.training_curves(None, 28, 10),
     lambda: charts.gradient_chart(HISTORY, 1.0, 10),
-    lambda: charts.step_heatmaps(np.zeros((4, 8)), np.full((4, 5), 0.2), ["<unk>", " ", "t", "h", "e"], STEPS, unit=2),
+    lambda: charts.step_heatmaps(np.zeros((4, 8)), np.full((4, 5), 0.2), ["<unk>", " ", "t", "h", "e"], STEPS),
     lambda: charts.step_timeline(STEPS, np.array([0.1, -0.2, 0.3, 0.0]), 2),
     lambda: charts.next_token_chart(pd.DataFrame({"token": list("ab") * 2, "temperature": [0.5] * 2 + [1.0] * 2,
                                                   "p": [0.9, 0.1, 0.7, 0.3]})),
