@@ -16,7 +16,7 @@ from rnn_core.engines import DEFAULT_ENGINE, ENGINES, make_model
 from rnn_core.fast import CudaGraphStep, FastRNN
 from rnn_core.inspection import formula_params
 from rnn_core.model import PARAM_NAMES
-from rnn_core.training import Trainer, predict
+from rnn_core.training import DivergenceError, Trainer, predict
 
 V = 28
 
@@ -78,6 +78,34 @@ def path(request, monkeypatch):
     else:
         request.getfixturevalue("kernels")
     return request.param
+
+
+@pytest.mark.parametrize("batch", [8, 5])
+def test_nan_propagates_like_the_lesson(path, batch):
+    """A NaN reaches the same outputs and states as in the lesson, never clamped to a finite value."""
+    lesson, fast = twins(num_hiddens=16)
+    X = torch.randint(0, V, (batch, 5), generator=torch.Generator().manual_seed(0))
+    H0 = torch.zeros(batch, 16)
+    H0[2, 3] = float("nan")
+    with torch.no_grad():
+        out_a, (H_a,) = lesson(X, (H0,))
+        out_b, (H_b,) = fast(X, (H0,))
+    assert out_b.isnan().any() and torch.equal(out_a.isnan(), out_b.isnan())
+    assert torch.equal(H_a.isnan(), H_b.isnan())
+
+
+def test_a_blown_up_run_stops(time_machine, path):
+    """lr 1000 with theta 1000 blows up in the first epoch (every engine, seeds 0-7): the Trainer must see it.
+
+    (At lr 100 the epoch in which the loss passes 700 nats depends on float rounding: the run is chaotic,
+    and any two implementations, the lesson's included, differ there for some seeds.)
+    """
+    loader, vocab = load_data("time_machine", 32, 35, seed=0)
+    net = make_model("fast", len(vocab), 16, "cpu", seed=0)
+    trainer = Trainer(net, loader, vocab, lr=1000.0, theta=1000.0, sample_every=0)
+    with pytest.raises(DivergenceError):
+        for _ in trainer.epochs(3):
+            pass
 
 
 def test_registered_as_default():
