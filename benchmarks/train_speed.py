@@ -239,11 +239,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    if "fast" in args.engines and device.type == "cpu":  # the C++ kernels: build (once) before timing
-        if not fast.kernels_cached() and os.environ.get("RNN_LAB_NO_EXT") != "1":
-            print("building the fast engine's C++ kernels (once; cached by torch) ...", file=sys.stderr,
-                  flush=True)
-        fast.kernels(block=True)
+    if "fast" in args.engines and device.type == "cpu":  # the C++ kernels: built (once) before timing
+        fast.kernels(block=True, announce=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"machine: {machine()}; device: {device_label(device)}")
     if "fast" in args.engines and device.type == "cpu":
         print(f"fast engine: {fast.kernel_status()}")

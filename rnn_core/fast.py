@@ -60,17 +60,6 @@ def _build_spec() -> tuple[str, list[str], Path]:
     return name, flags, Path(root) / name
 
 
-def kernels_cached() -> bool:
-    """Whether the C++ kernels are loaded or already compiled on disk (loading them then takes ~1 s)."""
-    if _module is not None:
-        return True
-    try:
-        name, _, folder = _build_spec()
-        return (folder / f"{name}.so").exists()
-    except Exception:  # e.g. no build root can be named: kernels() will say why
-        return False
-
-
 @contextlib.contextmanager
 def _build_lock(folder: Path, timeout_s: float = 600.0):
     """Hold an exclusive lock on the build folder across processes. The OS releases it when its holder dies,
@@ -98,7 +87,7 @@ def _build_lock(folder: Path, timeout_s: float = 600.0):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _build(background: bool = False) -> None:
+def _build(background: bool = False, announce=None) -> None:
     global _module, _failed
     try:
         if background:
@@ -114,6 +103,8 @@ def _build(background: bool = False) -> None:
             raise RuntimeError("ninja, which torch builds extensions with, was not found")
         name, flags, folder = _build_spec()
         folder.mkdir(parents=True, exist_ok=True)
+        if announce is not None and not (folder / f"{name}.so").exists():
+            announce(f"building the fast engine's C++ kernels (once, ~30 s; cached in {folder.parent})")
         with _build_lock(folder):
             module = load(name, sources=[str(CSRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
                           build_directory=str(folder), verbose=False)
@@ -129,12 +120,13 @@ def _build(background: bool = False) -> None:
         _built.set()
 
 
-def kernels(block: bool = False):
+def kernels(block: bool = False, announce=None):
     """The compiled C++ kernels, or None while they are not available (the caller runs the Python path).
 
-    ``block=True`` builds (tens of seconds the first time, then cached by torch) or loads them now;
-    ``block=False`` starts that in a background thread and returns None until it is done. Never raises: a
-    failed build warns once and returns None from then on. ``RNN_LAB_NO_EXT=1`` turns the kernels off.
+    ``block=True`` builds (tens of seconds the first time, then cached by torch) or loads them now, and
+    calls ``announce(line)`` first if it is going to compile; ``block=False`` starts that in a background
+    thread and returns None until it is done. Never raises: a failed build warns once and returns None from
+    then on. ``RNN_LAB_NO_EXT=1`` turns the kernels off.
     """
     global _started
     if os.environ.get("RNN_LAB_NO_EXT") == "1":
@@ -144,7 +136,7 @@ def kernels(block: bool = False):
     with _lock:
         start, _started = not _started, True
     if start and block:
-        _build()
+        _build(announce=announce)
     elif start:
         threading.Thread(target=_build, args=(True,), name="rnn-lab-build-kernels", daemon=True).start()
     elif block:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -74,11 +73,8 @@ def run(args: argparse.Namespace) -> dict:
     check_settings(len(tc.vocab), args.batch_size, args.num_steps, args.hidden, len(tc.corpus),
                    args.epochs, args.lr, args.clip, device)
     loader = make_loader(tc, args.batch_size, args.num_steps, args.random_iter, seed=args.seed)
-    if args.engine == "fast" and device.type == "cpu":
-        if not fast.kernels_cached() and os.environ.get("RNN_LAB_NO_EXT") != "1":
-            sys.stderr.write("building the fast engine's C++ kernels (once; cached by torch) ...\n")
-            sys.stderr.flush()
-        fast.kernels(block=True)  # the whole run on them; a failed build warns and runs the Python path
+    if args.engine == "fast" and device.type == "cpu":  # the whole run on the C++ kernels, built first if need be
+        fast.kernels(block=True, announce=lambda line: print(line, file=sys.stderr, flush=True))
     net = make_model(args.engine, len(tc.vocab), args.hidden, device, seed=args.seed)
     trainer = Trainer(net, loader, tc.vocab, lr=args.lr, theta=args.clip, sample_every=0)
     start = time.perf_counter()
