@@ -153,9 +153,9 @@ def kernel_status() -> str:
     return f"C++ kernels not available ({_failed})" if _failed else "C++ kernels not built yet"
 
 
-def _cpu_kernels(like: torch.Tensor):
-    """The C++ kernels if they apply to tensors like ``like`` (CPU, float32) and are ready, else None."""
-    if like.device.type != "cpu" or like.dtype != torch.float32:
+def _cpu_kernels(*tensors: torch.Tensor):
+    """The C++ kernels if they apply to these tensors (all CPU, float32) and are ready, else None."""
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
         return None
     return kernels(block=False)
 
@@ -303,8 +303,8 @@ def rnn_fast(X: torch.Tensor, state: State, params, pool: BufferPool | None = No
     """
     tokens = X.T.reshape(-1)  # (steps*batch,) time-major, like the outputs
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in (state[0], *params))
-    kernels_ = _cpu_kernels(state[0]) if cpp else None
-    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording, kernels_)
+    ext = _cpu_kernels(state[0], *params) if cpp else None
+    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording, ext)
     return O, (H,)
 
 

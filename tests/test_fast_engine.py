@@ -95,7 +95,7 @@ def test_nan_propagates_like_the_lesson(path, batch):
 
 
 def test_a_blown_up_run_stops(time_machine, path):
-    """lr 1000 with theta 1000 blows up in the first epoch (every engine, seeds 0-7): the Trainer must see it.
+    """lr 1000 with theta 1000 blows up in the first epoch (lesson and both paths, seeds 0-7): it must stop.
 
     (At lr 100 the epoch in which the loss passes 700 nats depends on float rounding: the run is chaotic,
     and any two implementations, the lesson's included, differ there for some seeds.)
