@@ -274,13 +274,14 @@ void pack_block(int64_t rows, int64_t K, int64_t ib, float* out, Get A) {
     for (int r = 0; r < R; ++r) o[k * R + r] = A(i0 + r, k);
 }
 
-// Scratch memory reused across calls (grow-only, one set per calling thread): a fresh megabyte per call
-// costs page faults.
+// Scratch memory reused across calls (one set per calling thread): a fresh megabyte per call costs page
+// faults. Reallocated when a call needs more, or less than a quarter (one big model does not keep its
+// memory for good).
 struct Scratch {
   std::vector<float> A_h;  // W_hh^T (forward) or W_hh (backward), packed: (h, h)
   std::vector<float> A_q;  // W_hq^T (forward, (V, h)) or W_hq (backward, (h, V)), packed
   std::vector<float> Bp;   // two (h, batch) in panels: the previous and this step's H_t^T (or dA_t^T)
-  std::vector<int32_t> x;  // tokens as int32, for the gather
+  std::vector<int32_t> x;  // tokens as int32
 };
 Scratch& scratch() {
   thread_local Scratch s;
@@ -289,7 +290,11 @@ Scratch& scratch() {
 
 template <class T>
 T* grown(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
+  if (v.size() < n || v.size() > 4 * n + 65536) {
+    v.clear();
+    v.shrink_to_fit();
+    v.resize(n);
+  }
   return v.data();
 }
 
