@@ -38,7 +38,8 @@ class Accumulator:
         self.data = [0.0] * n
 
     def add(self, *args) -> None:
-        self.data = [a + float(b) for a, b in zip(self.data, args)]
+        # the lesson adds `l * y.numel()` straight from the loss: detach, so reading it is not a warning
+        self.data = [a + float(b.detach() if hasattr(b, "detach") else b) for a, b in zip(self.data, args)]
 
     def reset(self) -> None:
         self.data = [0.0] * len(self.data)

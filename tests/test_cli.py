@@ -57,6 +57,15 @@ def _short(tmp):
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def fast_kernels_built():
+    """The fast engine's C++ kernels compiled (if this machine can), so a case that trains does not also
+    print the one-time "building" line: the CLI says that once per machine, before any error."""
+    from rnn_core import fast
+
+    fast.kernels(block=True)
+
+
 @pytest.mark.parametrize("make_args,expected", [
     (lambda tmp: ["--corpus", str(tmp / "missing.txt")], "No such file"),
     (lambda tmp: ["--corpus", _empty(tmp)], "empty"),
@@ -74,7 +83,7 @@ def _short(tmp):
     (lambda tmp: ["--batch-size", "many"], "invalid int"),
 ], ids=["missing", "empty", "binary", "too-short", "batch-0", "hidden-neg", "epochs-0", "lr-neg", "absurd-hidden",
         "memory", "device", "divergence", "not-a-number"])
-def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make_args, expected):
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make_args, expected, fast_kernels_built):
     # in-process: the same main() the module runs, without paying torch's import per case
     assert main([*make_args(tmp_path), "--quiet"]) == 2
     out, err = capsys.readouterr()

@@ -91,12 +91,14 @@ def test_stop_halts_training_and_start_offers_continue_or_restart():
 
 
 def test_divergence_is_explained_and_keeps_the_last_finite_curve():
-    at = training_page(**{**SHORT, "epochs": "5", "lr": "100", "clip": "1000"})
+    # lr 100 (the sidebar's largest) with theta 1000: at 256 hidden units every seed tried (0-5, both fast-engine
+    # paths) blows up in the first epoch; at 16 the epoch it happens in is chaotic (float rounding decides)
+    at = training_page(**{**SHORT, "hidden": "256", "epochs": "5", "lr": "100", "clip": "1000"})
     at.button(key="start_training").click().run()
     run_until_done(at)
     run = at.session_state["training_run"]
     assert not at.exception
-    assert run.status == "diverged"  # lr 100 with theta 1000 blows up within a few epochs
+    assert run.status == "diverged"
     assert any("non-finite" in e.value and "Lower the learning rate" in e.value for e in at.error)
     assert all(torch.isfinite(p).all() for p in run.net.params)
     assert curve_points(at) == run.epoch  # the finite epochs stay on the curve

@@ -88,7 +88,8 @@ def predict_ch8(prefix, num_preds, net, vocab, device):
     return ''.join([vocab.idx_to_token[i] for i in outputs])
 
 untrained = predict_ch8('time traveller ', 10, net, vocab, d2l.try_gpu())
-assert untrained.startswith('time traveller ') and len(untrained) == 25
+# 10 predicted tokens after the prefix; an untrained model may predict '<unk>' (5 characters, one token)
+assert untrained.startswith('time traveller ') and len(untrained[15:].replace('<unk>', '?')) == 10
 """,
     """
 def grad_clipping(net, theta):
