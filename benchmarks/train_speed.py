@@ -239,10 +239,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    if "fast" in args.engines and device.type == "cpu":  # the C++ kernels: built (once) before timing
+    fast_on_cpu = "fast" in args.engines and device.type == "cpu"
+    if fast_on_cpu:  # the C++ kernels: built (once) before timing
         fast.kernels(block=True, announce=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"machine: {machine()}; device: {device_label(device)}")
-    if "fast" in args.engines and device.type == "cpu":
+    if fast_on_cpu:
         print(f"fast engine: {fast.kernel_status()}")
     print(f"task: Time Machine chars, first {MAX_TOKENS:,} tokens, {NUM_STEPS} steps, lr {LR}, theta {THETA}; "
           f"{args.rounds} alternating rounds x {args.epochs_per_round} epochs after 1 warm-up epoch")

@@ -68,10 +68,10 @@ def share_the_cpu() -> int:
 
 
 def warm_up() -> None:
-    """Fill what every session's first run needs: the lesson's corpus, tokenized, and the device probe.
+    """Fill the shared caches a first visit needs: the lesson's corpus tokenized, the device probed (Home)
+    and the untrained model at the lesson's size (Inside, Generate).
 
-    Called once in a background thread at server start (dashboard/Home.py), so the first visitor's run
-    finds torch imported and the Time Machine tokenized in the shared caches.
+    Called once in a background thread at server start (dashboard/Home.py), while the browser loads.
     """
     info = corpus_info(LESSON)
     untrained_model(info.key, len(info.vocab), LESSON.hidden, LESSON.seed)
