@@ -43,7 +43,7 @@ def main() -> None:
     lab.share_the_cpu()
     page = st.navigation(ui.pages())
     st.html(ui.STYLE)
-    ui.sidebar()
+    ui.sidebar(live_run=page.url_path != "training")
     page.run()
 
 

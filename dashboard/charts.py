@@ -221,8 +221,9 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
     ], layout)
 
 
-def gradient_chart(history: pd.DataFrame | None, theta: float, target_epochs: int | None = None) -> go.Figure:
-    """Mean gradient norm before clipping per epoch, the threshold θ, and the share of clipped minibatches."""
+def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epochs: int | None = None) -> go.Figure:
+    """Mean gradient norm before clipping per epoch, the threshold θ (None: no clipping), and the share of
+    clipped minibatches."""
     history = _history(history)
     epochs, norm, clipped = (history[c].astype(float).tolist() for c in ("epoch", "grad_norm", "clip_fraction"))
     x_max = max(target_epochs or 1, int(max(epochs)) if epochs else 1)
@@ -233,8 +234,11 @@ def gradient_chart(history: pd.DataFrame | None, theta: float, target_epochs: in
         yaxis=dict(type="log", title=dict(text="gradient norm"), dtick=1, tickformat=".2g"),
         yaxis2=dict(overlaying="y", side="right", range=[0, 105], tickvals=[0, 25, 50, 75, 100], showgrid=False,
                     title=dict(text="clipped (%)")),
-        shapes=[_hline(theta, "", "black", "dot")],
-        annotations=[_label(f"θ = {theta:g}", math.log10(theta), "", "black", x=0.0, xanchor="left")],
+        shapes=[_hline(theta, "", "black", "dot")] if theta is not None else [],
+        annotations=[_label(f"θ = {theta:g}", math.log10(theta), "", "black", x=0.0, xanchor="left")
+                     if theta is not None else
+                     dict(text="no clipping", xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left",
+                          yanchor="bottom", showarrow=False)],
     )
     return go.Figure([
         go.Bar(x=epochs, y=[100 * c for c in clipped], name="minibatches clipped (%)", yaxis="y2",

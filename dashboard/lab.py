@@ -15,6 +15,7 @@ import streamlit as st
 import torch
 
 import rnn_core
+import rnn_core.runs
 from rnn_core import corpus as rc_corpus
 from rnn_core import vocab as rc_vocab
 from rnn_core.vocab import is_char_vocab
@@ -40,7 +41,7 @@ class Settings:
     hidden: int = 512
     lr: float = 1.0
     epochs: int = 500
-    clip: float = 1.0
+    clip: float | None = 1.0  # gradient clipping threshold theta; None: off
     partition: str = "sequential"
     device: str = "auto"
     seed: int = 0
@@ -323,6 +324,52 @@ def mean_loss(steps: pd.DataFrame) -> tuple[float, float]:
 def fmt_ppl(perplexity: float) -> str:
     """A perplexity for display: two decimals, or scientific notation when it is huge."""
     return f"{perplexity:.2f}" if perplexity < 1e5 else f"{perplexity:.3g}"
+
+
+def fmt_num(x: float | None) -> str:
+    """A number for display: three decimals, scientific notation when very large or small, '–' for none."""
+    if x is None:
+        return "–"
+    return f"{x:.3f}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.3g}"
+
+
+def fmt_seconds(seconds: float) -> str:
+    """'42 s', '3 min 05 s'."""
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def fmt_setting(value) -> str:
+    """A setting's value as the sidebar shows it (clipping off reads 'off')."""
+    return "off" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe_settings(rs: rnn_core.runs.RunSettings, vocab_size: int) -> str:
+    """One sentence of a run's settings (the Training page's settings line)."""
+    theta = "off" if rs.clip is None else f"{rs.clip:g}"
+    return (f"{rs.corpus}, {rs.token} tokens (|V| = {vocab_size}), batch {rs.batch}, {rs.steps} steps, "
+            f"{rs.hidden} hidden units, learning rate {rs.lr:g}, θ = {theta}, {rs.epochs:,} epochs, "
+            f"{rs.partition} partitioning, engine **{rs.engine}**, seed {rs.seed}")
+
+
+def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
+    """Epoch, perplexity (as text: huge values in scientific notation) and the sample, newest first."""
+    rows = history.loc[history["sample"].notna(), ["epoch", "perplexity", "sample"]].iloc[::-1]
+    return pd.DataFrame({"epoch": rows["epoch"].astype(int).to_numpy(),
+                         "perplexity": [fmt_ppl(p) for p in rows["perplexity"]],
+                         "sample": [visible_spaces(t) for t in rows["sample"]]})
+
+
+def runs_frame(views: list) -> pd.DataFrame:
+    """One row per run: id, status, epochs, size, perplexity (as text)."""
+    return pd.DataFrame({
+        "run": [v.id for v in views],
+        "status": [v.status for v in views],
+        "epochs": [f"{v.epoch}/{v.target}" for v in views],
+        "hidden": [v.settings.hidden for v in views],
+        "corpus": [v.settings.corpus for v in views],
+        "perplexity": [fmt_ppl(v.last["perplexity"]) if v.last else "–" for v in views],
+    })
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -12,8 +12,9 @@ import torch
 
 from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
 
-from . import lab
+from . import lab, runs
 from .lab import LESSON, CorpusInfo, Settings
+from .runs import model_banner, pick_model as session_model  # noqa: F401  (the pages' names for them)
 
 # url_path -> (file, title, icon, help)
 PAGES = {
@@ -59,14 +60,35 @@ class Context:
     device_error: str | None
 
 
+CLIP_CHOICES = ["off", "0.01", "0.1", "0.5", "1", "2", "5", "10", "100", "1000"]
+
+
+def parse_clip(text: str | None) -> tuple[float | None, str | None]:
+    """The clipping threshold θ from the sidebar's text: (θ or None for off, a warning when it was unusable)."""
+    text = (text or "1").strip().lower()
+    if text == "off":
+        return None, None
+    try:
+        theta = float(text)
+    except ValueError:
+        theta = -1.0
+    if not (0 < theta < float("inf")):
+        return LESSON.clip, f"Clip θ = {text!r} is not a positive number or 'off': using the lesson's θ = {LESSON.clip:g}."
+    return theta, None
+
+
 def reset_to_lesson() -> None:
     """Callback: the lesson's settings (32, 35, 512, lr 1, theta 1, 500 epochs, sequential)."""
-    for key in ("batch", "steps", "hidden", "lr", "epochs", "clip", "partition", "token"):
+    for key in ("batch", "steps", "hidden", "lr", "epochs", "partition", "token"):
         st.session_state[key] = getattr(LESSON, key)
+    st.session_state["clip"] = f"{LESSON.clip:g}"
 
 
-def sidebar() -> Context:
-    """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device."""
+def sidebar(live_run: bool = True) -> Context:
+    """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device.
+
+    ``live_run``: show this session's run with a live progress bar (the Training page draws its own).
+    """
     bound = dict(bind="query-params")
     sb = st.sidebar
     sb.header("Settings")
@@ -100,8 +122,13 @@ def sidebar() -> Context:
                          format="%g", key="lr", **bound)
     epochs = sb.number_input("Epochs", min_value=1, max_value=10_000, value=LESSON.epochs, step=10,
                              key="epochs", **bound)
-    clip = sb.number_input("Clip θ (gradient norm)", min_value=0.001, max_value=1000.0, value=LESSON.clip,
-                           step=0.1, format="%g", key="clip", **bound)
+    clip_text = sb.selectbox("Clip θ (gradient norm)", CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
+                             accept_new_options=True, **bound,
+                             help="Gradients are scaled down to norm θ when larger. 'off' trains without "
+                                  "clipping (one of the lesson's exercises). Type another value if you like.")
+    clip, clip_error = parse_clip(clip_text)
+    if clip_error:
+        sb.warning(clip_error)
     engines = lab.engine_names()
     engine = sb.selectbox("Engine", engines, index=0, key="engine", **bound,
                           help="lesson: the scratch model as written in the lesson. Other engines compute "
@@ -115,7 +142,7 @@ def sidebar() -> Context:
     sb.caption("These settings live in the page's URL: copy it to reopen this exact demo.")
 
     settings = Settings(corpus=corpus, token=token, batch=int(batch), steps=int(steps), hidden=int(hidden),
-                        lr=float(lr), epochs=int(epochs), clip=float(clip), partition=partition,
+                        lr=float(lr), epochs=int(epochs), clip=clip, partition=partition,
                         device=device_choice, seed=int(seed), engine=engine,
                         upload_id=upload[0] if upload else None)
     info = lab.corpus_info(settings, upload, st.session_state.get("last_good_corpus"))
@@ -131,25 +158,46 @@ def sidebar() -> Context:
             st.warning(warning)
     if device_error:
         device_status.error(f"{device_error} Using {lab.describe_device(device)}.")
-    _sidebar_summary(info, device)
+    _sidebar_summary(info, device, live_run)
     ctx = Context(settings, info, device, device_error)
     st.session_state["lab_context"] = ctx
     return ctx
 
 
-def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
-    """Below the settings: what is actually in use, and the session's model."""
+def _sidebar_summary(info: CorpusInfo, device: torch.device, live_run: bool) -> None:
+    """Below the settings: what is actually in use, and this session's run (live while it trains)."""
     sb = st.sidebar
     sb.divider()
     sb.caption(f"Corpus: **{info.title}** ({info.note}); {len(info.tc.corpus):,} tokens, "
                f"{len(info.vocab)} in the vocabulary. Device: **{lab.describe_device(device)}**.")
-    run = st.session_state.get("training_run")
-    if run is not None and run.epoch:
-        state = {"running": "training on the Training page (paused while another page is open)",
-                 "stopped": "stopped", "done": "finished",
-                 "diverged": "stopped: diverged", "out_of_memory": "stopped: out of memory"}[run.status]
-        sb.caption(f"Session model: {run.epoch}/{run.target} epochs, perplexity "
-                   f"{lab.fmt_ppl(run.trainer.history[-1].perplexity)}, {state}.")
+    view = runs.current_view()
+    if view is not None and live_run:
+        with sb:
+            st.fragment(run_status, run_every=refresh_s() if view.running else None)()
+
+
+STATUS_WORDS = {"new": "not started", "running": "training in the background", "stopped": "stopped",
+                "done": "finished", "diverged": "stopped: diverged", "out_of_memory": "stopped: out of memory",
+                "failed": "stopped: internal error"}
+
+
+def run_status() -> None:
+    """The session's run in one line and a progress bar (a fragment: redrawn while the run trains)."""
+    view = runs.current_view()
+    if view is None:
+        return
+    ppl = f", perplexity {lab.fmt_ppl(view.last['perplexity'])}" if view.last else ""
+    st.caption(f"Session model: {view.epoch}/{view.target} epochs{ppl}, {STATUS_WORDS[view.status]}.")
+    st.progress(view.progress)
+    if st.session_state.get("_run_was_running") and not view.running:
+        st.session_state["_run_was_running"] = False
+        st.rerun()  # the run ended: a full run turns the timer off and updates every view
+    st.session_state["_run_was_running"] = view.running
+
+
+def refresh_s() -> float:
+    """Seconds between live redraws: 1 s, longer when many runs train on the server (each redraw costs CPU)."""
+    return max(1.0, 0.25 * len(runs.registry().scheduler.active()))
 
 
 def context() -> Context:
@@ -204,42 +252,3 @@ def user_error(exc: Exception) -> None:
     """A user-caused problem, said in one sentence (never a traceback)."""
     st.error(str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__,
              icon=":material/error:")
-
-
-@dataclass
-class SessionModel:
-    """The model the Inside and Generate pages use."""
-
-    net: object
-    info: CorpusInfo  # the corpus it was trained on (or the current one, untrained)
-    label: str
-    key: tuple  # changes whenever the parameters do
-    trained: bool
-
-    @property
-    def vocab(self):
-        return self.info.vocab
-
-
-def session_model(ctx: Context) -> SessionModel:
-    """The session's trained model (from the Training page), else an untrained one for the current settings."""
-    run = st.session_state.get("training_run")
-    if run is not None and run.epoch > 0:
-        last = run.trainer.history[-1]
-        label = (f"Trained model of this session: {run.epoch} epochs on {run.info.title}, "
-                 f"{run.settings.hidden} hidden units, perplexity {lab.fmt_ppl(last.perplexity)}"
-                 + (" (training paused while you are on this page)." if run.running else "."))
-        return SessionModel(run.net, run.info, label, run.model_key, True)
-    s = ctx.settings
-    net = lab.untrained_model(ctx.info.key, len(ctx.info.vocab), s.hidden, s.seed)
-    label = (f"UNTRAINED model (random weights, seed {s.seed}, {s.hidden} hidden units): its predictions are "
-             f"noise. Train one on the Training page to see what it learns.")
-    return SessionModel(net, ctx.info, label, ("untrained", ctx.info.key, s.hidden, s.seed), False)
-
-
-def model_banner(model: SessionModel) -> None:
-    """Say clearly which model a page is showing."""
-    if model.trained:
-        st.success(model.label, icon=":material/model_training:")
-    else:
-        st.warning(model.label, icon=":material/warning:")

@@ -79,7 +79,7 @@ def check_range(name: str, value, label: str | None = None) -> None:
 
 
 def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int, num_tokens: int,
-                   num_epochs: int = 1, lr: float = 1.0, theta: float = 1.0, device: torch.device | None = None,
+                   num_epochs: int = 1, lr: float = 1.0, theta: float | None = 1.0, device: torch.device | None = None,
                    memory_fraction: float = 0.5) -> Estimate:
     """Refuse settings that cannot run; return the estimate for those that can."""
     check_range("batch_size", batch_size, "Batch size")
@@ -88,8 +88,8 @@ def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens
     check_range("num_epochs", num_epochs, "Number of epochs")
     if not (lr > 0 and lr < float("inf")):
         raise SettingsError(f"The learning rate must be a positive number (got {lr}).")
-    if not (theta > 0 and theta < float("inf")):
-        raise SettingsError(f"The clipping threshold theta must be a positive number (got {theta}).")
+    if theta is not None and not (theta > 0 and theta < float("inf")):
+        raise SettingsError(f"The clipping threshold theta must be a positive number or off (got {theta}).")
     if vocab_size > MAX_VOCAB:
         raise SettingsError(f"The vocabulary has {vocab_size:,} tokens (limit {MAX_VOCAB:,}): use char tokens "
                             f"or a higher minimum frequency.")

@@ -11,15 +11,8 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from .model import PARAM_NAMES
+from .model import formula_params
 from .vocab import Vocab
-
-
-def formula_params(net) -> dict[str, torch.Tensor]:
-    """{W_xh, W_hh, b_h, W_hq, b_q} of any engine, detached."""
-    if hasattr(net, "scratch_state_dict"):
-        return net.scratch_state_dict()
-    return dict(zip(PARAM_NAMES, (p.detach() for p in net.params)))
 
 
 @dataclass

@@ -149,6 +149,13 @@ RNNModelScratch = RNN
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
 
+def formula_params(net) -> dict[str, torch.Tensor]:
+    """{W_xh, W_hh, b_h, W_hq, b_q} of any engine, detached."""
+    if hasattr(net, "scratch_state_dict"):
+        return net.scratch_state_dict()
+    return dict(zip(PARAM_NAMES, (p.detach() for p in net.params)))
+
+
 class TorchRNN(nn.Module):
     """The framework twin: ``nn.RNN`` + ``nn.Linear``, loading the scratch model's weights.
 

@@ -9,19 +9,21 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import asdict
 
 import torch
 
 from . import fast
-from .checkpoint import save_checkpoint
+from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from .corpus import CorpusError, load_corpus
-from .data import make_loader, tokenize_corpus
-from .engines import DEFAULT_ENGINE, ENGINES, make_model
+from .data import tokenize_corpus
+from .engines import DEFAULT_ENGINE, ENGINES
 from .guards import SettingsError, check_settings
 from .model import DeviceError, device_label, resolve_device
-from .training import DivergenceError, Trainer, predict
+from .runs import RUN_ID, Run, RunSettings, RunStore
+from .training import DivergenceError, predict
 
-USER_ERRORS = (CorpusError, SettingsError, DeviceError, DivergenceError)
+USER_ERRORS = (CorpusError, SettingsError, DeviceError, DivergenceError, CheckpointError)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,29 +41,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--lr", type=float, default=1.0)
-    p.add_argument("--clip", type=float, default=1.0, help="gradient clipping threshold theta")
+    p.add_argument("--clip", type=clip_value, default=1.0, help="gradient clipping threshold theta, or 'off'")
     p.add_argument("--random-iter", action="store_true", help="random partitioning (default: sequential)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--engine", choices=sorted(ENGINES), default=DEFAULT_ENGINE)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prefix", default="time traveller")
     p.add_argument("--save", default=None, help="write a checkpoint here")
+    p.add_argument("--load", default=None, help="start from this checkpoint (from --save or the dashboard)")
+    p.add_argument("--run-dir", default=None,
+                   help="keep the run in this run store (run.json + log-spaced checkpoints), as the dashboard does")
+    p.add_argument("--run-id", default=None, help="the run's id in --run-dir (default: a random one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p.parse_args(argv)
+
+
+def clip_value(text: str) -> float | None:
+    """--clip: a positive number, or 'off' (None: no clipping)."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid clip value {text!r}: a positive number or 'off'") from None
 
 
 _bar_open = False  # a progress line is drawn but not yet ended
 
 
-def progress(record, total: int, out=sys.stderr) -> None:
-    """A one-line progress bar, redrawn in place."""
+def progress(view, total: int, out=sys.stderr) -> None:
+    """A one-line progress bar for a run's view, redrawn in place."""
     global _bar_open
-    _bar_open = record.epoch < total
+    _bar_open = view.epoch < total
     width = 30
-    done = int(width * record.epoch / total)
-    out.write(f"\r[{'#' * done}{'.' * (width - done)}] {record.epoch}/{total} "
-              f"ppl {record.perplexity:7.2f}  {record.tokens_per_s:,.0f} tok/s")
-    if record.epoch == total:
+    done = int(width * view.epoch / total)
+    out.write(f"\r[{'#' * done}{'.' * (width - done)}] {view.epoch}/{total} "
+              f"ppl {view.last['perplexity']:7.2f}  {view.tokens_per_s:,.0f} tok/s")
+    if view.epoch == total:
         out.write("\n")
     out.flush()
 
@@ -70,30 +86,55 @@ def run(args: argparse.Namespace) -> dict:
     """Train as the arguments say; returns the summary dict."""
     device = resolve_device(args.device)
     tc = tokenize_corpus(load_corpus(args.corpus, seed=args.seed), args.token, args.max_tokens)
+    init_params = None
+    if args.load:
+        init_params, vocab, _ = read_checkpoint(args.load)
+        if vocab.idx_to_token != tc.vocab.idx_to_token:
+            raise SettingsError(f"{args.load} was trained on another vocabulary ({len(vocab)} tokens) than "
+                                f"{args.corpus}'s ({len(tc.vocab)}): use the corpus and token type it was trained on.")
+        args.hidden = int(init_params["W_hh"].shape[0])
     check_settings(len(tc.vocab), args.batch_size, args.num_steps, args.hidden, len(tc.corpus),
                    args.epochs, args.lr, args.clip, device)
-    loader = make_loader(tc, args.batch_size, args.num_steps, args.random_iter, seed=args.seed)
     if args.engine == "fast" and device.type == "cpu":  # the whole run on the C++ kernels, built first if need be
         fast.kernels(block=True, announce=lambda line: print(line, file=sys.stderr, flush=True))
-    net = make_model(args.engine, len(tc.vocab), args.hidden, device, seed=args.seed)
-    trainer = Trainer(net, loader, tc.vocab, lr=args.lr, theta=args.clip, sample_every=0)
+    settings = RunSettings(corpus=str(args.corpus), token=args.token, batch=args.batch_size, steps=args.num_steps,
+                           hidden=args.hidden, lr=args.lr, epochs=args.epochs, clip=args.clip,
+                           partition="random" if args.random_iter else "sequential", engine=args.engine,
+                           device=args.device, seed=args.seed, prefix=args.prefix)
+    if args.run_id is not None and not RUN_ID.match(args.run_id):
+        raise SettingsError(f"--run-id {args.run_id!r}: use 3 to 40 letters, digits, '-' or '_'.")
+    store = RunStore(args.run_dir, reference_root=None, max_bytes=1 << 62) if args.run_dir else None
+    training = Run.create(settings, tc, store=store, run_id=args.run_id, device=device, init_params=init_params)
+    training.resume()
     start = time.perf_counter()
-    for record in trainer.epochs(args.epochs):
-        if not args.quiet:
-            progress(record, args.epochs)
+    shown = 0
+    while training.advance(0.5):
+        if not args.quiet and training.epoch > shown:
+            shown = training.epoch
+            progress(training.view(), args.epochs)
     seconds = time.perf_counter() - start
-    last = trainer.history[-1]
-    train_seconds = sum(r.seconds for r in trainer.history)
-    tokens = sum(r.tokens_per_s * r.seconds for r in trainer.history)
+    view = training.view()
+    if not args.quiet and view.epoch > shown:
+        progress(view, args.epochs)
+    if view.status == "diverged":
+        raise DivergenceError(view.error)
+    if view.status == "out_of_memory":
+        raise torch.OutOfMemoryError(view.error)
+    net = training.trainer.net
+    last = view.last
     if args.save:
-        save_checkpoint(args.save, net, tc.vocab, vars(args))
+        save_checkpoint(args.save, net, tc.vocab, {**asdict(settings), "epoch": view.epoch,
+                                                   "perplexity": last["perplexity"]})
+    train_seconds = sum(r["seconds"] for r in view.records)
     return {
-        "perplexity": last.perplexity, "loss": last.loss, "tokens_per_s": tokens / train_seconds,
-        "epochs": last.epoch, "seconds": seconds, "device": str(device), "device_name": device_label(device),
+        "perplexity": last["perplexity"], "loss": last["loss"],
+        "tokens_per_s": view.epoch * view.tokens_per_epoch / train_seconds,
+        "epochs": view.epoch, "seconds": seconds, "device": str(device), "device_name": device_label(device),
         "engine": args.engine, "corpus": args.corpus, "token": args.token, "vocab_size": len(tc.vocab),
         "num_tokens": len(tc.corpus), "batch_size": args.batch_size, "num_steps": args.num_steps,
         "hidden": args.hidden, "lr": args.lr, "clip": args.clip, "random_iter": args.random_iter,
-        "seed": args.seed, "sample": predict(args.prefix, 50, net, tc.vocab),
+        "seed": args.seed, "sample": predict(args.prefix, 50, net, tc.vocab), "run": training.id,
+        "checkpoints": list(view.checkpoints),
     }
 
 

@@ -23,10 +23,14 @@ from .vocab import Vocab, join_tokens, split_text
 
 
 MAX_LOSS = 700.0  # nats per token; math.exp overflows just above 709
+# A run whose loss stays above BLOWUP_FACTOR x log|V| (the uniform guess) for BLOWUP_EPOCHS epochs in a row
+# has blown up even while its numbers are finite: no model of the text is that much worse than guessing.
+BLOWUP_FACTOR = 3.0
+BLOWUP_EPOCHS = 3
 
 
 class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss; the model holds the last finite parameters."""
+    """Training diverged; the model holds the last good parameters (``Trainer.good_epoch``)."""
 
 
 @dataclass
@@ -51,13 +55,16 @@ def grad_norm(params) -> torch.Tensor:
     return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
 
 
-def grad_clipping(net, theta: float) -> torch.Tensor:
+def grad_clipping(net, theta: float | None) -> torch.Tensor:
     """Scale gradients so their global norm is at most theta; returns the norm before clipping.
 
     ``g <- min(1, theta / ||g||) g``: the lesson's ``if norm > theta`` without reading the norm on the host.
+    ``theta=None`` (or infinity) turns clipping off, for the lesson's exercise; the norm is still returned.
     """
     params = net.params if hasattr(net, "params") else [p for p in net.parameters() if p.requires_grad]
     norm = grad_norm(params)
+    if theta is None or math.isinf(theta):
+        return norm
     scale = torch.clamp(theta / (norm + 1e-30), max=1.0)
     torch._foreach_mul_([p.grad for p in params], scale)
     return norm
@@ -112,7 +119,6 @@ class _EpochPass:
     """An epoch in progress: its minibatch iterator, carried state and on-device sums."""
 
     batches: Iterator
-    snapshot: list[torch.Tensor]  # parameters at the start of the epoch
     loss_sum: torch.Tensor
     norm_sum: torch.Tensor
     clipped: torch.Tensor
@@ -129,13 +135,18 @@ class Trainer:
     raises DivergenceError, so the last finite model and curve survive.
     """
 
-    def __init__(self, net, loader: SeqDataLoader, vocab: Vocab, lr: float = 1.0, theta: float = 1.0,
+    def __init__(self, net, loader: SeqDataLoader, vocab: Vocab, lr: float = 1.0, theta: float | None = 1.0,
                  sample_every: int = 10, prefix: str = "time traveller", num_preds: int = 50):
         self.net, self.loader, self.vocab = net, loader, vocab
-        self.lr, self.theta = lr, theta
+        self.lr = lr
+        self.theta = math.inf if theta is None else theta  # infinity: clipping off
         self.sample_every, self.prefix, self.num_preds = sample_every, prefix, num_preds
         self.history: list[EpochRecord] = []
         self._pass: _EpochPass | None = None
+        # The last epoch whose loss was not blown up, and the parameters at its end (restored on divergence).
+        self.good_epoch = 0
+        self._good_params = [p.detach().clone() for p in net.params]
+        self._blowup_loss = BLOWUP_FACTOR * math.log(net.vocab_size)
 
     @property
     def epoch(self) -> int:
@@ -170,8 +181,7 @@ class Trainer:
         net, device = self.net, self.device
         if self._pass is None:
             zero = torch.zeros((), device=device)
-            self._pass = _EpochPass(iter(self.loader), [p.detach().clone() for p in net.params],
-                                    zero.clone(), zero.clone(), zero.clone())
+            self._pass = _EpochPass(iter(self.loader), zero.clone(), zero.clone(), zero.clone())
         ep = self._pass
         use_random_iter = self.loader.use_random_iter
         # An engine may run the whole step itself (the fast engine's CUDA graph): same math, one launch.
@@ -212,12 +222,10 @@ class Trainer:
         # Past MAX_LOSS nats exp(loss) overflows a double: the perplexity is infinite, the run has blown up.
         if not math.isfinite(mean_loss) or mean_loss > MAX_LOSS:
             self._pass = None
-            with torch.no_grad():
-                for p, s in zip(net.params, ep.snapshot):
-                    p.copy_(s)
+            self._restore_good()
             raise DivergenceError(
                 f"The loss became non-finite (perplexity overflowed) in epoch {self.epoch + 1}; the model was reset to "
-                + (f"the end of epoch {self.epoch}" if self.epoch else "its initial parameters")
+                + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
                 + ". Lower the learning rate or the clipping threshold theta.")
         if not finished and ep.n_batches < len(self.loader):
             return None
@@ -232,7 +240,24 @@ class Trainer:
                              ep.norm_sum.item() / ep.n_batches, ep.clipped.item() / ep.n_batches, ep.seconds,
                              sample)
         self.history.append(record)
+        if mean_loss <= self._blowup_loss:
+            self.good_epoch = epoch
+            with torch.no_grad():
+                torch._foreach_copy_(self._good_params, [p.detach() for p in net.params])
+        elif epoch - self.good_epoch >= BLOWUP_EPOCHS:
+            self._restore_good()
+            raise DivergenceError(
+                f"The loss stayed above {BLOWUP_FACTOR:g} x log|V| = {self._blowup_loss:.2f} (worse than guessing "
+                f"uniformly) for {BLOWUP_EPOCHS} epochs, up to epoch {epoch}; the model was reset to "
+                + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
+                + ". Lower the learning rate or the clipping threshold theta.")
         return record
+
+    def _restore_good(self) -> None:
+        """Put back the parameters of the last good epoch."""
+        with torch.no_grad():
+            for p, good in zip(self.net.params, self._good_params):
+                p.copy_(good)
 
     def epochs(self, num_epochs: int) -> Iterator[EpochRecord]:
         """Train ``num_epochs`` more epochs, yielding each record."""
@@ -243,6 +268,24 @@ class Trainer:
         """The history as a DataFrame, one row per epoch."""
         columns = list(EpochRecord.__dataclass_fields__)
         return pd.DataFrame([asdict(r) for r in self.history], columns=columns)
+
+
+@torch.no_grad()
+def evaluate(net, loader: SeqDataLoader) -> float:
+    """Mean cross-entropy per token of ``net`` over one pass of ``loader``, without training.
+
+    The state is carried between minibatches as in training (fresh each minibatch for random partitioning).
+    """
+    device = net.device
+    loss_sum = torch.zeros((), device=device)
+    n_tokens, state = 0, None
+    for X, Y in loader:
+        if state is None or loader.use_random_iter:
+            state = net.begin_state(batch_size=X.shape[0], device=device)
+        y_hat, state = net(X.to(device), state)  # (steps*batch, V), time-major
+        loss_sum += F.cross_entropy(y_hat, Y.T.reshape(-1).to(device), reduction="sum")
+        n_tokens += Y.numel()
+    return (loss_sum / max(n_tokens, 1)).item()
 
 
 def train_epoch_ch8(net, train_iter: SeqDataLoader, loss=None, updater=None, device=None,

@@ -1,5 +1,6 @@
 """Shared fixtures: the Time Machine text is looked for in data/; in CI its absence is a failure."""
 import os
+import tempfile
 
 import pytest
 import torch
@@ -9,6 +10,9 @@ from rnn_core.corpus import time_machine_status
 # The tests use small models; one thread avoids OpenMP spin-waiting when the 2 cores are shared
 # (e.g. with the browser tests' server), which made them up to 8x slower.
 torch.set_num_threads(1)
+# The same for the dashboard's background training, and its runs go to a folder of their own, not runs/.
+os.environ["RNN_LAB_TRAIN_THREADS"] = "1"
+os.environ.setdefault("RNN_LAB_RUNS", tempfile.mkdtemp(prefix="rnn-lab-runs-"))
 
 
 @pytest.fixture(scope="session")

@@ -148,8 +148,9 @@ def test_reset_restores_the_lesson_settings():
     next(b for b in at.sidebar.button if b.label.startswith("Reset")).click().run()
     assert_clean(at)
     values = {k: at.sidebar.slider(key=k).value for k in ("batch", "steps", "hidden")}
-    values |= {k: at.sidebar.number_input(key=k).value for k in ("lr", "epochs", "clip")}
-    assert values == {"batch": 32, "steps": 35, "hidden": 512, "lr": 1.0, "epochs": 500, "clip": 1.0}
+    values |= {k: at.sidebar.number_input(key=k).value for k in ("lr", "epochs")}
+    values["clip"] = at.sidebar.selectbox(key="clip").value
+    assert values == {"batch": 32, "steps": 35, "hidden": 512, "lr": 1.0, "epochs": 500, "clip": "1"}
 
 
 def test_identity_sliders_resize_the_blocks():

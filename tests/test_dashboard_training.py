@@ -1,10 +1,15 @@
-"""AppTest: a short training run draws a curve, Stop halts it, and Inside/Generate use the trained model."""
+"""AppTest: runs train in the background whatever page is open, Stop / Continue / Restart, a reload with
+?run= reopens a run, checkpoints download and upload, divergence is flagged, and Inside / Generate show
+the model chosen (this session's run, the reference run, untrained) at the checkpoint chosen."""
 import json
+import time
 from pathlib import Path
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
+
+from dashboard import runs
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
@@ -18,11 +23,31 @@ def _restore_torch_threads():
     torch.set_num_threads(threads)
 
 
-def training_page(**query) -> AppTest:
+@pytest.fixture(autouse=True)
+def _stop_runs_left_training():
+    """Every test leaves the server's scheduler idle, whatever it asserted."""
+    yield
+    for run in runs.registry().scheduler.active():
+        runs.stop(run)
+
+
+def open_page(page: str = "training", **query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update(query)
     at.run()
-    return at.switch_page("views/training.py").run()
+    return at.switch_page(f"views/{page}.py").run()
+
+
+def current_run(at: AppTest):
+    return runs.registry().get(at.session_state["run_id"])
+
+
+def until(condition, timeout_s: float = 60.0) -> None:
+    """Wait for a background run's progress (no script runs meanwhile); fail rather than hang."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the background run made no progress"
+        time.sleep(0.05)
 
 
 def curve_points(at: AppTest) -> int:
@@ -31,27 +56,24 @@ def curve_points(at: AppTest) -> int:
     return len(spec["data"][0]["x"])
 
 
-def run_until_done(at: AppTest, max_runs: int = 40) -> AppTest:
-    """Each script run trains one time-budgeted chunk, as a fragment run does in the browser."""
-    for _ in range(max_runs):
-        if not at.session_state["training_run"].running:
-            break
-        at.run()
-    return at
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
 
 
 def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
-    at = training_page(**SHORT)
+    at = open_page(**SHORT)
     assert curve_points(at) == 0
     at.button(key="start_training").click().run()
     assert not at.exception, [e.value for e in at.exception]
-    run = run_until_done(at).session_state["training_run"]
-    assert run.status == "done" and run.epoch == 3
+    view = current_run(at).wait(60)
+    assert view.status == "done" and view.epoch == 3
+    at.run()
     assert curve_points(at) == 3
     assert at.get("progress")[0].value == 100
     metrics = {m.label: m.value for m in at.metric}
-    assert float(metrics["Perplexity"]) > 1 and float(metrics["Tokens/s"].replace(",", "")) > 0
-    assert run.settings.engine in metrics["Device · engine"]
+    assert metrics["Perplexity"] == f"{view.last['perplexity']:.2f}"  # the page shows the run's own record
+    assert float(metrics["Tokens/s"].replace(",", "")) == pytest.approx(view.tokens_per_s, rel=0.01)
+    assert "This run:" in texts(at.markdown) and "16 hidden units" in texts(at.markdown)
     assert len(at.code) >= 1  # a sample generated from the prefix
 
     at.switch_page("views/inside.py").run()
@@ -65,49 +87,127 @@ def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
     assert "Trained model" in at.success[0].value
 
 
-def test_stop_halts_training_and_start_offers_continue_or_restart():
-    # progress counts the epoch in progress too: a script run trains a time-budgeted chunk, which on a
-    # busy machine may end mid-epoch
-    at = training_page(**{**SHORT, "epochs": "400", "hidden": "32"})
+def test_training_goes_on_while_another_page_is_open_and_the_sidebar_shows_it():
+    at = open_page(**{**SHORT, "epochs": "10000", "hidden": "24"})
     at.button(key="start_training").click().run()
-    run = at.session_state["training_run"]
-    assert 0 < run.progress < 1
+    run = current_run(at)
+    at.switch_page("views/data.py").run()
+    before = run.epoch
+    until(lambda: run.epoch >= before + 3)  # no script runs meanwhile: the run trains on its own
+    at.run()
+    assert "training in the background" in texts(at.sidebar.caption)
+    runs.stop(run)
+
+
+def test_stop_holds_and_start_offers_continue_or_restart():
+    at = open_page(**{**SHORT, "epochs": "10000", "hidden": "32"})
+    at.button(key="start_training").click().run()
+    run = current_run(at)
+    until(lambda: run.epoch >= 1)
     at.button(key="stop_training").click().run()
-    stopped_at = run.progress
-    assert run.status == "stopped"
-    at.run().run()
-    assert run.progress == stopped_at  # nothing trains while stopped
+    stopped = run.view()
+    assert stopped.status == "stopped"
+    time.sleep(0.3)
+    assert run.view().records == stopped.records  # nothing trains while stopped
     at.button(key="start_training").click().run()
-    assert run.progress == stopped_at and run.status == "stopped"  # Start asks first
+    assert run.view().status == "stopped"  # Start asks first
     at.button(key="continue_run").click().run()
-    assert at.session_state["training_run"] is run and run.progress > stopped_at  # continued, same model
+    assert current_run(at) is run and run.running  # continued, same model
+    until(lambda: run.epoch > stopped.epoch)
     at.button(key="stop_training").click().run()
     at.button(key="start_training").click().run()
     at.button(key="restart_run").click().run()
-    fresh = at.session_state["training_run"]
-    assert fresh is not run and fresh.net is not run.net and fresh.running  # a new model from scratch
-    at.button(key="stop_training").click().run()
+    fresh = current_run(at)
+    assert fresh is not run and fresh.trainer.net is not run.trainer.net and fresh.running  # from scratch
+    assert {run.id, fresh.id} <= set(at.session_state["run_ids"])  # both are this session's runs
+    runs.stop(fresh)
     assert not at.exception
 
 
-def test_divergence_is_explained_and_keeps_the_last_finite_curve():
-    # lr 100 (the sidebar's largest) with theta 1000: at 256 hidden units every seed tried (0-5, both fast-engine
-    # paths) blows up in the first epoch; at 16 the epoch it happens in is chaotic (float rounding decides)
-    at = training_page(**{**SHORT, "hidden": "256", "epochs": "5", "lr": "100", "clip": "1000"})
+def test_two_runs_of_one_session_train_at_once_and_another_session_sees_neither():
+    at = open_page(**{**SHORT, "epochs": "10000"})
     at.button(key="start_training").click().run()
-    run_until_done(at)
-    run = at.session_state["training_run"]
+    first = current_run(at)
+    at.sidebar.slider(key="hidden").set_value(20).run()
+    assert "hidden 20 (this run: 16)" in texts(at.info)  # the page says the sidebar differs from the run
+    at.button(key="start_training").click().run()
+    second = current_run(at)
+    assert second is not first and first.running and second.running
+    a, b = first.epoch, second.epoch
+    until(lambda: first.epoch > a + 1 and second.epoch > b + 1)
+    table = at.dataframe[-1].value if at.dataframe else None
+    at.run()
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert set(table["run"]) >= {first.id, second.id}
+    other = open_page(**SHORT)
+    assert "run_ids" not in other.session_state or not set(other.session_state["run_ids"]) & {first.id, second.id}
+    assert not any(first.id in t or second.id in t for t in (texts(other.markdown), texts(other.caption)))
+    runs.stop(first)
+    runs.stop(second)
+
+
+def test_a_reload_with_the_run_in_the_url_reopens_it_with_its_curves_and_checkpoints():
+    at = open_page(**{**SHORT, "epochs": "12"})
+    at.button(key="start_training").click().run()
+    run = current_run(at)
+    assert at.query_params["run"] == [run.id] or at.query_params["run"] == run.id
+    view = run.wait(60)
+    reloaded = open_page(**{**SHORT, "run": run.id})  # a new session, as after a reload or in a new tab
+    assert reloaded.session_state["run_id"] == run.id
+    assert curve_points(reloaded) == view.epoch == 12
+    assert reloaded.selectbox(key="download_epoch").options == ["1", "2", "5", "10", "12"]
+    inside = reloaded.switch_page("views/inside.py").run()
+    assert not inside.exception
+    assert inside.select_slider(key="epoch").options == ["1", "2", "5", "10", "12"]
+    inside.select_slider(key="epoch").set_value(2).run()
+    assert "Trained model of this session: 2 epochs" in inside.success[0].value  # the scrubber's epoch
+
+
+def test_a_checkpoint_file_uploads_as_a_run_and_a_bad_file_changes_nothing():
+    at = open_page(**{**SHORT, "epochs": "5"})
+    at.button(key="start_training").click().run()
+    run = current_run(at)
+    run.wait(60)
+    data = run.checkpoint_bytes(5)
+    other = open_page(**SHORT)
+    other.file_uploader(key="upload_checkpoint").upload("bad.pt", b"not a checkpoint", "application/octet-stream")
+    other.run()
+    assert "bad.pt is not an RNN Lab checkpoint" in texts(other.error)
+    assert "run_id" not in other.session_state
+    other.file_uploader(key="upload_checkpoint").upload("good.pt", data, "application/octet-stream").run()
+    assert not other.exception and not other.error
+    loaded = current_run(other)
+    assert loaded.id != run.id and loaded.view().checkpoints == (5,)
+    assert torch.equal(loaded.checkpoint(5)["W_hh"], run.checkpoint(5)["W_hh"])
+    inside = other.switch_page("views/inside.py").run()
+    assert "5 epochs" in inside.success[0].value
+
+
+def test_divergence_with_clipping_off_is_flagged_and_keeps_the_last_good_curve():
+    at = open_page(**{**SHORT, "hidden": "64", "epochs": "30", "lr": "100", "clip": "off"})
+    assert "θ = off" in texts(at.markdown)
+    at.button(key="start_training").click().run()
+    view = current_run(at).wait(60)
+    at.run()
     assert not at.exception
-    assert run.status == "diverged"
-    assert any("non-finite" in e.value and "Lower the learning rate" in e.value for e in at.error)
-    assert all(torch.isfinite(p).all() for p in run.net.params)
-    assert curve_points(at) == run.epoch  # the finite epochs stay on the curve
+    assert view.status == "diverged"
+    assert any("Lower the learning rate" in e.value for e in at.error)
+    epoch, params = current_run(at).latest()
+    assert epoch == view.good_epoch and all(torch.isfinite(p).all() for p in params.values())
+    assert curve_points(at) == view.epoch
+
+
+def test_a_bad_clip_value_in_the_url_is_named_and_the_lesson_value_used():
+    at = AppTest.from_file(APP, default_timeout=60)  # the first run only: AppTest cannot re-send a typed option
+    at.query_params.update({"clip": "-3"})
+    at.run()
+    assert "Clip θ = '-3' is not a positive number or 'off': using the lesson's θ = 1." in texts(at.sidebar.warning)
 
 
 def test_out_of_memory_offers_the_cpu(monkeypatch):
     import rnn_core
 
-    at = training_page(**{**SHORT, "epochs": "50"})
+    at = open_page(**{**SHORT, "epochs": "50"})
     real = rnn_core.Trainer.train_for
     calls = {"n": 0}
 
@@ -119,13 +219,23 @@ def test_out_of_memory_offers_the_cpu(monkeypatch):
 
     monkeypatch.setattr(rnn_core.Trainer, "train_for", oom_once)
     at.button(key="start_training").click().run()
+    run = current_run(at)
+    run.wait(60)
     at.run()
-    run = at.session_state["training_run"]
     assert run.status == "out_of_memory" and not at.exception
     assert any("ran out of memory" in e.value for e in at.error)
     kept = run.epoch
     at.button(key="oom_to_cpu").click().run()
-    run = at.session_state["training_run"]
-    assert run.net.device.type == "cpu" and run.running
-    run_until_done(at, max_runs=5)
-    assert run.epoch > kept and not at.exception
+    assert run.trainer.net.device.type == "cpu"
+    assert run.wait(60).status == "done" and run.epoch == 50 > kept
+
+
+def test_a_fresh_session_shows_the_reference_model_and_offers_untrained():
+    at = open_page("inside")
+    if not runs.registry().references():
+        pytest.skip("no reference run in data/reference/")
+    assert at.radio(key="model").value == "reference"
+    assert "The lesson's reference run: 500 epochs" in at.success[0].value
+    assert at.select_slider(key="epoch").options == ["1", "2", "5", "10", "20", "50", "100", "200", "500"]
+    at.radio(key="model").set_value("untrained").run()
+    assert "UNTRAINED" in texts(at.warning)

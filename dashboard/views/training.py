@@ -1,17 +1,15 @@
-"""4 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples.
+"""4 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples, save and load.
 
-Training advances in short chunks inside a fragment that reruns while a run is active, so the page stays
-responsive and Stop acts within a second. Chunk and interval come from ``training_run.pace()``: 0.25 s
-every 0.5 s for one run, shorter chunks and longer intervals when many sessions train at once.
+A run trains in the background (``rnn_core.runs.Scheduler``), not in this page's script runs: the page only
+reads the run's view, redrawn by a fragment every second while it trains, and sends Start, Stop, Continue
+and Restart. The run goes on while other pages are open, and ``?run=<id>`` reopens it after a reload.
 """
 import streamlit as st
 
-from dashboard import charts, lab, lesson, training_run, ui
-
+from dashboard import charts, lab, lesson, runs, ui
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
-V = len(info.vocab)
 
 ui.header(
     "4 · Training the RNN",
@@ -25,142 +23,169 @@ ui.header(
     lesson.TRAINING,
 )
 
-
-def stop_training() -> None:
-    """Callback: the fragment sees the status before its next chunk."""
-    run = st.session_state.get("training_run")
-    if run is not None and run.running:
-        run.status = "stopped"
-
-
-run = st.session_state.get("training_run")
-runnable = True
+run = runs.current()
+view = run.view() if run is not None else None
+sidebar_run = runs.run_settings(s, info)
 try:
-    estimate = training_run.check(s, info, ctx.device)
+    estimate = runs.check(s, info, ctx.device)
 except lab.USER_ERRORS as exc:
     ui.user_error(exc)
-    runnable, estimate = False, None
-
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.markdown(
-        f"**Settings:** {info.title}, {s.token} tokens (|V| = {V}), batch {s.batch}, {s.steps} steps, "
-        f"{s.hidden} hidden units, learning rate {s.lr:g}, θ = {s.clip:g}, {s.epochs} epochs, {s.partition} "
-        f"partitioning, engine **{s.engine}**, device **{lab.describe_device(ctx.device)}**, seed {s.seed}.")
-    if estimate is not None:
-        st.caption(f"Checked before starting: about {estimate.total_bytes / 2**20:,.1f} MiB of memory and "
-                   f"{estimate.tokens_per_epoch:,} tokens per epoch; the arithmetic alone is "
-                   f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f} GFLOP per epoch, "
-                   f"roughly {estimate.seconds_per_epoch:,.2g} s per epoch on this device.")
-with right:
-    b1, b2 = st.columns(2)
-    start = b1.button("Start", type="primary", disabled=not runnable, width="stretch", key="start_training",
-                      help="A new run with the sidebar's settings; after Stop, choose to continue or restart.")
-    b2.button("Stop", width="stretch", key="stop_training", on_click=stop_training,
-              help="Stops within a second; the model keeps what it has learned.")
+    estimate = None
 
 
-def new_run() -> None:
-    """Replace the session's run with a fresh one for the sidebar's settings."""
+def start_new() -> None:
     try:
-        st.session_state["training_run"] = training_run.start_run(s, info, ctx.device)
-    except lab.USER_ERRORS as exc:
+        runs.start_new(s, info, ctx.device)
+    except runs.RUN_ERRORS as exc:
         st.session_state["training_error"] = str(exc)
+
+
+def on_start() -> None:
+    """Start: a new run, or after Stop with the same settings, the choice to continue or restart."""
+    run = runs.current()
+    view = run.view() if run is not None else None
+    same = view is not None and view.settings == sidebar_run
+    if same and view.status == "stopped" and view.trainable and view.epoch < view.target:
+        st.session_state["offer_resume"] = True
+    elif not (same and view.running):
+        start_new()
 
 
 def choose(choice: str) -> None:
     """Callback of the continue/restart choice offered after Stop."""
     st.session_state.pop("offer_resume", None)
     if choice == "continue":
-        st.session_state["training_run"].status = "running"
+        runs.resume(runs.current())
     else:
-        new_run()
+        start_new()
 
 
 @st.dialog("Continue or restart?", on_dismiss=lambda: st.session_state.pop("offer_resume", None))
-def continue_or_restart(run: training_run.TrainingRun) -> None:
+def continue_or_restart(view) -> None:
     if not st.session_state.get("offer_resume"):  # a choice was made: a full rerun closes the dialog
         st.rerun()
-    st.write(f"The stopped run is at epoch {run.epoch} of {run.target} "
-             f"(perplexity {lab.fmt_ppl(run.trainer.history[-1].perplexity) if run.epoch else '–'}).")
+    ppl = lab.fmt_ppl(view.last["perplexity"]) if view.last else "–"
+    st.write(f"The stopped run is at epoch {view.epoch} of {view.target} (perplexity {ppl}).")
     c1, c2 = st.columns(2)
-    c1.button(f"Continue from epoch {run.epoch}", type="primary", width="stretch", key="continue_run",
+    c1.button(f"Continue from epoch {view.epoch}", type="primary", width="stretch", key="continue_run",
               on_click=choose, args=("continue",))
     c2.button("Restart from scratch", width="stretch", key="restart_run", on_click=choose, args=("restart",))
 
 
-if start:
-    resumable = run is not None and run.settings == s and not run.finished and run.status == "stopped"
-    if resumable:
-        st.session_state["offer_resume"] = True
-    elif not (run is not None and run.running and run.settings == s):
-        new_run()
-    run = st.session_state.get("training_run")
-if st.session_state.get("offer_resume") and run is not None and run.status == "stopped":
-    continue_or_restart(run)
+left, right = st.columns([3, 2], gap="large")
+with left:
+    if view is not None:
+        st.markdown(f"**This run:** {lab.describe_settings(view.settings, view.vocab_size)}, "
+                    f"device **{view.device}**.")
+    else:
+        st.markdown(f"**Settings:** {lab.describe_settings(sidebar_run, len(info.vocab))}, "
+                    f"device **{lab.describe_device(ctx.device)}**.")
+    if estimate is not None:
+        st.caption(f"Start checks the sidebar's settings first: about {estimate.total_bytes / 2**20:,.1f} MiB of "
+                   f"memory and {estimate.tokens_per_epoch:,} tokens per epoch; the arithmetic alone is "
+                   f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f} GFLOP per epoch, "
+                   f"roughly {estimate.seconds_per_epoch:,.2g} s per epoch on this device.")
+with right:
+    b1, b2 = st.columns(2)
+    b1.button("Start", type="primary", disabled=estimate is None, width="stretch", key="start_training",
+              on_click=on_start,
+              help="A new run with the sidebar's settings; after Stop, choose to continue or restart.")
+    b2.button("Stop", width="stretch", key="stop_training", disabled=not (view and view.running),
+              on_click=lambda: run is not None and runs.stop(run),
+              help="Stops within a second; the model keeps what it has learned.")
+
+if st.session_state.get("offer_resume") and view is not None and view.status == "stopped":
+    continue_or_restart(view)
 if "training_error" in st.session_state:
     ui.user_error(Exception(st.session_state.pop("training_error")))
-if run is not None and run.status == "out_of_memory":
-    st.error(run.error, icon=":material/memory:")
+if view is not None and view.status == "out_of_memory":
+    st.error(view.error, icon=":material/memory:")
     if st.button("Continue on the CPU", key="oom_to_cpu", help="Moves the model to the CPU and goes on there."):
         run.move_to_cpu()
-        run.status = "running"
+        runs.resume(run)
         st.rerun()
-if run is not None and run.settings != s:
-    st.info("The sidebar settings differ from the run shown below; Start begins a new run with them.",
-            icon=":material/info:")
+if view is not None:
+    differ = sidebar_run.differences(view.settings)
+    if differ:
+        listed = ", ".join(f"{k} {lab.fmt_setting(a)} (this run: {lab.fmt_setting(b)})" for k, (a, b) in differ.items())
+        st.info(f"The sidebar differs from this run: {listed}. Start begins a new run with the sidebar's settings.",
+                icon=":material/info:")
+    if not view.trainable:
+        st.caption("This run was read back from disk (the server restarted or it was uploaded): it can be "
+                   "looked at and downloaded, not trained further.")
 
 
 def live() -> None:
-    """Train one chunk (when running), then draw progress, figures and samples."""
-    run = st.session_state.get("training_run")
-    was_running = run is not None and run.running
-    if was_running:
-        chunk, refresh = training_run.pace()
-        run.train_for(chunk)
+    """Draw the run from one snapshot: progress, figures and samples all show the same moment."""
+    run = runs.current()
     if run is None:
         st.progress(0.0, text="Press Start to train.")
-        ui.chart(charts.training_curves(None, V, s.epochs),
-                 key="training_curves")
+        ui.chart(charts.training_curves(None, len(info.vocab), s.epochs), key="training_curves")
         return
-    hist = run.history()
-    last = run.trainer.history[-1] if run.epoch else None
-    left = run.seconds_left()
-    eta = f", about {left:,.0f} s to go" if left is not None and run.running else ""
-    st.progress(run.progress, text=f"Epoch {run.epoch} of {run.target} — {run.status}{eta}")
+    view = run.view()
+    hist = view.frame()
+    last = view.last
+    eta = f", about {lab.fmt_seconds(view.eta_s)} to go" if view.eta_s is not None else ""
+    st.progress(view.progress, text=f"Epoch {view.epoch} of {view.target} — {ui.STATUS_WORDS[view.status]}{eta}")
     m = st.columns(6)
-    m[0].metric("Perplexity", lab.fmt_ppl(last.perplexity) if last else "–")
-    m[1].metric("Loss", f"{last.loss:.3f}" if last else "–")
-    m[2].metric("Tokens/s", f"{run.tokens_per_s():,.0f}")
-    m[3].metric("Device · engine", f"{run.device_name} · {run.settings.engine}")
-    m[4].metric("‖g‖ before clipping", f"{last.grad_norm:.2f}" if last else "–")
-    m[5].metric("Clipped", f"{last.clip_fraction:.0%}" if last else "–")
-    if run.error and run.status != "out_of_memory":  # out of memory is said above, with its CPU offer
-        st.error(run.error, icon=":material/error:")
-    ui.chart(charts.training_curves(hist, len(run.vocab), run.target), key="training_curves")
+    m[0].metric("Perplexity", lab.fmt_ppl(last["perplexity"]) if last else "–")
+    m[1].metric("Loss", lab.fmt_num(last["loss"]) if last else "–")
+    m[2].metric("Tokens/s", f"{view.tokens_per_s:,.0f}", help="Wall clock: tokens trained over the time the run "
+                "has been running, turns of other runs on this server included.")
+    m[3].metric("Elapsed", lab.fmt_seconds(view.wall_s), help="Wall-clock time spent running.")
+    m[4].metric("‖g‖ before clipping", lab.fmt_num(last["grad_norm"]) if last else "–")
+    m[5].metric("Clipped", f"{last['clip_fraction']:.0%}" if last else "–")
+    if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
+        st.error(view.error, icon=":material/error:")
+    ui.chart(charts.training_curves(hist, view.vocab_size, view.target), key="training_curves")
     g, smp = st.columns([1, 1], gap="large")
     with g:
-        ui.chart(charts.gradient_chart(hist, run.settings.clip, run.target), key="training_gradients")
+        ui.chart(charts.gradient_chart(hist, view.settings.clip, view.target), key="training_gradients")
     with smp:
-        st.subheader(f"Samples from “{run.trainer.prefix}”")
-        samples = run.samples()
+        st.subheader(f"Samples from “{view.settings.prefix}”")
+        samples = lab.samples_frame(hist)
         if len(samples):
             st.code(samples["sample"].iloc[0], language=None, wrap_lines=True)
-            st.dataframe(samples, hide_index=True, width="stretch", height=260,
-                         column_config={"perplexity": st.column_config.NumberColumn(format="%.2f")})
+            st.dataframe(samples, hide_index=True, width="stretch", height=260)
         else:
             st.caption("A sample is generated after the first epoch and every 10 epochs.")
-    if was_running and not run.running:
+    if st.session_state.get("_live_was_running") and not view.running:
+        st.session_state["_live_was_running"] = False
         st.rerun()  # the run ended: a full rerun turns the timer off and updates buttons and sidebar
-    if was_running and not 1 / 1.5 < refresh / declared_refresh < 1.5:
-        st.rerun()  # the server got busier or quieter: a full rerun declares the new interval
+    st.session_state["_live_was_running"] = view.running
 
 
-declared_refresh = training_run.pace()[1]
-st.fragment(live, run_every=declared_refresh if run is not None and run.running else None)()
+st.session_state["_live_was_running"] = view is not None and view.running
+st.fragment(live, run_every=ui.refresh_s() if view is not None and view.running else None)()
 
-if run is not None and run.epoch:
-    st.caption(f"{run.epoch} epochs in {run.seconds:.1f} s. The model stays in this session: ")
+if view is not None and view.epoch:
     c1, c2 = st.columns(2)
     c1.page_link("views/inside.py", label="Look inside it", icon=":material/biotech:")
     c2.page_link("views/generate.py", label="Let it write", icon=":material/edit_note:")
+
+with st.expander("This session's runs, save and load", icon=":material/save:"):
+    mine = runs.session_runs()
+    if mine:
+        st.dataframe(lab.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch")
+        if run is not None:
+            st.session_state["show_run"] = run.id  # the widget follows the run shown (Start may change it)
+        st.selectbox("Show run", [r.id for r in mine], key="show_run",
+                     on_change=lambda: runs.adopt(runs.registry().get(st.session_state["show_run"])),
+                     help="Its address is in the URL (?run=...): a reload or a new tab with that URL reopens it.")
+    if view is not None and view.checkpoints:
+        c1, c2 = st.columns(2)
+        epoch = c1.selectbox("Checkpoint to download (epoch)", list(view.checkpoints),
+                             index=len(view.checkpoints) - 1, key="download_epoch")
+        c2.download_button("Download checkpoint", data=lambda: run.checkpoint_bytes(epoch),
+                           file_name=f"rnn-lab-{view.id}-epoch{epoch}.pt", mime="application/octet-stream",
+                           on_click="ignore", key="download_checkpoint", width="stretch",
+                           help="The same format as `python -m rnn_core.train --save`; `--load` reads it.")
+    uploaded = st.file_uploader("Load a checkpoint (.pt from this dashboard or `python -m rnn_core.train --save`)",
+                                type=["pt"], key="upload_checkpoint")
+    if uploaded is not None and st.session_state.get("_uploaded_id") != uploaded.file_id:
+        st.session_state["_uploaded_id"] = uploaded.file_id
+        try:
+            runs.upload(uploaded.name, uploaded.getvalue())
+        except runs.RUN_ERRORS as exc:
+            st.session_state["training_error"] = str(exc)
+        st.rerun()

@@ -1,0 +1,211 @@
+"""Run control for the pages: the server's runs, this session's runs, Start / Stop / Continue / Restart,
+checkpoint upload, and the model a page shows (this session's run, the reference run or an untrained one).
+
+Training itself happens in ``rnn_core.runs.Scheduler``'s worker thread, outside every script run: a page
+only reads a run's :class:`~rnn_core.runs.RunView` and sends commands, so it never blocks or pauses a run.
+A session lists the runs it started or uploaded and the one its URL names (``?run=<id>``), plus the
+shipped reference runs; never another session's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+import rnn_core
+from rnn_core.checkpoint import CheckpointError, read_checkpoint
+from rnn_core.runs import Run, RunLimitError, RunRegistry, RunSettings, RunStore, RunView, Scheduler
+
+from . import lab
+from .lab import CorpusInfo, Settings
+
+MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is Scheduler.max_active
+RUN_ERRORS = (*lab.USER_ERRORS, RunLimitError, CheckpointError)
+
+
+@st.cache_resource(show_spinner=False)
+def registry() -> RunRegistry:
+    """The server's runs: one store, one scheduler (created with the first session)."""
+    return RunRegistry(RunStore(), Scheduler())
+
+
+def run_settings(s: Settings, info: CorpusInfo) -> RunSettings:
+    """The sidebar's settings as a run keeps them (the corpus by the name a person knows it by)."""
+    return RunSettings(corpus=info.title, token=s.token, batch=s.batch, steps=s.steps, hidden=s.hidden, lr=s.lr,
+                       epochs=s.epochs, clip=s.clip, partition=s.partition, engine=s.engine, device=s.device,
+                       seed=s.seed, prefix=lab.default_prefix(info))
+
+
+# ---------------------------------------------------------------- this session's runs
+
+def _ids() -> list[str]:
+    return st.session_state.setdefault("run_ids", [])
+
+
+def session_runs() -> list[Run]:
+    """The runs this session started, uploaded or opened by URL, newest last."""
+    runs = [registry().get(i) for i in _ids()]
+    return [r for r in runs if r is not None]
+
+
+def adopt(run: Run) -> None:
+    """Make ``run`` this session's current run (and the URL's, so a reload reopens it)."""
+    if run.id not in _ids():
+        _ids().append(run.id)
+    st.session_state["run_id"] = run.id
+    st.query_params["run"] = run.id
+
+
+def current() -> Run | None:
+    """This session's current run: the one the URL names (if it exists), else the last one it used."""
+    url_id = st.query_params.get("run")
+    if url_id and url_id != st.session_state.get("run_id"):
+        run = registry().get(url_id)
+        if run is not None:
+            if run.id not in _ids():
+                _ids().append(run.id)
+            st.session_state["run_id"] = run.id
+    run_id = st.session_state.get("run_id")
+    run = registry().get(run_id) if run_id else None
+    if run is not None and st.query_params.get("run") != run.id:
+        st.query_params["run"] = run.id
+    return run
+
+
+def current_view() -> RunView | None:
+    run = current()
+    return run.view() if run is not None else None
+
+
+# ---------------------------------------------------------------- commands
+
+def check(s: Settings, info: CorpusInfo, device: torch.device) -> rnn_core.guards.Estimate:
+    """The guard's verdict on these settings (SettingsError / CorpusError when they cannot run)."""
+    loader = lab.make_loader(info, s)  # raises CorpusError when the corpus is too short
+    return rnn_core.check_settings(len(info.vocab), s.batch, s.steps, s.hidden,
+                                   len(loader) * s.batch * s.steps, s.epochs, s.lr, s.clip, device)
+
+
+def start_new(s: Settings, info: CorpusInfo, device: torch.device) -> Run:
+    """A new run for these settings, training in the background from now on."""
+    check(s, info, device)
+    running = [r for r in session_runs() if r.running]
+    if len(running) >= MAX_RUNNING_PER_SESSION:
+        raise RunLimitError(f"This session already has {len(running)} runs training: stop one first.")
+    reg = registry()
+    run = Run.create(run_settings(s, info), info.tc, store=reg.store, device=device)
+    reg.scheduler.start(run)
+    reg.add(run)
+    adopt(run)
+    return run
+
+
+def resume(run: Run) -> None:
+    registry().scheduler.start(run)
+
+
+def stop(run: Run) -> None:
+    """Stop within a chunk; the run keeps its model (and its current epoch as a checkpoint)."""
+    registry().scheduler.stop(run)
+
+
+def upload(name: str, payload: bytes) -> Run:
+    """A checkpoint file as a run of this session (CheckpointError, and nothing changes, when it is not one)."""
+    params, vocab, config = read_checkpoint(payload, name)
+    reg = registry()
+    run = reg.add(Run.from_checkpoint(params, vocab, config, store=reg.store, name=name))
+    adopt(run)
+    return run
+
+
+# ---------------------------------------------------------------- the model a page shows
+
+MODEL_CHOICES = {"session": "This session's run", "reference": "The lesson's reference run", "untrained": "Untrained"}
+
+
+@dataclass
+class ShownModel:
+    """The model the Inside and Generate pages use."""
+
+    net: object
+    info: CorpusInfo  # a corpus in the model's vocabulary where one is at hand, for default texts
+    vocab: rnn_core.Vocab
+    label: str
+    key: tuple  # identifies the parameters (for caches of what the model computes)
+    trained: bool
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _net_at(run_id: str, epoch: int, _params: dict):
+    """A CPU scratch model holding a run's parameters at one epoch (never changed afterwards)."""
+    V, h = _params["W_hq"].shape[1], _params["W_hh"].shape[0]
+    net = rnn_core.make_model("lesson", V, h, "cpu")
+    net.load_formula_params(_params)
+    return net
+
+
+def _info_for(vocab: rnn_core.Vocab, ctx) -> CorpusInfo:
+    """The sidebar's corpus if it speaks the model's vocabulary, else the lesson's (for the reference run)."""
+    if ctx.info.vocab.idx_to_token == vocab.idx_to_token:
+        return ctx.info
+    try:
+        info = lab.corpus_info(lab.LESSON)
+    except rnn_core.CorpusError:
+        return ctx.info
+    return info if info.vocab.idx_to_token == vocab.idx_to_token else ctx.info
+
+
+def pick_model(ctx) -> ShownModel:
+    """The model choice (bound to ``?model=``) and the checkpoint scrubber (``?epoch=``); the model chosen."""
+    reg = registry()
+    mine = current()
+    references = reg.references()
+    has_mine = mine is not None and (mine.epoch > 0 or mine.checkpoints)
+    default = "session" if has_mine else "reference" if references else "untrained"
+    c1, c2 = st.columns([2, 3], gap="large")
+    choice = c1.radio("Model", list(MODEL_CHOICES), index=list(MODEL_CHOICES).index(default),
+                      format_func=MODEL_CHOICES.get, key="model", horizontal=True, bind="query-params",
+                      help="A run of this session (Training page), the lesson's run shipped with RNN Lab "
+                           "(500 epochs at the lesson's settings), or random weights.")
+    run = mine if choice == "session" and has_mine else references[0] if choice == "reference" and references else None
+    if choice != "untrained" and run is None:
+        c1.caption("This session has no trained run yet: start one on the Training page."
+                   if choice == "session" else "No reference run is installed (data/reference/ is empty).")
+    if run is None:
+        s = ctx.settings
+        net = lab.untrained_model(ctx.info.key, len(ctx.info.vocab), s.hidden, s.seed)
+        label = (f"UNTRAINED model (random weights, seed {s.seed}, {s.hidden} hidden units): its predictions are "
+                 f"noise. Train one on the Training page to see what it learns.")
+        return ShownModel(net, ctx.info, ctx.info.vocab, label, ("untrained", ctx.info.key, s.hidden, s.seed), False)
+
+    view = run.view()
+    latest = run.latest()
+    epochs = sorted(set(view.checkpoints) | ({latest[0]} if latest and latest[0] else set()))
+    with c2:
+        if len(epochs) > 1:
+            epoch = st.select_slider("Checkpoint: the model as it was after epoch", epochs, value=epochs[-1],
+                                     key="epoch", bind="query-params",
+                                     help="Saved at epochs 1, 2, 5, 10, 20, 50, ... and the last: watch what "
+                                          "the model knew as it trained.")
+        else:
+            epoch = epochs[0]
+            st.caption(f"One checkpoint: epoch {epoch}.")
+    params = latest[1] if latest and latest[0] == epoch else run.checkpoint(epoch)
+    net = _net_at(run.id, epoch, params)
+    record = view.records[epoch - 1] if 0 < epoch <= view.epoch else None
+    ppl = record["perplexity"] if record else run.extra.get("perplexity")
+    ppl_text = f", training perplexity {lab.fmt_ppl(ppl)}" if ppl is not None else ""
+    who = "The lesson's reference run" if run.origin == "reference" else "Trained model of this session"
+    training = " (still training: this is a snapshot)" if view.running else ""
+    label = (f"{who}: {epoch} epochs on {view.settings.corpus}, {view.settings.hidden} hidden units{ppl_text}"
+             f"{training}.")
+    return ShownModel(net, _info_for(run.vocab, ctx), run.vocab, label, ("run", run.id, epoch), True)
+
+
+def model_banner(model: ShownModel) -> None:
+    """Say clearly which model a page is showing."""
+    if model.trained:
+        st.success(model.label, icon=":material/model_training:")
+    else:
+        st.warning(model.label, icon=":material/warning:")

@@ -1,0 +1,206 @@
+"""Runs as background jobs (rnn_core.runs): the scheduler's turns, stop and continue, the store on disk,
+checkpoints at log-spaced epochs, divergence kept to the last good model, and checkpoint files."""
+import json
+import math
+import time
+
+import pytest
+import torch
+
+import rnn_core
+from rnn_core.checkpoint import CheckpointError, read_checkpoint
+from rnn_core.runs import Run, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
+from rnn_core.training import BLOWUP_EPOCHS, BLOWUP_FACTOR, DivergenceError, Trainer
+
+SMALL = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=40, engine="fast", device="cpu",
+                    prefix="one")
+
+
+@pytest.fixture(scope="module")
+def counting():
+    return rnn_core.tokenize_corpus(rnn_core.builtin_corpus("counting", seed=0, n_chars=3000), "char")
+
+
+def until(condition, timeout_s=60.0):
+    """Wait for condition() (a background run's progress); fail rather than hang."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the background run made no progress"
+        time.sleep(0.02)
+
+
+def make_run(tc, store=None, **changes):
+    return Run.create(RunSettings(**{**SMALL.__dict__, **changes}), tc, store=store)
+
+
+def test_checkpoints_are_log_spaced_and_include_the_last():
+    assert checkpoint_epochs(500) == [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    assert checkpoint_epochs(37) == [1, 2, 5, 10, 20, 37]
+    assert checkpoint_epochs(1) == [1]
+
+
+def test_a_run_trains_to_its_target_with_one_record_per_epoch(counting):
+    run = make_run(counting)
+    scheduler = Scheduler(chunk_s=0.02, threads=1)
+    scheduler.start(run)
+    view = run.wait(60)
+    scheduler.close()
+    assert view.status == "done" and view.epoch == 40
+    assert [r["epoch"] for r in view.records] == list(range(1, 41))
+    walls = [r["wall_s"] for r in view.records]
+    assert walls == sorted(walls) and walls[-1] <= view.wall_s
+    assert view.checkpoints == (1, 2, 5, 10, 20, 40)
+    assert view.progress == 1.0 and view.eta_s is None
+
+
+def test_the_scheduler_gives_active_runs_turns_in_rotation(counting):
+    a, b, c = (make_run(counting, epochs=10_000, seed=i) for i in range(3))
+    turns = []
+    for run in (a, b, c):
+        advance = run.advance
+
+        def counted(budget_s, run=run, advance=advance):
+            turns.append(run.id)
+            return advance(budget_s)
+        run.advance = counted
+    scheduler = Scheduler(chunk_s=0.01, threads=1)
+    for run in (a, b, c):
+        scheduler.start(run)
+    n0 = len(turns) + 1  # from the turn after the one in progress, all three are queued
+    until(lambda: len(turns) >= n0 + 30)
+    for run in (a, b, c):
+        scheduler.stop(run)
+    scheduler.close()
+    window = turns[n0:n0 + 30]
+    # round robin: every three turns in a row hold each run once, so no run gets ahead of another
+    for i in range(0, 30, 3):
+        assert sorted(window[i:i + 3]) == sorted([a.id, b.id, c.id]), window
+    assert all(window[i] == window[i + 3] for i in range(27))
+
+
+def test_stop_is_final_until_continue_and_continue_goes_on_from_there(counting, tmp_path):
+    store = RunStore(tmp_path, reference_root=None)
+    run = make_run(counting, store=store, epochs=10_000)
+    scheduler = Scheduler(chunk_s=0.02, threads=1)
+    scheduler.start(run)
+    until(lambda: run.epoch >= 3)
+    scheduler.stop(run)
+    stopped = run.view()
+    assert stopped.status == "stopped"
+    time.sleep(0.3)  # nothing trains while stopped
+    assert run.view().records == stopped.records and run.view().epoch_fraction == 0.0
+    assert stopped.epoch in stopped.checkpoints  # the epoch it stopped at can be downloaded
+    assert (tmp_path / run.id / f"ckpt-{stopped.epoch:06d}.pt").exists()
+    scheduler.start(run)
+    until(lambda: run.epoch >= stopped.epoch + 2)
+    scheduler.stop(run)
+    scheduler.close()
+    assert [r["epoch"] for r in run.view().records] == list(range(1, run.epoch + 1))
+
+
+def test_a_run_read_back_from_the_store_has_its_records_and_checkpoints(counting, tmp_path):
+    store = RunStore(tmp_path, reference_root=None)
+    run = make_run(counting, store=store, epochs=12)
+    run.resume()
+    while run.advance(1.0):
+        pass
+    again = RunStore(tmp_path, reference_root=None).load(run.id)
+    assert again.view().records == run.view().records
+    assert again.checkpoints == [1, 2, 5, 10, 12] and again.status == "done" and again.trainer is None
+    for epoch in again.checkpoints:  # every checkpoint is the model at that epoch
+        params = again.checkpoint(epoch)
+        assert params["W_hh"].shape == (16, 16)
+    final = again.checkpoint(12)
+    assert all(torch.equal(final[k], v) for k, v in run.latest()[1].items())
+    assert not list(tmp_path.rglob("*.tmp"))  # written through renames only
+    assert json.loads((tmp_path / run.id / "run.json").read_text())["settings"]["hidden"] == 16
+
+
+def test_the_store_removes_the_oldest_runs_past_its_cap(counting, tmp_path):
+    store = RunStore(tmp_path, reference_root=None)
+    runs = []
+    for i in range(3):
+        run = make_run(counting, store=store, epochs=2, seed=i)
+        run.resume()
+        while run.advance(1.0):
+            pass
+        runs.append(run)
+    size = sum(f.stat().st_size for f in (tmp_path / runs[0].id).iterdir())
+    store.max_bytes = int(size * 2.5)
+    removed = store.prune(keep={runs[0].id})
+    assert removed == [runs[1].id]  # the oldest not kept; the newest stays
+    assert store.load(runs[0].id) is not None and store.load(runs[2].id) is not None
+
+
+def test_the_registry_keeps_few_runs_in_memory_and_reads_the_rest_back(counting, tmp_path):
+    registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(threads=1), max_in_memory=2)
+    made = []
+    for i in range(4):
+        run = make_run(counting, store=registry.store, epochs=1, seed=i)
+        run.resume()
+        while run.advance(1.0):
+            pass
+        made.append(registry.add(run))
+    assert len(registry._runs) == 2
+    back = registry.get(made[0].id)
+    assert back is not made[0] and back.view().records == made[0].view().records
+    assert registry.get("../../etc") is None and registry.get("no-such-run") is None
+
+
+def test_clipping_off_and_a_huge_learning_rate_are_flagged_diverged_keeping_the_last_good_model(counting):
+    run = make_run(counting, hidden=64, lr=1e4, clip=None, epochs=30)
+    run.resume()
+    while run.advance(1.0):
+        pass
+    view = run.view()
+    assert view.status == "diverged" and "Lower the learning rate" in view.error
+    assert view.good_epoch < view.epoch + 1
+    epoch, params = run.latest()
+    assert epoch == view.good_epoch and all(torch.isfinite(p).all() for p in params.values())
+    assert all(torch.isfinite(p).all() for p in run.trainer.net.params)
+    assert all(c <= view.good_epoch for c in view.checkpoints)
+
+
+def test_a_loss_far_above_guessing_for_three_epochs_is_divergence(counting):
+    V = len(counting.vocab)
+    net = rnn_core.make_model("lesson", V, 16, "cpu", seed=0)
+    with torch.no_grad():
+        net.params[3].normal_(0, 300.0)  # W_hq: confident and wrong, a finite loss of hundreds of nats
+    loader = rnn_core.make_loader(counting, 8, 10)
+    trainer = Trainer(net, loader, counting.vocab, lr=1e-9, sample_every=0)
+    start = [p.clone() for p in net.params]
+    with pytest.raises(DivergenceError, match="for 3 epochs"):
+        for _ in range(10):
+            trainer.train_epoch()
+    assert trainer.epoch == BLOWUP_EPOCHS and trainer.good_epoch == 0
+    assert all(r.loss > BLOWUP_FACTOR * math.log(V) and math.isfinite(r.loss) for r in trainer.history)
+    assert all(torch.equal(p, s) for p, s in zip(net.params, start))  # reset to the last good model
+
+
+def test_checkpoint_bytes_load_as_a_run_and_bad_files_are_refused_in_one_sentence(counting, tmp_path):
+    run = make_run(counting, epochs=5)
+    run.resume()
+    while run.advance(1.0):
+        pass
+    data = run.checkpoint_bytes(5)
+    params, vocab, config = read_checkpoint(data, "m.pt")
+    assert config["epoch"] == 5 and config["hidden"] == 16 and vocab.idx_to_token == counting.vocab.idx_to_token
+    loaded = Run.from_checkpoint(params, vocab, config, name="m.pt")
+    assert loaded.view().checkpoints == (5,) and loaded.view().status == "done"
+    assert torch.equal(loaded.checkpoint(5)["W_hh"], run.latest()[1]["W_hh"])
+
+    wrong = {k: v.clone() for k, v in params.items()}
+    wrong["W_hh"] = torch.zeros(16, 15)
+    broken = dict(torch.load(__import__("io").BytesIO(data), weights_only=True), params=wrong)
+    nan = dict(torch.load(__import__("io").BytesIO(data), weights_only=True),
+               params={**params, "b_q": torch.full_like(params["b_q"], float("nan"))})
+    cases = {
+        b"just some text": "could not be read",
+        rnn_core.checkpoint.payload_bytes({"weights": torch.zeros(3)}): "format tag",
+        rnn_core.checkpoint.payload_bytes(broken): "wrong shape",
+        rnn_core.checkpoint.payload_bytes(nan): "non-finite",
+    }
+    for payload, expected in cases.items():
+        with pytest.raises(CheckpointError, match=expected) as info:
+            read_checkpoint(payload, "bad.pt")
+        assert "\n" not in str(info.value) and "bad.pt" in str(info.value)
