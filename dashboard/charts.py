@@ -265,19 +265,24 @@ def _panel_title(text: str, x: float, y: float, yshift: int = 0) -> dict:
                 yshift=yshift, showarrow=False, font=dict(size=FONT_SIZE + 2))
 
 
-def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame) -> go.Figure:
+def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame,
+                  unit_order: np.ndarray | None = None) -> go.Figure:
     """Side by side on the same step rows: H_t per hidden unit (left) and softmax(O_t) per token (right).
 
-    Left: colour scale ±max|H| (tanh keeps it in [-1, 1]). Right: × marks the top prediction, ○ the true
-    next token. One figure, so a row is one step across both and the browser draws one plot instead of two.
+    Left: colour scale ±max|H| (tanh keeps it in [-1, 1]); columns in `unit_order` (a permutation of the
+    units, e.g. similar units side by side), numbered by unit in the hover. Right: × marks the top
+    prediction, ○ the true next token. One figure, so a row is one step across both and the browser draws
+    one plot instead of two.
     """
     labels = _step_labels(steps)
     x = [show_token(t) for t in vocab_tokens]
     zmax = _scale(hidden)
+    order = np.arange(hidden.shape[1]) if unit_order is None else np.asarray(unit_order)
     fig = go.Figure([
         # float32 halves what goes over the wire (base64) and is more precision than a colour shows
-        go.Heatmap(z=np.asarray(hidden, dtype=np.float32), y=labels, coloraxis="coloraxis",
-                   hovertemplate="step %{y}<br>unit %{x}<br>H = %{z:.3f}<extra></extra>"),
+        go.Heatmap(z=np.asarray(hidden, dtype=np.float32)[:, order], y=labels, coloraxis="coloraxis",
+                   x=[f"unit {u}" for u in order],
+                   hovertemplate="step %{y}<br>%{x}<br>H = %{z:.3f}<extra></extra>"),
         go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, xaxis="x2", coloraxis="coloraxis2",
                    hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"),
         go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, xaxis="x2", mode="markers",
@@ -291,7 +296,8 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     # colour bars lie under their panels, so neither panel loses width to them
     bar = dict(orientation="h", thickness=14, y=-0.03, yanchor="top", xanchor="center")
     fig.update_layout(
-        xaxis=dict(domain=left, anchor="y", showticklabels=False),  # units are numbered in the hover
+        xaxis=dict(domain=left, anchor="y", showticklabels=False, type="category",  # units: in the hover
+                   title=dict(text="units, similar ones side by side" if unit_order is not None else "units")),
         xaxis2=dict(domain=right, anchor="y", side="top", type="category", categoryorder="array",
                     categoryarray=x, tickmode="array", tickvals=x if len(x) <= 40 else None,
                     tickangle=0 if len(x) <= 40 else -90,
@@ -374,3 +380,94 @@ def next_token_chart(dist: pd.DataFrame, top: int = 15) -> go.Figure:
     fig.update_xaxes(title="next token", type="category")
     fig.update_yaxes(title="probability", range=[0, min(1.0, float(dist["p"].max()) * 1.15)])
     return _base(fig, "Next-token distribution after the prefix", 420)
+
+
+# ---------------------------------------------------------------- Inside: gradient flow, surprise
+
+def _log_ticks(lo: float, hi: float, max_ticks: int = 7) -> tuple[list[int], list[str]]:
+    """Integer powers of ten within 10^lo .. 10^hi (log10 units), at most `max_ticks`, labelled '1e-3'."""
+    lo, hi = math.ceil(lo), math.floor(hi)
+    if hi < lo:  # less than a decade without a power of ten in it
+        lo = hi = round((lo + hi) / 2)
+    step = max(1, math.ceil((hi - lo) / max(1, max_ticks - 1)))
+    first = -(-lo // step) * step  # a multiple of step, so 1e0 is a tick when in range
+    vals = list(range(first, hi + 1, step)) or [lo]
+    return vals, [f"1e{v}" for v in vals]
+
+
+def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray | None,
+                        inputs: list[str], targets: list[str]) -> go.Figure:
+    """Left: G[t, s] = ‖∂ℓ_t/∂H_s‖ as a heatmap (rows: loss step t; columns: hidden state s; log colour).
+    Right: the decay curve, mean G by distance d = t − s on a log axis, with an upper bound when given.
+    """
+    G = np.asarray(matrix, dtype=np.float64)
+    T = G.shape[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logG = np.where(G > 0, np.log10(G), np.nan)  # NaN above the diagonal (s > t): no dependence
+    finite = logG[np.isfinite(logG)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (-1.0, 0.0)
+    if hi - lo < 1:
+        lo, hi = lo - 0.5, hi + 0.5
+    cvals, ctext = _log_ticks(lo, hi)
+    x = [f"{s}: {show_token(c)}" for s, c in enumerate(inputs)]
+    y = [f"{t}: {show_token(c)}→{show_token(n)}" for t, (c, n) in enumerate(zip(inputs, targets))]
+    small = T <= 40
+    ticks = dict(tickfont=dict(size=FONT_SIZE - 6 if small else FONT_SIZE - 8))
+    curve = np.asarray(curve, dtype=np.float64)
+    d = np.arange(len(curve))
+    positive = curve[curve > 0]
+    parts = [positive] + ([np.asarray(bound)[np.asarray(bound) > 0]] if bound is not None else [])
+    both = np.concatenate(parts) if positive.size else np.array([1.0])
+    ylo, yhi = math.log10(both.min()), math.log10(both.max())
+    ylo, yhi = (ylo - 0.5, yhi + 0.5) if yhi - ylo < 1 else (ylo - 0.2, yhi + 0.2)
+    yvals, ytext = _log_ticks(ylo, yhi)
+    traces = [
+        go.Heatmap(z=logG.astype(np.float32), x=x, y=y, customdata=G.astype(np.float32), colorscale="Viridis",
+                   zmin=lo, zmax=hi, hoverongaps=False,
+                   colorbar=dict(tickvals=cvals, ticktext=ctext, thickness=12, x=0.45, xanchor="left", len=0.9,
+                                 tickfont=dict(size=FONT_SIZE - 4)),
+                   hovertemplate="loss at step %{y}<br>hidden state %{x}<br>‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}"
+                                 "<extra></extra>"),
+        go.Scatter(x=d, y=curve, xaxis="x2", yaxis="y2", mode="lines+markers", name="mean over t",
+                   line=dict(color=COLORS["accent"], width=3), marker=dict(size=7),
+                   hovertemplate="d = %{x} steps back<br>mean ‖∂ℓ_t/∂H_(t−d)‖ = %{y:.2e}<extra></extra>"),
+    ]
+    if bound is not None:
+        traces.append(go.Scatter(x=d, y=bound, xaxis="x2", yaxis="y2", mode="lines", name="bound",
+                                 line=dict(color=COLORS["ref"], width=2, dash="dash"),
+                                 hovertemplate="d = %{x}<br>bound %{y:.2e}<extra></extra>"))
+    layout = dict(
+        template=TEMPLATE, height=560, showlegend=bound is not None,
+        # bottom left of the right panel: empty when the bound is drawn (then the curve falls)
+        legend=dict(x=0.71, xanchor="left", y=0.02, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)",
+                    font=dict(size=FONT_SIZE - 4)),
+        margin=dict(l=70, r=10, t=50, b=110),
+        xaxis=dict(domain=[0.0, 0.44], anchor="y", type="category", tickangle=-90, showgrid=False,
+                   title=dict(text="s: state after input", standoff=2), **ticks,
+                   **({} if small else dict(nticks=20))),
+        yaxis=dict(anchor="x", type="category", autorange="reversed", showgrid=False, **ticks,
+                   **({} if small else dict(nticks=20))),
+        xaxis2=dict(domain=[0.7, 1.0], anchor="y2", title=dict(text="d = t − s", standoff=2),
+                    range=[-0.5, max(1, len(curve)) - 0.5]),
+        yaxis2=dict(anchor="x2", type="log", range=[ylo, yhi], tickvals=[10.0 ** v for v in yvals],
+                    ticktext=ytext),
+        annotations=[_panel_title("‖∂ℓ_t/∂H_s‖, row t", 0.0, 1.0, yshift=6),
+                     _panel_title("Mean over t, by d", 0.62, 1.0, yshift=6)],
+    )
+    return go.Figure(traces, layout)
+
+
+def surprise_html(tokens: list[str], surprisal: np.ndarray, scale: float) -> str:
+    """The text with each token's background coloured by −log p(token | prefix) (white 0 → red at `scale`).
+
+    tokens has one more entry than surprisal: the first token has no prediction and stays uncoloured.
+    """
+    spans = [f'<span title="no prediction for the first token">{html.escape(tokens[0]).replace(" ", "&nbsp;")}</span>']
+    for token, s in zip(tokens[1:], surprisal):
+        alpha = float(max(0.0, min(1.0, s / scale)))
+        text = html.escape(token).replace(" ", "&nbsp;") or "&nbsp;"
+        spans.append(f'<span title="−log p = {float(s):.2f} (p = {math.exp(-float(s)):.3f})" '
+                     f'style="background: rgba(214,39,40,{alpha:.2f}); padding: 2px 1px; border-radius: 3px;">'
+                     f'{text}</span>')
+    return ('<div style="font-family: monospace; font-size: 1.4rem; line-height: 2.2rem; '
+            'word-break: break-all;">' + "".join(spans) + "</div>")

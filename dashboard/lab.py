@@ -424,3 +424,66 @@ def default_prefix(info: CorpusInfo) -> str:
         return "time traveller"
     words = first_tokens(info, 200).split()
     return " ".join(words[:2]) if words else info.vocab.idx_to_token[1]
+
+
+# ---------------------------------------------------------------- Inside: gradient flow, units, surprise, twin
+
+def passage(info: CorpusInfo, n_chars: int = 400) -> str:
+    """A longer stretch of the corpus for the hidden units and surprise: its first `n_chars` characters
+    (the first n_chars / 5 words for word tokens)."""
+    if is_char_vocab(info.vocab):
+        return "".join(info.vocab.to_tokens(info.tc.corpus[:n_chars]))
+    return " ".join(info.vocab.to_tokens(info.tc.corpus[:n_chars // 5]))
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def gradient_flow(_net, _vocab, model_key: tuple, text: str):
+    """rnn_core.gradflow.gradient_flow of `text` (one backward sweep for all loss steps)."""
+    from rnn_core.gradflow import gradient_flow as flow
+
+    tokens = split_text(_vocab, text)
+    return flow(_net, _vocab[tokens], tokens)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def w_hh_spectrum(_net, model_key: tuple, k: int = 8):
+    """Spectral radius and top-k singular values of W_hh."""
+    from rnn_core.gradflow import spectrum
+
+    return spectrum(_net, k)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def hidden_units(_net, _vocab, model_key: tuple, text: str) -> dict:
+    """Over a passage: activations (steps, units), text features, the unit finder, the best unit and a
+    clustering order of the units."""
+    from rnn_core import units
+    from rnn_core.inside import float_params, hidden_states
+
+    tokens = split_text(_vocab, text)
+    chars = is_char_vocab(_vocab)
+    hidden = hidden_states(float_params(_net), torch.tensor(_vocab[tokens])[None])[0].numpy()  # (steps, units)
+    features = units.text_features(tokens, chars)
+    labels = units.CHAR_FEATURES if chars else units.WORD_FEATURES
+    return {"tokens": tokens, "hidden": hidden, "features": features, "labels": labels,
+            "correlations": units.correlations(hidden, features),
+            "finder": units.unit_finder(hidden, features, labels), "best": units.best_unit(hidden, features),
+            "order": units.cluster_order(hidden)}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def surprise(_net, _vocab, model_key: tuple, text: str, k: int = 5) -> dict:
+    """Surprisal per token, perplexity and the top-k table of `text`."""
+    from rnn_core.inside import surprise as surprise_of, top_k_frame
+
+    tokens = split_text(_vocab, text)
+    s = surprise_of(_net, _vocab, tokens)
+    return {"surprise": s, "top_k": top_k_frame(s.probs, tokens, _vocab, k)}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def twin(_net, _vocab, model_key: tuple, text: str) -> pd.DataFrame:
+    """Max |difference| between the model and its nn.RNN twin on `text`: outputs, state, loss, gradients."""
+    from rnn_core.inside import twin_differences
+
+    return twin_differences(_net, _vocab, split_text(_vocab, text))

@@ -1,6 +1,7 @@
 """AppTest: every dashboard page renders without exception and shows its key elements; sliders change results."""
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -78,19 +79,35 @@ def check_training(at):
 
 
 def check_inside(at):
-    assert "UNTRAINED" in texts(at.warning)
-    figures = charts(at)  # H_t and probabilities heatmaps (one figure), the step-by-step timeline
+    assert "UNTRAINED" in texts(at.warning) or at.success  # says which model it shows
+    assert [t.label for t in at.tabs] == ["Step by step", "Gradient flow", "Hidden units", "Surprise & top-k",
+                                          "nn.RNN twin"]
+    figures = charts(at)  # H_t and probabilities heatmaps (one figure); gradient-flow matrix and decay curve
     assert len(figures) == 2
     assert [t["type"] for t in figures[0]["data"]] == ["heatmap", "heatmap", "scatter", "scatter"]
-    timeline = figures[1]
-    assert [t["type"] for t in timeline["data"]] == ["bar", "scatter", "scatter"]
+    flow = figures[1]
+    assert [t["type"] for t in flow["data"]][:2] == ["heatmap", "scatter"]  # and the bound, when below 1 a step
+    assert flow["layout"]["yaxis2"]["type"] == "log"
+    assert all(re.fullmatch(r"1e-?\d+", t) for t in flow["layout"]["yaxis2"]["ticktext"])
+    text = texts(at.markdown)
+    assert "10 steps back" in text and "spectral radius" in text
+    assert ("must vanish" in text) != ("does not force the gradient to vanish" in text)
+    assert "usually largest near the end" not in text
+    twin = next(d.value for d in at.dataframe if "max |difference|" in d.value.columns)
+    # float32 rounding: 1e-5 of the compared values' size (a trained model's logits reach tens)
+    assert (twin["max |difference|"] < 1e-5 * twin["largest |value|"].clip(lower=1)).all() and len(twin) == 9
+    top_k = next(d.value for d in at.dataframe if "rank" in d.value.columns)
+    assert (top_k["rank"] >= 1).all() and len(top_k) > 100  # the corpus passage, scored
     unit = at.slider(key="inside_unit")
-    titles = " ".join(a["text"] for a in timeline["layout"]["annotations"])
-    assert f"Hidden unit {unit.value}:" in titles
+    finder = next(d.value for d in at.dataframe if "best unit" in d.value.columns)
+    assert unit.value == finder["best unit"].iloc[0]  # starts at the unit that matches a feature best
+    assert f"Unit {unit.value} " in texts(at.markdown)
+    shown = [h.proto.body for h in at.get("html")]
     other = 0 if unit.value else 1
     unit.set_value(other).run()
-    titles = " ".join(a["text"] for a in charts(at)[1]["layout"]["annotations"])
-    assert f"Hidden unit {other}:" in titles, "the timeline does not follow the unit slider"
+    assert_clean(at)
+    assert f"Unit {other} " in texts(at.markdown)
+    assert [h.proto.body for h in at.get("html")] != shown, "the coloured passage does not follow the unit"
 
 
 def check_generate(at):

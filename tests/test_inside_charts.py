@@ -1,0 +1,57 @@
+"""The Inside page's chart builders: gradient flow (log colour and axis), surprise text, ordered units."""
+import math
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import charts
+
+
+def flow_arrays(T=6, factor=0.1):
+    G = np.full((T, T), np.nan)
+    for t in range(T):
+        for s in range(t + 1):
+            G[t, s] = 2.0 * factor ** (t - s)
+    curve = np.array([np.nanmean(np.diagonal(G, -d)) for d in range(T)])
+    return G, curve
+
+
+def test_gradient_flow_chart_is_log_scaled_with_power_of_ten_ticks():
+    G, curve = flow_arrays()
+    fig = charts.gradient_flow_chart(G, curve, 0.5 ** np.arange(6) * 2, list("abcdef"), list("bcdefg"))
+    assert isinstance(fig, go.Figure) and fig.layout.template.layout.font.size == charts.FONT_SIZE
+    heat, line, bound = fig.data
+    z = np.asarray(heat.z, dtype=float)
+    assert np.isnan(z[0, 1]) and z[5, 0] == np.float32(math.log10(2e-5))  # log10 G; nothing above the diagonal
+    assert list(line.y) == list(curve) and bound.name == "bound"
+    assert fig.layout.yaxis2.type == "log"
+    lo, hi = fig.layout.yaxis2.range  # log10 units, around 2e-5 .. 2
+    assert lo < math.log10(2e-5) and hi > math.log10(2)
+    assert list(fig.layout.yaxis2.ticktext) == [f"1e{k}" for k in range(math.ceil(lo), math.floor(hi) + 1)]
+    assert list(fig.layout.yaxis2.tickvals) == [10.0 ** k for k in range(math.ceil(lo), math.floor(hi) + 1)]
+    assert all(t.startswith("1e") for t in heat.colorbar.ticktext)
+    assert len(charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg")).data) == 2
+
+
+def test_log_ticks_stay_few_over_many_decades():
+    vals, text = charts._log_ticks(-41.3, 0.2)
+    assert len(vals) <= 7 and 0 in vals and text[vals.index(0)] == "1e0"
+    assert all(b - a == vals[1] - vals[0] for a, b in zip(vals, vals[1:]))
+
+
+def test_surprise_html_colours_by_surprisal_and_escapes():
+    out = charts.surprise_html(["<", "a", " "], np.array([math.log(28), 0.0]), math.log(28))
+    assert out.count("<span") == 3 and "&lt;" in out
+    assert "rgba(214,39,40,1.00)" in out and "rgba(214,39,40,0.00)" in out
+    assert "p = 0.036" in out  # exp(-log 28)
+
+
+def test_step_heatmaps_follow_the_unit_order():
+    steps = pd.DataFrame({"step": range(2), "input": list("ab"), "target": list("bc"), "predicted": list("bb"),
+                          "p_target": [0.5, 0.1], "p_predicted": [0.5, 0.3], "loss": [0.7, 2.3],
+                          "grad_norm": [1e-3, 1e-2]})
+    hidden = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    fig = charts.step_heatmaps(hidden, np.full((2, 4), 0.25), list("<abc"), steps, unit_order=np.array([2, 0, 1]))
+    assert np.allclose(np.asarray(fig.data[0].z, dtype=float), hidden[:, [2, 0, 1]])
+    assert list(fig.data[0].x) == ["unit 2", "unit 0", "unit 1"]
