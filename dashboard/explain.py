@@ -122,8 +122,10 @@ def unit(finder: pd.DataFrame, correlations: pd.Series, unit_index: int, labels:
 def surprise(s: Surprise, vocab_size: int) -> str:
     """Perplexity on the text and its most surprising token."""
     worst = int(s.surprisal.argmax())
+    sep = "" if all(len(t) == 1 for t in s.tokens) else " "  # characters or words
+    before = sep.join(s.tokens[max(0, worst - (9 if sep == "" else 3)):worst + 1])
     return (f"Perplexity **{num(s.perplexity, 3)}** on these {len(s.surprisal)} predictions (uniform guessing: "
-            f"{vocab_size}). Most surprising: “{s.tokens[worst + 1]}” after “{''.join(s.tokens[max(0, worst - 9):worst + 1])}” "
+            f"{vocab_size}). Most surprising: “{s.tokens[worst + 1]}” after “{before}” "
             f"(−log p = {num(float(s.surprisal[worst]), 3)}).")
 
 
