@@ -91,6 +91,7 @@ def sidebar(live_run: bool = True) -> Context:
     """
     bound = dict(bind="query-params")
     sb = st.sidebar
+    run_box = sb.container()  # this session's run, on top: seen on every page without scrolling
     sb.header("Settings")
     corpus = sb.selectbox("Corpus", lab.CORPUS_CHOICES, index=0, key="corpus", **bound,
                           help="time_machine: the lesson's text. toy_english, parentheses, counting: generated "
@@ -158,22 +159,22 @@ def sidebar(live_run: bool = True) -> Context:
             st.warning(warning)
     if device_error:
         device_status.error(f"{device_error} Using {lab.describe_device(device)}.")
-    _sidebar_summary(info, device, live_run)
+    _sidebar_summary(info, device)
+    view = runs.current_view()
+    if view is not None and live_run:
+        with run_box:
+            st.fragment(run_status, run_every=refresh_s() if view.running else None)()
     ctx = Context(settings, info, device, device_error)
     st.session_state["lab_context"] = ctx
     return ctx
 
 
-def _sidebar_summary(info: CorpusInfo, device: torch.device, live_run: bool) -> None:
-    """Below the settings: what is actually in use, and this session's run (live while it trains)."""
+def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
+    """Below the settings: what is actually in use."""
     sb = st.sidebar
     sb.divider()
     sb.caption(f"Corpus: **{info.title}** ({info.note}); {len(info.tc.corpus):,} tokens, "
                f"{len(info.vocab)} in the vocabulary. Device: **{lab.describe_device(device)}**.")
-    view = runs.current_view()
-    if view is not None and live_run:
-        with sb:
-            st.fragment(run_status, run_every=refresh_s() if view.running else None)()
 
 
 STATUS_WORDS = {"new": "not started", "running": "training in the background", "stopped": "stopped",

@@ -489,14 +489,25 @@ class RunLimitError(RuntimeError):
 
 
 class Scheduler:
-    """Trains the active runs on one worker thread, a chunk of ``chunk_s`` seconds each in turn."""
+    """Trains the active runs on one worker thread, a chunk of ``chunk_s`` seconds each in turn.
 
-    def __init__(self, chunk_s: float = 0.1, threads: int | None = None, max_active: int = 32):
+    Threads: a run may use up to ``threads`` of torch's intra-op threads (default: every core, at most 8),
+    so a run alone gets the whole machine. But a per-step matmul split over threads waits at a barrier
+    for the slowest, and when another program (the browser drawing the page, another server) holds a
+    core, that costs far more than it gains: measured on 2 cores under load, 2 threads trained 5-40x
+    slower than 1. So each run's turns are timed with 1 thread and with all of them, and the faster
+    wins; the other is tried again every ``explore_every`` turns, as the load changes.
+    """
+
+    def __init__(self, chunk_s: float = 0.1, threads: int | None = None, max_active: int = 32,
+                 explore_every: int = 25):
         env = os.environ.get("RNN_LAB_TRAIN_THREADS")
-        self.chunk_s, self.max_active = chunk_s, max_active
-        # One run alone gets the whole machine; torch's thread count is per thread, so the page threads
-        # keep theirs.
+        self.chunk_s, self.max_active, self.explore_every = chunk_s, max_active, explore_every
+        # torch's thread count is per thread: the worker's choice does not change the pages' threads
         self.threads = threads or (int(env) if env else min(8, os.cpu_count() or 1))
+        self._choices = sorted({1, self.threads})
+        self._rates: dict[str, dict[int, float]] = {}  # run id -> threads -> minibatches/s (moving average)
+        self._turns = 0
         self._queue: collections.deque[Run] = collections.deque()
         self._current: Run | None = None
         self._cond = threading.Condition()
@@ -534,8 +545,37 @@ class Scheduler:
                 self._queue.remove(run)
         run.settle()
 
+    def threads_for(self, run: Run, turn: int) -> int:
+        """The thread count for ``run`` in the scheduler's ``turn``-th turn: an untimed choice first, then
+        the fastest, with the others tried again every ``explore_every`` turns."""
+        rates = self._rates.setdefault(run.id, {})
+        untimed = [k for k in self._choices if k not in rates]
+        if untimed:
+            return untimed[0]
+        best = max(rates, key=rates.get)
+        if len(self._choices) > 1 and turn % self.explore_every == 0:
+            return next(k for k in self._choices if k != best)
+        return best
+
+    def record_rate(self, run_id: str, threads: int, rate: float) -> None:
+        """Fold one turn's minibatches per second with ``threads`` threads into the run's moving average."""
+        rates = self._rates.setdefault(run_id, {})
+        rates[threads] = rate if threads not in rates else 0.7 * rates[threads] + 0.3 * rate
+
+    def _timed_turn(self, run: Run) -> bool:
+        threads = self.threads_for(run, self._turns)
+        torch.set_num_threads(threads)
+        before, start = run.trainer.batches_done if run.trainer else 0, time.perf_counter()
+        more = run.advance(self.chunk_s)
+        elapsed = time.perf_counter() - start
+        if run.trainer is not None and elapsed > 0:
+            self.record_rate(run.id, threads, (run.trainer.batches_done - before) / elapsed)
+        self._turns += 1
+        if not more:
+            self._rates.pop(run.id, None)
+        return more
+
     def _loop(self) -> None:
-        torch.set_num_threads(self.threads)
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._queue or self._closed)
@@ -543,7 +583,7 @@ class Scheduler:
                     return
                 run = self._current = self._queue.popleft()
             try:
-                more = run.advance(self.chunk_s)
+                more = self._timed_turn(run)
             except Exception as exc:  # noqa: BLE001  a bug in one run must not stop the others
                 log.exception("run %s failed", run.id)
                 with run._lock:

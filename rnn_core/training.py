@@ -142,6 +142,7 @@ class Trainer:
         self.theta = math.inf if theta is None else theta  # infinity: clipping off
         self.sample_every, self.prefix, self.num_preds = sample_every, prefix, num_preds
         self.history: list[EpochRecord] = []
+        self.batches_done = 0  # minibatches trained so far (all epochs, discarded passes included)
         self._pass: _EpochPass | None = None
         # The last epoch whose loss was not blown up, and the parameters at its end (restored on divergence).
         self.good_epoch = 0
@@ -215,6 +216,7 @@ class Trainer:
             ep.clipped += (norm > self.theta).float()
             ep.n_tokens += Y.numel()
             ep.n_batches += 1
+            self.batches_done += 1
             if time.perf_counter() - start >= budget_s:
                 break
         mean_loss = (ep.loss_sum / ep.n_tokens).item()  # the one host sync of the chunk

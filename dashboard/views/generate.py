@@ -4,7 +4,6 @@ import streamlit as st
 from dashboard import lab, lesson, ui
 
 ctx = ui.context()
-model = ui.session_model(ctx)
 
 ui.header(
     "6 · Generate text",
@@ -15,6 +14,7 @@ ui.header(
      r"P(x_{t+1} = j) = \frac{\exp(O_{t,j}/T)}{\sum_k \exp(O_{t,k}/T)} \quad\text{(sampling)}"],
     lesson.GENERATE,
 )
+model = ui.session_model(ctx)
 ui.model_banner(model)
 
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
