@@ -296,8 +296,8 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     # colour bars lie under their panels, so neither panel loses width to them
     bar = dict(orientation="h", thickness=14, y=-0.03, yanchor="top", xanchor="center")
     fig.update_layout(
-        xaxis=dict(domain=left, anchor="y", showticklabels=False, type="category",  # units: in the hover
-                   title=dict(text="units, similar ones side by side" if unit_order is not None else "units")),
+        # units are numbered in the hover; the colour bar below is the axis's caption
+        xaxis=dict(domain=left, anchor="y", showticklabels=False, showgrid=False, type="category"),
         xaxis2=dict(domain=right, anchor="y", side="top", type="category", categoryorder="array",
                     categoryarray=x, tickmode="array", tickvals=x if len(x) <= 40 else None,
                     tickangle=0 if len(x) <= 40 else -90,
@@ -309,8 +309,9 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
         coloraxis2=dict(colorscale="Blues", cmin=0, cmax=1,
                         colorbar=dict(title=dict(text="p", side="top"), x=sum(right) / 2, len=0.38, **bar)),
         # titles above the top tick labels of the probabilities
-        annotations=[_panel_title("Hidden state H_t (steps × units)", left[0], 1.0, yshift=40),
-                     _panel_title("softmax(O_t): ○ true, × predicted", right[0], 1.0, yshift=40)],
+        # short titles: at 1024 px with the sidebar open each panel is ~300 px wide
+        annotations=[_panel_title("Hidden state H_t", left[0], 1.0, yshift=40),
+                     _panel_title("p(next): ○ true, × top", right[0], 1.0, yshift=40)],
         showlegend=False, margin=dict(t=130, b=120))
     return _base(fig, None, max(520, min(1200, 260 + 22 * len(labels))))
 

@@ -80,7 +80,7 @@ def check_training(at):
 
 def check_inside(at):
     assert "UNTRAINED" in texts(at.warning) or at.success  # says which model it shows
-    assert [t.label for t in at.tabs] == ["Step by step", "Gradient flow", "Hidden units", "Surprise & top-k",
+    assert [t.label for t in at.tabs] == ["Steps", "Gradient flow", "Hidden units", "Surprise & top-k",
                                           "nn.RNN twin"]
     figures = charts(at)  # H_t and probabilities heatmaps (one figure); gradient-flow matrix and decay curve
     assert len(figures) == 2

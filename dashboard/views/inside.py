@@ -36,20 +36,21 @@ steps, hidden = r["steps"], r["hidden"]
 loss, ppl = lab.mean_loss(steps)
 c1, c2, c3 = st.columns(3)
 c1.metric("Steps", len(steps))
-c2.metric("Mean loss on this string", f"{loss:.3f}")
-c3.metric("Perplexity on this string", lab.fmt_ppl(ppl), help=f"|V| = {len(model.vocab)} is uniform guessing")
+c2.metric("Mean loss", f"{loss:.3f}", help="Mean cross-entropy per step on this string.")
+c3.metric("Perplexity", lab.fmt_ppl(ppl), help=f"exp(mean loss) on this string; |V| = {len(model.vocab)} is "
+                                               "uniform guessing.")
 
 passage = lab.passage(model.info)
 units = lab.hidden_units(model.net, model.vocab, model.key, passage)
 seen = (model.key, text)  # what the figures below depend on
 
 step_tab, flow_tab, units_tab, surprise_tab, twin_tab = st.tabs(
-    ["Step by step", "Gradient flow", "Hidden units", "Surprise & top-k", "nn.RNN twin"])
+    ["Steps", "Gradient flow", "Hidden units", "Surprise & top-k", "nn.RNN twin"])
 
 with step_tab:
     st.markdown("Each row is one step: the hidden state after reading its token (units ordered so that units "
                 "which behave alike over a passage of the corpus sit side by side), and the probabilities of "
-                "the next token.")
+                "the next token (○ the true next token, × the model's top choice).")
     ui.cached_chart("step_heatmaps", seen, hidden, r["probs"], r["tokens"], steps, unit_order=units["order"])
     table = st.expander("All per-step numbers", on_change="rerun", key="inside_table")
     if table.open:  # a table is costly to draw: only when asked for
