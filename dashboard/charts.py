@@ -472,3 +472,27 @@ def surprise_html(tokens: list[str], surprisal: np.ndarray, scale: float) -> str
                      f'{text}</span>')
     return ('<div style="font-family: monospace; font-size: 1.4rem; line-height: 2.2rem; '
             'word-break: break-all;">' + "".join(spans) + "</div>")
+
+
+def decay_curves_chart(curves: pd.DataFrame) -> go.Figure:
+    """Decay curves of several epochs overlaid (columns epoch, d, mean): mean ‖∂ℓ_t/∂H_(t−d)‖ on a log axis,
+    one line per epoch, light to dark as training goes on (e.g. from rnn_core.gradflow.decay_curve)."""
+    epochs = sorted(curves["epoch"].unique()) if len(curves) else []
+    positive = curves.loc[curves["mean"] > 0, "mean"] if len(curves) else pd.Series([1.0])
+    lo, hi = (math.log10(positive.min()), math.log10(positive.max())) if len(positive) else (-1.0, 0.0)
+    lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1 else (lo - 0.2, hi + 0.2)
+    vals, text = _log_ticks(lo, hi)
+    traces = []
+    for i, epoch in enumerate(epochs):
+        part = curves[curves["epoch"] == epoch].sort_values("d")
+        shade = 0.25 + 0.75 * (i + 1) / len(epochs)  # later epochs darker
+        traces.append(go.Scatter(x=part["d"].tolist(), y=part["mean"].tolist(), mode="lines", name=f"epoch {epoch}",
+                                 line=dict(color=f"rgba(255,127,14,{shade:.2f})", width=3),
+                                 hovertemplate=f"epoch {epoch}<br>d = %{{x}}<br>mean %{{y:.2e}}<extra></extra>"))
+    layout = dict(template=TEMPLATE, height=420, title=dict(text="Gradient flow by distance, per epoch"),
+                  xaxis=dict(title=dict(text="d = t − s (steps back)")),
+                  yaxis=dict(type="log", range=[lo, hi], tickvals=[10.0 ** v for v in vals], ticktext=text,
+                             title=dict(text="mean ‖∂ℓ_t/∂H_(t−d)‖")),
+                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
+                  margin=dict(b=120))
+    return go.Figure(traces, layout)

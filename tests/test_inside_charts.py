@@ -55,3 +55,24 @@ def test_step_heatmaps_follow_the_unit_order():
     fig = charts.step_heatmaps(hidden, np.full((2, 4), 0.25), list("<abc"), steps, unit_order=np.array([2, 0, 1]))
     assert np.allclose(np.asarray(fig.data[0].z, dtype=float), hidden[:, [2, 0, 1]])
     assert list(fig.data[0].x) == ["unit 2", "unit 0", "unit 1"]
+
+
+def test_decay_curves_chart_overlays_epochs_on_a_log_axis():
+    import torch
+
+    from rnn_core.gradflow import decay_curve
+    from rnn_core.model import RNN
+
+    net = RNN(10, 16, "cpu", seed=0)
+    X = torch.randint(0, 10, (4, 12), generator=torch.Generator().manual_seed(0))
+    frames = []
+    for epoch in (1, 5):
+        with torch.no_grad():
+            net.params[1].mul_(5.0)  # "training" grows W_hh
+        curve = decay_curve(net, X)
+        frames.append(pd.DataFrame({"epoch": epoch, "d": range(len(curve)), "mean": curve.numpy()}))
+    fig = charts.decay_curves_chart(pd.concat(frames))
+    assert [t.name for t in fig.data] == ["epoch 1", "epoch 5"] and len(fig.data[0].x) == 11
+    assert fig.layout.yaxis.type == "log" and all(t.startswith("1e") for t in fig.layout.yaxis.ticktext)
+    assert fig.data[1].y[-1] > fig.data[0].y[-1]  # a larger W_hh carries the gradient further back
+    assert isinstance(charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])), go.Figure)
