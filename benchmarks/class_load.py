@@ -37,8 +37,10 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -68,10 +70,11 @@ WAIT_TIMEOUT_S = 30.0  # any other wait: longer is a frozen page
 FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
 SAMPLE_RSS_S = 0.2
 
-SETTINGS_RE = re.compile(r"Settings:\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
+SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
                          r"batch (?P<batch>\d+), (?P<steps>\d+) steps, (?P<hidden>\d+) hidden units.*?"
                          r"(?P<epochs>[\d,]+) epochs.*?seed (?P<seed>\d+)", re.S)
 PROGRESS_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+)")
+DIFFERS_RE = {k: re.compile(rf"{k} (\d+) \(this run: (\d+)\)") for k in ("batch", "steps")}
 SIDEBAR_MODEL_RE = re.compile(r"Session model: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
 BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs on (?P<title>.+?), "
                        r"(?P<hidden>\d+) hidden units")
@@ -260,11 +263,13 @@ class Client:
                 self.rec.errors.append(f"error box on the page: {body[:200]}")
             if "model of this session" in body:
                 self.shown["banner"] = (now, body)
+            elif body.startswith("The sidebar differs from this run"):
+                self.shown["differs"] = (now, body)
         elif kind == "markdown":
             body = el.markdown.body
             if "Traceback" in body:
                 self.rec.errors.append(f"traceback text on the page: {body[:200]}")
-            if body.startswith("**Settings:**"):
+            if body.startswith(("**Settings:**", "**This run:**")):
                 self.shown["settings"] = (now, body.replace("**", ""))
             elif "Session model:" in body:
                 self.shown["sidebar_model"] = (now, body.replace("**", ""))
@@ -325,8 +330,10 @@ class Client:
         self.expect(where, "hidden units", int(m["hidden"]), p.hidden, "hidden")
         self.expect(where, "seed", int(m["seed"]), p.seed, "seed")
         self.expect(where, "epochs", _int(m["epochs"]), p.epochs, "epochs")
-        self.expect(where, "batch", int(m["batch"]), self.batch)
-        self.expect(where, "steps", int(m["steps"]), self.steps)
+        # a run's line keeps the settings it was started with (the plan's); the sidebar's line follows the sliders
+        run_line = m["whose"] == "This run"
+        self.expect(where, "batch", int(m["batch"]), p.batch if run_line else self.batch)
+        self.expect(where, "steps", int(m["steps"]), p.steps if run_line else self.steps)
 
     def check_training_view(self, where: str) -> None:
         """Progress bar, sidebar's session model and the sample: the session's own run."""
@@ -375,9 +382,16 @@ class Client:
         await self.send_rerun()
 
         def settled() -> bool:
-            m = self.settings_match()
-            return (self.full_run_after(t0) and self.shown["settings"][0] > t0 and m is not None
-                    and (int(m["batch"]), int(m["steps"])) == want)
+            """A full run after the move shows the new slider values: in the note that the sidebar differs
+            from the run (no note: the sidebar equals the run's values again)."""
+            if not (self.full_run_after(t0) and self.shown["settings"][0] > t0 and self.settings_match()):
+                return False
+            note = self.shown_after("differs", t0) or ""
+            shown = []
+            for key in ("batch", "steps"):
+                m = DIFFERS_RE[key].search(note)
+                shown.append(int(m[1]) if m else getattr(self.plan, key))
+            return tuple(shown) == want
         await self.until(settled, f"finished run showing {which} {current}->{current + delta}")
         self.rec.slider_s.append(round(time.perf_counter() - t0, 3))
 
@@ -551,8 +565,9 @@ def run(sessions: int, seconds: float) -> dict:
     port = sb.free_port()
     base_url = f"http://127.0.0.1:{port}"
     t_start = time.perf_counter()
+    runs_dir = Path(tempfile.mkdtemp(prefix="rnn-lab-class-runs-"))  # the server's run store, read for fairness
     with open(SERVER_LOG, "w") as log:
-        proc = sb.start_server(port, log)
+        proc = sb.start_server(port, log, env={"RNN_LAB_RUNS": str(runs_dir)})
         sampler = MemorySampler(proc.pid)
         sampler.start()
         try:
@@ -575,6 +590,8 @@ def run(sessions: int, seconds: float) -> dict:
     if not server_alive:
         server_errors.append(f"the server exited with status {proc.returncode} during the run")
     peak = max((rss for _, rss, _ in sampler.samples), default=0)
+    runs = fairness(runs_dir)
+    shutil.rmtree(runs_dir, ignore_errors=True)
     all_slider = [s for r in records for s in r.slider_s]
     gaps = [g for r in records for g in r.update_gaps_s]
     errors = [f"session {r.index}: {e}" for r in records for e in r.errors] + server_errors
@@ -600,6 +617,7 @@ def run(sessions: int, seconds: float) -> dict:
             "live_update_run": stats([d for r in records for d in r.fragment_run_s]),
         },
         "epochs_trained": stats([float(r.epochs_trained) for r in records]),
+        "fairness": runs,
         "slider_moves": len(all_slider),
         "runs_cut_short": "{} of {}".format(
             sum(r.runs.get("FINISHED_EARLY_FOR_RERUN", 0) for r in records),
@@ -610,10 +628,45 @@ def run(sessions: int, seconds: float) -> dict:
     }
 
 
+def fairness(runs_dir: Path) -> dict:
+    """How evenly the server's scheduler shared the CPU, from the runs' run.json files: over the window in
+    which every run was training, each run's tokens/s and the share of that time that was its turn (its
+    own training and bookkeeping); the slowest against the fastest (model sizes differ between sessions,
+    so the shares compare best)."""
+    runs = []
+    for meta_path in runs_dir.glob("*/run.json"):
+        meta = json.loads(meta_path.read_text())
+        if meta["records"] and meta["wall_s"] > 0:
+            runs.append((meta["created"], meta))
+    if len(runs) < 2:
+        return {"runs": len(runs)}
+    lo = max(created for created, _ in runs)
+    hi = min(created + meta["wall_s"] for created, meta in runs)
+    if hi - lo < 1.0:
+        return {"runs": len(runs), "window_s": round(hi - lo, 2)}
+    per_run = []
+    for created, meta in runs:
+        inside = [r for r in meta["records"] if lo <= created + r["wall_s"] <= hi]
+        # the scheduler's turns it had in the window (training and its per-epoch bookkeeping)
+        busy = inside[-1]["busy_s"] - inside[0]["busy_s"] if len(inside) > 1 else 0.0
+        span = inside[-1]["wall_s"] - inside[0]["wall_s"] if len(inside) > 1 else 0.0
+        per_run.append({"hidden": meta["settings"]["hidden"], "epochs": len(inside),
+                        "tokens_per_s": len(inside) * meta["tokens_per_epoch"] / (hi - lo),
+                        "training_share": busy / span if span > 0 else 0.0})
+    rates = [r["tokens_per_s"] for r in per_run]
+    shares = [r["training_share"] for r in per_run]
+    return {"runs": len(per_run), "window_s": round(hi - lo, 1),
+            "tokens_per_s_min": round(min(rates)), "tokens_per_s_max": round(max(rates)),
+            "slowest_over_fastest": round(min(rates) / max(rates), 3) if max(rates) else None,
+            "training_share_min": round(min(shares), 4), "training_share_max": round(max(shares), 4),
+            "share_ratio": round(min(shares) / max(shares), 3) if max(shares) else None, "per_run": per_run}
+
+
 def report(result: dict) -> str:
     """The table printed at the end."""
     s, lat = result["server"], result["latency_s"]
     ep = result["epochs_trained"]
+    fair = result["fairness"]
     lines = [
         f"A class at once: {result['sessions']} sessions, {result['load_window_s']:g} s of training and "
         f"slider moves, {result['cpus']} CPU cores ({result['wall_s']:.0f} s in all)",
@@ -627,6 +680,10 @@ def report(result: dict) -> str:
         f"({s['rss_peak_per_session_mib']:.1f} MiB per session) |",
         f"| server CPU | {s['cpu_cores_busy']:.2f} cores busy on average |",
         f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
+        *([f"| fairness ({fair['runs']} runs, {fair['window_s']:.0f} s all training) | tokens/s slowest / fastest {fair['slowest_over_fastest']:.2f} "
+           f"({fair['tokens_per_s_min']:,} / {fair['tokens_per_s_max']:,}; sizes differ); share of the time "
+           f"that was its turn {fair['training_share_min']:.1%}-{fair['training_share_max']:.1%} "
+           f"(ratio {fair['share_ratio']:.2f}) |"] if "per_run" in fair else []),
         f"| slider moves | {result['slider_moves']} |",
         f"| script runs cut short by a newer request | {result['runs_cut_short']} |",
         "", "| latency under load (s) | n | median | p95 | max |", "| --- | --- | --- | --- | --- |",

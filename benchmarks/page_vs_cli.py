@@ -59,14 +59,8 @@ def page_run(epochs: int, runs_dir: Path) -> dict:
     port = sb.free_port()
     base = f"http://127.0.0.1:{port}"
     ARTIFACTS.mkdir(exist_ok=True)
-    env_before = dict(os.environ)
-    os.environ["RNN_LAB_RUNS"] = str(runs_dir)
-    try:
-        with open(ARTIFACTS / "page_vs_cli_server.log", "w") as log:
-            proc = sb.start_server(port, log)
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
+    with open(ARTIFACTS / "page_vs_cli_server.log", "w") as log:
+        proc = sb.start_server(port, log, env={"RNN_LAB_RUNS": str(runs_dir)})
     etas = []
     try:
         sb.wait_healthy(proc, base)

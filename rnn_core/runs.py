@@ -99,7 +99,8 @@ class RunView:
     settings: RunSettings
     status: str
     error: str | None
-    records: tuple[dict, ...]  # EpochRecord fields + wall_s (wall-clock seconds of training at its end)
+    records: tuple[dict, ...]  # EpochRecord fields + wall_s (wall-clock seconds running at its end) + busy_s
+    # (seconds of the scheduler's turns it had by then: training and its bookkeeping, not waiting)
     epoch_fraction: float  # of the epoch in progress
     wall_s: float  # wall-clock seconds spent running (waiting for other runs' turns included)
     tokens_per_epoch: int
@@ -156,7 +157,7 @@ class RunView:
 
     def frame(self) -> pd.DataFrame:
         """The records as a DataFrame, one row per epoch."""
-        columns = [*EpochRecord.__dataclass_fields__, "wall_s"]
+        columns = [*EpochRecord.__dataclass_fields__, "wall_s", "busy_s"]
         return pd.DataFrame(list(self.records), columns=columns)
 
 
@@ -179,6 +180,7 @@ class Run:
         self.created = created if created is not None else time.time()
         self.extra = dict(extra or {})  # e.g. the reference run's evaluated perplexity
         self._wall_before, self._running_since = wall_s, None
+        self._busy_s, self._turn_start = 0.0, None  # time in the scheduler's turns
         self._lock = threading.RLock()  # guards the fields above
         self._busy = threading.Lock()  # held while a chunk trains
         self._memory_checkpoints: dict[int, dict] = {}  # without a store: epoch -> payload
@@ -309,7 +311,7 @@ class Run:
         if self.trainer is None or self.status != "running":
             return False
         with self._busy:
-            start = time.perf_counter()
+            start = self._turn_start = time.perf_counter()
             try:
                 while self.status == "running" and self.trainer.epoch < self.settings.epochs:
                     left = budget_s - (time.perf_counter() - start)
@@ -329,12 +331,16 @@ class Run:
             else:
                 if self.status == "running" and self.trainer.epoch >= self.settings.epochs:
                     self._finish("done")
+            finally:
+                self._busy_s += time.perf_counter() - start
+                self._turn_start = None
             return self.status == "running"
 
     def _on_epoch(self, record: EpochRecord) -> None:
         params = _cpu_copy(formula_params(self.trainer.net))
         with self._lock:
-            self.records.append({**asdict(record), "wall_s": self.wall_s})
+            busy = self._busy_s + (time.perf_counter() - self._turn_start if self._turn_start else 0.0)
+            self.records.append({**asdict(record), "wall_s": self.wall_s, "busy_s": busy})
             self._latest = (record.epoch, params)
             self.good_epoch = self.trainer.good_epoch
         if record.epoch in self._schedule and record.epoch == self.good_epoch:

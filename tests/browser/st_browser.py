@@ -57,11 +57,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, log) -> subprocess.Popen:
-    """`streamlit run dashboard/Home.py` from the repo root, its output going to `log`."""
+def start_server(port: int, log, env: dict | None = None) -> subprocess.Popen:
+    """`streamlit run dashboard/Home.py` from the repo root, its output going to `log` (``env``: added
+    environment variables, e.g. RNN_LAB_RUNS)."""
     cmd = [sys.executable, "-m", "streamlit", "run", "dashboard/Home.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true"]
-    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                            env={**os.environ, **(env or {})})
 
 
 def wait_healthy(proc: subprocess.Popen, base_url: str, timeout: float = 60.0) -> None:
