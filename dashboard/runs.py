@@ -121,7 +121,8 @@ def upload(name: str, payload: bytes) -> Run:
 
 # ---------------------------------------------------------------- the model a page shows
 
-MODEL_CHOICES = {"session": "This session's run", "reference": "The lesson's reference run", "untrained": "Untrained"}
+# option (also its ?model= value in the URL, which holds an option as shown) -> caption
+MODEL_CHOICES = {"session": "this session's run", "reference": "the lesson's run, shipped", "untrained": "random weights"}
 
 
 @dataclass
@@ -165,7 +166,7 @@ def pick_model(ctx) -> ShownModel:
     default = "session" if has_mine else "reference" if references else "untrained"
     c1, c2 = st.columns([2, 3], gap="large")
     choice = c1.radio("Model", list(MODEL_CHOICES), index=list(MODEL_CHOICES).index(default),
-                      format_func=MODEL_CHOICES.get, key="model", horizontal=True, bind="query-params",
+                      captions=list(MODEL_CHOICES.values()), key="model", horizontal=True, bind="query-params",
                       help="A run of this session (Training page), the lesson's run shipped with RNN Lab "
                            "(500 epochs at the lesson's settings), or random weights.")
     run = mine if choice == "session" and has_mine else references[0] if choice == "reference" and references else None

@@ -161,7 +161,7 @@ def test_batch_slider_changes_the_minibatch_map():
 
 
 def test_reset_restores_the_lesson_settings():
-    at = open_app("home", batch=8, steps=10, hidden=64, lr=2, epochs=7, clip=3)
+    at = open_app("home", batch=8, steps=10, hidden=64, lr=2, epochs=7, clip=10)
     next(b for b in at.sidebar.button if b.label.startswith("Reset")).click().run()
     assert_clean(at)
     values = {k: at.sidebar.slider(key=k).value for k in ("batch", "steps", "hidden")}

@@ -239,3 +239,5 @@ def test_a_fresh_session_shows_the_reference_model_and_offers_untrained():
     assert at.select_slider(key="epoch").options == ["1", "2", "5", "10", "20", "50", "100", "200", "500"]
     at.radio(key="model").set_value("untrained").run()
     assert "UNTRAINED" in texts(at.warning)
+    linked = open_page("generate", model="untrained")  # a lecturer's link to the untrained model
+    assert linked.radio(key="model").value == "untrained" and "UNTRAINED" in texts(linked.warning)

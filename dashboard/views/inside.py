@@ -5,7 +5,6 @@ import streamlit as st
 from dashboard import charts, explain, lab, lesson, ui
 
 ctx = ui.context()
-model = ui.session_model(ctx)
 
 ui.header(
     "5 · Inside the RNN",
@@ -20,6 +19,7 @@ ui.header(
      r"(1 - H_s^2)\Big) W_{hh}^\top"],
     lesson.INSIDE,
 )
+model = ui.session_model(ctx)
 ui.model_banner(model)
 
 text = st.text_input("Input string (the model reads each token and predicts the next)",
