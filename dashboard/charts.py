@@ -496,3 +496,20 @@ def decay_curves_chart(curves: pd.DataFrame) -> go.Figure:
                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
                   margin=dict(b=120))
     return go.Figure(traces, layout)
+
+
+def spectrum_chart(spectra: pd.DataFrame) -> go.Figure:
+    """ρ(W_hh) and σ_max(W_hh) per epoch (columns epoch, radius, sigma_max), with the line 1 marked: below it,
+    σ_max · max tanh′ < 1 forces the gradient through time to vanish."""
+    epochs = spectra["epoch"].tolist() if len(spectra) else []
+    layout = dict(template=TEMPLATE, height=420, title=dict(text="W_hh's spectrum, per epoch"),
+                  xaxis=dict(title=dict(text="epoch"), type="log" if len(epochs) > 2 else "linear"),
+                  yaxis=dict(title=dict(text="value"), rangemode="tozero"),
+                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
+                  margin=dict(b=120), shapes=[_hline(1.0, "", "black", "dot")])
+    return go.Figure([
+        go.Scatter(x=epochs, y=spectra["radius"].tolist() if len(spectra) else [], mode="lines+markers",
+                   name="ρ(W_hh) spectral radius", line=dict(color=COLORS["h_block"], width=3)),
+        go.Scatter(x=epochs, y=spectra["sigma_max"].tolist() if len(spectra) else [], mode="lines+markers",
+                   name="σ_max(W_hh)", line=dict(color=COLORS["accent"], width=3)),
+    ], layout)

@@ -148,3 +148,31 @@ def twin(diffs: pd.DataFrame) -> str:
     verdict = ("float32 rounding: the two compute the same function" if rounding else
                "more than float32 rounding explains")
     return f"Largest difference: **{num(value)}** ({worst['compared']}), {verdict}."
+
+
+def training_flow(diagnostics: list[dict]) -> list[str]:
+    """How the gradient flow and W_hh's spectrum changed between the first and the last checkpoint measured."""
+    if not diagnostics:
+        return []
+    first, last = diagnostics[0], diagnostics[-1]
+    steps = len(first["decay"])
+    d = min(10, steps - 1)
+    out = []
+    if d > 0 and first["decay"][0] > 0 and last["decay"][0] > 0:
+        r0, r1 = first["decay"][d] / first["decay"][0], last["decay"][d] / last["decay"][0]
+        when = (f"at epoch {first['epoch']}" if first is last else
+                f"at epoch {first['epoch']} it was **{num(r0)}** of its size at the step itself; at epoch "
+                f"{last['epoch']} it is")
+        if first is last:
+            out.append(f"{_steps(d)} back, the gradient of a step's loss is **{num(r0)}** of its size at the step "
+                       f"itself ({when}).")
+        else:
+            out.append(f"{_steps(d)} back, the gradient of a step's loss: {when} **{num(r1)}**.")
+    rho0, rho1 = first["radius"], last["radius"]
+    s0, s1 = first["singular"][0], last["singular"][0]
+    if first is last:
+        out.append(f"W_hh: spectral radius ρ = {num(rho0, 3)}, σ_max = {num(s0, 3)} (epoch {first['epoch']}).")
+    else:
+        out.append(f"W_hh's spectral radius ρ went from {num(rho0, 3)} to {num(rho1, 3)} and its largest singular "
+                   f"value σ_max from {num(s0, 3)} to {num(s1, 3)} (epochs {first['epoch']} to {last['epoch']}).")
+    return out

@@ -360,6 +360,18 @@ def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
                          "sample": [visible_spaces(t) for t in rows["sample"]]})
 
 
+def decay_frame(diagnostics) -> pd.DataFrame:
+    """A run's gradient-flow curves by checkpoint epoch: columns epoch, d, mean (for charts.decay_curves_chart)."""
+    rows = [(g["epoch"], d, v) for g in diagnostics for d, v in enumerate(g["decay"])]
+    return pd.DataFrame(rows, columns=["epoch", "d", "mean"])
+
+
+def spectrum_frame(diagnostics) -> pd.DataFrame:
+    """ρ(W_hh) and σ_max(W_hh) by checkpoint epoch (for charts.spectrum_chart)."""
+    return pd.DataFrame({"epoch": [g["epoch"] for g in diagnostics], "radius": [g["radius"] for g in diagnostics],
+                         "sigma_max": [g["singular"][0] for g in diagnostics]})
+
+
 def runs_frame(views: list) -> pd.DataFrame:
     """One row per run: id, status, epochs, size, perplexity (as text)."""
     return pd.DataFrame({

@@ -4,7 +4,7 @@
 (The Time Machine, char tokens, first 10,000, batch 32, 35 steps, 512 hidden units, lr 1, theta 1,
 sequential partitioning, seed 0, 500 epochs) into ``data/reference/lesson/`` (run.json and checkpoints at
 epochs 1, 2, 5, 10, 20, 50, 100, 200, 500), then evaluates the last checkpoint on the corpus and writes
-that perplexity into run.json. tests/test_reference.py loads it and checks that figure.
+that perplexity into run.json, with the gradient flow and W_hh's spectrum at each checkpoint. tests/test_reference.py loads it and checks that figure.
 """
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ def main() -> int:
     run = store.load(REFERENCE_ID)
     run.origin = "reference"
     run.extra["eval_perplexity"] = evaluate_run(run)
+    s = run.settings
+    tc = tokenize_corpus(load_corpus(s.corpus, seed=s.seed), s.token, 10_000)
+    run.diagnose_checkpoints(next(iter(make_loader(tc, s.batch, s.steps, s.partition == "random", seed=s.seed))))
     store.save_meta(run)
     print(json.dumps({"eval_perplexity": run.extra["eval_perplexity"], "checkpoints": run.checkpoints}))
     return 0

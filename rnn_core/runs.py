@@ -110,6 +110,9 @@ class RunView:
     trainable: bool  # held in memory with its trainer (else read back from disk: it can be looked at only)
     vocab_size: int
     origin: str = "trained"  # trained | uploaded | reference
+    # at each checkpoint epoch (with ``diagnostics``): {epoch, decay: mean ‖∂ℓ_t/∂H_(t−d)‖ by d on the first
+    # minibatch, radius: ρ(W_hh), singular: the top singular values of W_hh}
+    diagnostics: tuple[dict, ...] = ()
 
     @property
     def epoch(self) -> int:
@@ -168,7 +171,8 @@ class Run:
                  store: RunStore | None = None, owner: str = "", origin: str = "trained",
                  records: list[dict] | None = None, checkpoints: list[int] | None = None, status: str = "new",
                  error: str | None = None, wall_s: float = 0.0, good_epoch: int = 0, tokens_per_epoch: int = 0,
-                 created: float | None = None, device: str = "CPU", extra: dict | None = None):
+                 created: float | None = None, device: str = "CPU", extra: dict | None = None,
+                 diagnostics: list[dict] | None = None, probe=None):
         if not RUN_ID.match(run_id):
             raise ValueError(f"Bad run id {run_id!r}.")
         self.id, self.settings, self.vocab, self.trainer, self.store = run_id, settings, vocab, trainer, store
@@ -179,6 +183,8 @@ class Run:
         self.tokens_per_epoch, self.device = tokens_per_epoch, device
         self.created = created if created is not None else time.time()
         self.extra = dict(extra or {})  # e.g. the reference run's evaluated perplexity
+        self.diagnostics: list[dict] = list(diagnostics or [])
+        self._probe = probe  # (X, Y): the minibatch gradient flow is measured on, or None: no diagnostics
         self._wall_before, self._running_since = wall_s, None
         self._busy_s, self._turn_start = 0.0, None  # time in the scheduler's turns
         self._lock = threading.RLock()  # guards the fields above
@@ -192,8 +198,13 @@ class Run:
 
     @classmethod
     def create(cls, settings: RunSettings, tc: TokenizedCorpus, *, store: RunStore | None = None, owner: str = "",
-               run_id: str | None = None, device=None, init_params: dict | None = None) -> "Run":
-        """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from)."""
+               run_id: str | None = None, device=None, init_params: dict | None = None,
+               diagnostics: bool = False) -> "Run":
+        """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from).
+
+        ``diagnostics``: at each checkpoint epoch also measure the gradient flow on the first minibatch and
+        W_hh's spectrum (about 0.25 s at h = 512), for the Training page's curves of how they change.
+        """
         device = resolve_device(device if device is not None else settings.device)
         loader = make_loader(tc, settings.batch, settings.steps, settings.partition == "random", seed=settings.seed)
         net = make_model(settings.engine, len(tc.vocab), settings.hidden, device, seed=settings.seed)
@@ -201,8 +212,10 @@ class Run:
             net.load_formula_params(init_params)
         trainer = Trainer(net, loader, tc.vocab, lr=settings.lr, theta=settings.clip, sample_every=SAMPLE_EVERY,
                           prefix=settings.prefix, num_preds=50)
+        probe = next(iter(loader)) if diagnostics else None
         run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store, owner=owner,
-                  tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device))
+                  tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
+                  probe=probe)
         run._latest = (0, _cpu_copy(formula_params(net)))
         return run
 
@@ -228,7 +241,8 @@ class Run:
             fraction = self.trainer.epoch_fraction if self.trainer is not None and self.status == "running" else 0.0
             return RunView(self.id, self.settings, self.status, self.error, tuple(self.records), fraction,
                            self.wall_s, self.tokens_per_epoch, tuple(self.checkpoints), self.good_epoch,
-                           self.device, self.trainer is not None, len(self.vocab), self.origin)
+                           self.device, self.trainer is not None, len(self.vocab), self.origin,
+                           tuple(self.diagnostics))
 
     @property
     def wall_s(self) -> float:
@@ -345,9 +359,31 @@ class Run:
             self.good_epoch = self.trainer.good_epoch
         if record.epoch in self._schedule and record.epoch == self.good_epoch:
             self._save_checkpoint(record.epoch)
+            if self._probe is not None:
+                self._diagnose(record.epoch, params)
             self.save_meta()
         elif time.monotonic() - self._meta_written > META_EVERY_S:
             self.save_meta()
+
+    def diagnose_checkpoints(self, probe: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Measure gradient flow and spectrum at every checkpoint (for a run trained without diagnostics)."""
+        self._probe = probe
+        done = {g["epoch"] for g in self.diagnostics}
+        for epoch in self.checkpoints:
+            if epoch not in done:
+                self._diagnose(epoch, self.checkpoint(epoch))
+        self.diagnostics.sort(key=lambda g: g["epoch"])
+
+    def _diagnose(self, epoch: int, params: dict[str, torch.Tensor]) -> None:
+        """Gradient flow by distance on the probe minibatch, and W_hh's spectrum, at this epoch."""
+        from .gradflow import decay_curve, spectrum  # local: gradflow is only needed with diagnostics
+
+        X, Y = self._probe
+        decay = decay_curve(params, X, Y)
+        spec = spectrum(params, k=4)
+        with self._lock:
+            self.diagnostics.append({"epoch": epoch, "decay": [float(v) for v in decay],
+                                     "radius": spec.radius, "singular": [float(v) for v in spec.singular]})
 
     def _finish(self, status: str, error: str | None = None) -> None:
         """End the run: keep the last good model as a checkpoint and write the metadata."""
@@ -392,7 +428,8 @@ class Run:
                     "settings": asdict(self.settings), "status": self.status, "error": self.error,
                     "wall_s": self.wall_s, "good_epoch": self.good_epoch, "tokens_per_epoch": self.tokens_per_epoch,
                     "device": self.device, "checkpoints": list(self.checkpoints), "extra": self.extra,
-                    "vocab": self.vocab.to_dict(), "records": list(self.records)}
+                    "vocab": self.vocab.to_dict(), "records": list(self.records),
+                    "diagnostics": list(self.diagnostics)}
 
     @classmethod
     def from_meta(cls, meta: dict, store: RunStore | None = None) -> "Run":
@@ -403,7 +440,7 @@ class Run:
                    records=meta["records"], checkpoints=meta["checkpoints"], status=status, error=meta.get("error"),
                    wall_s=meta.get("wall_s", 0.0), good_epoch=meta.get("good_epoch", 0),
                    tokens_per_epoch=meta.get("tokens_per_epoch", 0), created=meta.get("created"),
-                   device=meta.get("device", "CPU"), extra=meta.get("extra"))
+                   device=meta.get("device", "CPU"), extra=meta.get("extra"), diagnostics=meta.get("diagnostics"))
 
     def wait(self, timeout_s: float = 60.0, poll_s: float = 0.05) -> RunView:
         """Block until the run is no longer running (or the timeout passes); its view."""

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dashboard import runs
+from dashboard import explain, runs
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
@@ -85,6 +85,23 @@ def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
     at.switch_page("views/generate.py").run()
     assert not at.exception
     assert "Trained model" in at.success[0].value
+
+
+def test_the_training_pages_gradient_flow_sentence_states_the_runs_own_numbers():
+    at = open_page(**{**SHORT, "epochs": "12", "hidden": "32"})
+    at.button(key="start_training").click().run()
+    view = current_run(at).wait(60)
+    at.run()
+    first, last = view.diagnostics[0], view.diagnostics[-1]
+    assert [g["epoch"] for g in view.diagnostics] == [1, 2, 5, 10, 12]  # at every checkpoint
+    text = texts(at.markdown)
+    r0, r1 = (g["decay"][10] / g["decay"][0] for g in (first, last))
+    assert (f"10 steps back, the gradient of a step's loss: at epoch 1 it was **{explain.num(r0)}** of its size "
+            f"at the step itself; at epoch 12 it is **{explain.num(r1)}**.") in text
+    assert (f"ρ went from {explain.num(first['radius'], 3)} to {explain.num(last['radius'], 3)} and its largest "
+            f"singular value σ_max from {explain.num(first['singular'][0], 3)} to "
+            f"{explain.num(last['singular'][0], 3)}") in text
+    assert len(at.get("plotly_chart")) == 4  # curves, gradient norm, decay curves by epoch, spectrum
 
 
 def test_training_goes_on_while_another_page_is_open_and_the_sidebar_shows_it():

@@ -6,7 +6,7 @@ and Restart. The run goes on while other pages are open, and ``?run=<id>`` reope
 """
 import streamlit as st
 
-from dashboard import charts, lab, lesson, runs, ui
+from dashboard import charts, explain, lab, lesson, runs, ui
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
@@ -149,6 +149,18 @@ def live() -> None:
             st.dataframe(samples, hide_index=True, width="stretch", height=260)
         else:
             st.caption("A sample is generated after the first epoch and every 10 epochs.")
+    if view.diagnostics:
+        st.subheader("Gradient flow as the model trains")
+        st.markdown(" ".join(explain.training_flow(list(view.diagnostics))))
+        c1, c2 = st.columns(2, gap="large")
+        shown = (view.id, len(view.diagnostics))  # the figures change only at a checkpoint epoch
+        with c1:
+            ui.cached_chart("decay_curves_chart", shown, lab.decay_frame(view.diagnostics), key="training_decay")
+        with c2:
+            ui.cached_chart("spectrum_chart", shown, lab.spectrum_frame(view.diagnostics), key="training_spectrum")
+        st.caption("Measured at each checkpoint epoch on the first minibatch: the mean of ‖∂ℓ_t/∂H_(t−d)‖ over "
+                   "the steps t, d steps back, and the spectrum of W_hh. Where σ_max · max tanh′ < 1 (tanh′ ≤ 1), "
+                   "the gradient must vanish going back; with clipping off, compare how the curves and ρ move.")
     if st.session_state.get("_live_was_running") and not view.running:
         st.session_state["_live_was_running"] = False
         st.rerun()  # the run ended: a full rerun turns the timer off and updates buttons and sidebar
