@@ -10,7 +10,7 @@ Each round runs, one after the other:
   ``/training``: Start, then the lecturer's walk while it trains (Data, One-hot & shapes, Inside, back to
   Training), until the progress bar says the run finished. The run's wall time comes from its own
   run.json (start to last epoch), and the ETA the page showed is compared with the time that was
-  really left, at 10%, 25%, 50% and 75% of the run.
+  really left, at 10%, 25%, 75% and 90% of the run.
 
 Prints a table and writes ``artifacts/page_vs_cli.json``. Numbers are measurements, reported in
 docs/performance.md, never asserted.
@@ -18,6 +18,7 @@ docs/performance.md, never asserted.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -33,7 +34,9 @@ import st_browser as sb  # noqa: E402  (the browser tests' server start, health 
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 ETA_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+).*?about (?:(?P<min>\d+) min )?(?P<s>\d+) s to go")
-WALK = [(0.10, "data"), (0.25, "shapes"), (0.40, "inside"), (0.55, "training")]  # (progress, page) while it trains
+# (progress, page): the lecturer's walk while the run trains; the ETA is read on Training before and after it
+WALK = [(0.30, "data"), (0.40, "shapes"), (0.50, "inside"), (0.65, "training")]
+ETA_AT = (0.10, 0.25, 0.75, 0.90)
 
 
 def cli_run(epochs: int) -> dict:
@@ -52,7 +55,7 @@ def progress_text(page) -> str:
     return bar.inner_text() if bar.count() else ""
 
 
-def page_run(epochs: int, runs_dir: Path) -> dict:
+def page_run(epochs: int, runs_dir: Path, threads: str | None = None) -> dict:
     """The lesson's run started from the Training page, with a walk through other pages while it trains."""
     from playwright.sync_api import sync_playwright
 
@@ -60,7 +63,8 @@ def page_run(epochs: int, runs_dir: Path) -> dict:
     base = f"http://127.0.0.1:{port}"
     ARTIFACTS.mkdir(exist_ok=True)
     with open(ARTIFACTS / "page_vs_cli_server.log", "w") as log:
-        proc = sb.start_server(port, log, env={"RNN_LAB_RUNS": str(runs_dir)})
+        proc = sb.start_server(port, log, env={"RNN_LAB_RUNS": str(runs_dir),
+                                               **({"RNN_LAB_TRAIN_THREADS": threads} if threads else {})})
     etas = []
     try:
         sb.wait_healthy(proc, base)
@@ -96,14 +100,16 @@ def page_run(epochs: int, runs_dir: Path) -> dict:
     meta = json.loads((runs[0] / "run.json").read_text())
     wall = meta["records"][-1]["wall_s"]
     checks = []
-    for fraction in (0.10, 0.25, 0.50, 0.75):
+    for fraction in ETA_AT:
         seen = [e for e in etas if e[1] >= fraction * epochs]
         if seen:
             t, epoch, left = seen[0]
             truth = (t_done - t_click) - t
             checks.append({"at_epoch": epoch, "eta_s": left, "true_s": round(truth, 1),
                            "error": round(left / truth - 1, 3) if truth > 0 else None})
+    threads = collections.Counter(r.get("threads") for r in meta["records"])
     return {"wall_s": round(wall, 2), "click_to_done_s": round(t_done - t_click, 2), "status": meta["status"],
+            "epochs_by_threads": {str(k): v for k, v in sorted(threads.items(), key=lambda kv: str(kv[0]))},
             "perplexity": round(meta["records"][-1]["perplexity"], 4), "eta_checks": checks}
 
 
@@ -111,16 +117,22 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--threads", default=None, help="fix the server's training threads (RNN_LAB_TRAIN_THREADS); "
+                                                    "default: chosen per run")
     args = ap.parse_args(argv)
+    from rnn_core import fast
+
+    fast.kernels(block=True)  # built (or loaded) before anything is timed
     rounds = []
     for i in range(args.rounds):
         cli = cli_run(args.epochs)
         with tempfile.TemporaryDirectory(prefix="rnn-lab-bench-runs-") as d:
-            page = page_run(args.epochs, Path(d))
+            page = page_run(args.epochs, Path(d), args.threads)
         rounds.append({"cli": cli, "page": page, "ratio": round(page["wall_s"] / cli["wall_s"], 3)})
         print(f"round {i + 1}: CLI {cli['wall_s']:.1f} s (training {cli['train_s']:.1f} s, perplexity "
               f"{cli['perplexity']}); page {page['wall_s']:.1f} s (perplexity {page['perplexity']}, "
-              f"{page['status']}); page / CLI = {page['wall_s'] / cli['wall_s']:.2f}")
+              f"{page['status']}, epochs by torch threads {page['epochs_by_threads']}); "
+              f"page / CLI = {page['wall_s'] / cli['wall_s']:.2f}")
         for c in page["eta_checks"]:
             print(f"  ETA at epoch {c['at_epoch']}: shown {c['eta_s']} s, really {c['true_s']} s "
                   f"({c['error']:+.0%})")

@@ -15,6 +15,7 @@ import streamlit as st
 import torch
 
 import rnn_core
+import rnn_core.gradflow
 import rnn_core.runs
 from rnn_core import corpus as rc_corpus
 from rnn_core import vocab as rc_vocab
@@ -358,6 +359,20 @@ def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"epoch": rows["epoch"].astype(int).to_numpy(),
                          "perplexity": [fmt_ppl(p) for p in rows["perplexity"]],
                          "sample": [visible_spaces(t) for t in rows["sample"]]})
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _probe_summary(run_id: str, epoch: int, _run) -> dict:
+    X, Y = _run.probe
+    return rnn_core.gradflow.probe_summary(_run.checkpoint(epoch), X, Y)
+
+
+def checkpoint_flows(run, epochs) -> list[dict]:
+    """Gradient flow and W_hh's spectrum of each saved epoch on the run's probe minibatch: {epoch, decay,
+    radius, singular} per epoch, computed once per checkpoint (training never pays for them)."""
+    if run.probe is None:
+        return []
+    return [{"epoch": e, **_probe_summary(run.id, e, run)} for e in epochs]
 
 
 def decay_frame(diagnostics) -> pd.DataFrame:

@@ -94,7 +94,7 @@ def start_new(s: Settings, info: CorpusInfo, device: torch.device) -> Run:
     if len(running) >= MAX_RUNNING_PER_SESSION:
         raise RunLimitError(f"This session already has {len(running)} runs training: stop one first.")
     reg = registry()
-    run = Run.create(run_settings(s, info), info.tc, store=reg.store, device=device, diagnostics=True)
+    run = Run.create(run_settings(s, info), info.tc, store=reg.store, device=device)
     reg.scheduler.start(run)
     reg.add(run)
     adopt(run)

@@ -177,3 +177,11 @@ def spectrum(net, k: int = 8) -> Spectrum:
     except torch.linalg.LinAlgError:  # e.g. many repeated eigenvalues; numpy's LAPACK call copes (but slower)
         radius = float(np.abs(np.linalg.eigvals(W_hh.double().numpy())).max())
     return Spectrum(radius, torch.linalg.svdvals(W_hh.double())[:k])
+
+
+def probe_summary(params: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor) -> dict:
+    """What one checkpoint does with a run's probe minibatch (X, Y): the decay curve (mean ‖∂ℓ_t/∂H_(t−d)‖ by
+    d, first 8 rows) and W_hh's spectral radius and top singular values, as plain data."""
+    spec = spectrum(params, k=4)
+    return {"decay": [float(v) for v in decay_curve(params, X, Y)], "radius": spec.radius,
+            "singular": [float(v) for v in spec.singular]}

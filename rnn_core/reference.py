@@ -48,9 +48,6 @@ def main() -> int:
     run = store.load(REFERENCE_ID)
     run.origin = "reference"
     run.extra["eval_perplexity"] = evaluate_run(run)
-    s = run.settings
-    tc = tokenize_corpus(load_corpus(s.corpus, seed=s.seed), s.token, 10_000)
-    run.diagnose_checkpoints(next(iter(make_loader(tc, s.batch, s.steps, s.partition == "random", seed=s.seed))))
     store.save_meta(run)
     print(json.dumps({"eval_perplexity": run.extra["eval_perplexity"], "checkpoints": run.checkpoints}))
     return 0

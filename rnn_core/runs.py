@@ -100,7 +100,8 @@ class RunView:
     status: str
     error: str | None
     records: tuple[dict, ...]  # EpochRecord fields + wall_s (wall-clock seconds running at its end) + busy_s
-    # (seconds of the scheduler's turns it had by then: training and its bookkeeping, not waiting)
+    # (seconds of the scheduler's turns it had by then: training and its bookkeeping, not waiting) + threads
+    # (torch threads of the turn that ended the epoch)
     epoch_fraction: float  # of the epoch in progress
     wall_s: float  # wall-clock seconds spent running (waiting for other runs' turns included)
     tokens_per_epoch: int
@@ -110,9 +111,6 @@ class RunView:
     trainable: bool  # held in memory with its trainer (else read back from disk: it can be looked at only)
     vocab_size: int
     origin: str = "trained"  # trained | uploaded | reference
-    # at each checkpoint epoch (with ``diagnostics``): {epoch, decay: mean ‖∂ℓ_t/∂H_(t−d)‖ by d on the first
-    # minibatch, radius: ρ(W_hh), singular: the top singular values of W_hh}
-    diagnostics: tuple[dict, ...] = ()
 
     @property
     def epoch(self) -> int:
@@ -160,7 +158,7 @@ class RunView:
 
     def frame(self) -> pd.DataFrame:
         """The records as a DataFrame, one row per epoch."""
-        columns = [*EpochRecord.__dataclass_fields__, "wall_s", "busy_s"]
+        columns = [*EpochRecord.__dataclass_fields__, "wall_s", "busy_s", "threads"]
         return pd.DataFrame(list(self.records), columns=columns)
 
 
@@ -172,7 +170,7 @@ class Run:
                  records: list[dict] | None = None, checkpoints: list[int] | None = None, status: str = "new",
                  error: str | None = None, wall_s: float = 0.0, good_epoch: int = 0, tokens_per_epoch: int = 0,
                  created: float | None = None, device: str = "CPU", extra: dict | None = None,
-                 diagnostics: list[dict] | None = None, probe=None):
+                 probe: tuple[torch.Tensor, torch.Tensor] | None = None):
         if not RUN_ID.match(run_id):
             raise ValueError(f"Bad run id {run_id!r}.")
         self.id, self.settings, self.vocab, self.trainer, self.store = run_id, settings, vocab, trainer, store
@@ -183,8 +181,9 @@ class Run:
         self.tokens_per_epoch, self.device = tokens_per_epoch, device
         self.created = created if created is not None else time.time()
         self.extra = dict(extra or {})  # e.g. the reference run's evaluated perplexity
-        self.diagnostics: list[dict] = list(diagnostics or [])
-        self._probe = probe  # (X, Y): the minibatch gradient flow is measured on, or None: no diagnostics
+        # (X, Y), each (batch, steps): the run's first minibatch, kept so that what its checkpoints do with the
+        # same input (gradient flow through time, rnn_core.gradflow.probe_summary) can be compared across epochs
+        self.probe = probe
         self._wall_before, self._running_since = wall_s, None
         self._busy_s, self._turn_start = 0.0, None  # time in the scheduler's turns
         self._lock = threading.RLock()  # guards the fields above
@@ -198,13 +197,8 @@ class Run:
 
     @classmethod
     def create(cls, settings: RunSettings, tc: TokenizedCorpus, *, store: RunStore | None = None, owner: str = "",
-               run_id: str | None = None, device=None, init_params: dict | None = None,
-               diagnostics: bool = False) -> "Run":
-        """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from).
-
-        ``diagnostics``: at each checkpoint epoch also measure the gradient flow on the first minibatch and
-        W_hh's spectrum (about 0.25 s at h = 512), for the Training page's curves of how they change.
-        """
+               run_id: str | None = None, device=None, init_params: dict | None = None) -> "Run":
+        """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from)."""
         device = resolve_device(device if device is not None else settings.device)
         loader = make_loader(tc, settings.batch, settings.steps, settings.partition == "random", seed=settings.seed)
         net = make_model(settings.engine, len(tc.vocab), settings.hidden, device, seed=settings.seed)
@@ -212,7 +206,8 @@ class Run:
             net.load_formula_params(init_params)
         trainer = Trainer(net, loader, tc.vocab, lr=settings.lr, theta=settings.clip, sample_every=SAMPLE_EVERY,
                           prefix=settings.prefix, num_preds=50)
-        probe = next(iter(loader)) if diagnostics else None
+        probe = next(iter(make_loader(tc, settings.batch, settings.steps, settings.partition == "random",
+                                      seed=settings.seed)))  # a loader of its own: the trainer's is untouched
         run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store, owner=owner,
                   tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
                   probe=probe)
@@ -241,8 +236,7 @@ class Run:
             fraction = self.trainer.epoch_fraction if self.trainer is not None and self.status == "running" else 0.0
             return RunView(self.id, self.settings, self.status, self.error, tuple(self.records), fraction,
                            self.wall_s, self.tokens_per_epoch, tuple(self.checkpoints), self.good_epoch,
-                           self.device, self.trainer is not None, len(self.vocab), self.origin,
-                           tuple(self.diagnostics))
+                           self.device, self.trainer is not None, len(self.vocab), self.origin)
 
     @property
     def wall_s(self) -> float:
@@ -354,36 +348,15 @@ class Run:
         params = _cpu_copy(formula_params(self.trainer.net))
         with self._lock:
             busy = self._busy_s + (time.perf_counter() - self._turn_start if self._turn_start else 0.0)
-            self.records.append({**asdict(record), "wall_s": self.wall_s, "busy_s": busy})
+            self.records.append({**asdict(record), "wall_s": self.wall_s, "busy_s": busy,
+                                 "threads": torch.get_num_threads()})
             self._latest = (record.epoch, params)
             self.good_epoch = self.trainer.good_epoch
         if record.epoch in self._schedule and record.epoch == self.good_epoch:
             self._save_checkpoint(record.epoch)
-            if self._probe is not None:
-                self._diagnose(record.epoch, params)
             self.save_meta()
         elif time.monotonic() - self._meta_written > META_EVERY_S:
             self.save_meta()
-
-    def diagnose_checkpoints(self, probe: tuple[torch.Tensor, torch.Tensor]) -> None:
-        """Measure gradient flow and spectrum at every checkpoint (for a run trained without diagnostics)."""
-        self._probe = probe
-        done = {g["epoch"] for g in self.diagnostics}
-        for epoch in self.checkpoints:
-            if epoch not in done:
-                self._diagnose(epoch, self.checkpoint(epoch))
-        self.diagnostics.sort(key=lambda g: g["epoch"])
-
-    def _diagnose(self, epoch: int, params: dict[str, torch.Tensor]) -> None:
-        """Gradient flow by distance on the probe minibatch, and W_hh's spectrum, at this epoch."""
-        from .gradflow import decay_curve, spectrum  # local: gradflow is only needed with diagnostics
-
-        X, Y = self._probe
-        decay = decay_curve(params, X, Y)
-        spec = spectrum(params, k=4)
-        with self._lock:
-            self.diagnostics.append({"epoch": epoch, "decay": [float(v) for v in decay],
-                                     "radius": spec.radius, "singular": [float(v) for v in spec.singular]})
 
     def _finish(self, status: str, error: str | None = None) -> None:
         """End the run: keep the last good model as a checkpoint and write the metadata."""
@@ -429,7 +402,7 @@ class Run:
                     "wall_s": self.wall_s, "good_epoch": self.good_epoch, "tokens_per_epoch": self.tokens_per_epoch,
                     "device": self.device, "checkpoints": list(self.checkpoints), "extra": self.extra,
                     "vocab": self.vocab.to_dict(), "records": list(self.records),
-                    "diagnostics": list(self.diagnostics)}
+                    "probe": None if self.probe is None else [t.tolist() for t in self.probe]}
 
     @classmethod
     def from_meta(cls, meta: dict, store: RunStore | None = None) -> "Run":
@@ -440,7 +413,8 @@ class Run:
                    records=meta["records"], checkpoints=meta["checkpoints"], status=status, error=meta.get("error"),
                    wall_s=meta.get("wall_s", 0.0), good_epoch=meta.get("good_epoch", 0),
                    tokens_per_epoch=meta.get("tokens_per_epoch", 0), created=meta.get("created"),
-                   device=meta.get("device", "CPU"), extra=meta.get("extra"), diagnostics=meta.get("diagnostics"))
+                   device=meta.get("device", "CPU"), extra=meta.get("extra"),
+                   probe=None if meta.get("probe") is None else tuple(torch.tensor(t) for t in meta["probe"]))
 
     def wait(self, timeout_s: float = 60.0, poll_s: float = 0.05) -> RunView:
         """Block until the run is no longer running (or the timeout passes); its view."""
@@ -534,8 +508,8 @@ class RunLimitError(RuntimeError):
 class Scheduler:
     """Trains the active runs on one worker thread, a chunk of ``chunk_s`` seconds each in turn.
 
-    Threads: a run may use up to ``threads`` of torch's intra-op threads (default: every core, at most 8),
-    so a run alone gets the whole machine. But a per-step matmul split over threads waits at a barrier
+    Threads: a run may use up to every core (at most 8) for torch's intra-op threads, so a run alone gets
+    the whole machine. But a per-step matmul split over threads waits at a barrier
     for the slowest, and when another program (the browser drawing the page, another server) holds a
     core, that costs far more than it gains: measured on 2 cores under load, 2 threads trained 5-40x
     slower than 1. So each run's turns are timed with 1 thread and with all of them, and the faster
@@ -543,12 +517,18 @@ class Scheduler:
     """
 
     def __init__(self, chunk_s: float = 0.1, threads: int | None = None, max_active: int = 32,
-                 explore_every: int = 25):
+                 explore_every: int = 25, solo_chunk_s: float = 0.5, max_threads: int | None = None):
         env = os.environ.get("RNN_LAB_TRAIN_THREADS")
         self.chunk_s, self.max_active, self.explore_every = chunk_s, max_active, explore_every
-        # torch's thread count is per thread: the worker's choice does not change the pages' threads
-        self.threads = threads or (int(env) if env else min(8, os.cpu_count() or 1))
-        self._choices = sorted({1, self.threads})
+        # A run alone trains in longer turns (less bookkeeping per minibatch); Stop still waits at most this.
+        self.solo_chunk_s = max(chunk_s, solo_chunk_s)
+        self._threads_now: int | None = None
+        # torch's thread count is per thread: the worker's choice does not change the pages' threads.
+        # ``threads`` (or RNN_LAB_TRAIN_THREADS) fixes the count; else it is chosen per run, from 1 to
+        # ``max_threads`` (default: every core, at most 8).
+        fixed = threads or (int(env) if env and not max_threads else None)
+        self.threads = fixed or max_threads or min(8, os.cpu_count() or 1)
+        self._choices = [fixed] if fixed else sorted({1, self.threads})
         self._rates: dict[str, dict[int, float]] = {}  # run id -> threads -> minibatches/s (moving average)
         self._turns = 0
         self._queue: collections.deque[Run] = collections.deque()
@@ -605,11 +585,13 @@ class Scheduler:
         rates = self._rates.setdefault(run_id, {})
         rates[threads] = rate if threads not in rates else 0.7 * rates[threads] + 0.3 * rate
 
-    def _timed_turn(self, run: Run) -> bool:
+    def _timed_turn(self, run: Run, budget_s: float) -> bool:
         threads = self.threads_for(run, self._turns)
-        torch.set_num_threads(threads)
+        if threads != self._threads_now:
+            torch.set_num_threads(threads)
+            self._threads_now = threads
         before, start = run.trainer.batches_done if run.trainer else 0, time.perf_counter()
-        more = run.advance(self.chunk_s)
+        more = run.advance(budget_s)
         elapsed = time.perf_counter() - start
         if run.trainer is not None and elapsed > 0:
             self.record_rate(run.id, threads, (run.trainer.batches_done - before) / elapsed)
@@ -625,8 +607,9 @@ class Scheduler:
                 if self._closed:
                     return
                 run = self._current = self._queue.popleft()
+                budget = self.chunk_s if self._queue else self.solo_chunk_s
             try:
-                more = self._timed_turn(run)
+                more = self._timed_turn(run, budget)
             except Exception as exc:  # noqa: BLE001  a bug in one run must not stop the others
                 log.exception("run %s failed", run.id)
                 with run._lock:

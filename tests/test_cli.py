@@ -81,8 +81,11 @@ def fast_kernels_built():
     (lambda tmp: ["--corpus", "counting", "--device", "tpu"], "Unknown device"),
     (lambda tmp: ["--corpus", "counting", "--hidden", "16", "--epochs", "3", "--lr", "1e37"], "non-finite"),
     (lambda tmp: ["--batch-size", "many"], "invalid int"),
+    (lambda tmp: ["--corpus", "counting", "--clip", "never"], "invalid clip value"),
+    (lambda tmp: ["--corpus", "counting", "--load", _empty(tmp)], "not an RNN Lab checkpoint"),
+    (lambda tmp: ["--corpus", "counting", "--load", str(tmp / "none.pt")], "does not exist"),
 ], ids=["missing", "empty", "binary", "too-short", "batch-0", "hidden-neg", "epochs-0", "lr-neg", "absurd-hidden",
-        "memory", "device", "divergence", "not-a-number"])
+        "memory", "device", "divergence", "not-a-number", "clip-word", "load-not-a-checkpoint", "load-missing"])
 def test_bad_input_exits_2_with_one_line(tmp_path, capsys, make_args, expected, fast_kernels_built):
     # in-process: the same main() the module runs, without paying torch's import per case
     assert main([*make_args(tmp_path), "--quiet"]) == 2
@@ -110,3 +113,37 @@ def test_bad_input_as_a_process(args, expected):
 def test_cuda_without_gpu_is_refused():
     result = run_cli("--corpus", "counting", "--device", "cuda", "--quiet")
     assert result.returncode == 2 and "no CUDA GPU" in result.stderr
+
+
+def test_clipping_off_and_a_checkpoint_round_trip(tmp_path, capsys, fast_kernels_built):
+    first, second = tmp_path / "a.pt", tmp_path / "b.pt"
+    common = ["--corpus", "counting", "--hidden", "16", "--batch-size", "8", "--num-steps", "10", "--quiet"]
+    assert main([*common, "--epochs", "3", "--save", str(first)]) == 0
+    capsys.readouterr()
+    # --load starts from the saved model (its hidden size wins), trains on with clipping off, saves again
+    assert main([*common, "--hidden", "99", "--epochs", "2", "--clip", "off", "--load", str(first),
+                 "--save", str(second)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["clip"] is None and summary["hidden"] == 16
+    from rnn_core.checkpoint import read_checkpoint
+
+    params, vocab, config = read_checkpoint(second)
+    assert config["epoch"] == 2 and config["clip"] is None and params["W_hh"].shape == (16, 16)
+
+
+def test_a_checkpoint_of_another_vocabulary_is_refused(tmp_path, capsys, fast_kernels_built):
+    saved = tmp_path / "counting.pt"
+    assert main(["--corpus", "counting", "--hidden", "16", "--epochs", "1", "--quiet", "--save", str(saved)]) == 0
+    capsys.readouterr()
+    assert main(["--corpus", "parentheses", "--epochs", "1", "--quiet", "--load", str(saved)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "another vocabulary" in err and "\n" not in err
+
+
+def test_a_run_dir_holds_the_run_as_the_dashboard_keeps_it(tmp_path, capsys, fast_kernels_built):
+    assert main(["--corpus", "counting", "--hidden", "16", "--epochs", "12", "--quiet", "--run-dir", str(tmp_path),
+                 "--run-id", "cli-run"]) == 0
+    from rnn_core.runs import RunStore
+
+    run = RunStore(tmp_path, reference_root=None).load("cli-run")
+    assert run.status == "done" and run.checkpoints == [1, 2, 5, 10, 12] and run.epoch == 12

@@ -80,12 +80,13 @@ def test_the_scheduler_gives_active_runs_turns_in_rotation(counting):
 
 def test_each_run_trains_with_the_thread_count_that_was_fastest_and_retries_the_other_now_and_then(counting):
     run = make_run(counting)
-    scheduler = Scheduler(threads=4, explore_every=5)
+    scheduler = Scheduler(max_threads=4, explore_every=5)
     assert scheduler.threads_for(run, 1) == 1  # untimed choices first
     scheduler.record_rate(run.id, 1, 100.0)
     assert scheduler.threads_for(run, 2) == 4
     scheduler.record_rate(run.id, 4, 20.0)  # 4 threads on busy cores: slower
     assert [scheduler.threads_for(run, turn) for turn in range(1, 11)] == [1, 1, 1, 1, 4, 1, 1, 1, 1, 4]
+    assert Scheduler(threads=2).threads_for(run, 5) == 2  # a fixed count is never changed
     for _ in range(10):  # the load went away: 4 threads became faster
         scheduler.record_rate(run.id, 4, 300.0)
     assert scheduler.threads_for(run, 1) == 4

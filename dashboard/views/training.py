@@ -111,19 +111,20 @@ if view is not None:
         st.info(f"The sidebar differs from this run: {listed}. Start begins a new run with the sidebar's settings.",
                 icon=":material/info:")
     if not view.trainable:
-        st.caption("This run was read back from disk (the server restarted or it was uploaded): it can be "
-                   "looked at and downloaded, not trained further.")
+        why = {"reference": "the lesson's reference run, shipped with RNN Lab",
+               "uploaded": "loaded from a checkpoint file"}.get(view.origin, "read back from disk (the server "
+                                                                   "restarted since it trained)")
+        st.caption(f"This run is {why}: it can be looked at and downloaded, not trained further.")
 
 
 def live() -> None:
-    """Draw the run from one snapshot: progress, figures and samples all show the same moment."""
+    """Progress, numbers and the loss curves, all from one snapshot of the run (redrawn every 2 s)."""
     run = runs.current()
     if run is None:
         st.progress(0.0, text="Press Start to train.")
         ui.chart(charts.training_curves(None, len(info.vocab), s.epochs), key="training_curves")
         return
     view = run.view()
-    hist = view.frame()
     last = view.last
     eta = f", about {lab.fmt_seconds(view.eta_s)} to go" if view.eta_s is not None else ""
     st.progress(view.progress, text=f"Epoch {view.epoch} of {view.target} — {ui.STATUS_WORDS[view.status]}{eta}")
@@ -137,7 +138,23 @@ def live() -> None:
     m[5].metric("Clipped", f"{last['clip_fraction']:.0%}" if last else "–")
     if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
         st.error(view.error, icon=":material/error:")
-    ui.chart(charts.training_curves(hist, view.vocab_size, view.target), key="training_curves")
+    ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target), key="training_curves")
+    if st.session_state.get("_live_was_running") and not view.running:
+        st.session_state["_live_was_running"] = False
+        st.rerun()  # the run ended: a full rerun turns the timers off and updates buttons and sidebar
+    st.session_state["_live_was_running"] = view.running
+
+
+def details() -> None:
+    """Gradient norms, samples and gradient flow, from one snapshot (redrawn every few seconds: each figure
+    redrawn costs the browser CPU that training on the same machine would otherwise have)."""
+    run = runs.current()
+    if run is None:
+        return
+    view = run.view()
+    hist = view.frame()
+    if view.running:
+        st.caption(f"As of epoch {view.epoch}; redrawn every {DETAILS_EVERY_S:g} s while the run trains.")
     g, smp = st.columns([1, 1], gap="large")
     with g:
         ui.chart(charts.gradient_chart(hist, view.settings.clip, view.target), key="training_gradients")
@@ -149,34 +166,42 @@ def live() -> None:
             st.dataframe(samples, hide_index=True, width="stretch", height=260)
         else:
             st.caption("A sample is generated after the first epoch and every 10 epochs.")
-    if view.diagnostics:
+    flows = lab.checkpoint_flows(run, view.checkpoints)
+    if flows:
         st.subheader("Gradient flow as the model trains")
-        st.markdown(" ".join(explain.training_flow(list(view.diagnostics))))
+        st.markdown(" ".join(explain.training_flow(flows)))
         c1, c2 = st.columns(2, gap="large")
-        shown = (view.id, len(view.diagnostics))  # the figures change only at a checkpoint epoch
+        shown = (view.id, view.checkpoints)  # the figures change only at a checkpoint epoch
         with c1:
-            ui.cached_chart("decay_curves_chart", shown, lab.decay_frame(view.diagnostics), key="training_decay")
+            ui.cached_chart("decay_curves_chart", shown, lab.decay_frame(flows), key="training_decay")
         with c2:
-            ui.cached_chart("spectrum_chart", shown, lab.spectrum_frame(view.diagnostics), key="training_spectrum")
-        st.caption("Measured at each checkpoint epoch on the first minibatch: the mean of ‖∂ℓ_t/∂H_(t−d)‖ over "
+            ui.cached_chart("spectrum_chart", shown, lab.spectrum_frame(flows), key="training_spectrum")
+        st.caption("Measured with each checkpoint on the run's first minibatch: the mean of ‖∂ℓ_t/∂H_(t−d)‖ over "
                    "the steps t, d steps back, and the spectrum of W_hh. Where σ_max · max tanh′ < 1 (tanh′ ≤ 1), "
                    "the gradient must vanish going back; with clipping off, compare how the curves and ρ move.")
-    if st.session_state.get("_live_was_running") and not view.running:
-        st.session_state["_live_was_running"] = False
-        st.rerun()  # the run ended: a full rerun turns the timer off and updates buttons and sidebar
-    st.session_state["_live_was_running"] = view.running
 
 
-st.session_state["_live_was_running"] = view is not None and view.running
-st.fragment(live, run_every=ui.refresh_s() if view is not None and view.running else None)()
+DETAILS_EVERY_S = 6.0
+running = view is not None and view.running
+st.session_state["_live_was_running"] = running
+st.fragment(live, run_every=ui.refresh_s() if running else None)()
+st.fragment(details, run_every=max(DETAILS_EVERY_S, ui.refresh_s()) if running else None)()
 
 if view is not None and view.epoch:
     c1, c2 = st.columns(2)
     c1.page_link("views/inside.py", label="Look inside it", icon=":material/biotech:")
     c2.page_link("views/generate.py", label="Let it write", icon=":material/edit_note:")
 
-with st.expander("This session's runs, save and load", icon=":material/save:"):
+with st.expander("This session's runs, the reference run, save and load", icon=":material/save:"):
     mine = runs.session_runs()
+    for ref in runs.registry().references():
+        if ref not in mine:
+            rv = ref.view()
+            st.button(f"Show the lesson's reference run ({rv.epoch} epochs, perplexity "
+                      f"{lab.fmt_ppl(rv.last['perplexity'])})", key=f"show_reference_{ref.id}",
+                      on_click=runs.adopt, args=(ref,),
+                      help="Its curves, samples and checkpoints: trained at the lesson's settings, shipped "
+                           "with RNN Lab. It can be looked at and downloaded, not trained further.")
     if mine:
         st.dataframe(lab.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch")
         if run is not None:
