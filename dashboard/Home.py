@@ -39,7 +39,8 @@ def main() -> None:
     """One session's run: page config, navigation, the shared sidebar, the chosen page."""
     from dashboard import lab, ui
 
-    st.set_page_config(page_title="RNN Lab", page_icon=":material/neurology:", layout="wide")
+    # An emoji icon is drawn by the browser from an inline SVG; a :material: icon is fetched from a font CDN.
+    st.set_page_config(page_title="RNN Lab", page_icon="🧠", layout="wide")
     lab.share_the_cpu()
     page = st.navigation(ui.pages())
     st.html(ui.STYLE)

@@ -37,6 +37,7 @@ class Settings:
 
     corpus: str = "time_machine"
     token: str = "char"
+    clean: str = "lesson"  # "lesson": a-z and space, lower case; "keep": every character (Chinese, Unicode)
     batch: int = 32
     steps: int = 35
     hidden: int = 512
@@ -129,8 +130,9 @@ def time_machine_lines() -> tuple[rnn_core.Corpus | None, str]:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
-               _payload: bytes | None = None, _name: str = "upload") -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
-    """Tokenize a corpus source (cached per source, token type, seed and uploaded file)."""
+               _payload: bytes | None = None, _name: str = "upload",
+               clean: str = "lesson") -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
+    """Tokenize a corpus source (cached per source, token type, seed, uploaded file and cleaning)."""
     if kind == "upload":
         corpus = rc_corpus.corpus_from_text(_payload, _name)
     elif kind == "time_machine":
@@ -139,7 +141,7 @@ def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
             raise rnn_core.CorpusError(why)
     else:
         corpus = rc_corpus.builtin_corpus(kind, seed=seed)
-    tc = rnn_core.tokenize_corpus(corpus, token, MAX_TOKENS)
+    tc = rnn_core.tokenize_corpus(corpus, token, MAX_TOKENS, clean=clean)
     return tc, list(corpus.warnings)
 
 
@@ -150,6 +152,7 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
     An upload that is missing or refused leaves `previous` (the session's last good corpus) in use.
     """
     requested = settings.corpus if settings.corpus in CORPUS_CHOICES else "time_machine"
+    clean = settings.clean if settings.clean in rc_corpus.CLEANINGS else "lesson"
     reason = error = None
     if requested == "upload":
         if upload is None:
@@ -157,7 +160,7 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
         else:
             file_id, name, payload = upload
             try:
-                tc, warnings = _tokenized("upload", settings.token, 0, file_id, payload, name)
+                tc, warnings = _tokenized("upload", settings.token, 0, file_id, payload, name, clean)
                 need = rnn_core.data.min_tokens_for(settings.batch, settings.steps, settings.use_random_iter)
                 if len(tc.corpus) < need:
                     raise rnn_core.CorpusError(
@@ -175,7 +178,7 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
     for kind in dict.fromkeys(candidates):
         try:
             seed = settings.seed if kind in rc_corpus.BUILTIN_CORPORA else 0  # only generated texts have one
-            tc, warnings = _tokenized(kind, settings.token, seed, None)
+            tc, warnings = _tokenized(kind, settings.token, seed, None, clean=clean)
         except rnn_core.CorpusError as exc:
             reason = reason or str(exc)
             continue
@@ -450,6 +453,8 @@ def default_prefix(info: CorpusInfo) -> str:
     if info.used == "time_machine":
         return "time traveller"
     words = first_tokens(info, 200).split()
+    if words and is_char_vocab(info.vocab) and len(words[0]) > 12:  # a text without spaces (Chinese)
+        return words[0][:4]
     return " ".join(words[:2]) if words else info.vocab.idx_to_token[1]
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
+from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
 
 from . import lab, runs
 from .lab import LESSON, CorpusInfo, Settings
@@ -79,7 +79,7 @@ def parse_clip(text: str | None) -> tuple[float | None, str | None]:
 
 def reset_to_lesson() -> None:
     """Callback: the lesson's settings (32, 35, 512, lr 1, theta 1, 500 epochs, sequential)."""
-    for key in ("batch", "steps", "hidden", "lr", "epochs", "partition", "token"):
+    for key in ("batch", "steps", "hidden", "lr", "epochs", "partition", "token", "clean"):
         st.session_state[key] = getattr(LESSON, key)
     st.session_state["clip"] = f"{LESSON.clip:g}"
 
@@ -106,6 +106,10 @@ def sidebar(live_run: bool = True) -> Context:
         sb.caption(BUILTIN_CORPORA[corpus][1])
     corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
     token = sb.radio("Tokens", ["char", "word"], key="token", horizontal=True, **bound)
+    clean = sb.radio("Cleaning", list(CLEANINGS), key="clean", horizontal=True, **bound,
+                     help="lesson: the lesson's a-z and space, lower case. keep: every character (NFKC, "
+                          "whitespace collapsed), so a Chinese or other Unicode text trains character by "
+                          "character.")
 
     sb.subheader("Minibatches and model")
     batch = sb.slider("Batch size", 1, 128, LESSON.batch, key="batch", **bound,
@@ -142,7 +146,7 @@ def sidebar(live_run: bool = True) -> Context:
               help="Batch 32, 35 steps, 512 hidden units, learning rate 1, θ 1, 500 epochs.")
     sb.caption("These settings live in the page's URL: copy it to reopen this exact demo.")
 
-    settings = Settings(corpus=corpus, token=token, batch=int(batch), steps=int(steps), hidden=int(hidden),
+    settings = Settings(corpus=corpus, token=token, clean=clean, batch=int(batch), steps=int(steps), hidden=int(hidden),
                         lr=float(lr), epochs=int(epochs), clip=clip, partition=partition,
                         device=device_choice, seed=int(seed), engine=engine,
                         upload_id=upload[0] if upload else None)

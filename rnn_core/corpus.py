@@ -11,6 +11,7 @@ import os
 import random
 import re
 import tempfile
+import unicodedata
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +43,20 @@ class Corpus:
 
 # ---------------------------------------------------------------- cleaning
 
-def clean_line(line: str, keep_case: bool = False, keep_punct: bool = False) -> str:
-    """The lesson's cleaning: non-letters become one space, strip, lowercase (each optional)."""
+# "lesson": the lesson's a-z and space, lower case. "keep": every character (NFKC), whitespace collapsed,
+# so a Chinese or other Unicode text trains at character level.
+CLEANINGS = ("lesson", "keep")
+
+
+def clean_line(line: str, keep_case: bool = False, keep_punct: bool = False, mode: str = "lesson") -> str:
+    """The lesson's cleaning: non-letters become one space, strip, lowercase (each optional).
+
+    ``mode="keep"``: NFKC-normalise, collapse whitespace to one space and strip; nothing else changes.
+    """
+    if mode == "keep":
+        return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", line)).strip()
+    if mode != "lesson":
+        raise CorpusError(f"Unknown cleaning {mode!r}: use one of {', '.join(CLEANINGS)}.")
     if not keep_punct:
         line = re.sub("[^A-Za-z]+", " ", line)
     else:
@@ -52,9 +65,10 @@ def clean_line(line: str, keep_case: bool = False, keep_punct: bool = False) -> 
     return line if keep_case else line.lower()
 
 
-def clean_lines(lines: list[str], keep_case: bool = False, keep_punct: bool = False) -> list[str]:
+def clean_lines(lines: list[str], keep_case: bool = False, keep_punct: bool = False,
+                mode: str = "lesson") -> list[str]:
     """Clean every line as the lesson does (empty lines stay, as in the lesson)."""
-    return [clean_line(line, keep_case, keep_punct) for line in lines]
+    return [clean_line(line, keep_case, keep_punct, mode) for line in lines]
 
 
 # ---------------------------------------------------------------- the Time Machine
@@ -232,11 +246,52 @@ def _counting(rng: random.Random, n_chars: int) -> list[str]:
     return lines
 
 
+_DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """0..99999 in Chinese number words: 10 十, 12 十二, 105 一百零五, 1010 一千零一十, 20000 二万."""
+    if n == 0:
+        return _DIGITS[0]
+    out, zero = "", False
+    for value, unit in ((10000, "万"), (1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit = n // value % 10
+        if digit == 0:
+            zero = bool(out)  # a gap inside the number reads 零 once, before the next digit
+            continue
+        if zero:
+            out += _DIGITS[0]
+            zero = False
+        out += ("" if (digit == 1 and unit == "十" and not out) else _DIGITS[digit]) + unit
+    return out
+
+
+def _chinese_numbers(rng: random.Random, n_chars: int) -> list[str]:
+    """Chinese number words counting up ('二十八，二十九，三十。') and sums ('三加四等于七。'):
+    a unit that knows the position inside a number, or the place of 十 and 百, is the thing to look for."""
+    lines, total = [], 0
+    while total < n_chars:
+        if rng.random() < 0.6:
+            start = rng.randint(1, 120)
+            line = "，".join(chinese_number(start + k) for k in range(rng.randint(3, 7))) + "。"
+        else:
+            a, b = rng.randint(1, 50), rng.randint(1, 50)
+            line = f"{chinese_number(a)}加{chinese_number(b)}等于{chinese_number(a + b)}。"
+        lines.append(line + "\n")
+        total += len(line) + 1
+    return lines
+
+
 BUILTIN_CORPORA = {
     "toy_english": ("Toy English", "sentences from a tiny grammar (subject, verb, adjective, object)", _toy_english),
     "parentheses": ("Balanced parentheses", "nested brackets up to depth 6: can a unit track depth?", _parentheses),
     "counting": ("Counting", "'a bb ccc dddd ...' patterns: can a unit count?", _counting),
+    "chinese_numbers": ("中文数字 (Chinese numbers)",
+                        "number words counting up and sums ('二十八，二十九，三十。', '三加四等于七。')",
+                        _chinese_numbers),
 }
+# Generated texts whose every character is content: cleaned by collapsing whitespace only, never a-z.
+KEEPS_EVERY_CHARACTER = {"parentheses", "chinese_numbers"}
 
 
 def builtin_corpus(name: str, seed: int = 0, n_chars: int = 20_000) -> Corpus:
@@ -245,7 +300,8 @@ def builtin_corpus(name: str, seed: int = 0, n_chars: int = 20_000) -> Corpus:
         raise CorpusError(f"Unknown built-in corpus {name!r}; choose one of {', '.join(BUILTIN_CORPORA)}.")
     title, description, make = BUILTIN_CORPORA[name]
     lines = make(random.Random(seed), n_chars)
-    return Corpus(name, lines, "builtin", f"{title}: {description} (seed {seed})", keep_punct=name == "parentheses")
+    return Corpus(name, lines, "builtin", f"{title}: {description} (seed {seed})",
+                  keep_punct=name in KEEPS_EVERY_CHARACTER)
 
 
 def load_corpus(source: str | Path | bytes = "time_machine", seed: int = 0, download: bool = True,

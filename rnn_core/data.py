@@ -127,15 +127,21 @@ class TokenizedCorpus:
 
 
 def tokenize_corpus(source: Corpus, token_type: str = "char", max_tokens: int = -1, min_freq: int = 0,
-                    keep_case: bool = False, keep_punct: bool | None = None) -> TokenizedCorpus:
-    """Clean, tokenize and index a corpus; lines are concatenated as in the lesson."""
+                    keep_case: bool = False, keep_punct: bool | None = None, clean: str = "lesson") -> TokenizedCorpus:
+    """Clean, tokenize and index a corpus; lines are concatenated as in the lesson.
+
+    ``clean``: "lesson" (a-z and space, lower case; a generated corpus keeps its own characters) or "keep"
+    (every character, NFKC, whitespace collapsed: Chinese and other Unicode texts at character level).
+    """
     keep_punct = source.keep_punct if keep_punct is None else keep_punct
-    lines = clean_lines(source.lines, keep_case=keep_case, keep_punct=keep_punct)
+    lines = clean_lines(source.lines, keep_case=keep_case, keep_punct=keep_punct, mode=clean)
     tokens = tokenize(lines, token_type)
     vocab = Vocab(tokens, min_freq=min_freq)
     corpus = [vocab[token] for line in tokens for token in line]
     if not corpus:
-        raise CorpusError(f"{source.name} has no tokens after cleaning: use a text with letters in it.")
+        hint = ("use a text with letters in it" if clean == "keep" else
+                "its characters are outside a-z: choose the cleaning 'keep' (every character) to train on it")
+        raise CorpusError(f"{source.name} has no tokens after cleaning: {hint}.")
     total = len(corpus)
     if max_tokens > 0:
         corpus = corpus[:max_tokens]

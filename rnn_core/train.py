@@ -15,7 +15,7 @@ import torch
 
 from . import fast
 from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from .corpus import CorpusError, load_corpus
+from .corpus import CLEANINGS, CorpusError, load_corpus
 from .data import tokenize_corpus
 from .engines import DEFAULT_ENGINE, ENGINES
 from .guards import SettingsError, check_settings
@@ -35,6 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = _Parser(prog="python -m rnn_core.train", description="Train the lesson's RNN from scratch.")
     p.add_argument("--corpus", default="time_machine", help="time_machine | a file path | a built-in name")
     p.add_argument("--token", choices=["char", "word"], default="char")
+    p.add_argument("--clean", choices=list(CLEANINGS), default="lesson",
+                   help="lesson: a-z and space, lower case (the lesson's); keep: every character (NFKC, "
+                        "whitespace collapsed), for Chinese or other Unicode texts")
     p.add_argument("--max-tokens", type=int, default=10_000, help="use the first N tokens (<=0: all)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-steps", type=int, default=35)
@@ -85,7 +88,7 @@ def progress(view, total: int, out=sys.stderr) -> None:
 def run(args: argparse.Namespace) -> dict:
     """Train as the arguments say; returns the summary dict."""
     device = resolve_device(args.device)
-    tc = tokenize_corpus(load_corpus(args.corpus, seed=args.seed), args.token, args.max_tokens)
+    tc = tokenize_corpus(load_corpus(args.corpus, seed=args.seed), args.token, args.max_tokens, clean=args.clean)
     init_params = None
     if args.load:
         init_params, vocab, _ = read_checkpoint(args.load)
@@ -130,7 +133,8 @@ def run(args: argparse.Namespace) -> dict:
         "perplexity": last["perplexity"], "loss": last["loss"],
         "tokens_per_s": view.epoch * view.tokens_per_epoch / train_seconds,
         "epochs": view.epoch, "seconds": seconds, "device": str(device), "device_name": device_label(device),
-        "engine": args.engine, "corpus": args.corpus, "token": args.token, "vocab_size": len(tc.vocab),
+        "engine": args.engine, "corpus": args.corpus, "clean": args.clean, "token": args.token,
+        "vocab_size": len(tc.vocab),
         "num_tokens": len(tc.corpus), "batch_size": args.batch_size, "num_steps": args.num_steps,
         "hidden": args.hidden, "lr": args.lr, "clip": args.clip, "random_iter": args.random_iter,
         "seed": args.seed, "sample": predict(args.prefix, 50, net, tc.vocab), "run": training.id,
