@@ -42,9 +42,10 @@ def main() -> None:
     # An emoji icon is drawn by the browser from an inline SVG; a :material: icon is fetched from a font CDN.
     st.set_page_config(page_title="RNN Lab", page_icon="🧠", layout="wide")
     lab.share_the_cpu()
+    ui.language()  # before the navigation: page titles are in the run's language
     page = st.navigation(ui.pages())
     st.html(ui.STYLE)
-    ui.sidebar(live_run=page.url_path != "training")
+    ui.sidebar(live_run=page.url_path != "training", page=page.url_path)
     page.run()
 
 

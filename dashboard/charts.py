@@ -14,6 +14,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from .i18n import t
+
 FONT_SIZE = 18
 COLORS = {"loss": "#1f77b4", "ppl": "#d62728", "ref": "#7f7f7f", "good": "#2ca02c", "accent": "#ff7f0e",
           "x_block": "#1f77b4", "h_block": "#9467bd"}
@@ -46,20 +48,21 @@ def _base(fig: go.Figure, title: str | None, height: int | None = None) -> go.Fi
 
 # ---------------------------------------------------------------- Data
 
-def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40) -> go.Figure:
+def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40, lang: str = "en") -> go.Figure:
     """Bar chart of the `top` most frequent tokens (columns token, index, count)."""
     df = vocab_df[vocab_df["count"] > 0].sort_values("count", ascending=False).head(top)
     labels = [f"{show_token(t)}" for t in df["token"]]
     fig = go.Figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
                            customdata=df["index"], hovertemplate="token %{x}<br>index %{customdata}"
                                                                  "<br>count %{y:,}<extra></extra>"))
-    fig.update_xaxes(title="token (by frequency)", type="category", tickmode="array", tickvals=labels,
+    fig.update_xaxes(title=t("chart.vocab.x", lang), type="category", tickmode="array", tickvals=labels,
                      tickangle=0 if len(df) <= 30 else -45)
-    fig.update_yaxes(title="count")
-    return _base(fig, f"Token frequencies (top {len(df)} of {int((vocab_df['count'] > 0).sum())})", 420)
+    fig.update_yaxes(title=t("chart.vocab.y", lang))
+    return _base(fig, t("chart.vocab.title", lang, top=len(df), of=int((vocab_df["count"] > 0).sum())), 420)
 
 
-def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: int = 400) -> go.Figure:
+def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: int = 400,
+                  lang: str = "en") -> go.Figure:
     """Which corpus positions each batch row reads during one epoch, coloured by minibatch.
 
     `positions` has columns minibatch, row, start, stop. Drawn as a heatmap over `bins` slices of the
@@ -77,16 +80,18 @@ def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: in
     top = max(int(positions["minibatch"].max()), 1) if len(positions) else 1
     fig = go.Figure(go.Heatmap(
         z=z, x=(np.arange(bins) + 0.5) * width, y=np.arange(rows), colorscale="Viridis", zmin=0, zmax=top,
-        colorbar=dict(title=dict(text="minibatch", side="right"), thickness=14), hoverongaps=False,
+        colorbar=dict(title=dict(text=t("chart.minibatch.bar", lang), side="right"), thickness=14),
+        hoverongaps=False,
         hovertemplate="batch row %{y}<br>tokens ≈ %{x:,.0f}<br>minibatch %{z}<extra></extra>"))
-    fig.update_xaxes(title="corpus position (token index)", range=[0, num_tokens], showgrid=False)
-    fig.update_yaxes(title="batch row", autorange="reversed", showgrid=False)
+    fig.update_xaxes(title=t("chart.minibatch.x", lang), range=[0, num_tokens], showgrid=False)
+    fig.update_yaxes(title=t("chart.minibatch.y", lang), autorange="reversed", showgrid=False)
     return _base(fig, title, max(320, min(700, 140 + 14 * rows)))
 
 
 # ---------------------------------------------------------------- One-hot & shapes
 
-def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[str], title: str) -> go.Figure:
+def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[str], title: str,
+                    lang: str = "en") -> go.Figure:
     """(steps, vocab) 0/1 matrix: one row per time step, a single 1 in the input token's column."""
     y = [f"t={t} {show_token(c)}" for t, c in enumerate(inputs)]
     x = [show_token(t) for t in vocab_tokens]
@@ -94,39 +99,43 @@ def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[s
                                zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
                                hovertemplate="step %{y}<br>column %{x}<br>value %{z}<extra></extra>"))
     fig.update_xaxes(type="category", side="top", tickangle=0)
-    fig.update_yaxes(title="time step: input token", autorange="reversed", type="category")
+    fig.update_yaxes(title=t("chart.one_hot.y", lang), autorange="reversed", type="category")
     steps = len(y)
-    fig = _base(fig, title + " (columns: vocabulary in index order)", max(360, min(1100, 140 + 24 * steps)))
+    fig = _base(fig, title + t("chart.one_hot.columns", lang), max(360, min(1100, 140 + 24 * steps)))
     fig.update_layout(margin=dict(t=110))
     return fig
 
 
-def tensor_sizes(trace: pd.DataFrame) -> go.Figure:
+def tensor_sizes(trace: pd.DataFrame, lang: str = "en") -> go.Figure:
     """Number of elements of each distinct tensor of one forward pass (log scale)."""
     df = trace[trace["step"].isna() | (trace["step"] == 0)].drop_duplicates("name").copy()
     df["elements"] = [math.prod(s) if len(s) else 1 for s in df["shape"]]
     df["label"] = [f"{n} {tuple(s)}" for n, s in zip(df["name"], df["shape"])]
     fig = go.Figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
                            hovertemplate="%{y}<br>%{x:,} elements<extra></extra>"))
-    fig.update_xaxes(title="elements (log scale)", type="log")
+    fig.update_xaxes(title=t("chart.sizes.x", lang), type="log")
     fig.update_yaxes(autorange="reversed", type="category")
-    return _base(fig, "How big each tensor is", max(420, 40 * len(df) + 120))
+    return _base(fig, t("chart.sizes.title", lang), max(420, 40 * len(df) + 120))
 
 
 # ---------------------------------------------------------------- Concat identity
 
 def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axis: str = "col",
                    row_labels: list[str] | None = None, col_labels: list[str] | None = None,
-                   zmax: float | None = None, annotate: bool | None = None) -> go.Figure:
-    """A matrix as a heatmap; `split` draws the line between two blocks (after column or row `split`)."""
+                   zmax: float | None = None, annotate: bool | None = None, lang: str = "en") -> go.Figure:
+    """A matrix as a heatmap; `split` draws the line between two blocks (after column or row `split`).
+
+    Values are written in the cells only when the cells are wide enough for them: at most 6 columns (a
+    half-width chart at 1024 px gives a column ~50 px, a 5-character number at 14 px needs ~40).
+    """
     matrix = np.asarray(matrix, dtype=float)
     n, m = matrix.shape
     zmax = zmax if zmax is not None else float(np.abs(matrix).max() or 1.0)
-    annotate = (n * m <= 120) if annotate is None else annotate
+    annotate = (m <= MAX_ANNOTATED_COLUMNS and n <= 12) if annotate is None else annotate
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(range(m)), y=list(range(n)), colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
         text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if annotate else None,
-        texttemplate="%{text}" if annotate else None, textfont=dict(size=FONT_SIZE - 2),
+        texttemplate="%{text}" if annotate else None, textfont=dict(size=FONT_SIZE - 4),
         hovertemplate="row %{y}, column %{x}<br>value %{z:.6f}<extra></extra>", xgap=1, ygap=1,
         colorbar=dict(thickness=14)))
     if split is not None and 0 < split < (m if axis == "col" else n):
@@ -146,12 +155,15 @@ def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axi
     return fig
 
 
+MAX_ANNOTATED_COLUMNS = 6
+
+
 def block_labels(name: str, size: int) -> list[str]:
     """Tick labels naming a block's rows or columns: x0, x1, ... or h0, h1, ..."""
     return [f"{name}{i}" for i in range(size)]
 
 
-def difference_heatmap(diff: np.ndarray, title: str) -> go.Figure:
+def difference_heatmap(diff: np.ndarray, title: str, lang: str = "en") -> go.Figure:
     """Element-wise difference of the two sides, on its own (tiny) colour scale."""
     diff = np.asarray(diff, dtype=float)
     zmax = float(np.abs(diff).max()) or 1e-12
@@ -189,7 +201,8 @@ def _title(text: str, x: float) -> dict:
 
 # Built from one layout dict (no make_subplots, no add_hline): these two are rebuilt on every training
 # update, and the helpers cost 5x more than the figure itself.
-def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs: int | None = None) -> go.Figure:
+def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs: int | None = None,
+                    lang: str = "en") -> go.Figure:
     """Loss and perplexity per epoch, with perplexity 1 (perfect) and |V| (uniform guessing) marked."""
     history = _history(history)
     # plain lists, not typed arrays: the browser tests count points in gd.data
@@ -201,49 +214,50 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
     on_ppl = (lambda v: math.log10(v)) if log_ppl else (lambda v: v)
     layout = dict(
         template=TEMPLATE, height=440, showlegend=False, uirevision="training", margin=dict(t=60),
-        xaxis=dict(domain=[0, 0.44], range=x_range, title=dict(text="epoch"), anchor="y"),
-        xaxis2=dict(domain=[0.56, 1], range=x_range, title=dict(text="epoch"), anchor="y2"),
-        yaxis=dict(range=[0, top_loss], title=dict(text="loss"), anchor="x"),
+        xaxis=dict(domain=[0, 0.44], range=x_range, title=dict(text=t("chart.epoch", lang)), anchor="y"),
+        xaxis2=dict(domain=[0.56, 1], range=x_range, title=dict(text=t("chart.epoch", lang)), anchor="y2"),
+        yaxis=dict(range=[0, top_loss], title=dict(text=t("chart.loss", lang)), anchor="x"),
         yaxis2=dict(type="log" if log_ppl else "linear", range=[0, on_ppl(top_ppl)], anchor="x2",
-                    title=dict(text="perplexity (log)" if log_ppl else "perplexity")),
+                    title=dict(text=t("chart.ppl_log" if log_ppl else "chart.ppl", lang))),
         shapes=[_hline(math.log(vocab_size), "", COLORS["ref"]), _hline(vocab_size, "2", COLORS["ref"]),
                 _hline(1, "2", COLORS["good"])],
-        annotations=[_title("Loss (cross-entropy per token)", 0.22), _title("Perplexity", 0.78),
+        annotations=[_title(t("chart.curves.loss_title", lang), 0.22), _title(t("chart.curves.ppl_title", lang), 0.78),
                      _label(f"log |V| = {math.log(vocab_size):.2f}", math.log(vocab_size), "", COLORS["ref"]),
-                     _label(f"|V| = {vocab_size}: uniform guessing", on_ppl(vocab_size), "2", COLORS["ref"]),
-                     _label("1: perfect", on_ppl(1), "2", COLORS["good"])],
+                     _label(t("chart.curves.uniform", lang, V=vocab_size), on_ppl(vocab_size), "2", COLORS["ref"]),
+                     _label(t("chart.curves.perfect", lang), on_ppl(1), "2", COLORS["good"])],
     )
     return go.Figure([
-        go.Scatter(x=epochs, y=loss, mode="lines+markers", name="loss", line=dict(color=COLORS["loss"], width=3),
+        go.Scatter(x=epochs, y=loss, mode="lines+markers", name=t("chart.loss", lang), line=dict(color=COLORS["loss"], width=3),
                    marker=dict(size=5)),
-        go.Scatter(x=epochs, y=ppl, mode="lines+markers", name="perplexity", xaxis="x2", yaxis="y2",
+        go.Scatter(x=epochs, y=ppl, mode="lines+markers", name=t("chart.ppl", lang), xaxis="x2", yaxis="y2",
                    line=dict(color=COLORS["ppl"], width=3), marker=dict(size=5)),
     ], layout)
 
 
-def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epochs: int | None = None) -> go.Figure:
+def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epochs: int | None = None,
+                   lang: str = "en") -> go.Figure:
     """Mean gradient norm before clipping per epoch, the threshold θ (None: no clipping), and the share of
     clipped minibatches."""
     history = _history(history)
     epochs, norm, clipped = (history[c].astype(float).tolist() for c in ("epoch", "grad_norm", "clip_fraction"))
     x_max = max(target_epochs or 1, int(max(epochs)) if epochs else 1)
     layout = dict(
-        template=TEMPLATE, height=420, title=dict(text="Gradient norm and clipping"), uirevision="gradients",
+        template=TEMPLATE, height=420, title=dict(text=t("chart.grad.title", lang)), uirevision="gradients",
         margin=dict(b=120, r=80), legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
-        xaxis=dict(range=[0, x_max + 0.5], title=dict(text="epoch")),
-        yaxis=dict(type="log", title=dict(text="gradient norm"), dtick=1, tickformat=".2g"),
+        xaxis=dict(range=[0, x_max + 0.5], title=dict(text=t("chart.epoch", lang))),
+        yaxis=dict(type="log", title=dict(text=t("chart.grad.y", lang)), dtick=1, tickformat=".2g"),
         yaxis2=dict(overlaying="y", side="right", range=[0, 105], tickvals=[0, 25, 50, 75, 100], showgrid=False,
-                    title=dict(text="clipped (%)")),
+                    title=dict(text=t("chart.grad.y2", lang))),
         shapes=[_hline(theta, "", "black", "dot")] if theta is not None else [],
         annotations=[_label(f"θ = {theta:g}", math.log10(theta), "", "black", x=0.0, xanchor="left")
                      if theta is not None else
-                     dict(text="no clipping", xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left",
+                     dict(text=t("chart.grad.no_clip", lang), xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left",
                           yanchor="bottom", showarrow=False)],
     )
     return go.Figure([
-        go.Bar(x=epochs, y=[100 * c for c in clipped], name="minibatches clipped (%)", yaxis="y2",
+        go.Bar(x=epochs, y=[100 * c for c in clipped], name=t("chart.grad.bars", lang), yaxis="y2",
                marker_color=COLORS["accent"], opacity=0.35),
-        go.Scatter(x=epochs, y=norm, name="‖g‖ before clipping", mode="lines",
+        go.Scatter(x=epochs, y=norm, name=t("chart.grad.line", lang), mode="lines",
                    line=dict(color=COLORS["h_block"], width=3)),
     ], layout)
 
@@ -266,7 +280,7 @@ def _panel_title(text: str, x: float, y: float, yshift: int = 0) -> dict:
 
 
 def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str], steps: pd.DataFrame,
-                  unit_order: np.ndarray | None = None) -> go.Figure:
+                  unit_order: np.ndarray | None = None, lang: str = "en") -> go.Figure:
     """Side by side on the same step rows: H_t per hidden unit (left) and softmax(O_t) per token (right).
 
     Left: colour scale ±max|H| (tanh keeps it in [-1, 1]); columns in `unit_order` (a permutation of the
@@ -286,10 +300,10 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
         go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, xaxis="x2", coloraxis="coloraxis2",
                    hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"),
         go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, xaxis="x2", mode="markers",
-                   name="true next token", marker=dict(symbol="circle-open", size=16, line=dict(width=3),
+                   name=t("chart.steps.true", lang), marker=dict(symbol="circle-open", size=16, line=dict(width=3),
                                                        color=COLORS["good"])),
         go.Scatter(x=[show_token(t) for t in steps["predicted"]], y=labels, xaxis="x2", mode="markers",
-                   name="top prediction", marker=dict(symbol="x-thin", size=12, line=dict(width=3),
+                   name=t("chart.steps.top", lang), marker=dict(symbol="x-thin", size=12, line=dict(width=3),
                                                       color=COLORS["ppl"])),
     ])
     left, right = [0.0, 0.53], [0.57, 1.0]  # x domains; both panels share the step axis y
@@ -302,7 +316,7 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
                     categoryarray=x, tickmode="array", tickvals=x if len(x) <= 40 else None,
                     tickangle=0 if len(x) <= 40 else -90,
                     tickfont=dict(size=FONT_SIZE - 5 if len(x) > 20 else FONT_SIZE)),
-        yaxis=dict(autorange="reversed", type="category", title="step: input"),
+        yaxis=dict(autorange="reversed", type="category", title=t("chart.steps.y", lang)),
         coloraxis=dict(colorscale=DIVERGING, cmin=-zmax, cmax=zmax,
                        colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="top"), x=sum(left) / 2, len=0.45,
                                      **bar)),
@@ -310,13 +324,13 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
                         colorbar=dict(title=dict(text="p", side="top"), x=sum(right) / 2, len=0.38, **bar)),
         # titles above the top tick labels of the probabilities
         # short titles: at 1024 px with the sidebar open each panel is ~300 px wide
-        annotations=[_panel_title("Hidden state H_t", left[0], 1.0, yshift=40),
-                     _panel_title("p(next): ○ true, × top", right[0], 1.0, yshift=40)],
+        annotations=[_panel_title(t("chart.steps.hidden", lang), left[0], 1.0, yshift=40),
+                     _panel_title(t("chart.steps.probs", lang), right[0], 1.0, yshift=40)],
         showlegend=False, margin=dict(t=130, b=120))
     return _base(fig, None, max(520, min(1200, 260 + 22 * len(labels))))
 
 
-def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int) -> go.Figure:
+def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int, lang: str = "en") -> go.Figure:
     """Three views of the same time axis, stacked: the loss at each step, hidden unit `unit`'s activation
     H_t[unit], and ‖∂loss/∂H_t‖ (log scale).
 
@@ -369,18 +383,18 @@ def activation_html(tokens: list[str], values: np.ndarray) -> str:
 
 # ---------------------------------------------------------------- Generate
 
-def next_token_chart(dist: pd.DataFrame, top: int = 15) -> go.Figure:
+def next_token_chart(dist: pd.DataFrame, top: int = 15, lang: str = "en") -> go.Figure:
     """Probability of the most likely next tokens at each temperature (columns token, temperature, p)."""
     best = (dist[dist["temperature"] == dist["temperature"].min()].nlargest(top, "p")["token"].tolist())
     fig = go.Figure()
-    for t, part in dist.groupby("temperature", sort=True):
+    for temp, part in dist.groupby("temperature", sort=True):
         part = part.set_index("token").reindex(best)
-        fig.add_trace(go.Bar(x=[show_token(tok) for tok in best], y=part["p"], name=f"T = {t:g}",
-                             hovertemplate="next %{x}<br>p %{y:.3f}<extra>T = " + f"{t:g}" + "</extra>"))
+        fig.add_trace(go.Bar(x=[show_token(tok) for tok in best], y=part["p"], name=f"T = {temp:g}",
+                             hovertemplate="next %{x}<br>p %{y:.3f}<extra>T = " + f"{temp:g}" + "</extra>"))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(title="next token", type="category")
-    fig.update_yaxes(title="probability", range=[0, min(1.0, float(dist["p"].max()) * 1.15)])
-    return _base(fig, "Next-token distribution after the prefix", 420)
+    fig.update_xaxes(title=t("chart.next.x", lang), type="category")
+    fig.update_yaxes(title=t("chart.next.y", lang), range=[0, min(1.0, float(dist["p"].max()) * 1.15)])
+    return _base(fig, t("chart.next.title", lang), 420)
 
 
 # ---------------------------------------------------------------- Inside: gradient flow, surprise
@@ -397,7 +411,7 @@ def _log_ticks(lo: float, hi: float, max_ticks: int = 7) -> tuple[list[int], lis
 
 
 def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray | None,
-                        inputs: list[str], targets: list[str]) -> go.Figure:
+                        inputs: list[str], targets: list[str], lang: str = "en") -> go.Figure:
     """Left: G[t, s] = ‖∂ℓ_t/∂H_s‖ as a heatmap (rows: loss step t; columns: hidden state s; log colour).
     Right: the decay curve, mean G by distance d = t − s on a log axis, with an upper bound when given.
     """
@@ -429,12 +443,12 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                                  tickfont=dict(size=FONT_SIZE - 4)),
                    hovertemplate="loss at step %{y}<br>hidden state %{x}<br>‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}"
                                  "<extra></extra>"),
-        go.Scatter(x=d, y=curve, xaxis="x2", yaxis="y2", mode="lines+markers", name="mean over t",
+        go.Scatter(x=d, y=curve, xaxis="x2", yaxis="y2", mode="lines+markers", name=t("chart.flow.mean", lang),
                    line=dict(color=COLORS["accent"], width=3), marker=dict(size=7),
                    hovertemplate="d = %{x} steps back<br>mean ‖∂ℓ_t/∂H_(t−d)‖ = %{y:.2e}<extra></extra>"),
     ]
     if bound is not None:
-        traces.append(go.Scatter(x=d, y=bound, xaxis="x2", yaxis="y2", mode="lines", name="bound",
+        traces.append(go.Scatter(x=d, y=bound, xaxis="x2", yaxis="y2", mode="lines", name=t("chart.flow.bound", lang),
                                  line=dict(color=COLORS["ref"], width=2, dash="dash"),
                                  hovertemplate="d = %{x}<br>bound %{y:.2e}<extra></extra>"))
     layout = dict(
@@ -444,7 +458,7 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                     font=dict(size=FONT_SIZE - 4)),
         margin=dict(l=70, r=10, t=50, b=110),
         xaxis=dict(domain=[0.0, 0.44], anchor="y", type="category", tickangle=-90, showgrid=False,
-                   title=dict(text="s: state after input", standoff=2), **ticks,
+                   title=dict(text=t("chart.flow.x", lang), standoff=2), **ticks,
                    **({} if small else dict(nticks=20))),
         yaxis=dict(anchor="x", type="category", autorange="reversed", showgrid=False, **ticks,
                    **({} if small else dict(nticks=20))),
@@ -452,18 +466,18 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                     range=[-0.5, max(1, len(curve)) - 0.5]),
         yaxis2=dict(anchor="x2", type="log", range=[ylo, yhi], tickvals=[10.0 ** v for v in yvals],
                     ticktext=ytext),
-        annotations=[_panel_title("‖∂ℓ_t/∂H_s‖, row t", 0.0, 1.0, yshift=6),
-                     _panel_title("Mean over t, by d", 0.62, 1.0, yshift=6)],
+        annotations=[_panel_title(t("chart.flow.left", lang), 0.0, 1.0, yshift=6),
+                     _panel_title(t("chart.flow.right", lang), 0.62, 1.0, yshift=6)],
     )
     return go.Figure(traces, layout)
 
 
-def surprise_html(tokens: list[str], surprisal: np.ndarray, scale: float) -> str:
+def surprise_html(tokens: list[str], surprisal: np.ndarray, scale: float, lang: str = "en") -> str:
     """The text with each token's background coloured by −log p(token | prefix) (white 0 → red at `scale`).
 
     tokens has one more entry than surprisal: the first token has no prediction and stays uncoloured.
     """
-    spans = [f'<span title="no prediction for the first token">{html.escape(tokens[0]).replace(" ", "&nbsp;")}</span>']
+    spans = [f'<span title="{t("chart.surprise.first", lang)}">{html.escape(tokens[0]).replace(" ", "&nbsp;")}</span>']
     for token, s in zip(tokens[1:], surprisal):
         alpha = float(max(0.0, min(1.0, s / scale)))
         text = html.escape(token).replace(" ", "&nbsp;") or "&nbsp;"
@@ -474,7 +488,7 @@ def surprise_html(tokens: list[str], surprisal: np.ndarray, scale: float) -> str
             'word-break: break-all;">' + "".join(spans) + "</div>")
 
 
-def decay_curves_chart(curves: pd.DataFrame) -> go.Figure:
+def decay_curves_chart(curves: pd.DataFrame, lang: str = "en") -> go.Figure:
     """Decay curves of several epochs overlaid (columns epoch, d, mean): mean ‖∂ℓ_t/∂H_(t−d)‖ on a log axis,
     one line per epoch, light to dark as training goes on (e.g. from rnn_core.gradflow.decay_curve)."""
     epochs = sorted(curves["epoch"].unique()) if len(curves) else []
@@ -486,11 +500,12 @@ def decay_curves_chart(curves: pd.DataFrame) -> go.Figure:
     for i, epoch in enumerate(epochs):
         part = curves[curves["epoch"] == epoch].sort_values("d")
         shade = 0.25 + 0.75 * (i + 1) / len(epochs)  # later epochs darker
-        traces.append(go.Scatter(x=part["d"].tolist(), y=part["mean"].tolist(), mode="lines", name=f"epoch {epoch}",
+        traces.append(go.Scatter(x=part["d"].tolist(), y=part["mean"].tolist(), mode="lines",
+                                 name=t("chart.epoch_n", lang, epoch=epoch),
                                  line=dict(color=f"rgba(255,127,14,{shade:.2f})", width=3),
                                  hovertemplate=f"epoch {epoch}<br>d = %{{x}}<br>mean %{{y:.2e}}<extra></extra>"))
-    layout = dict(template=TEMPLATE, height=420, title=dict(text="Gradient flow by distance, per epoch"),
-                  xaxis=dict(title=dict(text="d = t − s (steps back)")),
+    layout = dict(template=TEMPLATE, height=420, title=dict(text=t("chart.decay.title", lang)),
+                  xaxis=dict(title=dict(text=t("chart.decay.x", lang))),
                   yaxis=dict(type="log", range=[lo, hi], tickvals=[10.0 ** v for v in vals], ticktext=text,
                              title=dict(text="mean ‖∂ℓ_t/∂H_(t−d)‖")),
                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
@@ -498,18 +513,18 @@ def decay_curves_chart(curves: pd.DataFrame) -> go.Figure:
     return go.Figure(traces, layout)
 
 
-def spectrum_chart(spectra: pd.DataFrame) -> go.Figure:
+def spectrum_chart(spectra: pd.DataFrame, lang: str = "en") -> go.Figure:
     """ρ(W_hh) and σ_max(W_hh) per epoch (columns epoch, radius, sigma_max), with the line 1 marked: below it,
     σ_max · max tanh′ < 1 forces the gradient through time to vanish."""
     epochs = spectra["epoch"].tolist() if len(spectra) else []
-    layout = dict(template=TEMPLATE, height=420, title=dict(text="W_hh's spectrum, per epoch"),
-                  xaxis=dict(title=dict(text="epoch"), type="log" if len(epochs) > 2 else "linear"),
-                  yaxis=dict(title=dict(text="value"), rangemode="tozero"),
+    layout = dict(template=TEMPLATE, height=420, title=dict(text=t("chart.spectrum.title", lang)),
+                  xaxis=dict(title=dict(text=t("chart.epoch", lang)), type="log" if len(epochs) > 2 else "linear"),
+                  yaxis=dict(title=dict(text=t("chart.spectrum.y", lang)), rangemode="tozero"),
                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
                   margin=dict(b=120), shapes=[_hline(1.0, "", "black", "dot")])
     return go.Figure([
         go.Scatter(x=epochs, y=spectra["radius"].tolist() if len(spectra) else [], mode="lines+markers",
-                   name="ρ(W_hh) spectral radius", line=dict(color=COLORS["h_block"], width=3)),
+                   name=t("chart.spectrum.radius", lang), line=dict(color=COLORS["h_block"], width=3)),
         go.Scatter(x=epochs, y=spectra["sigma_max"].tolist() if len(spectra) else [], mode="lines+markers",
                    name="σ_max(W_hh)", line=dict(color=COLORS["accent"], width=3)),
     ], layout)

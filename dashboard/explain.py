@@ -1,6 +1,7 @@
 """Sentences for the Inside page made from the numbers it shows (no claim that the numbers do not make).
 
-Pure functions: rnn_core results in, Markdown strings out (no Streamlit). Numbers are written with
+Pure functions: rnn_core results in, Markdown strings out (no Streamlit), in the run's language (the
+sentences are the catalogue's explain.* messages; English outside a Streamlit run). Numbers are written with
 :func:`num`, which :func:`parse_num` reads back, so a test can check every number a sentence states.
 """
 from __future__ import annotations
@@ -12,6 +13,9 @@ import pandas as pd
 
 from rnn_core.gradflow import GradientFlow, Spectrum
 from rnn_core.inside import Surprise
+from rnn_core.units import CHAR_FEATURES, LONG_WORD
+
+from .i18n import t
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 FROM_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
@@ -48,7 +52,23 @@ def numbers(sentence: str) -> list[float]:
 
 
 def _steps(d: int) -> str:
-    return f"{d} step{'s' if d != 1 else ''}"
+    return t("explain.steps_one" if d == 1 else "explain.steps_many", d=d)
+
+
+def feature_label(name: str, labels: dict[str, str]) -> str:
+    """A text feature's description (rnn_core.units) in the run's language."""
+    level = "char" if labels is CHAR_FEATURES or labels == CHAR_FEATURES else "word"
+    key = f"units.{level}.{name}"
+    return t(key, n=LONG_WORD) if name in labels else name
+
+
+TWIN_NAMES = {"outputs O (steps, vocab)": "explain.twin.outputs", "final state H_T (1, hidden)": "explain.twin.state",
+              "loss": "explain.twin.loss"}
+
+
+def twin_name(name: str) -> str:
+    """What a row of the twin check compares, in the run's language (gradients are named by formula)."""
+    return t(TWIN_NAMES[name]) if name in TWIN_NAMES else name
 
 
 def distances(steps: int) -> list[int]:
@@ -59,22 +79,20 @@ def distances(steps: int) -> list[int]:
 def gradient_flow(flow: GradientFlow) -> list[str]:
     """What the decay curve shows, in numbers: size at the step itself, d steps back, the fitted factor."""
     if flow.steps < 2:
-        return ["With one step there is nothing to flow back through: type a longer string."]
-    out = [f"At the step itself the gradient ‖∂ℓ_t/∂H_t‖ is {num(flow.curve[0])} on average "
-           f"(over the {flow.steps} steps t)."]
+        return [t("explain.flow.one_step")]
+    out = [t("explain.flow.at_step", v=num(flow.curve[0]), n=flow.steps)]
     for d in distances(flow.steps):
         r = flow.ratio(d)
-        size = f"{num(r)} of its size" if r < 1 else f"{num(r)} times its size"
-        out.append(f"**{_steps(d)} back** the mean gradient ‖∂ℓ_t/∂H_(t−{d})‖ is **{size}** at the step itself.")
+        size = t("explain.flow.of_size" if r < 1 else "explain.flow.times_size", r=num(r))
+        out.append(t("explain.flow.back", steps=_steps(d), d=d, size=size))
     f = flow.factor
     if math.isfinite(f) and f > 0:
         if abs(math.log10(f)) < 1e-3:
-            trend = "it keeps about the same size"
+            trend = t("explain.flow.same")
         else:
             every = 1 / abs(math.log10(f))
-            trend = f"it {'shrinks' if f < 1 else 'grows'} 10× every {num(every)} steps"
-        out.append(f"Fitted over all distances, each step back multiplies the mean gradient by about "
-                   f"**{num(f)}**: {trend}.")
+            trend = t("explain.flow.shrinks" if f < 1 else "explain.flow.grows", every=num(every))
+        out.append(t("explain.flow.fitted", f=num(f), trend=trend))
     return out
 
 
@@ -82,26 +100,15 @@ def spectrum(flow: GradientFlow, spec: Spectrum) -> list[str]:
     """How σ_max(W_hh), ρ(W_hh) and tanh′ bound or allow the flow, and the one-step factor measured."""
     sigma, rho, tp = spec.sigma_max, spec.radius, flow.max_tanh_prime
     bound = sigma * tp
-    out = [f"W_hh has spectral radius ρ = **{num(rho, 3)}** and largest singular value σ_max = **{num(sigma, 3)}**; "
-           f"on this string tanh′ = 1 − H² is at most {num(tp, 3)} (it is never above 1)."]
+    out = [t("explain.spec.first", rho=num(rho, 3), sigma=num(sigma, 3), tp=num(tp, 3))]
     if bound < 1:
         d = max(distances(max(flow.steps, 2)))
-        out.append(
-            f"One step back multiplies the gradient by diag(tanh′) W_hhᵀ, whose norm is at most "
-            f"σ_max · max tanh′ = **{num(bound, 3)} < 1**: the gradient **must vanish**, at least as fast as "
-            f"{num(bound, 3)}^d ({_steps(d)} back: at most {num(bound ** d)} of its size at the step itself).")
+        out.append(t("explain.spec.vanish", b=num(bound, 3), steps=_steps(d), bd=num(bound ** d)))
     else:
-        out.append(f"σ_max · max tanh′ = **{num(bound, 3)} ≥ 1**: this bound does not force the gradient to vanish.")
-        if rho > 1:
-            out.append(f"ρ = {num(rho, 3)} > 1: the powers W_hh^d grow like ρ^d, so through units that are not "
-                       f"saturated (tanh′ near 1) the gradient can grow step after step and explode; clipping at θ "
-                       f"caps the size of each update, not this growth.")
-        else:
-            out.append(f"ρ = {num(rho, 3)} ≤ 1: the powers W_hh^d do not grow exponentially, but the Jacobians "
-                       f"diag(tanh′_s) W_hhᵀ change from step to step, so their products can still grow for a while.")
+        out.append(t("explain.spec.no_force", b=num(bound, 3)))
+        out.append(t("explain.spec.rho_big" if rho > 1 else "explain.spec.rho_small", rho=num(rho, 3)))
     if math.isfinite(flow.max_step_factor):
-        out.append(f"Measured on this string, the largest one-step factor ‖∂ℓ_t/∂H_(s−1)‖ / ‖∂ℓ_t/∂H_s‖ is "
-                   f"{num(flow.max_step_factor, 3)} (the bound: {num(bound, 3)}).")
+        out.append(t("explain.spec.measured", m=num(flow.max_step_factor, 3), b=num(bound, 3)))
     return out
 
 
@@ -109,24 +116,21 @@ def unit(finder: pd.DataFrame, correlations: pd.Series, unit_index: int, labels:
          n_tokens: int) -> str:
     """Which feature the chosen unit follows most closely (r from its row of correlations)."""
     if correlations.abs().max() == 0:
-        return f"Unit {unit_index} does not vary with any feature on these {n_tokens} tokens (r = 0)."
+        return t("explain.unit.flat", u=unit_index, n=n_tokens)
     name = correlations.abs().idxmax()
     r = float(correlations[name])
     best = finder.iloc[0]
-    lead = (f"Unit {unit_index} is the best match for “{labels.get(name, name)}” (r = {num(r)})"
-            if int(best["unit"]) == unit_index and best["feature"] == name else
-            f"Unit {unit_index} follows “{labels.get(name, name)}” most closely (r = {num(r)})")
-    return lead + f", over {n_tokens} tokens of the passage."
+    key = "explain.unit.best" if int(best["unit"]) == unit_index and best["feature"] == name else "explain.unit.follows"
+    return t(key, u=unit_index, feature=feature_label(name, labels), r=num(r)) + t("explain.unit.over", n=n_tokens)
 
 
 def surprise(s: Surprise, vocab_size: int) -> str:
     """Perplexity on the text and its most surprising token."""
     worst = int(s.surprisal.argmax())
-    sep = "" if all(len(t) == 1 for t in s.tokens) else " "  # characters or words
+    sep = "" if all(len(tok) == 1 for tok in s.tokens) else " "  # characters or words
     before = sep.join(s.tokens[max(0, worst - (9 if sep == "" else 3)):worst + 1])
-    return (f"Perplexity **{num(s.perplexity, 3)}** on these {len(s.surprisal)} predictions (uniform guessing: "
-            f"{vocab_size}). Most surprising: “{s.tokens[worst + 1]}” after “{before}” "
-            f"(−log p = {num(float(s.surprisal[worst]), 3)}).")
+    return t("explain.surprise", ppl=num(s.perplexity, 3), n=len(s.surprisal), V=vocab_size, token=s.tokens[worst + 1],
+             before=before, s=num(float(s.surprisal[worst]), 3))
 
 
 def top_k(frame: pd.DataFrame) -> str:
@@ -135,8 +139,7 @@ def top_k(frame: pd.DataFrame) -> str:
     k = sum(1 for c in frame.columns if c.startswith("p#"))
     first = int((frame["rank"] == 1).sum())
     in_k = int((frame["rank"] <= k).sum())
-    return (f"The true next token was the model's first choice at {first} of {n} steps and among its top {k} "
-            f"at {in_k}; its median rank is {num(float(frame['rank'].median()))}.")
+    return t("explain.top_k", first=first, n=n, k=k, in_k=in_k, median=num(float(frame["rank"].median())))
 
 
 def twin(diffs: pd.DataFrame) -> str:
@@ -145,9 +148,8 @@ def twin(diffs: pd.DataFrame) -> str:
     value = float(worst["max |difference|"])
     # float32 keeps ~7 digits; 1e-5 of the values' size leaves room for rounding summed over a few steps
     rounding = (diffs["max |difference|"] <= 1e-5 * diffs["largest |value|"].clip(lower=1.0)).all()
-    verdict = ("float32 rounding: the two compute the same function" if rounding else
-               "more than float32 rounding explains")
-    return f"Largest difference: **{num(value)}** ({worst['compared']}), {verdict}."
+    verdict = t("explain.twin.rounding" if rounding else "explain.twin.more")
+    return t("explain.twin", value=num(value), compared=twin_name(worst["compared"]), verdict=verdict)
 
 
 def training_flow(diagnostics: list[dict]) -> list[str]:
@@ -160,19 +162,16 @@ def training_flow(diagnostics: list[dict]) -> list[str]:
     out = []
     if d > 0 and first["decay"][0] > 0 and last["decay"][0] > 0:
         r0, r1 = first["decay"][d] / first["decay"][0], last["decay"][d] / last["decay"][0]
-        when = (f"at epoch {first['epoch']}" if first is last else
-                f"at epoch {first['epoch']} it was **{num(r0)}** of its size at the step itself; at epoch "
-                f"{last['epoch']} it is")
         if first is last:
-            out.append(f"{_steps(d)} back, the gradient of a step's loss is **{num(r0)}** of its size at the step "
-                       f"itself ({when}).")
+            out.append(t("explain.train.one", steps=_steps(d), r0=num(r0), e0=first["epoch"]))
         else:
-            out.append(f"{_steps(d)} back, the gradient of a step's loss: {when} **{num(r1)}**.")
+            out.append(t("explain.train.two", steps=_steps(d), r0=num(r0), e0=first["epoch"], r1=num(r1),
+                         e1=last["epoch"]))
     rho0, rho1 = first["radius"], last["radius"]
     s0, s1 = first["singular"][0], last["singular"][0]
     if first is last:
-        out.append(f"W_hh: spectral radius ρ = {num(rho0, 3)}, σ_max = {num(s0, 3)} (epoch {first['epoch']}).")
+        out.append(t("explain.train.spec_one", rho=num(rho0, 3), s=num(s0, 3), e=first["epoch"]))
     else:
-        out.append(f"W_hh's spectral radius ρ went from {num(rho0, 3)} to {num(rho1, 3)} and its largest singular "
-                   f"value σ_max from {num(s0, 3)} to {num(s1, 3)} (epochs {first['epoch']} to {last['epoch']}).")
+        out.append(t("explain.train.spec_two", rho0=num(rho0, 3), rho1=num(rho1, 3), s0=num(s0, 3), s1=num(s1, 3),
+                     e0=first["epoch"], e1=last["epoch"]))
     return out

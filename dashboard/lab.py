@@ -23,11 +23,21 @@ from rnn_core.vocab import is_char_vocab
 from rnn_core.engines import DEFAULT_ENGINE, ENGINES
 from rnn_core.model import device_label, lesson_shape_checks, shape_trace
 
+from .i18n import t
+
 MAX_TOKENS = 10_000  # the lesson's load_data_time_machine keeps the first 10,000 tokens
 FALLBACK_CORPUS = "toy_english"
 CORPUS_CHOICES = ["time_machine", *rc_corpus.BUILTIN_CORPORA, "upload"]
 CORPUS_TITLES = {"time_machine": "The Time Machine (H. G. Wells)", "upload": "your uploaded text",
                  **{k: v[0] for k, v in rc_corpus.BUILTIN_CORPORA.items()}}
+
+
+def corpus_display(name: str) -> str:
+    """A corpus's name as a run keeps it (a key or its English title) in the run's language."""
+    key = name if name in CORPUS_TITLES else next((k for k, v in CORPUS_TITLES.items() if v == name), None)
+    return t(f"corpus.{key}.title") if key else name
+
+
 USER_ERRORS = (rnn_core.CorpusError, rnn_core.SettingsError, rnn_core.DeviceError, rnn_core.DivergenceError)
 
 
@@ -291,7 +301,7 @@ def describe_device(device: torch.device) -> str:
     """'CUDA: NVIDIA H100 ...' or 'CPU (2 threads)'."""
     label = device_label(device)
     threads = torch.get_num_threads()
-    return f"{label} ({threads} thread{'s' if threads > 1 else ''})" if device.type == "cpu" else label
+    return t("device.cpu_threads", label=label, threads=threads) if device.type == "cpu" else label
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -351,9 +361,9 @@ def fmt_setting(value) -> str:
 def describe_settings(rs: rnn_core.runs.RunSettings, vocab_size: int) -> str:
     """One sentence of a run's settings (the Training page's settings line)."""
     theta = "off" if rs.clip is None else f"{rs.clip:g}"
-    return (f"{rs.corpus}, {rs.token} tokens (|V| = {vocab_size}), batch {rs.batch}, {rs.steps} steps, "
-            f"{rs.hidden} hidden units, learning rate {rs.lr:g}, θ = {theta}, {rs.epochs:,} epochs, "
-            f"{rs.partition} partitioning, engine **{rs.engine}**, seed {rs.seed}")
+    return t("settings.line", corpus=corpus_display(rs.corpus), token=rs.token, V=vocab_size, batch=rs.batch,
+             steps=rs.steps, hidden=rs.hidden, lr=f"{rs.lr:g}", theta=theta, epochs=f"{rs.epochs:,}",
+             partition=t(f"partition.{rs.partition}"), engine=rs.engine, seed=rs.seed)
 
 
 def samples_frame(history: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,11 @@
 """The lesson's own code (Dive into Deep Learning 8.3-8.5, PyTorch), one excerpt per page.
 
-Shown collapsed under each page's formula, so a student can map what is drawn to what they read.
+Shown collapsed under each page's formula, so a student can map what is drawn to what they read. The
+comments are shown in the reader's language (d2l-zh's wording), through :func:`code`.
 """
+import re
+
+from .i18n import t
 
 DATA = '''\
 # d2l 8.3: the two ways to cut the corpus into minibatches
@@ -142,3 +146,14 @@ def predict_ch8(prefix, num_preds, net, vocab, device):
 
 predict_ch8('time traveller ', 10, net, vocab, d2l.try_gpu())
 '''
+
+# A comment's text (after "# ") or a one-line docstring's: the parts of the code a translation changes.
+COMMENT = re.compile(r'(?<=# )[^\n]+|(?<=""")[^"\n]+(?=""")')
+EXCERPTS = {"data": DATA, "shapes": SHAPES, "identity": IDENTITY, "training": TRAINING, "inside": INSIDE,
+            "generate": GENERATE}
+
+
+def code(page: str, lang: str | None = None) -> str:
+    """A page's excerpt with its comments in `lang` (catalogue ids lesson.<page>.<n>, n-th comment in order)."""
+    counter = iter(range(1 << 30))
+    return COMMENT.sub(lambda m: t(f"lesson.{page}.{next(counter)}", lang), EXCERPTS[page])

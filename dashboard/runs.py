@@ -18,6 +18,7 @@ from rnn_core.checkpoint import CheckpointError, read_checkpoint
 from rnn_core.runs import Run, RunLimitError, RunRegistry, RunSettings, RunStore, RunView, Scheduler
 
 from . import lab
+from .i18n import t
 from .lab import CorpusInfo, Settings
 
 MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is Scheduler.max_active
@@ -92,7 +93,7 @@ def start_new(s: Settings, info: CorpusInfo, device: torch.device) -> Run:
     check(s, info, device)
     running = [r for r in session_runs() if r.running]
     if len(running) >= MAX_RUNNING_PER_SESSION:
-        raise RunLimitError(f"This session already has {len(running)} runs training: stop one first.")
+        raise RunLimitError(t("runs.limit", n=len(running)))
     reg = registry()
     run = Run.create(run_settings(s, info), info.tc, store=reg.store, device=device)
     reg.scheduler.start(run)
@@ -121,8 +122,8 @@ def upload(name: str, payload: bytes) -> Run:
 
 # ---------------------------------------------------------------- the model a page shows
 
-# option (also its ?model= value in the URL, which holds an option as shown) -> caption
-MODEL_CHOICES = {"session": "this session's run", "reference": "the lesson's run, shipped", "untrained": "random weights"}
+# options (also their ?model= values in the URL, which holds an option as shown); captions: runs.model.<option>
+MODEL_CHOICES = ("session", "reference", "untrained")
 
 
 @dataclass
@@ -165,19 +166,16 @@ def pick_model(ctx) -> ShownModel:
     has_mine = mine is not None and (mine.epoch > 0 or mine.checkpoints)
     default = "session" if has_mine else "reference" if references else "untrained"
     c1, c2 = st.columns([2, 3], gap="large")
-    choice = c1.radio("Model", list(MODEL_CHOICES), index=list(MODEL_CHOICES).index(default),
-                      captions=list(MODEL_CHOICES.values()), key="model", horizontal=True, bind="query-params",
-                      help="A run of this session (Training page), the lesson's run shipped with RNN Lab "
-                           "(500 epochs at the lesson's settings), or random weights.")
+    choice = c1.radio(t("runs.model"), list(MODEL_CHOICES), index=list(MODEL_CHOICES).index(default),
+                      captions=[t(f"runs.model.{c}") for c in MODEL_CHOICES], key="model", horizontal=True,
+                      bind="query-params", help=t("runs.model_help"))
     run = mine if choice == "session" and has_mine else references[0] if choice == "reference" and references else None
     if choice != "untrained" and run is None:
-        c1.caption("This session has no trained run yet: start one on the Training page."
-                   if choice == "session" else "No reference run is installed (data/reference/ is empty).")
+        c1.caption(t("runs.no_session_run") if choice == "session" else t("runs.no_reference"))
     if run is None:
         s = ctx.settings
         net = lab.untrained_model(ctx.info.key, len(ctx.info.vocab), s.hidden, s.seed)
-        label = (f"UNTRAINED model (random weights, seed {s.seed}, {s.hidden} hidden units): its predictions are "
-                 f"noise. Train one on the Training page to see what it learns.")
+        label = t("runs.untrained", seed=s.seed, hidden=s.hidden)
         return ShownModel(net, ctx.info, ctx.info.vocab, label, ("untrained", ctx.info.key, s.hidden, s.seed), False)
 
     view = run.view()
@@ -185,22 +183,20 @@ def pick_model(ctx) -> ShownModel:
     epochs = sorted(set(view.checkpoints) | ({latest[0]} if latest and latest[0] else set()))
     with c2:
         if len(epochs) > 1:
-            epoch = st.select_slider("Checkpoint: the model as it was after epoch", epochs, value=epochs[-1],
-                                     key="epoch", bind="query-params",
-                                     help="Saved at epochs 1, 2, 5, 10, 20, 50, ... and the last: watch what "
-                                          "the model knew as it trained.")
+            epoch = st.select_slider(t("runs.checkpoint"), epochs, value=epochs[-1], key="epoch",
+                                     bind="query-params", help=t("runs.checkpoint_help"))
         else:
             epoch = epochs[0]
-            st.caption(f"One checkpoint: epoch {epoch}.")
+            st.caption(t("runs.one_checkpoint", epoch=epoch))
     params = latest[1] if latest and latest[0] == epoch else run.checkpoint(epoch)
     net = _net_at(run.id, epoch, params)
     record = view.records[epoch - 1] if 0 < epoch <= view.epoch else None
     ppl = record["perplexity"] if record else run.extra.get("perplexity")
-    ppl_text = f", training perplexity {lab.fmt_ppl(ppl)}" if ppl is not None else ""
-    who = "The lesson's reference run" if run.origin == "reference" else "Trained model of this session"
-    training = " (still training: this is a snapshot)" if view.running else ""
-    label = (f"{who}: {epoch} epochs on {view.settings.corpus}, {view.settings.hidden} hidden units{ppl_text}"
-             f"{training}.")
+    ppl_text = t("runs.ppl_part", ppl=lab.fmt_ppl(ppl)) if ppl is not None else ""
+    who = t("runs.who_reference") if run.origin == "reference" else t("runs.who_session")
+    training = t("runs.snapshot") if view.running else ""
+    label = t("runs.trained", who=who, epoch=epoch, corpus=lab.corpus_display(view.settings.corpus),
+              hidden=view.settings.hidden, ppl=ppl_text, training=training)
     return ShownModel(net, _info_for(run.vocab, ctx), run.vocab, label, ("run", run.id, epoch), True)
 
 

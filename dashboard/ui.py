@@ -12,26 +12,44 @@ import torch
 
 from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
 
-from . import lab, runs
+from . import i18n, lab, runs
+from .i18n import t
 from .lab import LESSON, CorpusInfo, Settings
 from .runs import model_banner, pick_model as session_model  # noqa: F401  (the pages' names for them)
 
-# url_path -> (file, title, icon, help)
+# url_path -> (file, icon); titles and help texts are the catalogue's nav.<page>.title / nav.<page>.help
 PAGES = {
-    "": ("views/home.py", "Home", ":material/home:", "What RNN Lab teaches, the lesson map, device and corpus."),
-    "data": ("views/data.py", "1 · Data", ":material/dataset:",
-             "The corpus, its vocabulary, and how minibatches are cut from it."),
-    "shapes": ("views/shapes.py", "2 · One-hot & shapes", ":material/view_in_ar:",
-               "From token indices to one-hot vectors, and every tensor shape of a forward pass."),
-    "identity": ("views/identity.py", "3 · Concat identity", ":material/join:",
-                 "Why X W_xh + H W_hh is one matrix product of [X | H] and [W_xh ; W_hh]."),
-    "training": ("views/training.py", "4 · Training", ":material/model_training:",
-                 "Train the RNN live: loss, perplexity, gradient clipping and samples."),
-    "inside": ("views/inside.py", "5 · Inside the RNN", ":material/biotech:",
-               "Hidden states, output probabilities, per-step loss and gradients for one string."),
-    "generate": ("views/generate.py", "6 · Generate", ":material/edit_note:",
-                 "Continue a prefix greedily and by sampling at a temperature."),
+    "": ("views/home.py", ":material/home:"),
+    "data": ("views/data.py", ":material/dataset:"),
+    "shapes": ("views/shapes.py", ":material/view_in_ar:"),
+    "identity": ("views/identity.py", ":material/join:"),
+    "training": ("views/training.py", ":material/model_training:"),
+    "inside": ("views/inside.py", ":material/biotech:"),
+    "generate": ("views/generate.py", ":material/edit_note:"),
+    "exercises": ("views/exercises.py", ":material/science:"),
 }
+
+
+def page_title(path: str) -> str:
+    """A page's title in the run's language ('' is Home)."""
+    return t(f"nav.{path or 'home'}.title")
+
+
+def page_help(path: str) -> str:
+    """A page's one-line description in the run's language."""
+    return t(f"nav.{path or 'home'}.help")
+
+
+def language() -> str:
+    """This run's language: the sidebar's choice, else ?lang=, else the browser's locale (st.context.locale).
+
+    Read before the navigation and the sidebar are drawn, so every word of the run is in one language.
+    """
+    chosen = st.session_state.get("lang") or st.query_params.get("lang")
+    if chosen not in i18n.LANGS:
+        chosen = i18n.from_locale(getattr(st.context, "locale", None))
+    st.session_state[i18n.SESSION_KEY] = chosen
+    return chosen
 
 STYLE = """
 <style>
@@ -46,8 +64,9 @@ STYLE = """
 
 def pages() -> list:
     """One st.Page per file in dashboard/views/, Home first and default."""
-    return [st.Page(file, title=title, icon=icon, help=help_, url_path=path or None, default=path == "")
-            for path, (file, title, icon, help_) in PAGES.items()]
+    return [st.Page(file, title=page_title(path), icon=icon, help=page_help(path), url_path=path or None,
+                    default=path == "")
+            for path, (file, icon) in PAGES.items()]
 
 
 @dataclass
@@ -59,6 +78,9 @@ class Context:
     device: torch.device
     device_error: str | None
 
+
+# Keyboard shortcuts (st.button(shortcut=...)); Streamlit keeps R (rerun) and C (clear cache) for itself.
+KEYS = {"start": "S", "stop": "X", "previous": "P", "next": "N"}
 
 CLIP_CHOICES = ["off", "0.01", "0.1", "0.5", "1", "2", "5", "10", "100", "1000"]
 
@@ -73,8 +95,52 @@ def parse_clip(text: str | None) -> tuple[float | None, str | None]:
     except ValueError:
         theta = -1.0
     if not (0 < theta < float("inf")):
-        return LESSON.clip, f"Clip θ = {text!r} is not a positive number or 'off': using the lesson's θ = {LESSON.clip:g}."
+        return LESSON.clip, t("sidebar.clip_bad", value=repr(text), theta=f"{LESSON.clip:g}")
     return theta, None
+
+
+# Every URL parameter a widget is bound to that can hold a bad value: (kind, allowed, default shown).
+# kind "int"/"float": allowed is (low, high); "choice": allowed is the options.
+URL_SPECS = {
+    "batch": ("int", (1, 128), LESSON.batch), "steps": ("int", (1, 100), LESSON.steps),
+    "hidden": ("int", (1, 1024), LESSON.hidden), "lr": ("float", (0.001, 100.0), LESSON.lr),
+    "epochs": ("int", (1, 10_000), LESSON.epochs), "seed": ("int", (0, 2**31 - 1), LESSON.seed),
+    "corpus": ("choice", tuple(lab.CORPUS_CHOICES), LESSON.corpus), "token": ("choice", ("char", "word"), "char"),
+    "clean": ("choice", CLEANINGS, "lesson"), "partition": ("choice", ("sequential", "random"), "sequential"),
+    "device": ("choice", ("auto", "cpu", "cuda"), "auto"), "engine": ("choice", tuple(lab.engine_names()), LESSON.engine),
+    "lang": ("choice", tuple(i18n.LANGS), None), "mode": ("choice", ("lecture", "lab"), "lab"),
+    "identity_n": ("int", (1, 12), 3), "identity_d": ("int", (1, 12), 1), "identity_h": ("int", (1, 12), 4),
+    "generate_length": ("int", (10, 500), 50), "generate_temperature": ("float", (0.1, 3.0), 1.0),
+    "generate_seed": ("int", (0, 2**31 - 1), LESSON.seed),
+}
+SIDEBAR_KEYS = ("lang", "mode", "corpus", "token", "clean", "batch", "steps", "hidden", "partition", "lr", "epochs",
+                "device", "engine", "seed")
+
+
+def url_problem(key: str, raw: str) -> bool:
+    """True when `raw` is not a value the widget bound to ``?key=`` accepts (Streamlit would drop it silently)."""
+    kind, allowed, _ = URL_SPECS[key]
+    if kind == "choice":
+        return raw not in allowed
+    try:
+        value = float(raw)
+    except ValueError:
+        return True
+    if kind == "int" and value != int(value):
+        return True
+    return not allowed[0] <= value <= allowed[1]
+
+
+def url_checks(*keys: str) -> None:
+    """Say which URL values are out of range or unknown, and what is used instead (read before the widgets)."""
+    for key in keys:
+        raw = st.query_params.get(key)
+        if raw is None or not url_problem(key, raw):
+            continue
+        default = URL_SPECS[key][2]
+        used = (i18n.LANGS[language()] if key == "lang" else
+                default if not isinstance(default, float) else f"{default:g}")
+        st.warning(t("url.bad", param=key, value=raw, used=used), icon=":material/link_off:")
 
 
 def reset_to_lesson() -> None:
@@ -84,70 +150,100 @@ def reset_to_lesson() -> None:
     st.session_state["clip"] = f"{LESSON.clip:g}"
 
 
-def sidebar(live_run: bool = True) -> Context:
+OPTION_CAPTIONS = {"token": ("char", "word"), "clean": CLEANINGS, "partition": ("sequential", "random"),
+                   "device": ("auto", "cpu", "cuda")}
+
+
+def captions(key: str) -> list[str]:
+    """A radio's captions in the run's language (its options stay the identifiers the URL holds)."""
+    return [t(f"option.{key}.{option}") for option in OPTION_CAPTIONS[key]]
+
+
+def corpus_title(name: str) -> str:
+    """A corpus's name in the run's language."""
+    return t(f"corpus.{name}.title") if name in lab.CORPUS_CHOICES else name
+
+
+# The sidebar settings each page's views depend on (url_path -> setting keys); the others are drawn under
+# "Used by other pages", so a slider that would change nothing here is not offered as if it did.
+CORPUS_KEYS = ("corpus", "token", "clean")
+USES = {
+    "": (*CORPUS_KEYS, "device"),
+    "data": (*CORPUS_KEYS, "batch", "steps", "partition", "seed"),
+    "shapes": (*CORPUS_KEYS, "batch", "steps", "hidden", "partition", "seed"),
+    "identity": ("seed",),
+    "training": (*CORPUS_KEYS, "batch", "steps", "hidden", "partition", "lr", "epochs", "clip", "engine", "device",
+                 "seed"),
+    "inside": (*CORPUS_KEYS, "hidden", "seed"),
+    "generate": (*CORPUS_KEYS, "hidden", "seed"),
+}
+
+
+def sidebar(live_run: bool = True, page: str | None = None) -> Context:
     """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device.
 
     ``live_run``: show this session's run with a live progress bar (the Training page draws its own).
+    ``page``: the url_path of the page shown; settings it does not use go under "Used by other pages".
     """
     bound = dict(bind="query-params")
-    sb = st.sidebar
-    run_box = sb.container()  # this session's run, on top: seen on every page without scrolling
-    sb.header("Settings")
-    corpus = sb.selectbox("Corpus", lab.CORPUS_CHOICES, index=0, key="corpus", **bound,
-                          help="time_machine: the lesson's text. toy_english, parentheses, counting: generated "
-                               "texts with structure to find in the hidden units. upload: your own .txt file.")
+    lang = language()
+    url_checks(*SIDEBAR_KEYS)
+    st.sidebar.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
+                         format_func=i18n.LANGS.get, **bound)
+    run_box = st.sidebar.container()  # this session's run, on top: seen on every page without scrolling
+    st.sidebar.header(t("sidebar.settings"))
+    here = st.sidebar.container()
+    uses = USES.get(page, USES["training"]) if page is not None else USES["training"]
+    others = st.sidebar.expander(t("sidebar.other_pages")) if set(USES["training"]) - set(uses) else None
+
+    def where(key: str):
+        return here if key in uses or others is None else others
+
+    sb = where("corpus")
+    corpus = sb.selectbox(t("sidebar.corpus"), lab.CORPUS_CHOICES, index=0, key="corpus", **bound,
+                          help=t("sidebar.corpus_help"))
     upload = None
     if corpus == "upload":
-        f = sb.file_uploader(f"Text file (≤ {MAX_CORPUS_BYTES // 2**20} MB)", type=["txt", "md", "csv"],
+        f = sb.file_uploader(t("sidebar.upload", mb=MAX_CORPUS_BYTES // 2**20), type=["txt", "md", "csv"],
                              key="upload_file")
         if f is not None:
             upload = (f.file_id, f.name, f.getvalue())
     elif corpus in BUILTIN_CORPORA:
-        sb.caption(BUILTIN_CORPORA[corpus][1])
+        sb.caption(t(f"corpus.{corpus}.about"))
     corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
-    token = sb.radio("Tokens", ["char", "word"], key="token", horizontal=True, **bound)
-    clean = sb.radio("Cleaning", list(CLEANINGS), key="clean", horizontal=True, **bound,
-                     help="lesson: the lesson's a-z and space, lower case. keep: every character (NFKC, "
-                          "whitespace collapsed), so a Chinese or other Unicode text trains character by "
-                          "character.")
+    token = where("token").radio(t("sidebar.token"), ["char", "word"], key="token", horizontal=True, captions=captions("token"),
+                     **bound)
+    clean = where("clean").radio(t("sidebar.clean"), list(CLEANINGS), key="clean", horizontal=True,
+                     captions=captions("clean"), help=t("sidebar.clean_help"), **bound)
 
-    sb.subheader("Minibatches and model")
-    batch = sb.slider("Batch size", 1, 128, LESSON.batch, key="batch", **bound,
-                      help="batch_size: sequences trained on together (rows of X).")
-    steps = sb.slider("Time steps per sequence", 1, 100, LESSON.steps, key="steps", **bound,
-                      help="num_steps: tokens per sequence (columns of X), the length unrolled in BPTT.")
-    hidden = sb.slider("Hidden units", 1, 1024, LESSON.hidden, key="hidden", **bound,
-                       help="num_hiddens: the size of the hidden state H_t.")
-    partition = sb.radio("Partitioning", ["sequential", "random"], key="partition", horizontal=True, **bound,
-                         help="sequential: each row continues where it stopped, the state carries over. "
-                              "random: random subsequences, fresh state each minibatch.")
+    batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound, help=t("sidebar.batch_help"))
+    steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound, help=t("sidebar.steps_help"))
+    hidden = where("hidden").slider(t("sidebar.hidden"), 1, 1024, LESSON.hidden, key="hidden", **bound,
+                       help=t("sidebar.hidden_help"))
+    partition = where("partition").radio(t("sidebar.partition"), ["sequential", "random"], key="partition", horizontal=True,
+                         captions=captions("partition"), help=t("sidebar.partition_help"), **bound)
 
-    sb.subheader("Training")
-    lr = sb.number_input("Learning rate", min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
+    lr = where("lr").number_input(t("sidebar.lr"), min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
                          format="%g", key="lr", **bound)
-    epochs = sb.number_input("Epochs", min_value=1, max_value=10_000, value=LESSON.epochs, step=10,
+    epochs = where("epochs").number_input(t("sidebar.epochs"), min_value=1, max_value=10_000, value=LESSON.epochs, step=10,
                              key="epochs", **bound)
-    clip_text = sb.selectbox("Clip θ (gradient norm)", CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
-                             accept_new_options=True, **bound,
-                             help="Gradients are scaled down to norm θ when larger. 'off' trains without "
-                                  "clipping (one of the lesson's exercises). Type another value if you like.")
+    clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
+                             accept_new_options=True, **bound, help=t("sidebar.clip_help"))
     clip, clip_error = parse_clip(clip_text)
     if clip_error:
-        sb.warning(clip_error)
+        where("clip").warning(clip_error)
     engines = lab.engine_names()
-    engine = sb.selectbox("Engine", engines, index=0, key="engine", **bound,
-                          help="lesson: the scratch model as written in the lesson. Other engines compute "
-                               "the same RNN faster.")
-    device_choice = sb.radio("Device", ["auto", "cpu", "cuda"], key="device", horizontal=True, **bound)
-    device_status = sb.container()
-    seed = sb.number_input("Seed", min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1, key="seed",
-                           **bound)
-    sb.button("Reset to the lesson's settings", on_click=reset_to_lesson, width="stretch",
-              help="Batch 32, 35 steps, 512 hidden units, learning rate 1, θ 1, 500 epochs.")
-    sb.caption("These settings live in the page's URL: copy it to reopen this exact demo.")
+    engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound, help=t("sidebar.engine_help"))
+    device_choice = where("device").radio(t("sidebar.device"), ["auto", "cpu", "cuda"], key="device",
+                                          horizontal=True, **bound)
+    device_status = where("device").container()
+    seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1,
+                           key="seed", **bound)
+    st.sidebar.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
+    st.sidebar.caption(t("sidebar.url_note"))
 
-    settings = Settings(corpus=corpus, token=token, clean=clean, batch=int(batch), steps=int(steps), hidden=int(hidden),
-                        lr=float(lr), epochs=int(epochs), clip=clip, partition=partition,
+    settings = Settings(corpus=corpus, token=token, clean=clean, batch=int(batch), steps=int(steps),
+                        hidden=int(hidden), lr=float(lr), epochs=int(epochs), clip=clip, partition=partition,
                         device=device_choice, seed=int(seed), engine=engine,
                         upload_id=upload[0] if upload else None)
     info = lab.corpus_info(settings, upload, st.session_state.get("last_good_corpus"))
@@ -158,11 +254,11 @@ def sidebar(live_run: bool = True) -> Context:
         if info.error:
             st.error(info.error, icon=":material/error:")
         if info.fallback_reason:
-            st.warning(f"Using **{info.title}** instead of {info.requested}: {info.fallback_reason}")
+            st.warning(fallback_message(info))
         for warning in info.warnings:
             st.warning(warning)
     if device_error:
-        device_status.error(f"{device_error} Using {lab.describe_device(device)}.")
+        device_status.error(t("sidebar.device_error", error=device_error, device=lab.describe_device(device)))
     _sidebar_summary(info, device)
     view = runs.current_view()
     if view is not None and live_run:
@@ -173,17 +269,38 @@ def sidebar(live_run: bool = True) -> Context:
     return ctx
 
 
+def fallback_message(info: CorpusInfo) -> str:
+    """Why the corpus in use is not the one asked for, and which one is in use now."""
+    used = corpus_title(info.used)
+    if info.requested == "upload":
+        return t("sidebar.upload_refused" if info.error else "sidebar.upload_missing", used=used)
+    return t("sidebar.fallback", used=used, requested=corpus_title(info.requested), reason=info.fallback_reason)
+
+
+def corpus_note(info: CorpusInfo) -> str:
+    """Where the corpus in use came from, in the run's language."""
+    if info.used == "time_machine":
+        return t("corpus.time_machine.note_" + ("found" if info.note.startswith("found") else "downloaded"))
+    if info.used in BUILTIN_CORPORA:
+        seed = info.tc.source.note.rsplit("(seed ", 1)[-1].rstrip(")")
+        return t("corpus.builtin_note", about=t(f"corpus.{info.used}.about"), seed=seed)
+    return t("corpus.upload_note", name=info.tc.source.name)
+
+
 def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
     """Below the settings: what is actually in use."""
     sb = st.sidebar
     sb.divider()
-    sb.caption(f"Corpus: **{info.title}** ({info.note}); {len(info.tc.corpus):,} tokens, "
-               f"{len(info.vocab)} in the vocabulary. Device: **{lab.describe_device(device)}**.")
+    sb.caption(t("sidebar.summary", corpus=corpus_title(info.used), note=corpus_note(info),
+                 tokens=f"{len(info.tc.corpus):,}", vocab=len(info.vocab), device=lab.describe_device(device)))
 
 
-STATUS_WORDS = {"new": "not started", "running": "training in the background", "stopped": "stopped",
-                "done": "finished", "diverged": "stopped: diverged", "out_of_memory": "stopped: out of memory",
-                "failed": "stopped: internal error"}
+STATUSES = ("new", "running", "stopped", "done", "diverged", "out_of_memory", "failed")
+
+
+def status_words(status: str) -> str:
+    """A run's status in words, in the run's language."""
+    return t(f"status.{status}")
 
 
 def run_status() -> None:
@@ -191,8 +308,9 @@ def run_status() -> None:
     view = runs.current_view()
     if view is None:
         return
-    ppl = f", perplexity {lab.fmt_ppl(view.last['perplexity'])}" if view.last else ""
-    st.caption(f"Session model: {view.epoch}/{view.target} epochs{ppl}, {STATUS_WORDS[view.status]}.")
+    ppl = t("run.ppl_part", ppl=lab.fmt_ppl(view.last["perplexity"])) if view.last else ""
+    st.caption(t("run.status_line", epoch=view.epoch, target=view.target, ppl=ppl,
+                 status=status_words(view.status)))
     st.progress(view.progress)
     if st.session_state.get("_run_was_running") and not view.running:
         st.session_state["_run_was_running"] = False
@@ -220,7 +338,7 @@ def context() -> Context:
 def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int:
     """A slider over 0..size-1 (a slider needs two values: with one there is nothing to choose)."""
     if size <= 1:
-        st.caption(f"{label}: 0 (the only one)")
+        st.caption(t("ui.only_one", label=label))
         return 0
     return st.slider(label, 0, size - 1, min(default, size - 1), key=key, **kwargs)
 
@@ -231,7 +349,7 @@ def header(title: str, intro: str, formulas: list[str], code: str) -> None:
     st.markdown(intro)
     for formula in formulas:
         st.latex(formula)
-    with st.expander("The lesson's code for this step", icon=":material/code:"):
+    with st.expander(t("ui.lesson_code"), icon=":material/code:"):
         st.code(code, language="python")
 
 
@@ -254,7 +372,8 @@ def cached_chart(builder: str, cache_key: tuple, *args, key: str | None = None, 
     Building a plotly figure costs tens of milliseconds; a slider that does not touch a chart's inputs
     should not pay for it again.
     """
-    chart(_figure(builder, cache_key, args, kwargs), key=key)
+    lang = i18n.current()
+    chart(_figure(builder, (*cache_key, lang), args, {"lang": lang, **kwargs}), key=key)
 
 
 def user_error(exc: Exception) -> None:

@@ -2,62 +2,60 @@
 import streamlit as st
 
 from dashboard import lab, lesson, ui
+from dashboard.i18n import t
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
 
 ui.header(
-    "1 · Data: from text to minibatches",
-    "The text is cleaned, split into tokens, and every token gets an index in the **vocabulary**. "
-    "Training reads **minibatches**: `batch_size` rows of `num_steps` consecutive tokens `X`, and the "
-    "targets `Y`, the same rows shifted one token ahead. The rows are cut from the corpus either "
-    "**sequentially** (each row continues where it stopped) or at **random**.",
+    t("data.title"),
+    t("data.intro"),
     [r"X \in \{0,\dots,|V|-1\}^{\,\text{batch} \times \text{steps}}, \qquad "
-     r"Y_{b,t} = X_{b,t+1} \;\;(\text{the next token})"],
-    lesson.DATA,
+     r"Y_{b,t} = X_{b,t+1} \;\;(\text{" + t("data.formula_next") + "})"],
+    lesson.code("data"),
 )
 
-st.markdown(f"**Corpus:** {info.title} ({info.note}).")
+st.markdown(t("data.corpus", title=ui.corpus_title(info.used), note=ui.corpus_note(info)))
 c1, c2, c3, c4 = st.columns(4)
-c1.metric("Tokens in the text", f"{info.tc.num_tokens_total:,}", help=f"{info.title}: {info.note}")
-c2.metric("Tokens used", f"{len(info.tc.corpus):,}", help=f"the lesson keeps the first {lab.MAX_TOKENS:,}")
-c3.metric("Vocabulary |V|", f"{len(info.vocab):,}", help="including <unk> at index 0")
+c1.metric(t("data.m_text"), f"{info.tc.num_tokens_total:,}", help=ui.corpus_note(info))
+c2.metric(t("data.m_used"), f"{len(info.tc.corpus):,}", help=t("data.m_used_help", n=f"{lab.MAX_TOKENS:,}"))
+c3.metric(t("data.m_vocab"), f"{len(info.vocab):,}", help=t("data.m_vocab_help"))
 try:
     loader = lab.make_loader(info, s)
-    c4.metric("Minibatches per epoch", f"{len(loader):,}", help=f"of {s.batch} × {s.steps} tokens each")
+    c4.metric(t("data.m_batches"), f"{len(loader):,}", help=t("data.m_batches_help", batch=s.batch, steps=s.steps))
 except lab.USER_ERRORS as exc:
     loader = None
-    c4.metric("Minibatches per epoch", "0")
+    c4.metric(t("data.m_batches"), "0")
     ui.user_error(exc)
 
-st.header("The first tokens")
+st.header(t("data.first_tokens"))
 st.code(lab.first_tokens(info, 300), language=None, wrap_lines=True)
+if info.used == "time_machine" and s.token == "char" and s.clean == "lesson":
+    st.caption(t("data.joining"))
 
-st.header("Vocabulary")
+st.header(t("data.vocab"))
 left, right = st.columns([1, 2], gap="large")
 vocab_df = lab.vocab_frame(info)
 with left:
     st.dataframe(vocab_df, hide_index=True, height=420, width="stretch",
-                 column_config={"index": "index", "token": "token", "count": st.column_config.NumberColumn(
-                     "count", format="localized")})
+                 column_config={"index": t("data.col_index"), "token": t("data.col_token"),
+                                "count": st.column_config.NumberColumn(t("data.col_count"), format="localized")})
 with right:
     ui.cached_chart("vocab_frequency", info.key, vocab_df)
 
-st.header("Minibatch map")
-st.markdown(f"Which corpus positions land in each batch row, minibatch by minibatch, during the first epoch "
-            f"(batch {s.batch}, {s.steps} steps, seed {s.seed}; hover to read positions). **Sequential**: row *b* "
-            f"of minibatch *i+1* starts where row *b* of minibatch *i* ended, so the hidden state can carry over. "
-            f"**Random**: every row of every minibatch is an independent subsequence, in shuffled order.")
+st.header(t("data.map"))
+st.markdown(t("data.map_intro", batch=s.batch, steps=s.steps, seed=s.seed))
 if loader is not None:
     maps = lab.minibatch_positions(info, info.key, s.batch, s.steps, s.seed)
     left, right = st.columns(2, gap="large")
     for col, partition in ((left, "sequential"), (right, "random")):
         with col:
             ui.cached_chart("minibatch_map", (info.key, s.batch, s.steps, s.seed, partition), maps[partition],
-                            len(info.tc.corpus), f"{partition.capitalize()} partitioning")
+                            len(info.tc.corpus), t(f"data.map_{partition}"))
 
-    st.header("The first X and Y")
+    st.header(t("data.xy"))
     X, Y = lab.first_minibatch(info, s)
-    st.markdown(f"The first minibatch of the **{s.partition}** iterator, as text: `X` and `Y` have shape "
-                f"`({X.shape[0]}, {X.shape[1]})`; each row of `Y` is its row of `X` moved one token on.")
-    st.dataframe(lab.xy_frame(info, X, Y), hide_index=True, width="stretch")
+    st.markdown(t("data.xy_intro", partition=t(f"partition.{s.partition}"), rows=X.shape[0], cols=X.shape[1]))
+    st.dataframe(lab.xy_frame(info, X, Y), hide_index=True, width="stretch",
+                 column_config={"row": t("data.col_row"), "X (input)": t("data.col_x"),
+                                "Y (target = X shifted by one)": t("data.col_y")})

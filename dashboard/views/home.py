@@ -3,53 +3,51 @@ import streamlit as st
 import torch
 
 from dashboard import lab, ui
+from dashboard.i18n import t
 from rnn_core.corpus import BUILTIN_CORPORA, TIME_MACHINE_SHA1, time_machine_status
 
 ctx = ui.context()
 
 st.title("RNN Lab")
-st.markdown(
-    "A recurrent neural network reads text one token at a time and carries what it has read in a "
-    "**hidden state**. This dashboard walks through the *RNN from scratch* lesson of "
-    "*Dive into Deep Learning* (chapter 8.5): every step is a page you can change with the sliders on the "
-    "left, from the raw text to a trained model writing its own."
-)
+st.markdown(t("home.intro"))
 st.latex(r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h) \qquad O_t = H_t W_{hq} + b_q")
 
-st.header("The lesson, page by page")
-for path, (file, title, icon, help_) in ui.PAGES.items():
+st.header(t("home.map"))
+for path, (file, icon) in ui.PAGES.items():
     if path:
-        st.page_link(file, label=f"**{title}** — {help_}", icon=icon)
+        st.page_link(file, label=f"**{ui.page_title(path)}** — {ui.page_help(path)}", icon=icon)
 
 left, right = st.columns(2, gap="large")
 with left:
-    st.subheader("Device")
+    st.subheader(t("home.device"))
     device = lab.resolve_device(lab.Settings())[0]
-    st.metric("Found", lab.describe_device(device), border=True)
+    st.metric(t("home.found"), lab.describe_device(device), border=True)
     gpus = torch.cuda.device_count()
-    st.caption(f"PyTorch {torch.__version__}; "
-               + (f"{gpus} CUDA GPU(s)." if gpus else "no CUDA GPU: everything runs on the CPU."))
+    st.caption(t("home.gpus", version=torch.__version__, n=gpus) if gpus else
+               t("home.no_gpu", version=torch.__version__))
     if ctx.device_error:
         st.error(ctx.device_error)
 with right:
-    st.subheader("Corpus")
+    st.subheader(t("home.corpus"))
     status = time_machine_status()
     tm, tm_note = lab.time_machine_lines()
     if tm is not None:
-        st.success(f"The Time Machine is available: {tm_note}.", icon=":material/check_circle:")
+        st.success(t("home.tm_ok", note=t("corpus.time_machine.note_" + ("found" if tm_note.startswith("found")
+                                                                          else "downloaded"))),
+                   icon=":material/check_circle:")
     else:
-        st.warning(f"The Time Machine is not available ({status}): {tm_note}", icon=":material/warning:")
-        st.caption(f"Copy `timemachine.txt` (SHA-1 `{TIME_MACHINE_SHA1}`) into `data/` to use it.")
+        st.warning(t("home.tm_missing", status=status, note=tm_note), icon=":material/warning:")
+        st.caption(t("home.tm_copy", sha1=TIME_MACHINE_SHA1))
     info = ctx.info
     if info.fallback_reason:
-        kind = "the built-in corpus " if info.used in BUILTIN_CORPORA else ""
-        st.info(f"In use: {kind}**{info.title}** instead of **{info.requested}**, because "
-                f"{info.fallback_reason[0].lower() + info.fallback_reason[1:]}", icon=":material/info:")
+        kind = t("home.builtin") if info.used in BUILTIN_CORPORA else ""
+        st.info(t("home.in_use_instead", kind=kind, used=ui.corpus_title(info.used),
+                  requested=ui.corpus_title(info.requested), reason=info.fallback_reason),
+                icon=":material/info:")
     else:
-        st.info(f"In use: **{info.title}**, {info.note}.", icon=":material/info:")
-    st.caption(f"{len(info.tc.corpus):,} tokens used of {info.tc.num_tokens_total:,}; "
-               f"vocabulary of {len(info.vocab)} {ctx.settings.token} tokens.")
+        st.info(t("home.in_use", used=ui.corpus_title(info.used), note=ui.corpus_note(info)), icon=":material/info:")
+    st.caption(t("home.tokens", used=f"{len(info.tc.corpus):,}", total=f"{info.tc.num_tokens_total:,}",
+                 vocab=len(info.vocab), token=t(f"option.token.{ctx.settings.token}")))
 
 st.divider()
-st.caption("Settings live in the URL, so a copied link reopens the same demo. The lesson's settings are "
-           "batch 32, 35 time steps, 512 hidden units, learning rate 1, clipping θ = 1, 500 epochs.")
+st.caption(t("home.url_note"))

@@ -7,20 +7,18 @@ and Restart. The run goes on while other pages are open, and ``?run=<id>`` reope
 import streamlit as st
 
 from dashboard import charts, explain, lab, lesson, runs, ui
+from dashboard.i18n import current as lang_in_use, t
 
 ctx = ui.context()
 s, info = ctx.settings, ctx.info
 
 ui.header(
-    "4 · Training the RNN",
-    "Each minibatch: run the RNN over the sequence, score every prediction with cross-entropy, "
-    "backpropagate through time, **clip** the gradient to norm θ, and take an SGD step. "
-    "**Perplexity** is e to the mean loss: 1 means the model always knows the next token, |V| means it "
-    "guesses uniformly.",
-    [r"\text{perplexity} = \exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
+    t("training.title"),
+    t("training.intro"),
+    [r"\text{" + t("training.ppl_word") + r"} = \exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
      r"\mathbf{g} \leftarrow \min\Big(1, \frac{\theta}{\lVert \mathbf{g} \rVert}\Big)\,\mathbf{g}, \qquad "
      r"W \leftarrow W - \eta\,\mathbf{g}"],
-    lesson.TRAINING,
+    lesson.code("training"),
 )
 
 run = runs.current()
@@ -60,39 +58,38 @@ def choose(choice: str) -> None:
         start_new()
 
 
-@st.dialog("Continue or restart?", on_dismiss=lambda: st.session_state.pop("offer_resume", None))
+@st.dialog(t("training.dialog"), on_dismiss=lambda: st.session_state.pop("offer_resume", None))
 def continue_or_restart(view) -> None:
     if not st.session_state.get("offer_resume"):  # a choice was made: a full rerun closes the dialog
         st.rerun()
     ppl = lab.fmt_ppl(view.last["perplexity"]) if view.last else "–"
-    st.write(f"The stopped run is at epoch {view.epoch} of {view.target} (perplexity {ppl}).")
+    st.write(t("training.stopped_at", epoch=view.epoch, target=view.target, ppl=ppl))
     c1, c2 = st.columns(2)
-    c1.button(f"Continue from epoch {view.epoch}", type="primary", width="stretch", key="continue_run",
+    c1.button(t("training.continue", epoch=view.epoch), type="primary", width="stretch", key="continue_run",
               on_click=choose, args=("continue",))
-    c2.button("Restart from scratch", width="stretch", key="restart_run", on_click=choose, args=("restart",))
+    c2.button(t("training.restart"), width="stretch", key="restart_run", on_click=choose, args=("restart",))
 
 
 left, right = st.columns([3, 2], gap="large")
 with left:
     if view is not None:
-        st.markdown(f"**This run:** {lab.describe_settings(view.settings, view.vocab_size)}, "
-                    f"device **{view.device}**.")
+        st.markdown(t("training.this_run", settings=lab.describe_settings(view.settings, view.vocab_size),
+                      device=view.device))
     else:
-        st.markdown(f"**Settings:** {lab.describe_settings(sidebar_run, len(info.vocab))}, "
-                    f"device **{lab.describe_device(ctx.device)}**.")
+        st.markdown(t("training.settings", settings=lab.describe_settings(sidebar_run, len(info.vocab)),
+                      device=lab.describe_device(ctx.device)))
     if estimate is not None:
-        st.caption(f"Start checks the sidebar's settings first: about {estimate.total_bytes / 2**20:,.1f} MiB of "
-                   f"memory and {estimate.tokens_per_epoch:,} tokens per epoch; the arithmetic alone is "
-                   f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f} GFLOP per epoch, "
-                   f"roughly {estimate.seconds_per_epoch:,.2g} s per epoch on this device.")
+        st.caption(t("training.estimate", mib=f"{estimate.total_bytes / 2**20:,.1f}",
+                     tokens=f"{estimate.tokens_per_epoch:,}",
+                     gflop=f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f}",
+                     seconds=f"{estimate.seconds_per_epoch:,.2g}"))
 with right:
     b1, b2 = st.columns(2)
-    b1.button("Start", type="primary", disabled=estimate is None, width="stretch", key="start_training",
-              on_click=on_start,
-              help="A new run with the sidebar's settings; after Stop, choose to continue or restart.")
-    b2.button("Stop", width="stretch", key="stop_training", disabled=not (view and view.running),
-              on_click=lambda: run is not None and runs.stop(run),
-              help="Stops within a second; the model keeps what it has learned.")
+    b1.button(t("training.start"), type="primary", disabled=estimate is None, width="stretch", key="start_training",
+              on_click=on_start, help=t("training.start_help"), shortcut=ui.KEYS["start"])
+    b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
+              on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"),
+              shortcut=ui.KEYS["stop"])
 
 if st.session_state.get("offer_resume") and view is not None and view.status == "stopped":
     continue_or_restart(view)
@@ -100,45 +97,45 @@ if "training_error" in st.session_state:
     ui.user_error(Exception(st.session_state.pop("training_error")))
 if view is not None and view.status == "out_of_memory":
     st.error(view.error, icon=":material/memory:")
-    if st.button("Continue on the CPU", key="oom_to_cpu", help="Moves the model to the CPU and goes on there."):
+    if st.button(t("training.oom_cpu"), key="oom_to_cpu", help=t("training.oom_cpu_help")):
         run.move_to_cpu()
         runs.resume(run)
         st.rerun()
 if view is not None:
     differ = sidebar_run.differences(view.settings)
     if differ:
-        listed = ", ".join(f"{k} {lab.fmt_setting(a)} (this run: {lab.fmt_setting(b)})" for k, (a, b) in differ.items())
-        st.info(f"The sidebar differs from this run: {listed}. Start begins a new run with the sidebar's settings.",
-                icon=":material/info:")
+        listed = ", ".join(t("training.differ_item", key=k, a=lab.fmt_setting(a), b=lab.fmt_setting(b))
+                           for k, (a, b) in differ.items())
+        st.info(t("training.differ", listed=listed), icon=":material/info:")
     if not view.trainable:
-        why = {"reference": "the lesson's reference run, shipped with RNN Lab",
-               "uploaded": "loaded from a checkpoint file"}.get(view.origin, "read back from disk (the server "
-                                                                   "restarted since it trained)")
-        st.caption(f"This run is {why}: it can be looked at and downloaded, not trained further.")
+        why = t({"reference": "training.why_reference", "uploaded": "training.why_uploaded"}.get(
+            view.origin, "training.why_disk"))
+        st.caption(t("training.not_trainable", why=why))
 
 
 def live() -> None:
     """Progress, numbers and the loss curves, all from one snapshot of the run (redrawn every 2 s)."""
     run = runs.current()
     if run is None:
-        st.progress(0.0, text="Press Start to train.")
-        ui.chart(charts.training_curves(None, len(info.vocab), s.epochs), key="training_curves")
+        st.progress(0.0, text=t("training.press_start"))
+        ui.chart(charts.training_curves(None, len(info.vocab), s.epochs, lang=lang_in_use()), key="training_curves")
         return
     view = run.view()
     last = view.last
-    eta = f", about {lab.fmt_seconds(view.eta_s)} to go" if view.eta_s is not None else ""
-    st.progress(view.progress, text=f"Epoch {view.epoch} of {view.target} — {ui.STATUS_WORDS[view.status]}{eta}")
+    eta = t("training.eta", time=lab.fmt_seconds(view.eta_s)) if view.eta_s is not None else ""
+    st.progress(view.progress, text=t("training.progress", epoch=view.epoch, target=view.target,
+                                      status=ui.status_words(view.status), eta=eta))
     m = st.columns(6)
-    m[0].metric("Perplexity", lab.fmt_ppl(last["perplexity"]) if last else "–")
-    m[1].metric("Loss", lab.fmt_num(last["loss"]) if last else "–")
-    m[2].metric("Tokens/s", f"{view.tokens_per_s:,.0f}", help="Wall clock: tokens trained over the time the run "
-                "has been running, turns of other runs on this server included.")
-    m[3].metric("Elapsed", lab.fmt_seconds(view.wall_s), help="Wall-clock time spent running.")
-    m[4].metric("‖g‖ before clipping", lab.fmt_num(last["grad_norm"]) if last else "–")
-    m[5].metric("Clipped", f"{last['clip_fraction']:.0%}" if last else "–")
+    m[0].metric(t("training.m_ppl"), lab.fmt_ppl(last["perplexity"]) if last else "–")
+    m[1].metric(t("training.m_loss"), lab.fmt_num(last["loss"]) if last else "–")
+    m[2].metric(t("training.m_speed"), f"{view.tokens_per_s:,.0f}", help=t("training.m_speed_help"))
+    m[3].metric(t("training.m_elapsed"), lab.fmt_seconds(view.wall_s), help=t("training.m_elapsed_help"))
+    m[4].metric(t("chart.grad.line"), lab.fmt_num(last["grad_norm"]) if last else "–")
+    m[5].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last else "–")
     if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
         st.error(view.error, icon=":material/error:")
-    ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target), key="training_curves")
+    ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
+             key="training_curves")
     if st.session_state.get("_live_was_running") and not view.running:
         st.session_state["_live_was_running"] = False
         st.rerun()  # the run ended: a full rerun turns the timers off and updates buttons and sidebar
@@ -154,21 +151,23 @@ def details() -> None:
     view = run.view()
     hist = view.frame()
     if view.running:
-        st.caption(f"As of epoch {view.epoch}; redrawn every {DETAILS_EVERY_S:g} s while the run trains.")
+        st.caption(t("training.as_of", epoch=view.epoch, every=f"{DETAILS_EVERY_S:g}"))
     g, smp = st.columns([1, 1], gap="large")
     with g:
-        ui.chart(charts.gradient_chart(hist, view.settings.clip, view.target), key="training_gradients")
+        ui.chart(charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use()),
+                 key="training_gradients")
     with smp:
-        st.subheader(f"Samples from “{view.settings.prefix}”")
+        st.subheader(t("training.samples", prefix=view.settings.prefix))
         samples = lab.samples_frame(hist)
         if len(samples):
             st.code(samples["sample"].iloc[0], language=None, wrap_lines=True)
-            st.dataframe(samples, hide_index=True, width="stretch", height=260)
+            st.dataframe(samples, hide_index=True, width="stretch", height=260,
+                         column_config={c: t(f"training.col_{c}") for c in ("epoch", "perplexity", "sample")})
         else:
-            st.caption("A sample is generated after the first epoch and every 10 epochs.")
+            st.caption(t("training.no_sample"))
     flows = lab.checkpoint_flows(run, view.checkpoints)
     if flows:
-        st.subheader("Gradient flow as the model trains")
+        st.subheader(t("training.flow"))
         st.markdown(" ".join(explain.training_flow(flows)))
         c1, c2 = st.columns(2, gap="large")
         shown = (view.id, view.checkpoints)  # the figures change only at a checkpoint epoch
@@ -176,9 +175,7 @@ def details() -> None:
             ui.cached_chart("decay_curves_chart", shown, lab.decay_frame(flows), key="training_decay")
         with c2:
             ui.cached_chart("spectrum_chart", shown, lab.spectrum_frame(flows), key="training_spectrum")
-        st.caption("Measured with each checkpoint on the run's first minibatch: the mean of ‖∂ℓ_t/∂H_(t−d)‖ over "
-                   "the steps t, d steps back, and the spectrum of W_hh. Where σ_max · max tanh′ < 1 (tanh′ ≤ 1), "
-                   "the gradient must vanish going back; with clipping off, compare how the curves and ρ move.")
+        st.caption(t("training.flow_caption"))
 
 
 DETAILS_EVERY_S = 6.0
@@ -189,35 +186,35 @@ st.fragment(details, run_every=max(DETAILS_EVERY_S, ui.refresh_s()) if running e
 
 if view is not None and view.epoch:
     c1, c2 = st.columns(2)
-    c1.page_link("views/inside.py", label="Look inside it", icon=":material/biotech:")
-    c2.page_link("views/generate.py", label="Let it write", icon=":material/edit_note:")
+    c1.page_link("views/inside.py", label=t("training.look_inside"), icon=":material/biotech:")
+    c2.page_link("views/generate.py", label=t("training.let_write"), icon=":material/edit_note:")
 
-with st.expander("This session's runs, the reference run, save and load", icon=":material/save:"):
+with st.expander(t("training.runs"), icon=":material/save:"):
     mine = runs.session_runs()
     for ref in runs.registry().references():
         if ref not in mine:
             rv = ref.view()
-            st.button(f"Show the lesson's reference run ({rv.epoch} epochs, perplexity "
-                      f"{lab.fmt_ppl(rv.last['perplexity'])})", key=f"show_reference_{ref.id}",
-                      on_click=runs.adopt, args=(ref,),
-                      help="Its curves, samples and checkpoints: trained at the lesson's settings, shipped "
-                           "with RNN Lab. It can be looked at and downloaded, not trained further.")
+            st.button(t("training.show_reference", epochs=rv.epoch, ppl=lab.fmt_ppl(rv.last["perplexity"])),
+                      key=f"show_reference_{ref.id}", on_click=runs.adopt, args=(ref,),
+                      help=t("training.show_reference_help"))
     if mine:
-        st.dataframe(lab.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch")
+        st.dataframe(lab.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch",
+                     column_config={c: t(f"training.col_{c}")
+                                    for c in ("run", "status", "epochs", "hidden", "corpus", "perplexity")})
         if run is not None:
             st.session_state["show_run"] = run.id  # the widget follows the run shown (Start may change it)
-        st.selectbox("Show run", [r.id for r in mine], key="show_run",
+        st.selectbox(t("training.show_run"), [r.id for r in mine], key="show_run",
                      on_change=lambda: runs.adopt(runs.registry().get(st.session_state["show_run"])),
-                     help="Its address is in the URL (?run=...): a reload or a new tab with that URL reopens it.")
+                     help=t("training.show_run_help"))
     if view is not None and view.checkpoints:
         c1, c2 = st.columns(2)
-        epoch = c1.selectbox("Checkpoint to download (epoch)", list(view.checkpoints),
+        epoch = c1.selectbox(t("training.download_epoch"), list(view.checkpoints),
                              index=len(view.checkpoints) - 1, key="download_epoch")
-        c2.download_button("Download checkpoint", data=lambda: run.checkpoint_bytes(epoch),
+        c2.download_button(t("training.download"), data=lambda: run.checkpoint_bytes(epoch),
                            file_name=f"rnn-lab-{view.id}-epoch{epoch}.pt", mime="application/octet-stream",
                            on_click="ignore", key="download_checkpoint", width="stretch",
-                           help="The same format as `python -m rnn_core.train --save`; `--load` reads it.")
-    uploaded = st.file_uploader("Load a checkpoint (.pt from this dashboard or `python -m rnn_core.train --save`)",
+                           help=t("training.download_help"))
+    uploaded = st.file_uploader(t("training.upload"),
                                 type=["pt"], key="upload_checkpoint")
     if uploaded is not None and st.session_state.get("_uploaded_id") != uploaded.file_id:
         st.session_state["_uploaded_id"] = uploaded.file_id

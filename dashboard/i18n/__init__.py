@@ -1,0 +1,61 @@
+"""Two languages for every word: 简体中文 and English.
+
+The catalogues are ``dashboard/i18n/<lang>.json``: one JSON object per language, message id -> text, with
+``{name}`` fields filled by :func:`t` (``str.format``). A translator edits one file; tests check that both
+have the same ids and the same fields. Technical terms follow d2l-zh (词元, 词表, 独热编码, 隐状态, 小批量,
+梯度裁剪, 困惑度, 顺序分区, 随机采样).
+
+No Streamlit calls here beyond reading the session's language, so chart builders and explain.py can use it.
+"""
+from __future__ import annotations
+
+import json
+import string
+from functools import lru_cache
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LANGS = {"en": "English", "zh": "简体中文"}
+DEFAULT = "en"
+SESSION_KEY = "_lang_in_use"  # st.session_state key the sidebar sets each run
+
+
+@lru_cache(maxsize=None)
+def catalogue(lang: str) -> dict[str, str]:
+    """Message id -> text for one language."""
+    with open(HERE / f"{lang}.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def fields(text: str) -> set[str]:
+    """The ``{name}`` fields of a message."""
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def from_locale(locale: str | None) -> str:
+    """The language for a browser locale ('zh-CN', 'zh-Hans-TW' -> 'zh'; anything else -> 'en')."""
+    return "zh" if (locale or "").lower().startswith("zh") else DEFAULT
+
+
+def current() -> str:
+    """The language of the script run in progress (English outside one: tests, scripts)."""
+    try:
+        from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+        ctx = get_script_run_ctx(suppress_warning=True)
+    except Exception:  # noqa: BLE001  no Streamlit runtime: plain English
+        return DEFAULT
+    if ctx is None:
+        return DEFAULT
+    import streamlit as st
+
+    lang = st.session_state.get(SESSION_KEY, DEFAULT)
+    return lang if lang in LANGS else DEFAULT
+
+
+def t(key: str, lang: str | None = None, /, **fmt) -> str:
+    """The message `key` in `lang` (default: the run's language), its ``{fields}`` filled from `fmt`."""
+    text = catalogue(lang or current()).get(key)
+    if text is None:
+        text = catalogue(DEFAULT)[key]  # a KeyError here is a programming error: the id does not exist
+    return text.format(**fmt) if fmt else text

@@ -1,0 +1,106 @@
+"""Two languages for every word: both catalogues hold every message id with the same {fields}; in zh a page shows
+no English sentence outside code, formulas, quotes and identifiers; the lesson's code keeps its lines."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from dashboard import i18n, lesson
+from tests.test_dashboard_pages import PAGES, assert_clean, open_app
+
+CODE_IDS = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z0-9_]+)+)["'](?=\s*[,)])""")
+
+
+def test_both_catalogues_have_every_message_with_the_same_fields():
+    en, zh = i18n.catalogue("en"), i18n.catalogue("zh")
+    assert set(en) == set(zh)
+    for key in en:
+        assert i18n.fields(en[key]) == i18n.fields(zh[key]), key
+        assert zh[key].strip(), key
+
+
+def test_every_message_id_the_code_names_exists():
+    root = Path(__file__).resolve().parents[1] / "dashboard"
+    used = {m for f in root.rglob("*.py") for m in CODE_IDS.findall(f.read_text(encoding="utf-8"))}
+    assert used and not used - set(i18n.catalogue("en")), sorted(used - set(i18n.catalogue("en")))
+
+
+def test_catalogues_are_plain_json_objects_of_strings():
+    for lang in i18n.LANGS:
+        data = json.loads((Path(i18n.__file__).parent / f"{lang}.json").read_text(encoding="utf-8"))
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())
+
+
+def test_the_lesson_code_is_the_lessons_in_english_and_only_its_comments_change_in_chinese():
+    for page, code in lesson.EXCERPTS.items():
+        assert lesson.code(page, "en") == code
+        zh = lesson.code(page, "zh")
+        strip = lambda c: [lesson.COMMENT.sub("", line) for line in c.splitlines()]  # noqa: E731
+        assert strip(zh) == strip(code)
+    assert "裁剪梯度" in lesson.code("training", "zh")
+
+
+def test_locale_picks_the_language():
+    assert i18n.from_locale("zh-CN") == i18n.from_locale("zh-Hant-TW") == "zh"
+    assert i18n.from_locale("en-US") == i18n.from_locale(None) == "en"
+
+
+# ---------------------------------------------------------------- the zh rendering check
+
+# An English sentence: three or more words of Latin letters in a row, separated by single spaces, none touching
+# a digit, '_' or '.', counted after removing what may stay English: code (``` blocks and `spans`), formulas
+# ($...$), quoted text (“...”, "...": corpus text and the model's output) and URLs.
+ENGLISH_RUN = re.compile(r"(?<![A-Za-z0-9_.])[A-Za-z]+(?: [A-Za-z]+){2,}(?![A-Za-z0-9_])")
+ALLOWED = [re.compile(p, re.S) for p in (r"```.*?```", r"`[^`]*`", r"\$[^$]*\$", r"“[^”]*”", r'"[^"]*"',
+                                         r"https?://\S+", r"<[^>]+>")]
+
+
+def english_runs(text: str) -> list[str]:
+    """The English word runs left in `text` once code, formulas, quotes and identifiers are taken out."""
+    for pattern in ALLOWED:
+        text = pattern.sub(" ", text)
+    return ENGLISH_RUN.findall(text)
+
+
+def test_the_english_run_check_finds_sentences_and_spares_code():
+    assert english_runs("Press Start to train.") == ["Press Start to train"]
+    assert english_runs("按 `predict_ch8 prefix num` 开始，$\\text{one hot vec}$，“the time traveller”") == []
+    assert english_runs("词元 time_machine H_t batch 32") == []
+
+
+def page_texts(at) -> list[str]:
+    """Every word a page shows outside code blocks: text elements, labels and help of widgets, chart titles."""
+    out = []
+    for kind in ("title", "header", "subheader", "markdown", "caption", "info", "warning", "error", "success"):
+        out += [str(e.value) for e in at.get(kind)]
+    for kind in ("slider", "select_slider", "radio", "selectbox", "text_input", "text_area", "number_input",
+                 "toggle", "button", "metric", "expander", "tab", "checkbox", "multiselect"):
+        for e in at.get(kind):
+            out += [str(getattr(e, "label", "") or ""), str(getattr(e, "help", "") or "")]
+    for c in at.get("plotly_chart"):
+        spec = json.loads(c.proto.spec)
+        layout = spec.get("layout", {})
+        out += [str((layout.get("title") or {}).get("text", "") if isinstance(layout.get("title"), dict)
+                    else layout.get("title") or "")]
+        out += [str(a.get("text", "")) for a in layout.get("annotations", [])]
+        for name, axis in layout.items():
+            if name.startswith(("xaxis", "yaxis")) and isinstance(axis.get("title"), dict):
+                out.append(str(axis["title"].get("text", "")))
+        out += [str(trace.get("name", "")) for trace in spec.get("data", [])]
+    return out
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_in_chinese_a_page_shows_no_english_sentence(page):
+    at = open_app(page, lang="zh", hidden=16)
+    assert_clean(at)
+    found = {run: text for text in page_texts(at) for run in english_runs(text)}
+    assert not found, found
+
+
+def test_the_language_follows_the_url_and_the_sidebar():
+    at = open_app("data", lang="zh")
+    assert at.title[0].value.startswith("1 · 数据")
+    at.sidebar.selectbox(key="lang").set_value("en").run()
+    assert at.title[0].value.startswith("1 · Data")
