@@ -43,9 +43,11 @@ def main() -> None:
     st.set_page_config(page_title="RNN Lab", page_icon="🧠", layout="wide")
     lab.share_the_cpu()
     ui.language()  # before the navigation: page titles are in the run's language
-    page = st.navigation(ui.pages())
-    st.html(ui.STYLE)
-    ui.sidebar(live_run=page.url_path != "training", page=page.url_path)
+    lecture = ui.lecture_mode()
+    page = st.navigation(ui.pages(), position="top" if lecture else "sidebar")
+    st.html(ui.STYLE + (ui.LECTURE_STYLE if lecture else ""))
+    ui.toolbar(page.url_path)
+    ui.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
     page.run()
 
 

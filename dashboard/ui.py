@@ -132,15 +132,22 @@ def url_problem(key: str, raw: str) -> bool:
 
 
 def url_checks(*keys: str) -> None:
-    """Say which URL values are out of range or unknown, and what is used instead (read before the widgets)."""
+    """Say which URL values are out of range or unknown, and what is used instead (read before the widgets:
+    Streamlit drops a bad bound value silently). The warning stays until the setting is changed."""
+    notes = st.session_state.setdefault("_url_warnings", {})
     for key in keys:
         raw = st.query_params.get(key)
-        if raw is None or not url_problem(key, raw):
-            continue
-        default = URL_SPECS[key][2]
-        used = (i18n.LANGS[language()] if key == "lang" else
-                default if not isinstance(default, float) else f"{default:g}")
-        st.warning(t("url.bad", param=key, value=raw, used=used), icon=":material/link_off:")
+        if raw is not None and url_problem(key, raw):
+            default = URL_SPECS[key][2]
+            notes[key] = (raw, default)
+        elif key in notes and (raw is not None or st.session_state.get(key, notes[key][1]) != notes[key][1]):
+            del notes[key]  # the URL holds a good value again, or the widget was moved
+    for key in keys:
+        if key in notes:
+            raw, default = notes[key]
+            used = (i18n.LANGS[language()] if key == "lang" else
+                    f"{default:g}" if isinstance(default, float) else default)
+            st.warning(t("url.bad", param=key, value=raw, used=used), icon=":material/link_off:")
 
 
 def reset_to_lesson() -> None:
@@ -179,22 +186,106 @@ USES = {
 }
 
 
-def sidebar(live_run: bool = True, page: str | None = None) -> Context:
+def lecture_mode() -> bool:
+    """``?mode=lecture``: navigation on top, no sidebar, larger type, each page's settings inline.
+
+    Read before the navigation is drawn: the mode control's value once it exists, else the URL's.
+    """
+    mode = st.session_state.get("mode") or st.query_params.get("mode")
+    return mode == "lecture"
+
+
+LECTURE_STYLE = """
+<style>
+/* lecture mode: everything a size larger for the back of the room */
+[data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.35rem; }
+[data-testid="stMainBlockContainer"] h1 { font-size: 2.6rem; }
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
+</style>
+"""
+
+
+# Every URL parameter bound to a widget (Streamlit refuses to set these directly, and keeps them itself)
+BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_f64", "inside_unit", "shapes_row"}
+
+
+def view_link(page: str) -> str:
+    """The address of this exact view: the page, the URL's parameters and every bound setting as it is now."""
+    from urllib.parse import urlencode, urlsplit
+
+    params = st.query_params.to_dict()
+    for key in sorted(BOUND_KEYS):
+        if key in st.session_state and st.session_state[key] is not None:
+            value = st.session_state[key]
+            default = URL_SPECS.get(key, (None, None, object()))[2]
+            if value != default or key in params:
+                params[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    base = urlsplit(getattr(st.context, "url", None) or "")
+    root = f"{base.scheme}://{base.netloc}" if base.netloc else ""
+    query = urlencode(params)
+    return f"{root}/{page}" + (f"?{query}" if query else "")
+
+
+def switch_to(path: str) -> None:
+    """Open another page, keeping the URL's parameters (bound ones follow their widgets)."""
+    from streamlit.errors import StreamlitAPIException
+
+    keep = {k: v for k, v in st.query_params.to_dict().items() if k not in BOUND_KEYS}
+    try:
+        st.switch_page(PAGES[path][0], query_params=keep)
+    except StreamlitAPIException:  # a parameter bound by a widget this module does not know
+        st.switch_page(PAGES[path][0], query_params={})
+
+
+def toolbar(page: str) -> None:
+    """Above every page: previous and next page (keys P and N), the mode (lab or lecture), a link to this
+    exact view, and the list of keys."""
+    order = list(PAGES)
+    i = order.index(page) if page in order else 0
+    before = order[i - 1] if i > 0 else None
+    after = order[i + 1] if i + 1 < len(order) else None
+    c = st.columns([1, 1, 2, 2, 4], vertical_alignment="center")
+    if c[0].button("←", key="page_previous", disabled=before is None,
+                   shortcut=KEYS["previous"], help=t("toolbar.previous", title=page_title(before or ""))):
+        switch_to(before)
+    if c[1].button("→", key="page_next", disabled=after is None,
+                   shortcut=KEYS["next"], help=t("toolbar.next", title=page_title(after or ""))):
+        switch_to(after)
+    c[2].segmented_control(t("toolbar.mode"), ["lab", "lecture"], default="lab", key="mode", bind="query-params",
+                           label_visibility="collapsed", help=t("toolbar.mode_help"))
+    with c[3].popover(t("toolbar.link"), icon=":material/link:"):
+        st.code(view_link(page), language=None, wrap_lines=True)
+        st.caption(t("toolbar.link_help"))
+    c[4].caption(t("toolbar.keys", **KEYS))
+
+
+def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = False) -> Context:
     """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device.
 
     ``live_run``: show this session's run with a live progress bar (the Training page draws its own).
     ``page``: the url_path of the page shown; settings it does not use go under "Used by other pages".
+    ``lecture``: the settings go inline above the page instead (the ones it uses in their own expander).
     """
     bound = dict(bind="query-params")
     lang = language()
     url_checks(*SIDEBAR_KEYS)
-    st.sidebar.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
-                         format_func=i18n.LANGS.get, **bound)
-    run_box = st.sidebar.container()  # this session's run, on top: seen on every page without scrolling
-    st.sidebar.header(t("sidebar.settings"))
-    here = st.sidebar.container()
     uses = USES.get(page, USES["training"]) if page is not None else USES["training"]
-    others = st.sidebar.expander(t("sidebar.other_pages")) if set(USES["training"]) - set(uses) else None
+    unused = set(USES["training"]) - set(uses)
+    if lecture:
+        left, right = st.columns(2) if unused else (st.container(), None)
+        here = left.expander(t("lecture.settings"), icon=":material/tune:")
+        others = right.expander(t("sidebar.other_pages")) if unused else None
+        run_box = st.container()
+        here.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
+                       format_func=i18n.LANGS.get, **bound)
+    else:
+        st.sidebar.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
+                             format_func=i18n.LANGS.get, **bound)
+        run_box = st.sidebar.container()  # this session's run, on top: seen on every page without scrolling
+        st.sidebar.header(t("sidebar.settings"))
+        here = st.sidebar.container()
+        others = st.sidebar.expander(t("sidebar.other_pages")) if unused else None
+    panel = others or here  # where the buttons and notes that belong to no one setting go
 
     def where(key: str):
         return here if key in uses or others is None else others
@@ -211,8 +302,8 @@ def sidebar(live_run: bool = True, page: str | None = None) -> Context:
     elif corpus in BUILTIN_CORPORA:
         sb.caption(t(f"corpus.{corpus}.about"))
     corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
-    token = where("token").radio(t("sidebar.token"), ["char", "word"], key="token", horizontal=True, captions=captions("token"),
-                     **bound)
+    token = where("token").radio(t("sidebar.token"), ["char", "word"], key="token", horizontal=True,
+                                 captions=captions("token"), **bound)
     clean = where("clean").radio(t("sidebar.clean"), list(CLEANINGS), key="clean", horizontal=True,
                      captions=captions("clean"), help=t("sidebar.clean_help"), **bound)
 
@@ -239,8 +330,8 @@ def sidebar(live_run: bool = True, page: str | None = None) -> Context:
     device_status = where("device").container()
     seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1,
                            key="seed", **bound)
-    st.sidebar.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
-    st.sidebar.caption(t("sidebar.url_note"))
+    panel.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
+    panel.caption(t("sidebar.url_note"))
 
     settings = Settings(corpus=corpus, token=token, clean=clean, batch=int(batch), steps=int(steps),
                         hidden=int(hidden), lr=float(lr), epochs=int(epochs), clip=clip, partition=partition,
@@ -259,7 +350,8 @@ def sidebar(live_run: bool = True, page: str | None = None) -> Context:
             st.warning(warning)
     if device_error:
         device_status.error(t("sidebar.device_error", error=device_error, device=lab.describe_device(device)))
-    _sidebar_summary(info, device)
+    if not lecture:
+        _sidebar_summary(info, device)
     view = runs.current_view()
     if view is not None and live_run:
         with run_box:

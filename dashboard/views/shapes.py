@@ -25,7 +25,7 @@ except lab.USER_ERRORS as exc:
     ui.user_error(exc)
     X = None
 if X is not None:
-    row = ui.index_slider(t("shapes.row"), X.shape[0], 0, key="shapes_row")
+    row = ui.index_slider(t("shapes.row"), X.shape[0], 0, key="shapes_row", bind="query-params")
     one_hot = lab.one_hot_rows(X, V, row)
     inputs = info.vocab.to_tokens(X[row])
     st.markdown(t("shapes.row_text", row=row, text=lab.join_tokens(info, inputs), steps=s.steps, batch=s.batch,

@@ -1,0 +1,82 @@
+"""Links to exact views: every page-level control round-trips through the URL, a bad URL value is named with what
+is used instead, lecture mode (?mode=lecture) moves the settings inline, and the toolbar turns pages."""
+import pytest
+
+from tests.test_dashboard_pages import assert_clean, open_app, texts
+
+# page -> (widget kind, key, a value that is not the default) for every control that changes the page's view
+PAGE_CONTROLS = {
+    "shapes": [("slider", "shapes_row", 3)],
+    "identity": [("slider", "identity_n", 5), ("slider", "identity_d", 2), ("slider", "identity_h", 7),
+                 ("toggle", "identity_f64", True)],
+    "inside": [("text_input", "text", "the time machine"), ("slider", "inside_unit", 4)],
+    "generate": [("text_input", "prefix", "the time"), ("slider", "generate_length", 120),
+                 ("slider", "generate_temperature", 0.5), ("number_input", "generate_seed", 7)],
+}
+CASES = [(page, *control) for page, controls in PAGE_CONTROLS.items() for control in controls]
+
+
+def url_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@pytest.mark.parametrize("page,kind,key,value", CASES, ids=[f"{c[0]}-{c[2]}" for c in CASES])
+def test_a_page_control_opens_from_the_url_and_writes_it_back(page, kind, key, value):
+    """URL -> widget here; widget -> URL is the browser's half of the binding, which the widget's
+    query_param_key asks for (the browser test checks it for the sidebar)."""
+    at = open_app(page, hidden=16, **{key: url_text(value)})
+    assert_clean(at)
+    widget = getattr(at, kind)(key=key)
+    assert widget.value == value  # the link opens the view it names
+    assert widget.proto.query_param_key == key  # and a change goes back to the URL under the same name
+    default = open_app(page, hidden=16)
+    assert getattr(default, kind)(key=key).value != value  # the value came from the URL, not the default
+
+
+@pytest.mark.parametrize("page,query,named,used", [
+    ("data", {"hidden": "5000"}, "hidden=5000", "hidden = 512"),
+    ("data", {"batch": "abc"}, "batch=abc", "batch = 32"),
+    ("data", {"corpus": "nonsense"}, "corpus=nonsense", "corpus = time_machine"),
+    ("identity", {"identity_n": "99"}, "identity_n=99", "identity_n = 3"),
+    ("generate", {"generate_temperature": "9"}, "generate_temperature=9", "generate_temperature = 1"),
+], ids=["hidden", "batch", "corpus", "identity_n", "temperature"])
+def test_a_bad_url_value_is_named_with_what_is_used_instead(page, query, named, used):
+    at = open_app(page, **query)
+    assert_clean(at)
+    warning = texts(at.warning)
+    assert named in warning and used in warning
+
+
+def test_good_url_values_give_no_warning():
+    at = open_app("identity", identity_n="5", hidden="64", batch="8")
+    assert_clean(at)
+    assert "out of range" not in texts(at.warning)
+
+
+def test_lecture_mode_puts_the_page_settings_inline_and_leaves_the_sidebar_empty():
+    at = open_app("training", mode="lecture", hidden="256", lang="zh")
+    assert_clean(at)
+    assert not at.sidebar.slider and not at.sidebar.selectbox  # no settings in the sidebar
+    assert at.slider(key="hidden").value == 256  # inline, bound to the URL as in the sidebar
+    assert [b.label for b in at.button][:2] == ["←", "→"]
+    assert "开始" in [b.label for b in at.button]
+    at.button(key="page_previous").click().run()  # the previous page, still in lecture mode
+    assert_clean(at)
+    assert at.title[0].value.startswith("3 · ") and at.query_params.get("mode") in ("lecture", ["lecture"])
+
+
+def test_identity_in_lecture_mode_shows_only_the_seed_as_its_setting():
+    at = open_app("identity", mode="lecture")
+    assert_clean(at)
+    labels = [e.label for e in at.expander]
+    assert labels[:2] == ["Settings of this page", "Used by other pages"]
+    assert at.number_input(key="seed") and at.slider(key="hidden")  # hidden is there, under other pages
+
+
+def test_the_toolbar_turns_pages_and_keeps_the_settings():
+    at = open_app("data", hidden="64")
+    at.button(key="page_next").click().run()
+    assert_clean(at)
+    assert at.title[0].value.startswith("2 · ")
+    assert at.slider(key="hidden").value == 64
+    assert "**S** Start" in texts(at.caption)
