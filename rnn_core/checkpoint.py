@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from .model import PARAM_NAMES, formula_params
+from .model import ALL_PARAM_NAMES, PARAM_NAMES, formula_params
 from .vocab import Vocab
 
 FORMAT = "rnn-lab/1"
@@ -29,10 +29,12 @@ class CheckpointError(ValueError):
 
 
 def checkpoint_payload(params: dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None) -> dict:
-    """The saved dict: format tag, CPU float32 parameters in formula layout, vocabulary, plain config."""
+    """The saved dict: format tag, CPU float32 parameters in formula layout (E too with an embedding), vocabulary,
+    plain config."""
     return {
         "format": FORMAT,
-        "params": {k: params[k].detach().to("cpu", torch.float32).contiguous() for k in PARAM_NAMES},
+        "params": {k: params[k].detach().to("cpu", torch.float32).contiguous() for k in ALL_PARAM_NAMES
+                   if k in params},
         "vocab": vocab.to_dict(),
         "config": dict(config or {}),
         "num_hiddens": int(params["W_hh"].shape[0]),
@@ -80,7 +82,7 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{name} is not an RNN Lab checkpoint (no '{FORMAT}' format tag).")
     params, config = payload.get("params"), payload.get("config", {})
-    if not isinstance(params, dict) or set(params) != set(PARAM_NAMES) \
+    if not isinstance(params, dict) or set(params) - {"E"} != set(PARAM_NAMES) \
             or not all(isinstance(v, torch.Tensor) and v.is_floating_point() for v in params.values()):
         raise CheckpointError(f"{name} does not hold the five parameters {', '.join(PARAM_NAMES)}.")
     try:
@@ -88,7 +90,11 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
     except Exception:  # noqa: BLE001
         raise CheckpointError(f"{name} has no readable vocabulary.") from None
     V, h = len(vocab), params["W_hh"].shape[0] if params["W_hh"].dim() == 2 else -1
-    expected = {"W_xh": (V, h), "W_hh": (h, h), "b_h": (h,), "W_hq": (h, V), "b_q": (V,)}
+    # An embedding E (V, e) makes W_xh (e, h).
+    e = params["E"].shape[1] if "E" in params and params["E"].dim() == 2 else V
+    expected = {"W_xh": (e, h), "W_hh": (h, h), "b_h": (h,), "W_hq": (h, V), "b_q": (V,)}
+    if "E" in params:
+        expected["E"] = (V, e)
     wrong = [f"{k} {tuple(params[k].shape)} (expected {shape})" for k, shape in expected.items()
              if tuple(params[k].shape) != shape]
     if wrong or not 1 <= h <= MAX_HIDDEN:
@@ -98,7 +104,16 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
         raise CheckpointError(f"{name} has non-finite parameters (NaN or infinity): it is from a run that blew up.")
     if not isinstance(config, dict):
         raise CheckpointError(f"{name} has a damaged config.")
-    return {k: params[k].float() for k in PARAM_NAMES}, vocab, config
+    return {k: params[k].float() for k in ALL_PARAM_NAMES if k in params}, vocab, config
+
+
+def model_switches(params: dict, config: dict) -> dict:
+    """make_model's switches for a checkpoint: its activation (config) and embedding (an E among its tensors)."""
+    switches = {"activation": config.get("activation", "tanh") if config.get("activation") in ("tanh", "relu")
+                else "tanh"}
+    if "E" in params:
+        switches.update(input="embedding", embed=int(params["E"].shape[1]))
+    return switches
 
 
 def load_checkpoint(path: str | Path | bytes, device=None, engine: str = "lesson"):
@@ -106,7 +121,7 @@ def load_checkpoint(path: str | Path | bytes, device=None, engine: str = "lesson
     from .engines import make_model  # local: engines imports model code that imports this package
 
     params, vocab, config = read_checkpoint(path)
-    net = make_model(engine, len(vocab), params["W_hh"].shape[0], device)
+    net = make_model(engine, len(vocab), params["W_hh"].shape[0], device, **model_switches(params, config))
     net.load_formula_params(params)
     return net, vocab, config
 

@@ -17,6 +17,11 @@ all steps stay ATen (MKL) calls. It is compiled once on first use (:func:`kernel
 torch; until it is built, or where it cannot be (no compiler, no ninja, ``RNN_LAB_NO_EXT=1``), the Python
 path runs.
 
+The ReLU variant (``activation="relu"``, a lesson exercise) runs the Python path: ``H_t = relu(z)``, its
+derivative ``1[H_t > 0]``. The fast engine takes one-hot inputs and detaches the state between minibatches
+(its backward frees the activations): an embedding or no-detach training runs on the lesson engine
+(``rnn_core.engines.engine_for`` picks it).
+
 On CUDA, :class:`CudaGraphStep` captures the whole training step (forward, loss, backward, clipping, SGD)
 as one CUDA graph, so the ~150 small kernels of a step are launched by one call.
 """
@@ -204,8 +209,10 @@ class RNNFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, pool, recording, cpp=None):
+    def forward(ctx, tokens, H0, W_xh, W_hh, b_h, W_hq, b_q, pool, recording, cpp=None, activation="tanh"):
         batch, h = H0.shape
+        relu = activation == "relu"
+        ctx.relu = relu
         V = W_xh.shape[0]
         steps = tokens.numel() // batch
         N = steps * batch
@@ -221,13 +228,18 @@ class RNNFunction(torch.autograd.Function):
         X_aug[:V].scatter_(0, tokens.unsqueeze(0), 1.0)
         X_aug[V].fill_(1.0)
         # 2 (x_t W_xh + b_h) for all steps in one matmul: (h, V+1) x (V+1, N) -> rows :h of blocks 1..T.
-        W2_aug_T = torch.cat([W_xh, b_h.unsqueeze(0)]).t().mul(2)  # (h, V+1)
+        W2_aug_T = torch.cat([W_xh, b_h.unsqueeze(0)]).t().mul(1 if relu else 2)  # (h, V+1)
         torch.mm(W2_aug_T, X_aug, out=Hs[:h, 1:].view(h, N))
         W2_hh_T = pool.take((h, h), W_hh) if pool is not None else torch.empty_like(W_hh)
-        W2_hh_T.copy_(W_hh.t()).mul_(2)  # 2 W_hh^T, contiguous: the matmul is slower on a transposed view
+        W2_hh_T.copy_(W_hh.t())  # contiguous: the matmul is slower on a transposed view
+        if not relu:
+            W2_hh_T.mul_(2)  # 2 W_hh^T
         minus_one = H0.new_full((), -1.0)
         H = Hs[:h].unbind(1)  # H[t]: H_t^T, (h, batch) views
         for t in range(steps):
+            if relu:
+                H[t + 1].addmm_(W2_hh_T, H[t]).relu_()  # H_t = relu(x_t W_xh + b_h + H_{t-1} W_hh)
+                continue
             Z2 = H[t + 1].addmm_(W2_hh_T, H[t])  # 2z = 2 (x_t W_xh + b_h + H_{t-1} W_hh), transposed
             torch.add(minus_one, Z2.sigmoid_(), alpha=2, out=Z2)  # H_t = 2 sigmoid(2z) - 1 = tanh(z)
         if pool is not None:
@@ -267,7 +279,7 @@ class RNNFunction(torch.autograd.Function):
                                                                    need[1], need[5], need[6])
             if pool is not None:
                 pool.give(Hs, dA)
-            return None, dH0, dW_xh, dW_hh, db_h, dW_hq, db_q, None, None, None
+            return None, dH0, dW_xh, dW_hh, db_h, dW_hq, db_q, None, None, None, None
         if dO is None:  # only the new state was used
             dO = Hs.new_zeros((N, V))
         dW_hq = torch.mm(H_all_T, dO) if need[5] else None  # (h, V)
@@ -281,8 +293,10 @@ class RNNFunction(torch.autograd.Function):
             dA[:, steps - 1] += dH_T.t()
         # tanh' = 1 - H_t^2 for all steps in one pass.
         dtanh = pool.take(shape, Hs) if pool is not None else Hs.new_empty(shape)
-        torch.addcmul(Hs.new_ones(()), Hs[:h, 1:], Hs[:h, 1:], value=-1,
-                      out=dtanh)
+        if ctx.relu:
+            torch.gt(Hs[:h, 1:], 0, out=dtanh)  # relu' = 1[H_t > 0]
+        else:
+            torch.addcmul(Hs.new_ones(()), Hs[:h, 1:], Hs[:h, 1:], value=-1, out=dtanh)
         dA_t, dtanh_t = dA.unbind(1), dtanh.unbind(1)  # (h, batch) views
         dA_t[steps - 1].mul_(dtanh_t[steps - 1])
         for t in range(steps - 2, -1, -1):
@@ -292,19 +306,20 @@ class RNNFunction(torch.autograd.Function):
         grads = torch.mm(Hs[:, :steps].view(h + V + 1, N), dA_all.t())
         if pool is not None:
             pool.give(Hs, dA, dtanh)
-        return None, dH0, grads[h:h + V], grads[:h], grads[h + V], dW_hq, db_q, None, None, None
+        return None, dH0, grads[h:h + V], grads[:h], grads[h + V], dW_hq, db_q, None, None, None, None
 
 
 def rnn_fast(X: torch.Tensor, state: State, params, pool: BufferPool | None = None,
-             cpp: bool = True) -> tuple[torch.Tensor, State]:
+             cpp: bool = True, activation: str = "tanh") -> tuple[torch.Tensor, State]:
     """The lesson's ``rnn(inputs, state, params)`` on token indices X (batch, steps) instead of one-hot.
 
-    ``cpp=False`` runs the Python path even where the C++ kernels are ready (the tests compare the two).
+    ``cpp=False`` runs the Python path even where the C++ kernels are ready (the tests compare the two);
+    the C++ kernels compute tanh only, so ``activation="relu"`` always runs the Python path.
     """
     tokens = X.T.reshape(-1)  # (steps*batch,) time-major, like the outputs
     recording = torch.is_grad_enabled() and any(t.requires_grad for t in (state[0], *params))
-    ext = _cpu_kernels(state[0], *params) if cpp else None
-    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording, ext)
+    ext = _cpu_kernels(state[0], *params) if cpp and activation == "tanh" else None
+    O, H = RNNFunction.apply(tokens, state[0], *params, pool, recording, ext, activation)
     return O, (H,)
 
 
@@ -313,8 +328,9 @@ class FastRNN(RNN):
 
     engine = "fast"
 
-    def __init__(self, vocab_size: int, num_hiddens: int, device=None, seed: int | None = None):
-        super().__init__(vocab_size, num_hiddens, device, seed=seed)
+    def __init__(self, vocab_size: int, num_hiddens: int, device=None, seed: int | None = None,
+                 activation: str = "tanh"):
+        super().__init__(vocab_size, num_hiddens, device, seed=seed, activation=activation)
         self.use_kernels = True  # False: the Python path even where the C++ kernels are ready
         # On CUDA the Trainer hands the whole step to a captured graph; elsewhere it runs the step itself.
         self.train_step = CudaGraphStep(self) if self.device.type == "cuda" else None
@@ -322,7 +338,7 @@ class FastRNN(RNN):
         self.pool = BufferPool() if self.device.type == "cpu" else None
 
     def __call__(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        return rnn_fast(X, state, self.params, self.pool, cpp=self.use_kernels)
+        return rnn_fast(X, state, self.params, self.pool, cpp=self.use_kernels, activation=self.activation)
 
 
 class CudaGraphStep:

@@ -3,6 +3,10 @@
     H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h)      (the lesson's written formula drops b_h; its code keeps it)
     O_t = H_t W_hq + b_q
 
+The lesson's exercises change one thing each (``rnn_core.variants``): ``activation="relu"`` puts ReLU in
+place of tanh, ``input="embedding"`` feeds X_t = E[x_t] (a learnable (V, e) matrix E, e = V by default)
+instead of one-hot(x_t); E = I gives one-hot exactly.
+
 Fixed here: the state is a tuple both into and out of the forward pass (the lesson's ``init_rnn_state``
 returned a bare tensor, which the forward pass could not take back), and the device defaults to what
 exists instead of a hard-coded ``cuda:0``.
@@ -73,10 +77,15 @@ def device_label(device: torch.device) -> str:
 
 # ---------------------------------------------------------------- the lesson's functions
 
-def get_rnn_params(vocab_size: int, num_hiddens: int, device=None, generator: torch.Generator | None = None):
-    """[W_xh (V, h), W_hh (h, h), b_h (h,), W_hq (h, V), b_q (V,)], weights ~ N(0, 0.01^2), biases 0."""
+def get_rnn_params(vocab_size: int, num_hiddens: int, device=None, generator: torch.Generator | None = None,
+                   num_inputs: int | None = None):
+    """[W_xh (V, h), W_hh (h, h), b_h (h,), W_hq (h, V), b_q (V,)], weights ~ N(0, 0.01^2), biases 0.
+
+    ``num_inputs`` (default V) is the input width: an embedding's size e makes W_xh (e, h).
+    """
     device = resolve_device(device)
-    num_inputs = num_outputs = vocab_size
+    num_outputs = vocab_size
+    num_inputs = num_inputs or vocab_size
 
     def normal(shape):
         # Drawn on the CPU from one generator, so a seed gives the same weights on every device.
@@ -98,13 +107,21 @@ def init_rnn_state(batch_size: int, num_hiddens: int, device=None) -> State:
     return (torch.zeros((batch_size, num_hiddens), device=resolve_device(device)),)
 
 
-def rnn_forward(inputs: torch.Tensor, state: State, params) -> tuple[torch.Tensor, State]:
-    """Run the RNN over one-hot inputs (steps, batch, V); outputs (steps*batch, V) and new state ``(H,)``."""
-    W_xh, W_hh, b_h, W_hq, b_q = params
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+INPUTS = ("onehot", "embedding")
+
+
+def rnn_forward(inputs: torch.Tensor, state: State, params, activation: str = "tanh") -> tuple[torch.Tensor, State]:
+    """Run the RNN over one-hot inputs (steps, batch, V); outputs (steps*batch, V) and new state ``(H,)``.
+
+    ``activation``: "tanh" (the lesson's) or "relu" (its exercise). Inputs may be embeddings (steps, batch, e).
+    """
+    W_xh, W_hh, b_h, W_hq, b_q = params[:5]
+    phi = ACTIVATIONS[activation]
     H, = state
     outputs = []
     for X in inputs:  # X: (batch, V), one time step
-        H = torch.tanh(torch.mm(X, W_xh) + torch.mm(H, W_hh) + b_h)  # (batch, h)
+        H = phi(torch.mm(X, W_xh) + torch.mm(H, W_hh) + b_h)  # (batch, h)
         Y = torch.mm(H, W_hq) + b_q  # (batch, V)
         outputs.append(Y)
     return torch.cat(outputs, dim=0), (H,)  # (steps*batch, V): time-major rows
@@ -115,25 +132,63 @@ get_params = get_rnn_params
 rnn = rnn_forward
 
 
+def embedding_matrix(vocab_size: int, size: int = 0, init: str = "normal", device=None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """E (V, e), e = V when ``size`` is 0: "normal" ~ N(0, 1) (as ``nn.Embedding``), "identity" = one-hot's I."""
+    size = size or vocab_size
+    if init == "identity":
+        E = torch.eye(vocab_size, size)
+    elif init == "normal":
+        E = torch.randn((vocab_size, size), generator=generator)
+    else:
+        raise ValueError(f"Unknown embedding init {init!r}: normal or identity.")
+    return E.to(resolve_device(device)).requires_grad_(True)
+
+
 class RNN:
-    """The lesson's ``RNNModelScratch``: one-hot of ``X.T``, then ``forward_fn`` over time."""
+    """The lesson's ``RNNModelScratch``: one-hot of ``X.T``, then ``forward_fn`` over time.
+
+    Variants (the lesson's exercises): ``activation`` "tanh" | "relu"; ``input`` "onehot" | "embedding"
+    (then ``params`` ends with E (V, e), e = ``embed`` or V, initialised by ``embed_init``). With
+    ``snapshot_params`` set (the Trainer's no-detach mode), a forward pass reads copies of the parameters
+    made in the graph, so a later backward through it sees the values it ran with after SGD changed them.
+    """
 
     engine = "lesson"
 
     def __init__(self, vocab_size: int, num_hiddens: int, device=None, get_params=get_rnn_params,
-                 init_state=init_rnn_state, forward_fn=rnn_forward, seed: int | None = None):
+                 init_state=init_rnn_state, forward_fn=rnn_forward, seed: int | None = None,
+                 activation: str = "tanh", input: str = "onehot", embed: int = 0, embed_init: str = "normal"):
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"Unknown activation {activation!r}: {' or '.join(ACTIVATIONS)}.")
+        if input not in INPUTS:
+            raise ValueError(f"Unknown input {input!r}: {' or '.join(INPUTS)}.")
         self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
+        self.activation, self.input = activation, input
+        self.embed = (embed or vocab_size) if input == "embedding" else 0
         self.device = resolve_device(device)
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         if get_params is get_rnn_params:
-            self.params = get_params(vocab_size, num_hiddens, self.device, generator)
+            self.params = get_params(vocab_size, num_hiddens, self.device, generator, num_inputs=self.embed or None)
         else:
             self.params = get_params(vocab_size, num_hiddens, self.device)
+        if input == "embedding":  # drawn after the five, so the same seed gives the same W_hh, W_hq as one-hot
+            self.params.append(embedding_matrix(vocab_size, self.embed, embed_init, self.device, generator))
         self.init_state, self.forward_fn = init_state, forward_fn
+        self.snapshot_params = False
+
+    def inputs(self, X: torch.Tensor, params) -> torch.Tensor:
+        """X (batch, steps) token ids -> (steps, batch, V) one-hot, or (steps, batch, e) rows of E."""
+        if self.input == "embedding":
+            return F.embedding(X.T, params[5])  # E[x_t]: the one-hot product X_t E as a row lookup
+        return F.one_hot(X.T, self.vocab_size).type(torch.float32)  # (batch, steps) -> (steps, batch, V)
 
     def __call__(self, X: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
-        X = F.one_hot(X.T, self.vocab_size).type(torch.float32)  # (batch, steps) -> (steps, batch, V)
-        return self.forward_fn(X, state, self.params)
+        params = [p.clone() for p in self.params] if self.snapshot_params else self.params
+        inputs = self.inputs(X, params)
+        if self.forward_fn is rnn_forward:
+            return rnn_forward(inputs, state, params, self.activation)
+        return self.forward_fn(inputs, state, params)
 
     def begin_state(self, batch_size: int, device=None) -> State:
         return self.init_state(batch_size, self.num_hiddens, device or self.device)
@@ -141,19 +196,20 @@ class RNN:
     def load_formula_params(self, tensors: dict[str, torch.Tensor]) -> None:
         """Copy parameters in place (keeps the tensors the optimiser and other views hold)."""
         with torch.no_grad():
-            for name, p in zip(PARAM_NAMES, self.params):
+            for name, p in zip(ALL_PARAM_NAMES, self.params):
                 p.copy_(tensors[name].to(p.device))
 
 
 RNNModelScratch = RNN
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
+ALL_PARAM_NAMES = (*PARAM_NAMES, "E")  # E: the embedding, for input="embedding" only
 
 
 def formula_params(net) -> dict[str, torch.Tensor]:
-    """{W_xh, W_hh, b_h, W_hq, b_q} of any engine, detached."""
+    """{W_xh, W_hh, b_h, W_hq, b_q} (and E with an embedding) of any engine, detached."""
     if hasattr(net, "scratch_state_dict"):
         return net.scratch_state_dict()
-    return dict(zip(PARAM_NAMES, (p.detach() for p in net.params)))
+    return dict(zip(ALL_PARAM_NAMES, (p.detach() for p in net.params)))
 
 
 class TorchRNN(nn.Module):
@@ -164,12 +220,14 @@ class TorchRNN(nn.Module):
     """
 
     engine = "torch"
+    input, embed, snapshot_params = "onehot", 0, False  # one-hot only: an embedding runs on the lesson engine
 
-    def __init__(self, vocab_size: int, num_hiddens: int, device=None, seed: int | None = None):
+    def __init__(self, vocab_size: int, num_hiddens: int, device=None, seed: int | None = None,
+                 activation: str = "tanh"):
         super().__init__()
-        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
+        self.vocab_size, self.num_hiddens, self.activation = vocab_size, num_hiddens, activation
         self.device = resolve_device(device)
-        self.rnn = nn.RNN(vocab_size, num_hiddens)
+        self.rnn = nn.RNN(vocab_size, num_hiddens, nonlinearity=activation)
         self.linear = nn.Linear(num_hiddens, vocab_size)
         # Same initialisation as the scratch model, so engines can be compared from one seed.
         self.load_scratch(get_rnn_params(vocab_size, num_hiddens, "cpu",

@@ -20,6 +20,7 @@ import atexit
 import collections
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -33,10 +34,11 @@ import pandas as pd
 import torch
 
 from .checkpoint import checkpoint_payload, payload_bytes, read_checkpoint, write_atomic
-from .data import TokenizedCorpus, make_loader
-from .engines import make_model
+from .data import SeqDataLoader, TokenizedCorpus, make_loader
+from .engines import engine_for, make_model
 from .model import device_label, formula_params, resolve_device
-from .training import DivergenceError, EpochRecord, Trainer
+from .training import MAX_LOSS, DivergenceError, EpochRecord, Trainer, evaluate, parse_predict
+from .variants import heldout_batch, heldout_tokens
 from .vocab import Vocab
 
 log = logging.getLogger("rnn_lab.runs")
@@ -78,6 +80,18 @@ class RunSettings:
     device: str = "auto"
     seed: int = 0
     prefix: str = "time traveller"  # samples are generated from it
+    # The lesson's exercises (rnn_core.variants); the defaults are the lesson's model, so a run.json or a
+    # checkpoint written before these fields existed reads back as what it was.
+    activation: str = "tanh"  # tanh | relu
+    input: str = "onehot"  # onehot | embedding (learnable E, lesson engine)
+    embed: int = 0  # the embedding's size; 0: the vocabulary's (as one-hot)
+    detach: bool = True  # False: sequential partitioning keeps the graph across an epoch's minibatches
+    predict: str = "greedy"  # how samples are generated: greedy | sample:T | sharpen:alpha
+    heldout: str = ""  # a text scored every epoch, never trained on: "" | rest | builtin:NAME | upload:NAME
+
+    def switches(self) -> dict:
+        """make_model's keyword arguments for the model these settings describe."""
+        return {"activation": self.activation, "input": self.input, "embed": self.embed, "detach": self.detach}
 
     @classmethod
     def from_dict(cls, d: dict) -> "RunSettings":
@@ -139,11 +153,13 @@ class RunView:
         """Wall-clock throughput: tokens trained over the wall time spent running."""
         return self.epoch * self.tokens_per_epoch / self.wall_s if self.wall_s > 0 else 0.0
 
-    def seconds_per_epoch(self, window: int = 20) -> float | None:
-        """Wall-clock seconds per epoch over the last ``window`` epochs (None before the first)."""
+    def seconds_per_epoch(self, window: int | None = None) -> float | None:
+        """Wall-clock seconds per epoch over the last ``window`` epochs (default: the last quarter of the run so
+        far, at least 20: long enough to average out a busy moment, short enough to follow a lasting change
+        such as another run starting); None before the first epoch."""
         if not self.records:
             return None
-        k = min(window, len(self.records) - 1)
+        k = min(window or max(20, len(self.records) // 4), len(self.records) - 1)
         if k == 0:
             return self.records[-1]["wall_s"]
         return (self.records[-1]["wall_s"] - self.records[-1 - k]["wall_s"]) / k
@@ -184,6 +200,7 @@ class Run:
         # (X, Y), each (batch, steps): the run's first minibatch, kept so that what its checkpoints do with the
         # same input (gradient flow through time, rnn_core.gradflow.probe_summary) can be compared across epochs
         self.probe = probe
+        self.heldout_loader: SeqDataLoader | None = None  # scored every epoch when there is a held-out text
         self._wall_before, self._running_since = wall_s, None
         self._busy_s, self._turn_start = 0.0, None  # time in the scheduler's turns
         self._lock = threading.RLock()  # guards the fields above
@@ -197,21 +214,37 @@ class Run:
 
     @classmethod
     def create(cls, settings: RunSettings, tc: TokenizedCorpus, *, store: RunStore | None = None, owner: str = "",
-               run_id: str | None = None, device=None, init_params: dict | None = None) -> "Run":
-        """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from)."""
+               run_id: str | None = None, device=None, init_params: dict | None = None,
+               heldout: list[int] | None = None, heldout_text: str | bytes | None = None) -> "Run":
+        """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from).
+
+        A switch its engine lacks makes it train on the lesson engine (its settings then say so). The held-out
+        text is ``heldout`` (token indices of ``tc.vocab``) or else the one ``settings.heldout`` names
+        (``heldout_text``: an uploaded file's content); ValueError when that cannot be had.
+        """
         device = resolve_device(device if device is not None else settings.device)
+        parse_predict(settings.predict)
+        engine = engine_for(settings.engine, settings.activation, settings.input, settings.detach)
+        if engine != settings.engine:
+            settings = replace(settings, engine=engine)
+        if heldout is None:
+            heldout = heldout_tokens(settings.heldout, tc, settings.token, settings.seed, heldout_text)
         loader = make_loader(tc, settings.batch, settings.steps, settings.partition == "random", seed=settings.seed)
-        net = make_model(settings.engine, len(tc.vocab), settings.hidden, device, seed=settings.seed)
+        net = make_model(engine, len(tc.vocab), settings.hidden, device, seed=settings.seed, **settings.switches())
         if init_params is not None:
             net.load_formula_params(init_params)
         trainer = Trainer(net, loader, tc.vocab, lr=settings.lr, theta=settings.clip, sample_every=SAMPLE_EVERY,
-                          prefix=settings.prefix, num_preds=50)
+                          prefix=settings.prefix, num_preds=50, detach=settings.detach, predict=settings.predict,
+                          sample_seed=settings.seed)
         probe = next(iter(make_loader(tc, settings.batch, settings.steps, settings.partition == "random",
                                       seed=settings.seed)))  # a loader of its own: the trainer's is untouched
         run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store, owner=owner,
                   tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
                   probe=probe)
         run._latest = (0, _cpu_copy(formula_params(net)))
+        if heldout:
+            batch, steps = heldout_batch(len(heldout), settings.batch, settings.steps)
+            run.heldout_loader = SeqDataLoader(heldout, batch, steps, False, settings.seed)
         return run
 
     @classmethod
@@ -305,7 +338,8 @@ class Run:
         """After a GPU out-of-memory: the same parameters and engine on the CPU, stopped (resume goes on there)."""
         with self._busy, self._lock:
             params = _cpu_copy(formula_params(self.trainer.net))
-            net = make_model(self.settings.engine, len(self.vocab), self.settings.hidden, "cpu")
+            net = make_model(self.settings.engine, len(self.vocab), self.settings.hidden, "cpu",
+                             **self.settings.switches())
             net.load_formula_params(params)
             self.trainer.net = net
             self.trainer.discard_pass()
@@ -345,6 +379,8 @@ class Run:
             return self.status == "running"
 
     def _on_epoch(self, record: EpochRecord) -> None:
+        if self.heldout_loader is not None:
+            record.heldout_perplexity = math.exp(min(evaluate(self.trainer.net, self.heldout_loader), MAX_LOSS))
         params = _cpu_copy(formula_params(self.trainer.net))
         with self._lock:
             busy = self._busy_s + (time.perf_counter() - self._turn_start if self._turn_start else 0.0)

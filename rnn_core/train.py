@@ -10,10 +10,11 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
-from . import fast
+from . import fast, variants
 from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from .corpus import CLEANINGS, CorpusError, load_corpus
 from .data import tokenize_corpus
@@ -56,6 +57,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="keep the run in this run store (run.json + log-spaced checkpoints), as the dashboard does")
     p.add_argument("--run-id", default=None, help="the run's id in --run-dir (default: a random one)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    variants.add_arguments(p)  # the lesson's exercises: --activation, --input, --no-detach, --predict, --heldout
     return p.parse_args(argv)
 
 
@@ -103,11 +105,19 @@ def run(args: argparse.Namespace) -> dict:
     settings = RunSettings(corpus=str(args.corpus), token=args.token, batch=args.batch_size, steps=args.num_steps,
                            hidden=args.hidden, lr=args.lr, epochs=args.epochs, clip=args.clip,
                            partition="random" if args.random_iter else "sequential", engine=args.engine,
-                           device=args.device, seed=args.seed, prefix=args.prefix)
+                           device=args.device, seed=args.seed, prefix=args.prefix,
+                           **variants.settings_from_args(args))
+    heldout_text = None
+    if settings.heldout.startswith("upload:"):
+        heldout_text = Path(settings.heldout.removeprefix("upload:")).read_bytes()
     if args.run_id is not None and not RUN_ID.match(args.run_id):
         raise SettingsError(f"--run-id {args.run_id!r}: use 3 to 40 letters, digits, '-' or '_'.")
     store = RunStore(args.run_dir, reference_root=None, max_bytes=1 << 62) if args.run_dir else None
-    training = Run.create(settings, tc, store=store, run_id=args.run_id, device=device, init_params=init_params)
+    try:
+        training = Run.create(settings, tc, store=store, run_id=args.run_id, device=device, init_params=init_params,
+                              heldout_text=heldout_text)
+    except ValueError as exc:  # a switch or held-out text that cannot be used, said in one sentence
+        raise SettingsError(str(exc)) from None
     training.resume()
     start = time.perf_counter()
     shown = 0
@@ -126,7 +136,7 @@ def run(args: argparse.Namespace) -> dict:
     net = training.trainer.net
     last = view.last
     if args.save:
-        save_checkpoint(args.save, net, tc.vocab, {**asdict(settings), "epoch": view.epoch,
+        save_checkpoint(args.save, net, tc.vocab, {**asdict(view.settings), "epoch": view.epoch,
                                                    "perplexity": last["perplexity"]})
     train_seconds = sum(r["seconds"] for r in view.records)
     return {
@@ -139,6 +149,9 @@ def run(args: argparse.Namespace) -> dict:
         "hidden": args.hidden, "lr": args.lr, "clip": args.clip, "random_iter": args.random_iter,
         "seed": args.seed, "sample": predict(args.prefix, 50, net, tc.vocab), "run": training.id,
         "checkpoints": list(view.checkpoints),
+        "engine_used": view.settings.engine, "activation": settings.activation, "input": settings.input,
+        "detach": settings.detach, "predict": settings.predict, "heldout": settings.heldout,
+        "heldout_perplexity": last.get("heldout_perplexity"),
     }
 
 

@@ -4,6 +4,12 @@ The loop is the lesson's: cross-entropy over all (steps*batch) predictions, grad
 SGD. Sequential partitioning carries the state across minibatches (detached, so gradients stop at the
 minibatch boundary); random partitioning re-initialises it for every minibatch.
 
+The lesson's exercises as switches: ``theta=None`` trains without clipping; ``detach=False`` keeps the state
+attached across the minibatches of an epoch (backpropagation through time reaches back to the epoch's first
+minibatch; the state is still fresh at each epoch); ``predict`` generates samples greedily, by sampling at a
+temperature or from the sharpened distribution P^alpha. :meth:`Trainer.step` trains one minibatch and
+reports what it did (step mode).
+
 Records are yielded per epoch so a UI can draw live and stop between epochs. Per-batch statistics are
 accumulated on the device and read once per epoch: reading a GPU scalar every batch would stall it.
 """
@@ -19,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from .data import SeqDataLoader
+from .model import formula_params
 from .vocab import Vocab, join_tokens, split_text
 
 
@@ -45,6 +52,26 @@ class EpochRecord:
     clip_fraction: float  # fraction of minibatches whose gradient was clipped
     seconds: float
     sample: str | None = None  # text generated from the prefix, every `sample_every` epochs
+    heldout_perplexity: float | None = None  # on a text it never trains on (Run with a held-out text)
+
+
+@dataclass
+class StepReport:
+    """What one minibatch of training did (step mode)."""
+
+    epoch: int  # the epoch the minibatch belongs to (1-based)
+    batch: int  # its index in that epoch (0-based)
+    X: torch.Tensor  # (batch, steps) token ids, CPU
+    Y: torch.Tensor  # (batch, steps) the targets: X shifted by one
+    losses: torch.Tensor  # (batch, steps) cross-entropy at every position, CPU
+    loss: float  # their mean: the loss that was backpropagated
+    grad_norm: float  # ||g|| before clipping
+    clipped_norm: float  # ||g|| after clipping (= grad_norm when not clipped)
+    update_ratio: dict[str, float]  # ||W_new - W_old|| / ||W_old|| per parameter (formula names); inf from 0
+    state: torch.Tensor  # (batch, h) the hidden state carried to the next minibatch, CPU copy
+    attached: bool  # the state still carries the graph back to the epoch's first minibatch (no detach)
+    graph_batches: int  # minibatches that backpropagation went through for this step (1 when detached)
+    record: EpochRecord | None = None  # the epoch's record when this minibatch ended it
 
 
 # ---------------------------------------------------------------- lesson pieces
@@ -80,12 +107,60 @@ def sgd(params, lr: float, batch_size: int = 1) -> None:
 
 # ---------------------------------------------------------------- generation
 
+PREDICT_MODES = ("greedy", "sample", "sharpen")
+
+
+def parse_predict(spec: str) -> tuple[str, float]:
+    """"greedy" | "sample:T" | "sharpen:alpha" (or "sample", "sharpen": T = 1, alpha = 2) -> (mode, value).
+
+    ValueError, in one sentence, for anything else.
+    """
+    mode, _, value = str(spec).strip().lower().partition(":")
+    default = {"greedy": 0.0, "sample": 1.0, "sharpen": 2.0}
+    if mode not in default:
+        raise ValueError(f"Unknown prediction {spec!r}: greedy, sample:T (temperature T) or sharpen:alpha.")
+    try:
+        x = float(value) if value else default[mode]
+    except ValueError:
+        raise ValueError(f"Prediction {spec!r}: the number after ':' must be a number.") from None
+    if mode != "greedy" and not x > 0:
+        raise ValueError(f"Prediction {spec!r}: the temperature or alpha must be above 0.")
+    return mode, x
+
+
+def sharpen(probs: torch.Tensor, alpha: float) -> torch.Tensor:
+    """P^alpha renormalised over the last axis (alpha > 1 sharpens, < 1 flattens; alpha = inf: greedy's one-hot).
+
+    Computed from log P, so large alpha neither underflows nor overflows.
+    """
+    if math.isinf(alpha):
+        return F.one_hot(probs.argmax(dim=-1), probs.shape[-1]).to(probs.dtype)
+    return torch.softmax(alpha * torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny)), dim=-1)
+
+
+def next_distribution(logits: torch.Tensor, mode: str = "greedy", value: float = 0.0) -> torch.Tensor:
+    """The distribution the next token is drawn from: greedy (one-hot at the argmax), sample (softmax of
+    logits / T) or sharpen (softmax(logits)^alpha renormalised), over the last axis."""
+    if mode == "greedy":
+        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(torch.float32)
+    if mode == "sample":
+        return torch.softmax(logits.float() / value, dim=-1)
+    if mode == "sharpen":
+        return sharpen(torch.softmax(logits.float(), dim=-1), value)
+    raise ValueError(f"Unknown prediction mode {mode!r}: {', '.join(PREDICT_MODES)}.")
+
+
 @torch.no_grad()
 def generate(prefix: str, num_preds: int, net, vocab: Vocab, device=None, temperature: float = 0.0,
-             seed: int | None = None) -> str:
+             seed: int | None = None, predict: str | None = None) -> str:
     """Continue ``prefix`` by ``num_preds`` tokens: greedy when temperature is 0, else sampled from
-    softmax(logits / temperature)."""
+    softmax(logits / temperature). ``predict`` ("greedy" | "sample:T" | "sharpen:alpha", see
+    :func:`parse_predict`) overrides ``temperature``."""
     device = device or net.device
+    if predict is not None:
+        mode, value = parse_predict(predict)
+    else:
+        mode, value = ("greedy", 0.0) if temperature <= 0 else ("sample", temperature)
     tokens = split_text(vocab, prefix) or [vocab.idx_to_token[1]]
     outputs = vocab[tokens]
     state = net.begin_state(batch_size=1, device=device)
@@ -94,10 +169,10 @@ def generate(prefix: str, num_preds: int, net, vocab: Vocab, device=None, temper
     logits = y[-1:]
     g = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
     for _ in range(num_preds):
-        if temperature <= 0:
+        if mode == "greedy":
             nxt = int(logits.argmax(dim=1))
         else:
-            probs = torch.softmax(logits.float().cpu() / temperature, dim=1)
+            probs = next_distribution(logits.float().cpu(), mode, value)
             nxt = int(torch.multinomial(probs, 1, generator=g))
         outputs.append(nxt)
         logits, state = net(torch.tensor([[nxt]], device=device), state)
@@ -136,11 +211,22 @@ class Trainer:
     """
 
     def __init__(self, net, loader: SeqDataLoader, vocab: Vocab, lr: float = 1.0, theta: float | None = 1.0,
-                 sample_every: int = 10, prefix: str = "time traveller", num_preds: int = 50):
+                 sample_every: int = 10, prefix: str = "time traveller", num_preds: int = 50,
+                 detach: bool = True, predict: str = "greedy", sample_seed: int = 0):
         self.net, self.loader, self.vocab = net, loader, vocab
         self.lr = lr
         self.theta = math.inf if theta is None else theta  # infinity: clipping off
         self.sample_every, self.prefix, self.num_preds = sample_every, prefix, num_preds
+        parse_predict(predict)  # a bad spec fails here, not at the first sample
+        self.predict, self.sample_seed = predict, sample_seed  # sample of epoch k drawn with seed sample_seed + k
+        # detach=False: sequential partitioning keeps the state attached across an epoch's minibatches. The
+        # model must then read snapshots of its parameters (the lesson engine's snapshot_params), so a later
+        # backward through an earlier minibatch sees the values that minibatch ran with.
+        self.detach = detach
+        if not detach and not hasattr(net, "snapshot_params") or not detach and net.engine != "lesson":
+            raise ValueError(f"Training without detach needs the lesson engine, not {net.engine!r} "
+                             "(rnn_core.engines.make_model picks it for detach=False).")
+        self._observe: dict | None = None  # step mode: filled by the loop body for one minibatch
         self.history: list[EpochRecord] = []
         self.batches_done = 0  # minibatches trained so far (all epochs, discarded passes included)
         self._pass: _EpochPass | None = None
@@ -185,8 +271,12 @@ class Trainer:
             self._pass = _EpochPass(iter(self.loader), zero.clone(), zero.clone(), zero.clone())
         ep = self._pass
         use_random_iter = self.loader.use_random_iter
+        keep_graph = not self.detach and not use_random_iter
+        if hasattr(net, "snapshot_params"):
+            net.snapshot_params = keep_graph
+        observe = self._observe
         # An engine may run the whole step itself (the fast engine's CUDA graph): same math, one launch.
-        train_step = getattr(net, "train_step", None)
+        train_step = getattr(net, "train_step", None) if observe is None else None
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
@@ -199,6 +289,8 @@ class Trainer:
             X, Y = batch
             if ep.state is None or use_random_iter:
                 state = net.begin_state(batch_size=X.shape[0], device=device)
+            elif keep_graph:
+                state = ep.state  # no detach: the next backward goes on through the earlier minibatches
             else:
                 state = tuple(s.detach() for s in ep.state)  # stop gradients at the minibatch boundary
             if train_step is not None:
@@ -207,9 +299,15 @@ class Trainer:
                 y = Y.T.reshape(-1).to(device)  # (steps*batch,), time-major like the outputs
                 y_hat, state = net(X.to(device), state)
                 loss = F.cross_entropy(y_hat, y)
-                loss.backward()
+                loss.backward(retain_graph=keep_graph)
                 norm = grad_clipping(net, self.theta)
+                if observe is not None:
+                    self._watch(observe, ep, X, Y, y_hat, y, loss, norm, keep_graph)
                 sgd(net.params, self.lr)
+                if observe is not None:
+                    after = formula_params(net)
+                    observe["update_ratio"] = {k: _ratio(after[k] - w, w) for k, w in observe.pop("before").items()}
+                    observe["state"] = state[0].detach().cpu().clone()
             ep.state = state
             ep.loss_sum += loss.detach() * Y.numel()
             ep.norm_sum += norm
@@ -237,7 +335,8 @@ class Trainer:
         epoch = self.epoch + 1
         sample = None
         if self.sample_every and (epoch % self.sample_every == 0 or epoch == 1):
-            sample = predict(self.prefix, self.num_preds, net, self.vocab)
+            sample = generate(self.prefix, self.num_preds, net, self.vocab, predict=self.predict,
+                              seed=self.sample_seed + epoch)
         record = EpochRecord(epoch, mean_loss, math.exp(mean_loss), ep.n_tokens / ep.seconds,
                              ep.norm_sum.item() / ep.n_batches, ep.clipped.item() / ep.n_batches, ep.seconds,
                              sample)
@@ -255,6 +354,30 @@ class Trainer:
                 + ". Lower the learning rate or the clipping threshold theta.")
         return record
 
+    def _watch(self, observe: dict, ep: _EpochPass, X, Y, y_hat, y, loss, norm, keep_graph: bool) -> None:
+        """Step mode: what this minibatch did, taken after clipping and before the SGD update."""
+        params = self.net.params if hasattr(self.net, "params") else list(self.net.parameters())
+        with torch.no_grad():
+            losses = F.cross_entropy(y_hat.detach(), y, reduction="none")  # (steps*batch,) time-major
+            observe.update(
+                epoch=self.epoch + 1, batch=ep.n_batches, X=X.cpu().clone(), Y=Y.cpu().clone(),
+                losses=losses.reshape(Y.shape[1], Y.shape[0]).T.cpu(), loss=float(loss.detach()),
+                grad_norm=float(norm), clipped_norm=float(grad_norm(params)), attached=keep_graph,
+                graph_batches=ep.n_batches + 1 if keep_graph else 1,
+                before={k: v.clone() for k, v in formula_params(self.net).items()})
+
+    def step(self) -> StepReport:
+        """Train one minibatch of the epoch in progress (starting one if none is), as :meth:`train_for` would,
+        and report it: X and Y, the loss at every position, ||g|| before and after clipping, each parameter's
+        relative update and the state carried on. The epoch's record comes with its last minibatch."""
+        self._observe = {}
+        try:
+            record = self.train_for(0.0)  # a budget of 0: exactly one minibatch
+            observed = self._observe
+        finally:
+            self._observe = None
+        return StepReport(**observed, record=record)
+
     def _restore_good(self) -> None:
         """Put back the parameters of the last good epoch."""
         with torch.no_grad():
@@ -270,6 +393,12 @@ class Trainer:
         """The history as a DataFrame, one row per epoch."""
         columns = list(EpochRecord.__dataclass_fields__)
         return pd.DataFrame([asdict(r) for r in self.history], columns=columns)
+
+
+def _ratio(delta: torch.Tensor, w: torch.Tensor) -> float:
+    """||delta|| / ||w||; infinity for a change of a parameter that was 0 (a bias at its first step)."""
+    d, n = float(torch.linalg.vector_norm(delta)), float(torch.linalg.vector_norm(w))
+    return d / n if n > 0 else (math.inf if d > 0 else 0.0)
 
 
 @torch.no_grad()
