@@ -10,7 +10,8 @@ Each round runs, one after the other:
   ``/training``: Start, then the lecturer's walk while it trains (Data, One-hot & shapes, Inside, back to
   Training), until the progress bar says the run finished. The run's wall time comes from its own
   run.json (start to last epoch), and the ETA the page showed is compared with the time that was
-  really left, at 10%, 25%, 75% and 90% of the run.
+  really left, at 10%, 25%, 75% and 90% of the run. With ``--leave`` the browser closes right after
+  Start: the run trains on by itself, as on a class server whose browsers are on other machines.
 
 Prints a table and writes ``artifacts/page_vs_cli.json``. Numbers are measurements, reported in
 docs/performance.md, never asserted.
@@ -55,7 +56,7 @@ def progress_text(page) -> str:
     return bar.inner_text() if bar.count() else ""
 
 
-def page_run(epochs: int, runs_dir: Path, threads: str | None = None) -> dict:
+def page_run(epochs: int, runs_dir: Path, threads: str | None = None, leave: bool = False) -> dict:
     """The lesson's run started from the Training page, with a walk through other pages while it trains."""
     from playwright.sync_api import sync_playwright
 
@@ -74,15 +75,21 @@ def page_run(epochs: int, runs_dir: Path, threads: str | None = None) -> dict:
             sb.open_page(page, base, "training", {"epochs": epochs})
             page.get_by_role("button", name=re.compile(r"^\W*start\b", re.I)).first.click()
             t_click = time.perf_counter()
-            walk = list(WALK)
+            if leave:  # the browser goes away (or is on another machine): the run trains on by itself
+                browser.close()
+            walk = [] if leave else list(WALK)
+            on_training = not leave
             on_training = True
             while True:
-                page.wait_for_timeout(1000)
+                if not leave:
+                    page.wait_for_timeout(1000)
                 runs = [d for d in runs_dir.iterdir() if (d / "run.json").exists()]
                 meta = json.loads((runs[0] / "run.json").read_text()) if runs else None
                 done = meta is not None and meta["status"] != "running"
                 epoch = len(meta["records"]) if meta else 0
-                if on_training:
+                if leave:
+                    time.sleep(1.0)
+                elif on_training:
                     m = ETA_RE.search(progress_text(page))
                     if m:
                         left = int(m["min"] or 0) * 60 + int(m["s"])
@@ -94,7 +101,8 @@ def page_run(epochs: int, runs_dir: Path, threads: str | None = None) -> dict:
                     page.locator(f"[data-testid='stSidebarNav'] a[href$='/{path}']").click()
                     on_training = path == "training"
             t_done = time.perf_counter()
-            browser.close()
+            if not leave:
+                browser.close()
     finally:
         sb.stop_server(proc)
     meta = json.loads((runs[0] / "run.json").read_text())
@@ -117,6 +125,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--leave", action="store_true",
+                    help="close the browser right after Start (a class on one server: the browsers are elsewhere)")
     ap.add_argument("--threads", default=None, help="fix the server's training threads (RNN_LAB_TRAIN_THREADS); "
                                                     "default: chosen per run")
     args = ap.parse_args(argv)
@@ -127,7 +137,7 @@ def main(argv=None) -> int:
     for i in range(args.rounds):
         cli = cli_run(args.epochs)
         with tempfile.TemporaryDirectory(prefix="rnn-lab-bench-runs-") as d:
-            page = page_run(args.epochs, Path(d), args.threads)
+            page = page_run(args.epochs, Path(d), args.threads, args.leave)
         rounds.append({"cli": cli, "page": page, "ratio": round(page["wall_s"] / cli["wall_s"], 3)})
         print(f"round {i + 1}: CLI {cli['wall_s']:.1f} s (training {cli['train_s']:.1f} s, perplexity "
               f"{cli['perplexity']}); page {page['wall_s']:.1f} s (perplexity {page['perplexity']}, "
