@@ -21,7 +21,7 @@ def time_machine():
     status = time_machine_status()
     if status != "present":
         message = (f"data/timemachine.txt is {status}: copy the lesson's file there "
-                   "(.ci/run copies it from ../shared/data/)")
+                   "(rnn_core downloads it, SHA-1 checked, when the machine is online)")
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)

@@ -3,7 +3,6 @@ import math
 import os
 import shutil
 import threading
-import time
 
 import pytest
 import torch
@@ -360,10 +359,9 @@ def test_background_build_never_blocks(fresh_kernels):
         fast_engine._built.set()
 
     fresh_kernels.setattr(fast_engine, "_build", slow_build)
-    start = time.perf_counter()
+    # a call that waited for the build would get "built" (the build ends only when released, at most 10 s)
     assert fast_engine.kernels(block=False) is None  # the build started in the background
     assert fast_engine.kernels(block=False) is None  # still running: not a second one
-    assert time.perf_counter() - start < 1.0
     release.set()
     assert fast_engine.kernels(block=True) == "built"  # waits for the build in progress
 
