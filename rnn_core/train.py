@@ -21,7 +21,7 @@ from .data import tokenize_corpus
 from .engines import DEFAULT_ENGINE, ENGINES
 from .guards import SettingsError, check_settings
 from .model import DeviceError, device_label, resolve_device
-from .runs import RUN_ID, Run, RunSettings, RunStore
+from .runs import RUN_ID, Run, RunSettings, RunStore, Scheduler
 from .training import DivergenceError, predict
 
 USER_ERRORS = (CorpusError, SettingsError, DeviceError, DivergenceError, CheckpointError)
@@ -118,15 +118,25 @@ def run(args: argparse.Namespace) -> dict:
                               heldout_text=heldout_text)
     except ValueError as exc:  # a switch or held-out text that cannot be used, said in one sentence
         raise SettingsError(str(exc)) from None
-    training.resume()
+    # The dashboard's scheduler with this one run: the same turns and the same choice of threads (1 or every
+    # core, whichever trains faster on this machine now: on busy cores, every core can be many times slower)
+    scheduler = Scheduler()
     start = time.perf_counter()
+    scheduler.start(training)
     shown = 0
-    while training.advance(0.5):
-        if not args.quiet and training.epoch > shown:
-            shown = training.epoch
-            progress(training.view(), args.epochs)
+    try:
+        while training.running:
+            time.sleep(0.1)
+            if not args.quiet and training.epoch > shown:
+                shown = training.epoch
+                progress(training.view(), args.epochs)
+    finally:
+        scheduler.stop(training)
+        scheduler.close()
     seconds = time.perf_counter() - start
     view = training.view()
+    if view.status == "failed":
+        raise RuntimeError(view.error)
     if not args.quiet and view.epoch > shown:
         progress(view, args.epochs)
     if view.status == "diverged":
