@@ -73,7 +73,8 @@ with st.container(border=True):
     st.markdown(tr(f"ex.{ex_id}.why"))
     diff = settings_a.differences(settings_b)
     st.caption(" · ".join(f"**{k}**: A {lab.fmt_setting(a)}, B {lab.fmt_setting(b)}" for k, (a, b) in diff.items())
-               + "  \n" + tr("card.sizes", hidden=settings_a.hidden, epochs=settings_a.epochs, budget=ex.BUDGET_S))
+               + "  \n" + tr("card.sizes", batch=settings_a.batch, steps=settings_a.steps, lr=lab.fmt_setting(settings_a.lr),
+                    hidden=settings_a.hidden, epochs=settings_a.epochs, budget=ex.BUDGET_S))
     if "lesson" in (rnn_core.engines.engine_for(s.engine, s.activation, s.input, s.detach) for s in (settings_a,
                                                                                                     settings_b)):
         what = "embedding" if ex_id == "embedding" else "no-detach training"

@@ -1,0 +1,155 @@
+"""The Exercises page: pairs differ in one switch, their answers come from their numbers, both languages
+say the same things, the page renders, step mode steps, and a short pair trains to the end and reopens."""
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from dashboard import exercises as ex
+from dashboard import runs
+from dashboard.i18n import fields
+from rnn_core.runs import RUN_ID, RunSettings, RunView
+
+APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _restore_torch_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_pair_differs_in_its_switch_only_and_has_its_own_ids():
+    seen = set()
+    for e in ex.EXERCISES.values():
+        for v in e.variations:
+            a, b = ex.pair_settings(e, v, 7)
+            assert a.seed == b.seed == 7
+            assert set(a.differences(b)) == {k for k in {**v.a, **v.b} if v.a.get(k) != v.b.get(k)}
+            ids = ex.pair_ids(e, v, 7)
+            assert all(RUN_ID.match(i) for i in ids) and not seen & set(ids)
+            seen |= set(ids)
+    assert ex.pair_ids(ex.EXERCISES["clip"], ex.EXERCISES["clip"].variations[0], 8)[0] not in seen
+    assert ex.parse_seed("12") == 12 and ex.parse_seed("x") == 0 and ex.parse_seed("-1") == 0
+
+
+def test_both_languages_have_every_message_with_the_same_fields():
+    en, zh = ex.MESSAGES["en"], ex.MESSAGES["zh"]
+    assert set(en) == set(zh)
+    for key in en:
+        assert fields(en[key]) == fields(zh[key]), key
+    for e in ex.EXERCISES.values():
+        for lang in ("en", "zh"):
+            assert ex.tr(f"ex.{e.id}.q", lang) and ex.tr(f"ex.{e.id}.title", lang)
+            for v in e.variations:
+                assert ex.tr(f"var.{v.id}", lang)
+
+
+def view(settings: RunSettings, ppl: list[float], status="done", grad=None, clip=None, held=None, samples=None):
+    records = tuple({"epoch": i + 1, "loss": math.log(p), "perplexity": p, "tokens_per_s": 1e4,
+                     "grad_norm": (grad or [0.5] * len(ppl))[i], "clip_fraction": (clip or [0.0] * len(ppl))[i],
+                     "seconds": 0.2, "sample": (samples or {}).get(i + 1), "wall_s": 0.4 * (i + 1), "busy_s": 0.2,
+                     "threads": 1, "heldout_perplexity": held[i] if held else None} for i, p in enumerate(ppl))
+    return RunView("x-a", settings, status, None, records, 0.0, 0.4 * len(ppl), 10_000, (1,), len(ppl), "CPU",
+                   True, 28, "trained")
+
+
+def test_the_clip_answer_quotes_the_spike_and_the_clipped_run():
+    e = ex.EXERCISES["clip"]
+    v = e.variations[0]
+    sa, sb = ex.pair_settings(e, v, 0)
+    a = view(sa, [20, 10, 6, 5, 4.5], clip=[0.0, 0.2, 0.4, 0.2, 0.2], grad=[0.5, 1.2, 2, 1, 1])
+    b = view(sb, [20, 10, 6, 3.1e4, 50], grad=[0.5, 1.2, 2, 40, 9])
+    lines = ex.summary(e, v, a, b, "en")
+    assert len(lines) == 2
+    assert "spiked from 6 to 3.1e4 at epoch 4" in lines[0] and "40" in lines[0]
+    assert "4.5" in lines[1] and "20%" in lines[1] and "50" in lines[1]
+    diverged = view(sb, [20, 10, 1e30], status="diverged")
+    assert "diverged at epoch 3" in ex.summary(e, v, a, diverged, "en")[0]
+    assert ex.summary(e, v, None, None, "en") == [ex.tr("sum.waiting", "en")]
+    assert "3.1e4" in ex.summary(e, v, a, b, "zh")[0]
+
+
+def test_the_answers_of_the_other_cards_come_from_their_numbers():
+    e = ex.EXERCISES["detach"]
+    v = e.variations[0]
+    sa, sb = ex.pair_settings(e, v, 0)
+    a, b = view(sa, [9.0, 8.0]), view(sb, [9.5, 7.5])
+    b = dataclasses.replace(b, records=tuple({**r, "seconds": 0.5} for r in b.records))
+    time_line, ppl_line = ex.summary(e, v, a, b, "en")
+    assert "0.2 s" in time_line and "0.5 s" in time_line and "2.5×" in time_line
+    assert ppl_line.startswith("B (no detach) reached the lower perplexity") and "7.5" in ppl_line
+    e = ex.EXERCISES["heldout"]
+    v = e.variations[0]
+    sa, sb = ex.pair_settings(e, v, 0)
+    lines = ex.summary(e, v, view(sa, [9, 6], held=[12, 8]), view(sb, [9, 6], held=[30, 24]), "en")
+    assert "8" in lines[0] and "6" in lines[0] and "24" in lines[1] and "3×" in lines[1]
+    e = ex.EXERCISES["predict"]
+    v = e.variation("sample")
+    sa, sb = ex.pair_settings(e, v, 0)
+    loop = "the time the time the time the time the time"
+    lines = ex.summary(e, v, view(sa, [9, 6], samples={1: loop}), view(sb, [9, 6], samples={1: "a b c d e f g h"}), "en")
+    assert "71%" in lines[0] and "0%" in lines[0]  # 5 of the 7 word 4-grams of the loop come again
+    assert ex.repeat_share("a b c") is None and ex.repeat_share(loop) == pytest.approx(5 / 7)
+
+
+def open_page(**query) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(query)
+    at.run()
+    return at.switch_page("views/exercises.py").run()
+
+
+def test_the_page_renders_every_card_and_steps_one_minibatch_at_a_time():
+    at = open_page(exercise="detach", seed="2")
+    assert not at.exception
+    assert at.query_params["exercise"] == "detach" and at.query_params["variation"] == "nodetach"
+    assert any("does not separate hidden states" in m.value for m in at.markdown)
+    for exercise_id in ex.EXERCISES:
+        at.selectbox(key="ex_exercise").set_value(exercise_id).run()
+        assert not at.exception, exercise_id
+        assert any(ex.tr(f"ex.{exercise_id}.q", "en")[:40] in m.value for m in at.markdown)
+    at.button(key="step_one").click().run()
+    assert not at.exception
+    first = at.session_state["step_last"]
+    assert first.batch == 0 and first.X.shape == (32, 35)
+    assert any("X[0]" in c.value for c in at.code)
+    at.button(key="step_ten").click().run()
+    n = len(at.session_state["step_trainer"][1].loader)
+    last = at.session_state["step_last"]
+    assert not at.exception and (last.epoch, last.batch) == (1 + 10 // n, 10 % n)
+    assert len(at.session_state["step_trainer"][2]) == 11
+    at.toggle(key="step_detach").set_value(False).run()  # no detach: the lesson engine, the graph kept
+    at.button(key="step_one").click().run()
+    at.button(key="step_one").click().run()
+    report = at.session_state["step_last"]
+    assert report.attached and report.graph_batches == 2
+    assert any("still attached" in m.value for m in at.markdown)
+
+
+def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
+    monkeypatch.setattr(ex, "BASE", dataclasses.replace(ex.BASE, hidden=16, epochs=3))
+    monkeypatch.setattr(ex, "SIZES_VERSION", "test")
+    at = open_page(exercise="clip", seed="5")
+    at.button(key="ex_run").click().run()
+    assert not at.exception
+    reg = runs.registry()
+    e = ex.EXERCISES["clip"]
+    a, b = ex.find_pair(reg, e, e.variations[0], 5)
+    assert a is not None and b is not None
+    deadline = time.monotonic() + 120
+    while (a.running or b.running) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert a.status in ("done", "diverged") and b.status in ("done", "diverged")
+    assert a.settings.clip == 1.0 and b.settings.clip is None and a.settings.seed == b.settings.seed == 5
+    again = open_page(exercise="clip", seed="5")  # another session, the same URL: the same pair, finished
+    assert not again.exception
+    answer = next(m.value for m in again.markdown if m.value.startswith("**What the numbers say**"))
+    assert ex.summary(e, e.variations[0], a.view(), b.view(), "en")[1] in answer
+    table = again.dataframe[0].value
+    assert len(table) == 2 and list(table["epochs"]) == [a.epoch, b.epoch]
