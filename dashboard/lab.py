@@ -301,7 +301,9 @@ def describe_device(device: torch.device) -> str:
     """'CUDA: NVIDIA H100 ...' or 'CPU (2 threads)'."""
     label = device_label(device)
     threads = torch.get_num_threads()
-    return t("device.cpu_threads", label=label, threads=threads) if device.type == "cpu" else label
+    if device.type != "cpu":
+        return label
+    return t("device.cpu_thread" if threads == 1 else "device.cpu_threads", label=label, threads=threads)
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

@@ -53,10 +53,16 @@ def language() -> str:
 
 STYLE = """
 <style>
+/* a projector's 720 px: less empty space above the page (Streamlit's header bar needs ~3.5rem) */
+[data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
 /* lecture hall: larger body text, metrics and tables */
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.15rem; }
 [data-testid="stMainBlockContainer"] [data-testid="stMetricValue"] p { font-size: inherit; }
-[data-testid="stMarkdownContainer"] .katex { font-size: 1.45em; }
+/* a value wider than its column wraps instead of ending in "…" (a projector's 1024 px) */
+[data-testid="stMetricValue"], [data-testid="stMetricValue"] * { white-space: normal !important;
+  overflow-wrap: anywhere; text-overflow: clip !important; }
+/* 1.2em: the widest formula fits the 560 px a 1024 px projector leaves beside the sidebar */
+[data-testid="stMarkdownContainer"] .katex { font-size: 1.2em; }
 [data-testid="stMainBlockContainer"] [data-testid="stCode"] code { font-size: 1.05rem; }
 </style>
 """
@@ -244,19 +250,20 @@ def toolbar(page: str) -> None:
     i = order.index(page) if page in order else 0
     before = order[i - 1] if i > 0 else None
     after = order[i + 1] if i + 1 < len(order) else None
-    c = st.columns([1, 1, 2, 2, 4], vertical_alignment="center")
-    if c[0].button("←", key="page_previous", disabled=before is None,
+    c = st.columns([1, 1, 3, 2, 5], vertical_alignment="center")
+    if c[0].button("", icon=":material/arrow_back:", key="page_previous", disabled=before is None,
                    shortcut=KEYS["previous"], help=t("toolbar.previous", title=page_title(before or ""))):
         switch_to(before)
-    if c[1].button("→", key="page_next", disabled=after is None,
+    if c[1].button("", icon=":material/arrow_forward:", key="page_next", disabled=after is None,
                    shortcut=KEYS["next"], help=t("toolbar.next", title=page_title(after or ""))):
         switch_to(after)
     c[2].segmented_control(t("toolbar.mode"), ["lab", "lecture"], default="lab", key="mode", bind="query-params",
                            label_visibility="collapsed", help=t("toolbar.mode_help"))
-    with c[3].popover(t("toolbar.link"), icon=":material/link:"):
+    with c[3].popover("", icon=":material/link:", help=t("toolbar.link")):
         st.code(view_link(page), language=None, wrap_lines=True)
         st.caption(t("toolbar.link_help"))
-    c[4].caption(t("toolbar.keys", **KEYS))
+    c[4].html(f'<div style="font-size: 0.85rem; color: rgba(49, 51, 63, 0.6); line-height: 1.3">'
+              f'{t("toolbar.keys_html", **KEYS)}</div>')
 
 
 def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = False) -> Context:
@@ -435,13 +442,21 @@ def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int
     return st.slider(label, 0, size - 1, min(default, size - 1), key=key, **kwargs)
 
 
-def header(title: str, intro: str, formulas: list[str], code: str) -> None:
-    """A page's opening: title, two or three plain sentences, the formula, the lesson's code (collapsed)."""
+def header(title: str, intro: str, formulas: list[str], code: str, fold: bool = False) -> None:
+    """A page's opening: title, two or three plain sentences, the formula, the lesson's code (collapsed).
+
+    ``fold``: the formulas go into the collapsed part too (Training: its controls and live curves must be on
+    a projector's first screen).
+    """
     st.title(title)
     st.markdown(intro)
-    for formula in formulas:
-        st.latex(formula)
-    with st.expander(t("ui.lesson_code"), icon=":material/code:"):
+    if not fold:
+        for formula in formulas:
+            st.latex(formula)
+    with st.expander(t("ui.formulas_code" if fold else "ui.lesson_code"), icon=":material/code:"):
+        if fold:
+            for formula in formulas:
+                st.latex(formula)
         st.code(code, language="python")
 
 

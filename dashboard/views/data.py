@@ -10,7 +10,7 @@ s, info = ctx.settings, ctx.info
 ui.header(
     t("data.title"),
     t("data.intro"),
-    [r"X \in \{0,\dots,|V|-1\}^{\,\text{batch} \times \text{steps}}, \qquad "
+    [r"X \in \{0,\dots,|V|-1\}^{\,\text{batch} \times \text{steps}}",
      r"Y_{b,t} = X_{b,t+1} \;\;(\text{" + t("data.formula_next") + "})"],
     lesson.code("data"),
 )

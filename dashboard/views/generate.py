@@ -9,7 +9,7 @@ ctx = ui.context()
 ui.header(
     t("generate.title"),
     t("generate.intro"),
-    [r"x_{t+1} = \arg\max_j O_{t,j} \quad\text{(" + t("generate.greedy_word") + r")}, \qquad "
+    [r"x_{t+1} = \arg\max_j O_{t,j} \quad\text{(" + t("generate.greedy_word") + r")}",
      r"P(x_{t+1} = j) = \frac{\exp(O_{t,j}/T)}{\sum_k \exp(O_{t,k}/T)} \quad\text{(" + t("generate.sampling_word")
      + ")}"],
     lesson.code("generate"),

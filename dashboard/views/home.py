@@ -5,6 +5,7 @@ import torch
 from dashboard import lab, ui
 from dashboard.i18n import t
 from rnn_core.corpus import BUILTIN_CORPORA, TIME_MACHINE_SHA1, time_machine_status
+from rnn_core.model import device_label
 
 ctx = ui.context()
 
@@ -21,7 +22,8 @@ left, right = st.columns(2, gap="large")
 with left:
     st.subheader(t("home.device"))
     device = lab.resolve_device(lab.Settings())[0]
-    st.metric(t("home.found"), lab.describe_device(device), border=True)
+    # the device's short name as the value (a projector's half width cuts longer ones), the rest as its help
+    st.metric(t("home.found"), device_label(device), border=True, help=lab.describe_device(device))
     gpus = torch.cuda.device_count()
     st.caption(t("home.gpus", version=torch.__version__, n=gpus) if gpus else
                t("home.no_gpu", version=torch.__version__))

@@ -10,7 +10,7 @@ s = ctx.settings
 ui.header(
     t("identity.title"),
     t("identity.intro"),
-    [r"X W_{xh} + H W_{hh} \;=\; [\,X \mid H\,]\begin{bmatrix} W_{xh} \\ W_{hh} \end{bmatrix}, \qquad "
+    [r"X W_{xh} + H W_{hh} \;=\; [\,X \mid H\,]\begin{bmatrix} W_{xh} \\ W_{hh} \end{bmatrix}",
      r"X \in \mathbb{R}^{n\times d},\; H \in \mathbb{R}^{n\times h},\; "
      r"W_{xh} \in \mathbb{R}^{d\times h},\; W_{hh} \in \mathbb{R}^{h\times h}"],
     lesson.code("identity"),
@@ -30,10 +30,10 @@ st.markdown(t("identity.blocks"))
 inner = charts.block_labels("x", d) + charts.block_labels("h", h)
 left, right = st.columns([d + h + 2, h + 2], gap="large")
 with left:
-    ui.cached_chart("matrix_heatmap", ("XH", *ident), r["XH"], f"[X | H]  ({n} × {d}+{h})", split=d,
+    ui.cached_chart("matrix_heatmap", ("XH", *ident), r["XH"], f"[X | H]: {n}×({d}+{h})", split=d,
                     axis="col", col_labels=inner)
 with right:
-    ui.cached_chart("matrix_heatmap", ("W", *ident), r["W"], f"[W_xh ; W_hh]  ({d}+{h} × {h})", split=d,
+    ui.cached_chart("matrix_heatmap", ("W", *ident), r["W"], f"[W_xh ; W_hh]: ({d}+{h})×{h}", split=d,
                     axis="row", row_labels=charts.block_labels("W_xh·", d) + charts.block_labels("W_hh·", h))
 
 zmax = float(max(abs(r["separate"]).max(), abs(r["concatenated"]).max()))
@@ -48,7 +48,7 @@ c, d_ = st.columns(2, gap="large")
 with c:
     ui.cached_chart("difference_heatmap", ("difference", *ident), r["difference"], t("identity.diff_title"))
 with d_:
-    m1, m2 = st.columns(2)
+    m1, m2 = st.container(), st.container()  # one above the other: a number like 2.384e-07 needs the width
     m1.metric(t("identity.maxdiff"), f"{r['max_abs_diff']:.3e}")
     m2.metric(t("identity.eps", dtype=dtype), f"{r['eps']:.3e}")
     st.markdown(t("identity.rounding", dtype=dtype, eps=f"{r['eps']:.0e}"))

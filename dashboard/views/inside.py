@@ -10,9 +10,9 @@ ctx = ui.context()
 ui.header(
     t("inside.title"),
     t("inside.intro"),
-    [r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h), \qquad P(x_{t+1} \mid x_{\le t}) = "
-     r"\mathrm{softmax}(H_t W_{hq} + b_q)",
-     r"G_{ts} = \Big\lVert \frac{\partial \ell_t}{\partial H_s} \Big\rVert, \qquad "
+    [r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h)",
+     r"P(x_{t+1} \mid x_{\le t}) = \mathrm{softmax}(H_t W_{hq} + b_q)",
+     r"G_{ts} = \Big\lVert \frac{\partial \ell_t}{\partial H_s} \Big\rVert",
      r"\frac{\partial \ell_t}{\partial H_{s-1}} = \Big(\frac{\partial \ell_t}{\partial H_s} \odot "
      r"(1 - H_s^2)\Big) W_{hh}^\top"],
     lesson.code("inside"),

@@ -13,7 +13,7 @@ ui.header(
     t("shapes.intro"),
     [r"X\,(\text{batch},\text{steps}) \xrightarrow{\;X^\top\;} (\text{steps},\text{batch}) "
      r"\xrightarrow{\;\text{one\_hot}\;} (\text{steps},\text{batch},|V|)",
-     r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h) \in \mathbb{R}^{\text{batch}\times h}, \qquad "
+     r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h) \in \mathbb{R}^{\text{batch}\times h}",
      r"O_t = H_t W_{hq} + b_q \in \mathbb{R}^{\text{batch}\times |V|}"],
     lesson.code("shapes"),
 )
