@@ -9,6 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+import rnn_core
 from dashboard import exercises as ex
 from dashboard import runs
 from dashboard.i18n import fields
@@ -19,6 +20,9 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 
 @pytest.fixture(autouse=True, scope="module")
 def _restore_torch_threads():
+    """The app sets torch's thread count for the process (AppTest runs in it): give it back afterwards. The fast
+    engine's kernels are settled first: Run the pair waits for them (built once, then loaded from the cache)."""
+    rnn_core.fast.kernels(block=True)
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
@@ -142,7 +146,7 @@ def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
     e = ex.EXERCISES["clip"]
     a, b = ex.find_pair(reg, e, e.variations[0], 5)
     assert a is not None and b is not None
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a bound against hanging on a busy machine, not a speed test
     while (a.running or b.running) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert a.status in ("done", "diverged") and b.status in ("done", "diverged")
@@ -153,3 +157,23 @@ def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
     assert ex.summary(e, e.variations[0], a.view(), b.view(), "en")[1] in answer
     table = again.dataframe[0].value
     assert len(table) == 2 and list(table["epochs"]) == [a.epoch, b.epoch]
+
+
+def test_training_compares_its_run_with_the_reference_run_and_lists_the_settings_that_differ():
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params.update(hidden="16", epochs="3")
+    at.run()
+    at = at.switch_page("views/training.py").run()
+    at.button(key="start_training").click().run()
+    run = runs.registry().get(at.session_state["run_id"])
+    assert run.wait(60).status == "done"
+    at.run()
+    box = at.selectbox(key="compare_with")
+    references = [r.id for r in runs.registry().references()]
+    assert references and any(o.startswith(f"reference {references[0]}: 500/500 epochs") for o in box.options)
+    box.set_value(references[0]).run()
+    assert not at.exception
+    diff = next(d.value for d in at.dataframe if "setting" in d.value.columns)
+    hidden = diff[diff["setting"] == "hidden"]
+    assert list(hidden.iloc[0])[1:] == ["16", "512"]
+    assert "epochs" in set(diff["setting"])
