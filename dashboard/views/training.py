@@ -20,6 +20,7 @@ ui.header(
      r"\mathbf{g} \leftarrow \min\Big(1, \frac{\theta}{\lVert \mathbf{g} \rVert}\Big)\,\mathbf{g}, \qquad "
      r"W \leftarrow W - \eta\,\mathbf{g}"],
     lesson.code("training"),
+    fold=True,
 )
 
 run = runs.current()
@@ -71,26 +72,27 @@ def continue_or_restart(view) -> None:
     c2.button(t("training.restart"), width="stretch", key="restart_run", on_click=choose, args=("restart",))
 
 
-left, right = st.columns([3, 2], gap="large")
-with left:
+def settings_line() -> None:
+    """What Start trains, and what it costs (drawn under the live curves)."""
     if view is not None:
-        st.markdown(t("training.this_run", settings=lab.describe_settings(view.settings, view.vocab_size),
-                      device=view.device))
+        st.caption(t("training.this_run", settings=lab.describe_settings(view.settings, view.vocab_size),
+                     device=view.device))
     else:
-        st.markdown(t("training.settings", settings=lab.describe_settings(sidebar_run, len(info.vocab)),
-                      device=lab.describe_device(ctx.device)))
+        st.caption(t("training.settings", settings=lab.describe_settings(sidebar_run, len(info.vocab)),
+                     device=lab.describe_device(ctx.device)))
     if estimate is not None:
         st.caption(t("training.estimate", mib=f"{estimate.total_bytes / 2**20:,.1f}",
                      tokens=f"{estimate.tokens_per_epoch:,}",
                      gflop=f"{estimate.flops_per_token * estimate.tokens_per_epoch / 1e9:,.2f}",
                      seconds=f"{estimate.seconds_per_epoch:,.2g}"))
-with right:
-    b1, b2 = st.columns(2)
-    b1.button(t("training.start"), type="primary", disabled=estimate is None, width="stretch", key="start_training",
-              on_click=on_start, help=t("training.start_help"), shortcut=ui.KEYS["start"])
-    b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
-              on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"),
-              shortcut=ui.KEYS["stop"])
+
+
+# Start and Stop first, then the live curves: both on a projector's first screen (1280x720)
+b1, b2, _ = st.columns([1, 1, 3], gap="medium")
+b1.button(t("training.start"), type="primary", disabled=estimate is None, width="stretch", key="start_training",
+          on_click=on_start, help=t("training.start_help"), shortcut=ui.KEYS["start"])
+b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
+          on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"), shortcut=ui.KEYS["stop"])
 
 if st.session_state.get("offer_resume") and view is not None and view.status == "stopped":
     continue_or_restart(view)
@@ -126,6 +128,7 @@ def live() -> None:
     eta = t("training.eta", time=lab.fmt_seconds(view.eta_s)) if view.eta_s is not None else ""
     st.progress(view.progress, text=t("training.progress", epoch=view.epoch, target=view.target,
                                       status=ui.status_words(view.status), eta=eta))
+    chart_box = st.container()  # the curves right under the progress bar, the numbers below them
     m = st.columns(6)
     m[0].metric(t("training.m_ppl"), lab.fmt_ppl(last["perplexity"]) if last else "–")
     m[1].metric(t("training.m_loss"), lab.fmt_num(last["loss"]) if last else "–")
@@ -135,8 +138,9 @@ def live() -> None:
     m[5].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last else "–")
     if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
         st.error(view.error, icon=":material/error:")
-    ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
-             key="training_curves")
+    with chart_box:
+        ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
+                 key="training_curves")
     if st.session_state.get("_live_was_running") and not view.running:
         st.session_state["_live_was_running"] = False
         st.rerun()  # the run ended: a full rerun turns the timers off and updates buttons and sidebar
@@ -183,6 +187,7 @@ DETAILS_EVERY_S = 6.0
 running = view is not None and view.running
 st.session_state["_live_was_running"] = running
 st.fragment(live, run_every=ui.refresh_s() if running else None)()
+settings_line()
 st.fragment(details, run_every=max(DETAILS_EVERY_S, ui.refresh_s()) if running else None)()
 compare_with(run)  # free A/B: another run of the session or the reference run, overlaid
 
