@@ -11,6 +11,7 @@ Every string the page shows is in :data:`MESSAGES` (English and 简体中文), r
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from dataclasses import dataclass, replace
@@ -82,6 +83,19 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in (
 )}
 
 
+def upload_variation(name: str, payload: bytes) -> Variation:
+    """The held-out card's pair for an uploaded text: A scored on the rest of the book, B on the upload (its run
+    ids carry the text's digest, so another text is another pair)."""
+    return Variation(f"up{hashlib.sha1(payload).hexdigest()[:8]}", {"heldout": "rest"},
+                     {"heldout": f"upload:{name[:60]}"})
+
+
+def variation_message(variation: Variation) -> str:
+    """The message id naming a pair ("var.<id>"; every upload pair is "var.upload")."""
+    known = {v.id for e in EXERCISES.values() for v in e.variations}
+    return f"var.{variation.id}" if variation.id in known else "var.upload"
+
+
 def pair_settings(exercise: Exercise, variation: Variation, seed: int) -> tuple[RunSettings, RunSettings]:
     """(A, B): the exercise's base with the seed, each with its arm's switch."""
     base = replace(BASE, **exercise.base, seed=seed)
@@ -114,11 +128,12 @@ def pair_complete(run: Run | None) -> bool:
 
 
 def start_pair(registry, tc, exercise: Exercise, variation: Variation, seed: int, corpus: str | None = None,
-               prefix: str | None = None) -> tuple[Run, Run]:
+               prefix: str | None = None, heldout_text: bytes | None = None) -> tuple[Run, Run]:
     """Train the pair in the background: runs that exist and are finished or training are kept, stopped ones
     go on, and missing ones (or ones read back from disk halfway, whose trainer is gone) start anew.
 
-    ``corpus`` and ``prefix`` name the text ``tc`` is (the lesson's, or the built-in one used without it).
+    ``corpus`` and ``prefix`` name the text ``tc`` is (the lesson's, or the built-in one used without it);
+    ``heldout_text`` is the uploaded text an arm with ``heldout="upload:..."`` is scored on.
     """
     # The fast engine's C++ kernels settled first (loaded from the cache after the first build): a run that
     # found them ready halfway would differ from its twin in the last bits, and the same seed would not give
@@ -130,7 +145,9 @@ def start_pair(registry, tc, exercise: Exercise, variation: Variation, seed: int
     for run_id, s in zip(pair_ids(exercise, variation, seed), settings):
         run = registry.get(run_id)
         if run is None or (not pair_complete(run) and not run.running and run.trainer is None):
-            run = registry.add(Run.create(s, tc, store=registry.store, run_id=run_id, device="cpu"))
+            text = heldout_text if s.heldout.startswith("upload:") else None
+            run = registry.add(Run.create(s, tc, store=registry.store, run_id=run_id, device="cpu",
+                                          heldout_text=text))
         out.append(run)
     for run in out:
         if not pair_complete(run) and not run.running:
@@ -359,6 +376,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "var.lr": "lr 1 vs lr 2", "var.hidden": f"{HIDDEN} vs {2 * HIDDEN} hidden units",
         "var.steps": "35 vs 10 time steps",
         "var.other": "rest of the book vs another text",
+        "var.upload": "rest of the book vs your text",
+        "card.upload": "Or score B on a text of your own (.txt): it is read in the training vocabulary (characters "
+                       "it lacks count as <unk>), the first 5,000 tokens. A link cannot carry the file: upload it "
+                       "again to reopen this pair.",
         "var.sample": "greedy vs sampling", "var.sharpen2": "sampling vs P^2", "var.sharpen10": "sampling vs P^10",
         "var.off": "θ = 1 vs no clipping",
         "var.nodetach": "detach vs no detach",
@@ -452,6 +473,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "var.lr": "学习率 1 vs 2", "var.hidden": f"{HIDDEN} vs {2 * HIDDEN} 个隐藏单元",
         "var.steps": "时间步 35 vs 10",
         "var.other": "同书其余部分 vs 另一文本",
+        "var.upload": "同书其余部分 vs 你的文本",
+        "card.upload": "也可以用你自己的文本（.txt）评估 B：按训练词表读取（词表中没有的字符记为 <unk>），取前 5,000 个词元。"
+                       "链接无法携带文件：重新上传即可再次打开这组对照。",
         "var.sample": "贪心 vs 采样", "var.sharpen2": "采样 vs P^2", "var.sharpen10": "采样 vs P^10",
         "var.off": "θ = 1 vs 不裁剪",
         "var.nodetach": "分离 vs 不分离",
@@ -504,7 +528,7 @@ def tr(key: str, lang: str | None = None, **fmt) -> str:
 
 def arm_label(variation: Variation, arm: str, lang: str | None = None) -> str:
     """'A (one-hot)' style label from the variation's name 'one-hot vs embedding'."""
-    parts = tr(f"var.{variation.id}", lang).split(" vs ")
+    parts = tr(variation_message(variation), lang).split(" vs ")
     if len(parts) == 2:
         head, _, first = parts[0].rpartition("：") if "：" in parts[0] else parts[0].rpartition(": ")
         names = [first or parts[0], parts[1]]

@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 import rnn_core
-from rnn_core.checkpoint import CheckpointError, read_checkpoint
+from rnn_core.checkpoint import CheckpointError, model_switches, read_checkpoint
 from rnn_core.runs import Run, RunLimitError, RunRegistry, RunSettings, RunStore, RunView, Scheduler
 
 from . import lab
@@ -139,10 +139,12 @@ class ShownModel:
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
-def _net_at(run_id: str, epoch: int, _params: dict):
-    """A CPU scratch model holding a run's parameters at one epoch (never changed afterwards)."""
+def _net_at(run_id: str, epoch: int, _params: dict, activation: str = "tanh"):
+    """A CPU scratch model holding a run's parameters at one epoch (never changed afterwards); its activation and
+    embedding (an E among the parameters) as the run trained them."""
     V, h = _params["W_hq"].shape[1], _params["W_hh"].shape[0]
-    net = rnn_core.make_model("lesson", V, h, "cpu")
+    net = rnn_core.make_model("lesson", V, h, "cpu",
+                              **model_switches(_params, {"activation": activation}))
     net.load_formula_params(_params)
     return net
 
@@ -189,7 +191,7 @@ def pick_model(ctx) -> ShownModel:
             epoch = epochs[0]
             st.caption(t("runs.one_checkpoint", epoch=epoch))
     params = latest[1] if latest and latest[0] == epoch else run.checkpoint(epoch)
-    net = _net_at(run.id, epoch, params)
+    net = _net_at(run.id, epoch, params, view.settings.activation)
     record = view.records[epoch - 1] if 0 < epoch <= view.epoch else None
     ppl = record["perplexity"] if record else run.extra.get("perplexity")
     ppl_text = t("runs.ppl_part", ppl=lab.fmt_ppl(ppl)) if ppl is not None else ""

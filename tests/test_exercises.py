@@ -177,3 +177,36 @@ def test_training_compares_its_run_with_the_reference_run_and_lists_the_settings
     hidden = diff[diff["setting"] == "hidden"]
     assert list(hidden.iloc[0])[1:] == ["16", "512"]
     assert "epochs" in set(diff["setting"])
+
+
+def test_the_heldout_card_scores_an_uploaded_text(monkeypatch, tmp_path):
+    from rnn_core.runs import RunRegistry, RunStore, Scheduler
+
+    monkeypatch.setattr(ex, "BASE", dataclasses.replace(ex.BASE, hidden=8, epochs=2, batch=8, steps=10))
+    tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("toy_english", seed=0), "char", 2000)
+    reg = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(threads=1))
+    e = ex.EXERCISES["heldout"]
+    text = b"the quick brown fox jumps over the lazy dog " * 20
+    v = ex.upload_variation("notes.txt", text)
+    assert v != ex.upload_variation("notes.txt", text + b"!") and ex.variation_message(v) == "var.upload"
+    a, b = ex.start_pair(reg, tc, e, v, 0, heldout_text=text)
+    for run in (a, b):
+        assert run.wait(120).status == "done"
+    assert a.settings.heldout == "rest" and b.settings.heldout == "upload:notes.txt"
+    held_a, held_b = (r.records[-1]["heldout_perplexity"] for r in (a, b))
+    assert held_a > 1 and held_b > 1 and held_a != held_b
+    assert ex.arm_label(v, "B", "en") == "B (your text)"
+    reg.scheduler.close()
+
+
+def test_a_run_with_relu_and_an_embedding_is_shown_as_it_trained():
+    from rnn_core.model import formula_params
+
+    net = rnn_core.make_model("lesson", 12, 8, "cpu", seed=1, activation="relu", input="embedding", embed=5)
+    with torch.no_grad():
+        net.params[1].mul_(50)  # ReLU and tanh then differ
+    shown = runs._net_at("relu-embed", 1, {k: v.clone() for k, v in formula_params(net).items()}, "relu")
+    assert shown.activation == "relu" and shown.input == "embedding"
+    X = torch.randint(0, 12, (2, 6))
+    with torch.no_grad():
+        assert torch.equal(shown(X, shown.begin_state(2))[0], net(X, net.begin_state(2))[0])

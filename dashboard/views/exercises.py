@@ -47,6 +47,12 @@ else:
     var_id = var_ids[0]
     c2.markdown(f"**{tr('page.variation')}:** {tr(f'var.{var_id}')}")
 variation = exercise.variation(var_id)
+heldout_text = None
+if ex_id == "heldout":  # B may be scored on a text of the student's own
+    uploaded = st.file_uploader(tr("card.upload"), type=["txt"], key="ex_upload")
+    if uploaded is not None:
+        heldout_text = uploaded.getvalue()
+        variation = ex.upload_variation(uploaded.name, heldout_text)
 seed = int(ctx.settings.seed)  # the sidebar's seed, bound to ?seed=
 c3.metric(tr("page.seed"), seed, help=tr("page.seed_help"))
 st.query_params.update(exercise=ex_id, variation=var_id)
@@ -58,7 +64,8 @@ info = lab.corpus_info(lab.LESSON)
 
 def run_pair() -> None:
     try:
-        ex.start_pair(reg, info.tc, exercise, variation, seed, corpus=info.title, prefix=lab.default_prefix(info))
+        ex.start_pair(reg, info.tc, exercise, variation, seed, corpus=info.title, prefix=lab.default_prefix(info),
+                      heldout_text=heldout_text)
     except runs.RUN_ERRORS + (ValueError,) as exc:
         st.session_state["ex_error"] = str(exc)
 
