@@ -1,6 +1,6 @@
 """In front of a class, in a real browser: every page at a projector's 1024x768 in English and in Chinese with no
 metric value cut and no chart titles overlapping; Training's Start/Stop and live curves above the fold at
-1280x720; the keys S and X start and stop training; no display formula is cut. Screenshots go to artifacts/screenshots/projector-*.png.
+1280x720; the keys S and X start and stop training, N turns the page; no display formula is cut. Screenshots go to artifacts/screenshots/projector-*.png.
 """
 import re
 
@@ -48,24 +48,29 @@ def projector(browser):
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
-@pytest.mark.parametrize("path", list(sb.PAGES), ids=list(sb.PAGES.values()))
-def test_every_page_is_readable_on_a_projector(projector, app_url, path, lang):
+def test_every_page_is_readable_on_a_projector(projector, app_url, lang):
+    """Home, then each page in turn by the key N (one session, as a lecturer walks through the lesson)."""
     tab = projector.new_page()
     tab.js_errors = []
     tab.on("pageerror", lambda err: tab.js_errors.append(str(err)))
     try:
         offset = sb.log_size()
-        sb.open_page(tab, app_url, path, {"lang": lang})
-        if path:
-            expect(tab.locator(sb.PLOTLY).first).to_be_visible(timeout=20_000)
-        tab.wait_for_timeout(300)  # plotly lays out its annotations after the first paint
-        sb.settle_frames(tab)
-        sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        tab.screenshot(path=str(sb.SCREENSHOTS / f"projector-{lang}-{sb.PAGES[path]}.png"))
-        assert tab.evaluate(CUT_METRICS) == [], f"/{path}?lang={lang}: metric values cut"
-        assert tab.evaluate(OVERLAPPING_TITLES) == [], f"/{path}?lang={lang}: chart titles overlap"
-        assert tab.evaluate(CLIPPED_FORMULAS) == [], f"/{path}?lang={lang}: formulas cut"
-        sb.assert_clean(tab, offset)
+        sb.open_page(tab, app_url, "", {"lang": lang})
+        for i, (path, name) in enumerate(sb.PAGES.items()):
+            if i:
+                tab.locator("body").press("n")  # the next page
+                tab.wait_for_url(re.compile(rf"/{path}(\?|$)"), timeout=30_000)
+                sb.wait_for_app_run(tab)
+            if path:
+                expect(tab.locator(sb.PLOTLY).first, f"/{path}: no chart").to_be_visible(timeout=20_000)
+            tab.wait_for_timeout(300)  # plotly lays out its annotations after the first paint
+            sb.settle_frames(tab)
+            sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            tab.screenshot(path=str(sb.SCREENSHOTS / f"projector-{lang}-{name}.png"))
+            assert tab.evaluate(CUT_METRICS) == [], f"/{path}?lang={lang}: metric values cut"
+            assert tab.evaluate(OVERLAPPING_TITLES) == [], f"/{path}?lang={lang}: chart titles overlap"
+            assert tab.evaluate(CLIPPED_FORMULAS) == [], f"/{path}?lang={lang}: formulas cut"
+            sb.assert_clean(tab, offset)
     finally:
         tab.close()
 
