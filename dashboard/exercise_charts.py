@@ -41,7 +41,12 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
     fig.add_hline(y=vocab_size, line=dict(color="#7f7f7f", dash="dash", width=1),
                   annotation_text=f"uniform guess |V| = {vocab_size}", annotation_position="top left")
     fig.update_xaxes(title="epoch", range=[0, max(target_epochs, 1) + 0.5])
-    fig.update_yaxes(title="perplexity (log)", type="log")
+    values = pd.to_numeric(pd.concat([frame.get("perplexity", pd.Series(dtype=float)),
+                                      frame.get("heldout_perplexity", pd.Series(dtype=float))]), errors="coerce")
+    values = values[np.isfinite(values) & (values > 0)]
+    lo = min(float(values.min()) if len(values) else 1.0, 1.0)
+    hi = max(float(values.max()) if len(values) else vocab_size, vocab_size)
+    fig.update_yaxes(title="perplexity (log)", type="log", range=[np.log10(lo * 0.9), np.log10(hi * 1.5)])
     return _layout(fig, title, 420)
 
 

@@ -264,6 +264,9 @@ def summary(exercise: Exercise, variation: Variation, a: RunView | None, b: RunV
     time_line = tr("sum.time", lang, A=A, B=B, a=fmt(sa.seconds_per_epoch, 2), b=fmt(sb.seconds_per_epoch, 2),
                    ratio=fmt(sb.seconds_per_epoch / sa.seconds_per_epoch, 2) if sa.seconds_per_epoch else "–")
     if exercise.id == "clip" or variation.id == "reluclip":
+        if sa.clip_rate == 0 and sb.status != "diverged":  # A never clipped: the two runs took the same steps
+            return [tr("sum.never_clipped", lang, A=A, a=fmt(sa.grad_max)),
+                    tr("sum.clip_reached", lang, A=A, a=fmt(sa.final_ppl), rate="0%", B=B, b=fmt(sb.final_ppl)) + part]
         blew = (tr("sum.diverged", lang, B=B, epoch=sb.epochs) if sb.status == "diverged" else
                 tr("sum.spike", lang, B=B, peak=fmt(sb.peak_ppl), epoch=sb.peak_epoch, best=fmt(sb.peak_from))
                 if sb.peak_ppl else
@@ -392,6 +395,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sum.spike": "{B}: perplexity spiked from {best} to {peak} at epoch {epoch}.",
         "sum.no_spike": "{B}: perplexity never rose from one epoch to the next.",
         "sum.grad_max": "The gradient norm reached {b} (A: {a}).",
+        "sum.never_clipped": "{A} never reached θ (its gradient norm peaked at {a}), so both runs took the same "
+                             "steps: at this seed clipping changed nothing; try another seed.",
         "sum.clip_reached": "{A} reached perplexity {a} (gradient clipped in {rate} of minibatches); {B} {b}.",
         "sum.heldout": "{A}: perplexity {a} on the rest of The Time Machine, against {train} on the text it "
                        "trained on.",
@@ -488,6 +493,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "sum.spike": "{B}：困惑度在第 {epoch} 个迭代周期从 {best} 突增到 {peak}。",
         "sum.no_spike": "{B}：困惑度从未在相邻迭代周期间上升。",
         "sum.grad_max": "梯度范数最高达到 {b}（A：{a}）。",
+        "sum.never_clipped": "{A} 从未达到 θ（梯度范数峰值为 {a}），所以两次训练每一步都相同：在这个种子下裁剪没有任何作用；换一个种子试试。",
         "sum.clip_reached": "{A} 的困惑度达到 {a}（{rate} 的小批量被裁剪）；{B} 为 {b}。",
         "sum.heldout": "{A}：在《时间机器》其余部分上的困惑度为 {a}，在训练文本上为 {train}。",
         "sum.heldout_other": "{B}：在从未见过的文本上困惑度为 {b}，是同书其余部分的 {ratio}×。",

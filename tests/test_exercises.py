@@ -210,3 +210,12 @@ def test_a_run_with_relu_and_an_embedding_is_shown_as_it_trained():
     X = torch.randint(0, 12, (2, 6))
     with torch.no_grad():
         assert torch.equal(shown(X, shown.begin_state(2))[0], net(X, net.begin_state(2))[0])
+
+
+def test_a_clip_pair_that_never_clipped_says_so():
+    e = ex.EXERCISES["clip"]
+    v = e.variations[0]
+    sa, sb = ex.pair_settings(e, v, 0)
+    same = [20, 10, 6, 6.5, 5]
+    lines = ex.summary(e, v, view(sa, same, grad=[0.5, 0.8, 0.7, 0.9, 0.6]), view(sb, same), "en")
+    assert "never reached θ" in lines[0] and "0.9" in lines[0] and "5" in lines[1]
