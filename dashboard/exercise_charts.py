@@ -51,10 +51,10 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
 
 
 def ab_gradients(frame: pd.DataFrame, labels: dict[str, str], theta: dict[str, float | None],
-                 target_epochs: int) -> go.Figure:
+                 target_epochs: int, titles: tuple[str, str] = ("‖g‖ before clipping (mean per epoch)",
+                                                                "minibatches clipped")) -> go.Figure:
     """Mean gradient norm before clipping per epoch (log) and the share of minibatches clipped, A and B."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
-                        subplot_titles=("‖g‖ before clipping (mean per epoch)", "minibatches clipped"))
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=titles)
     for arm in ("A", "B"):
         d = frame[frame["arm"] == arm]
         if not len(d):
@@ -74,7 +74,9 @@ def ab_gradients(frame: pd.DataFrame, labels: dict[str, str], theta: dict[str, f
     return _layout(fig, None, 360)
 
 
-def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8) -> go.Figure:
+def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8,
+                title: str = "Loss at each position (cell text: the input token)",
+                row_title: str = "row of the minibatch") -> go.Figure:
     """The loss at every position of a minibatch's first ``rows`` rows (rows x steps), input tokens as text."""
     z = np.asarray(losses)[:rows]
     text = [[show_token(t) for t in row] for row in x_tokens[:rows]]
@@ -82,8 +84,8 @@ def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8) ->
                                colorbar=dict(title="loss"),
                                hovertemplate="row %{y}, step %{x}<br>input %{text}<br>loss %{z:.3f}<extra></extra>"))
     fig.update_xaxes(title="time step", dtick=5)
-    fig.update_yaxes(title="row of the minibatch", autorange="reversed", dtick=1)
-    return _layout(fig, "Loss at each position (cell text: the input token)", 120 + 34 * len(z))
+    fig.update_yaxes(title=row_title, autorange="reversed", dtick=1)
+    return _layout(fig, title, 120 + 34 * len(z))
 
 
 def update_sizes(ratios: dict[str, float]) -> go.Figure:

@@ -422,6 +422,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.state_attached": "The state carried to the next minibatch: {shape}, ‖H‖ = {norm}; still attached: "
                                "this step's backward went through {k} minibatches.",
         "step.from_zero": "from 0",
+        "chart.grad": "‖g‖ before clipping (mean per epoch)", "chart.clipped": "minibatches clipped",
+        "chart.step_loss": "Loss at each position (cell text: the input token)",
+        "chart.step_row": "row of the minibatch",
     },
     "zh": {
         "page.title": "7 · 练习",
@@ -512,6 +515,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "step.state_detached": "传给下一个小批量的隐状态：{shape}，‖H‖ = {norm}；已分离（下一次反向传播到此为止）。",
         "step.state_attached": "传给下一个小批量的隐状态：{shape}，‖H‖ = {norm}；仍连在计算图上：这一步的反向传播穿过了 {k} 个小批量。",
         "step.from_zero": "从 0 开始",
+        "chart.grad": "裁剪前的 ‖g‖（每个迭代周期的平均）", "chart.clipped": "被裁剪的小批量",
+        "chart.step_loss": "每个位置的损失（格中文字：输入词元）",
+        "chart.step_row": "小批量的行",
     },
 }
 

@@ -219,3 +219,24 @@ def test_a_clip_pair_that_never_clipped_says_so():
     same = [20, 10, 6, 6.5, 5]
     lines = ex.summary(e, v, view(sa, same, grad=[0.5, 0.8, 0.7, 0.9, 0.6]), view(sb, same), "en")
     assert "never reached θ" in lines[0] and "0.9" in lines[0] and "5" in lines[1]
+
+
+def test_in_chinese_the_page_shows_no_english_sentence(monkeypatch):
+    from tests.test_dashboard_pages import open_app
+    from tests.test_i18n import english_runs, page_texts
+
+    monkeypatch.setattr(ex, "BASE", dataclasses.replace(ex.BASE, hidden=16, epochs=2))
+    monkeypatch.setattr(ex, "SIZES_VERSION", "zh")
+    at = open_app("exercises", lang="zh", exercise="relu", seed="6")
+    assert at.title[0].value.startswith("7 · 练习")
+    at.button(key="ex_run").click().run()
+    e = ex.EXERCISES["relu"]
+    for run in ex.find_pair(runs.registry(), e, e.variations[0], 6):
+        run.wait(300)
+    at.run()
+    at.button(key="step_one").click().run()
+    assert not at.exception
+    texts = page_texts(at)
+    assert any("梯度范数的峰值" in text for text in texts)  # the answer, in Chinese
+    found = {run: text for text in texts for run in english_runs(text)}
+    assert not found, found

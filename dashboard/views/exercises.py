@@ -18,7 +18,13 @@ import rnn_core
 from rnn_core.training import Trainer
 
 ctx = ui.context()
-tr = ex.tr
+lang = ex.lang_now()  # fixed for this script run: format functions are also called outside it
+
+
+def tr(key: str, **fmt) -> str:
+    return ex.tr(key, lang, **fmt)
+
+
 reg = runs.registry()
 
 st.title(tr("page.title"))
@@ -36,13 +42,13 @@ ids = list(ex.EXERCISES)
 _from_url("ex_exercise", "exercise", lambda v: v in ex.EXERCISES, ids[0])
 c1, c2, c3 = st.columns([3, 3, 1])
 ex_id = c1.selectbox(tr("page.exercise"), ids, key="ex_exercise",
-                     format_func=lambda i: f"{ids.index(i) + 1} · {tr(f'ex.{i}.title')}")
+                     format_func=lambda i: f"{ids.index(i) + 1} · {ex.tr(f'ex.{i}.title', lang)}")
 exercise = ex.EXERCISES[ex_id]
 var_ids = [v.id for v in exercise.variations]
 var_key = f"ex_variation_{ex_id}"
 _from_url(var_key, "variation", lambda v: v in var_ids, var_ids[0])
 if len(var_ids) > 1:
-    var_id = c2.radio(tr("page.variation"), var_ids, key=var_key, format_func=lambda v: tr(f"var.{v}"))
+    var_id = c2.radio(tr("page.variation"), var_ids, key=var_key, format_func=lambda v: ex.tr(f"var.{v}", lang))
 else:
     var_id = var_ids[0]
     c2.markdown(f"**{tr('page.variation')}:** {tr(f'var.{var_id}')}")
@@ -57,7 +63,7 @@ seed = int(ctx.settings.seed)  # the sidebar's seed, bound to ?seed=
 c3.metric(tr("page.seed"), seed, help=tr("page.seed_help"))
 st.query_params.update(exercise=ex_id, variation=var_id)
 
-labels = {arm: ex.arm_label(variation, arm) for arm in ("A", "B")}
+labels = {arm: ex.arm_label(variation, arm, lang) for arm in ("A", "B")}
 settings_a, settings_b = ex.pair_settings(exercise, variation, seed)
 info = lab.corpus_info(lab.LESSON)
 
@@ -109,7 +115,7 @@ def pair_view() -> None:
                     text=tr("card.running", a=va.epoch if va else 0, b=vb.epoch if vb else 0))
     else:
         st.caption(tr("card.done"))
-    st.markdown(f"**{tr('card.answer')}**  \n" + "  \n".join(ex.summary(exercise, variation, va, vb)))
+    st.markdown(f"**{tr('card.answer')}**  \n" + "  \n".join(ex.summary(exercise, variation, va, vb, lang)))
     frame = ex.pair_frame(va, vb)
     vocab_size = (va or vb).vocab_size if (va or vb) else len(info.vocab)
     ui.chart(xc.ab_curves(frame, labels, settings_a.epochs, vocab_size, tr("card.curves")), key="ex_curves")
@@ -118,8 +124,7 @@ def pair_view() -> None:
         s = ex.arm_stats(v)
         if s is None:
             continue
-        rows.append({tr("col.arm"): labels[arm], tr("col.status"): ui.STATUS_WORDS.get(v.status, v.status)
-                     if hasattr(ui, "STATUS_WORDS") else v.status,
+        rows.append({tr("col.arm"): labels[arm], tr("col.status"): getattr(ui, "status_words", str)(v.status),
                      tr("col.epochs"): s.epochs, tr("col.ppl"): ex.fmt(s.final_ppl), tr("col.best"): ex.fmt(s.best_ppl),
                      tr("col.held"): ex.fmt(s.heldout), tr("col.grad"): ex.fmt(s.grad_max),
                      tr("col.clip"): f"{s.clip_rate:.0%}" if s.clip_rate is not None else "–",
@@ -129,8 +134,8 @@ def pair_view() -> None:
     if rows:
         st.markdown(f"**{tr('card.table')}**")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        ui.chart(xc.ab_gradients(frame, labels, {"A": settings_a.clip, "B": settings_b.clip}, settings_a.epochs),
-                 key="ex_gradients")
+        ui.chart(xc.ab_gradients(frame, labels, {"A": settings_a.clip, "B": settings_b.clip}, settings_a.epochs,
+                                 (tr("chart.grad"), tr("chart.clipped"))), key="ex_gradients")
         samples = ex.samples_side_by_side(va, vb).rename(columns=labels)
         if len(samples):
             st.markdown(f"**{tr('card.samples', prefix=(va or vb).settings.prefix)}**")
@@ -146,7 +151,7 @@ st.session_state["_ex_was_running"] = running
 st.fragment(pair_view, run_every=ui.refresh_s() if running else None)()
 
 with st.expander(tr("page.overview"), icon=":material/list:"):
-    st.dataframe(ex.overview(reg, seed), hide_index=True, width="stretch")
+    st.dataframe(ex.overview(reg, seed, lang), hide_index=True, width="stretch")
 
 
 # ---------------------------------------------------------------- step mode
@@ -218,7 +223,8 @@ else:
     m[2].metric(tr("step.g_before"), ex.fmt(report.grad_norm))
     m[3].metric(tr("step.g_after"), ex.fmt(report.clipped_norm))
     x_tokens = [vocab.to_tokens(row.tolist()) for row in report.X[:8]]
-    ui.chart(xc.step_losses(report.losses.numpy(), x_tokens), key="step_losses")
+    ui.chart(xc.step_losses(report.losses.numpy(), x_tokens, title=tr("chart.step_loss"), row_title=tr("chart.step_row")),
+             key="step_losses")
     st.markdown(f"**{tr('step.updates')}**")
     u1, u2 = st.columns([2, 1])
     with u1:
