@@ -250,7 +250,7 @@ def toolbar(page: str) -> None:
     i = order.index(page) if page in order else 0
     before = order[i - 1] if i > 0 else None
     after = order[i + 1] if i + 1 < len(order) else None
-    c = st.columns([1, 1, 3, 2, 5], vertical_alignment="center")
+    c = st.columns([1, 1, 4, 1.3, 5], vertical_alignment="center")
     if c[0].button("", icon=":material/arrow_back:", key="page_previous", disabled=before is None,
                    shortcut=KEYS["previous"], help=t("toolbar.previous", title=page_title(before or ""))):
         switch_to(before)

@@ -234,8 +234,16 @@ def timed_rerun(page, action, timeout: float = 30.0) -> dict:
 
 
 def sidebar_slider(page, label):
-    """The sidebar slider whose label matches `label` (a string or a compiled regex)."""
-    return page.locator("[data-testid='stSidebar'] [data-testid='stSlider']").filter(has_text=label).first
+    """The sidebar slider whose label matches `label` (a string or a compiled regex), opening the sidebar's
+    "Used by other pages" group when the page shown does not use it."""
+    slider = page.locator("[data-testid='stSidebar'] [data-testid='stSlider']").filter(has_text=label).first
+    if not slider.is_visible():
+        group = page.locator("[data-testid='stSidebar'] [data-testid='stExpander'] summary").filter(
+            has_text=re.compile("Used by other pages|其他页面")).first
+        if group.count():
+            group.click()
+            slider.wait_for(state="visible")
+    return slider
 
 
 def slider_thumb(slider):

@@ -97,7 +97,7 @@ def test_keys_s_and_x_start_and_stop_training(page, app_url):
     offset = sb.log_size()
     sb.open_page(page, app_url, "training", {"hidden": 16, "batch": 4, "steps": 8, "epochs": 10_000})
     stop = page.get_by_role("button", name=re.compile("^Stop"))
-    expect(stop).to_be_disabled()
+    expect(stop).to_be_disabled(timeout=30_000)
     page.locator("body").press("s")
     expect(stop).to_be_enabled(timeout=20_000)  # a run trains
     page.locator("body").press("x")
