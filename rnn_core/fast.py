@@ -53,12 +53,16 @@ _built = threading.Event()  # set when it ended, either way
 
 
 def _build_spec() -> tuple[str, list[str], Path]:
-    """Module name, compiler flags and build folder. The name carries a hash of the source, the flags and
-    torch's version, so a changed source or another torch builds anew instead of loading a stale module."""
+    """Module name, compiler flags and build folder. The name carries a hash of the source, the flags, torch's
+    version and the source's path, so a changed source or another torch builds anew instead of loading a
+    stale module."""
     flags = ["-O3", "-fopenmp"]  # OpenMP: the same runtime (libgomp) as torch's, so one pool of threads
     if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):
         flags += ["-mavx2", "-mfma"]  # the tiled kernels; without them only the ATen loop is compiled
-    digest = hashlib.sha1(CSRC.read_bytes() + " ".join(flags + [torch.__version__]).encode()).hexdigest()[:10]
+    # The source's path is in the digest too: torch's build file names it, so two checkouts sharing one build
+    # folder would each find the other's build stale and compile again, back and forth.
+    digest = hashlib.sha1(CSRC.read_bytes() + " ".join(flags + [torch.__version__, str(CSRC.resolve())]).encode()
+                          ).hexdigest()[:10]
     name = f"rnn_lab_cpu_{digest}"
     from torch.utils.cpp_extension import get_default_build_root
     root = os.environ.get("TORCH_EXTENSIONS_DIR") or get_default_build_root()
