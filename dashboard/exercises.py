@@ -279,7 +279,7 @@ def summary(exercise: Exercise, variation: Variation, a: RunView | None, b: RunV
     if exercise.id == "heldout":
         return [tr("sum.heldout", lang, A=A, a=fmt(sa.heldout), train=fmt(sa.final_ppl)),
                 tr("sum.heldout_other", lang, B=B, b=fmt(sb.heldout),
-                   ratio=fmt(sb.heldout / sa.heldout, 2) if sa.heldout and sb.heldout else "–") + part]
+                   ratio=fmt(sb.heldout / sa.heldout, 3) if sa.heldout and sb.heldout else "–") + part]
     if exercise.id == "predict":
         la, lb = last_sample(a), last_sample(b)
         ra, rb = repeat_share(la[1] if la else None), repeat_share(lb[1] if lb else None)
@@ -376,7 +376,7 @@ MESSAGES: dict[str, dict[str, str]] = {
                      "in this section. Do we still need gradient clipping? Why?",
         "ex.relu.why": "ReLU does not saturate: H_t can grow without bound, and so can the gradient through W_hh.",
         "var.embedding": "one-hot vs embedding",
-        "var.lr": "lr 1 vs lr 2", "var.hidden": f"{HIDDEN} vs {2 * HIDDEN} hidden units",
+        "var.lr": "lr 1 vs lr 2", "var.hidden": f"{HIDDEN} hidden units vs {2 * HIDDEN} hidden units",
         "var.steps": "35 vs 10 time steps",
         "var.other": "rest of the book vs another text",
         "var.upload": "rest of the book vs your text",
@@ -478,7 +478,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "ex.relu.q": "用 ReLU 替换本节中使用的激活函数，并重复本节中的实验。我们还需要梯度裁剪吗？为什么？",
         "ex.relu.why": "ReLU 不会饱和：H_t 可以无限增长，经过 W_hh 的梯度也一样。",
         "var.embedding": "独热编码 vs 嵌入",
-        "var.lr": "学习率 1 vs 2", "var.hidden": f"{HIDDEN} vs {2 * HIDDEN} 个隐藏单元",
+        "var.lr": "学习率 1 vs 2", "var.hidden": f"{HIDDEN} 个隐藏单元 vs {2 * HIDDEN} 个隐藏单元",
         "var.steps": "时间步 35 vs 10",
         "var.other": "同书其余部分 vs 另一文本",
         "var.upload": "同书其余部分 vs 你的文本",
