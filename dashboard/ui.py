@@ -394,9 +394,6 @@ def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
                  tokens=f"{len(info.tc.corpus):,}", vocab=len(info.vocab), device=lab.describe_device(device)))
 
 
-STATUSES = ("new", "running", "stopped", "done", "diverged", "out_of_memory", "failed")
-
-
 def status_words(status: str) -> str:
     """A run's status in words, in the run's language."""
     return t(f"status.{status}")

@@ -182,7 +182,7 @@ class Run:
     """A training run. Thread-safe: one thread advances it, any thread reads :meth:`view`."""
 
     def __init__(self, run_id: str, settings: RunSettings, vocab: Vocab, *, trainer: Trainer | None = None,
-                 store: RunStore | None = None, owner: str = "", origin: str = "trained",
+                 store: RunStore | None = None, origin: str = "trained",
                  records: list[dict] | None = None, checkpoints: list[int] | None = None, status: str = "new",
                  error: str | None = None, wall_s: float = 0.0, good_epoch: int = 0, tokens_per_epoch: int = 0,
                  created: float | None = None, device: str = "CPU", extra: dict | None = None,
@@ -190,7 +190,7 @@ class Run:
         if not RUN_ID.match(run_id):
             raise ValueError(f"Bad run id {run_id!r}.")
         self.id, self.settings, self.vocab, self.trainer, self.store = run_id, settings, vocab, trainer, store
-        self.owner, self.origin = owner, origin
+        self.origin = origin
         self.records: list[dict] = list(records or [])
         self.checkpoints: list[int] = list(checkpoints or [])
         self.status, self.error, self.good_epoch = status, error, good_epoch
@@ -213,7 +213,7 @@ class Run:
     # ------------------------------------------------------------ creation
 
     @classmethod
-    def create(cls, settings: RunSettings, tc: TokenizedCorpus, *, store: RunStore | None = None, owner: str = "",
+    def create(cls, settings: RunSettings, tc: TokenizedCorpus, *, store: RunStore | None = None,
                run_id: str | None = None, device=None, init_params: dict | None = None,
                heldout: list[int] | None = None, heldout_text: str | bytes | None = None) -> "Run":
         """A fresh run for these settings on this tokenized corpus (a checkpoint's parameters to start from).
@@ -238,7 +238,7 @@ class Run:
                           sample_seed=settings.seed)
         probe = next(iter(make_loader(tc, settings.batch, settings.steps, settings.partition == "random",
                                       seed=settings.seed)))  # a loader of its own: the trainer's is untouched
-        run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store, owner=owner,
+        run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store,
                   tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
                   probe=probe)
         run._latest = (0, _cpu_copy(formula_params(net)))
@@ -249,12 +249,12 @@ class Run:
 
     @classmethod
     def from_checkpoint(cls, params: dict, vocab: Vocab, config: dict, *, store: RunStore | None = None,
-                        owner: str = "", name: str = "upload") -> "Run":
+                        name: str = "upload") -> "Run":
         """A finished run holding one checkpoint (an uploaded or CLI-saved file): to look at, not to train."""
         settings = RunSettings.from_dict({**config, "hidden": int(params["W_hh"].shape[0])})
         epoch = int(config.get("epoch") or 0)
         settings = replace(settings, epochs=max(epoch, 1), corpus=str(config.get("corpus", name)))
-        run = cls(new_run_id(), settings, vocab, store=store, owner=owner, origin="uploaded", status="done",
+        run = cls(new_run_id(), settings, vocab, store=store, origin="uploaded", status="done",
                   extra={"file": name, "epoch": epoch, "perplexity": config.get("perplexity")})
         run._latest = (epoch, _cpu_copy(params))
         run._save_checkpoint(epoch)
@@ -433,7 +433,7 @@ class Run:
     def meta(self) -> dict:
         """The run as plain data (run.json)."""
         with self._lock:
-            return {"id": self.id, "owner": self.owner, "origin": self.origin, "created": self.created,
+            return {"id": self.id, "origin": self.origin, "created": self.created,
                     "settings": asdict(self.settings), "status": self.status, "error": self.error,
                     "wall_s": self.wall_s, "good_epoch": self.good_epoch, "tokens_per_epoch": self.tokens_per_epoch,
                     "device": self.device, "checkpoints": list(self.checkpoints), "extra": self.extra,
@@ -445,7 +445,7 @@ class Run:
         """A run read back from run.json: its records and checkpoints, without a trainer."""
         status = meta["status"] if meta["status"] != "running" else "stopped"  # its server is gone
         return cls(meta["id"], RunSettings.from_dict(meta["settings"]), Vocab.from_dict(meta["vocab"]),
-                   store=store, owner=meta.get("owner", ""), origin=meta.get("origin", "trained"),
+                   store=store, origin=meta.get("origin", "trained"),
                    records=meta["records"], checkpoints=meta["checkpoints"], status=status, error=meta.get("error"),
                    wall_s=meta.get("wall_s", 0.0), good_epoch=meta.get("good_epoch", 0),
                    tokens_per_epoch=meta.get("tokens_per_epoch", 0), created=meta.get("created"),

@@ -124,7 +124,7 @@ def pair_view() -> None:
         s = ex.arm_stats(v)
         if s is None:
             continue
-        rows.append({tr("col.arm"): labels[arm], tr("col.status"): getattr(ui, "status_words", str)(v.status),
+        rows.append({tr("col.arm"): labels[arm], tr("col.status"): ui.status_words(v.status),
                      tr("col.epochs"): s.epochs, tr("col.ppl"): ex.fmt(s.final_ppl), tr("col.best"): ex.fmt(s.best_ppl),
                      tr("col.held"): ex.fmt(s.heldout), tr("col.grad"): ex.fmt(s.grad_max),
                      tr("col.clip"): f"{s.clip_rate:.0%}" if s.clip_rate is not None else "–",
