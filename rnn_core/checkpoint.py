@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import UserError
 from .model import ALL_PARAM_NAMES, PARAM_NAMES, formula_params
 from .vocab import Vocab
 
@@ -24,7 +25,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError, ValueError):
     """A file that is not a valid RNN Lab checkpoint; says why in one sentence."""
 
 
@@ -76,19 +77,22 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
         payload = torch.load(io.BytesIO(source) if isinstance(source, bytes) else Path(source),
                              map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise CheckpointError(f"{name} does not exist.") from None
+        raise CheckpointError(f"{name} does not exist.", "checkpoint_missing", name=name) from None
     except Exception:  # noqa: BLE001  pickle, zip or torch errors all mean the same to the user
-        raise CheckpointError(f"{name} is not an RNN Lab checkpoint: it could not be read as one.") from None
+        raise CheckpointError(f"{name} is not an RNN Lab checkpoint: it could not be read as one.",
+                              "checkpoint_unreadable", name=name) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{name} is not an RNN Lab checkpoint (no '{FORMAT}' format tag).")
+        raise CheckpointError(f"{name} is not an RNN Lab checkpoint (no '{FORMAT}' format tag).",
+                              "checkpoint_no_format", name=name, format=FORMAT)
     params, config = payload.get("params"), payload.get("config", {})
     if not isinstance(params, dict) or set(params) - {"E"} != set(PARAM_NAMES) \
             or not all(isinstance(v, torch.Tensor) and v.is_floating_point() for v in params.values()):
-        raise CheckpointError(f"{name} does not hold the five parameters {', '.join(PARAM_NAMES)}.")
+        raise CheckpointError(f"{name} does not hold the five parameters {', '.join(PARAM_NAMES)}.",
+                              "checkpoint_params", name=name, params=", ".join(PARAM_NAMES))
     try:
         vocab = Vocab.from_dict(payload["vocab"])
     except Exception:  # noqa: BLE001
-        raise CheckpointError(f"{name} has no readable vocabulary.") from None
+        raise CheckpointError(f"{name} has no readable vocabulary.", "checkpoint_vocab", name=name) from None
     V, h = len(vocab), params["W_hh"].shape[0] if params["W_hh"].dim() == 2 else -1
     # An embedding E (V, e) makes W_xh (e, h).
     e = params["E"].shape[1] if "E" in params and params["E"].dim() == 2 else V
@@ -99,11 +103,14 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
              if tuple(params[k].shape) != shape]
     if wrong or not 1 <= h <= MAX_HIDDEN:
         raise CheckpointError(f"{name} has parameters of the wrong shape for its vocabulary of {V}: "
-                              f"{'; '.join(wrong) or f'{h} hidden units'}.")
+                              f"{'; '.join(wrong) or f'{h} hidden units'}.",
+                              "checkpoint_shapes" if wrong else "checkpoint_hidden", name=name, V=V,
+                              wrong="; ".join(wrong), hidden=h)
     if not all(torch.isfinite(v).all() for v in params.values()):
-        raise CheckpointError(f"{name} has non-finite parameters (NaN or infinity): it is from a run that blew up.")
+        raise CheckpointError(f"{name} has non-finite parameters (NaN or infinity): it is from a run that blew up.",
+                              "checkpoint_nonfinite", name=name)
     if not isinstance(config, dict):
-        raise CheckpointError(f"{name} has a damaged config.")
+        raise CheckpointError(f"{name} has a damaged config.", "checkpoint_config", name=name)
     return {k: params[k].float() for k in ALL_PARAM_NAMES if k in params}, vocab, config
 
 

@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UserError
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TIME_MACHINE_FILE = "timemachine.txt"
 TIME_MACHINE_URL = "http://d2l-data.s3-accelerate.amazonaws.com/timemachine.txt"
@@ -25,7 +27,7 @@ TIME_MACHINE_SHA1 = "090b5e7e70c295757f55df93cb0a180b9691891a"
 MAX_CORPUS_BYTES = 5 * 1024 * 1024
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError, ValueError):
     """A corpus that cannot be used; the message says what to do."""
 
 
@@ -56,7 +58,8 @@ def clean_line(line: str, keep_case: bool = False, keep_punct: bool = False, mod
     if mode == "keep":
         return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", line)).strip()
     if mode != "lesson":
-        raise CorpusError(f"Unknown cleaning {mode!r}: use one of {', '.join(CLEANINGS)}.")
+        raise CorpusError(f"Unknown cleaning {mode!r}: use one of {', '.join(CLEANINGS)}.", "unknown_cleaning",
+                          mode=mode, choices=", ".join(CLEANINGS))
     if not keep_punct:
         line = re.sub("[^A-Za-z]+", " ", line)
     else:
@@ -83,8 +86,8 @@ def sha1_of(path: Path) -> str:
 
 
 def time_machine_path(data_dir: Path | str | None = None) -> Path:
-    """Where the Time Machine text is expected."""
-    return Path(data_dir or DATA_DIR) / TIME_MACHINE_FILE
+    """Where the Time Machine text is expected: in ``data_dir``, else $RNN_LAB_DATA, else data/."""
+    return Path(data_dir or os.environ.get("RNN_LAB_DATA") or DATA_DIR) / TIME_MACHINE_FILE
 
 
 def time_machine_status(data_dir: Path | str | None = None) -> str:
@@ -106,11 +109,13 @@ def download_time_machine(data_dir: Path | str | None = None, url: str = TIME_MA
     except Exception as exc:  # any network failure reads the same to a user
         raise CorpusError(
             f"The Time Machine text is not in {path.parent} and could not be downloaded ({exc.__class__.__name__}). "
-            f"Copy timemachine.txt (SHA-1 {TIME_MACHINE_SHA1}) into {path.parent}, or use a built-in corpus."
+            f"Copy timemachine.txt (SHA-1 {TIME_MACHINE_SHA1}) into {path.parent}, or use a built-in corpus.",
+            "time_machine_download", folder=str(path.parent), reason=exc.__class__.__name__, sha1=TIME_MACHINE_SHA1
         ) from None
     digest = hashlib.sha1(payload).hexdigest()
     if digest != TIME_MACHINE_SHA1:
-        raise CorpusError(f"Downloaded timemachine.txt has SHA-1 {digest}, expected {TIME_MACHINE_SHA1}; not saved.")
+        raise CorpusError(f"Downloaded timemachine.txt has SHA-1 {digest}, expected {TIME_MACHINE_SHA1}; not saved.",
+                          "time_machine_sha1", digest=digest, sha1=TIME_MACHINE_SHA1)
     # Write beside the target, then rename: a reader never sees a half-written file.
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
     with os.fdopen(fd, "wb") as f:
@@ -128,7 +133,9 @@ def read_time_machine(data_dir: Path | str | None = None, download: bool = True)
         if not download:
             raise CorpusError(
                 f"timemachine.txt is {status} in {path.parent}. Copy the lesson's file there "
-                f"(SHA-1 {TIME_MACHINE_SHA1}) or use a built-in corpus."
+                f"(SHA-1 {TIME_MACHINE_SHA1}) or use a built-in corpus.",
+                "time_machine_missing" if status == "missing" else "time_machine_corrupt",
+                folder=str(path.parent), sha1=TIME_MACHINE_SHA1
             )
         download_time_machine(data_dir)
         note = "downloaded and SHA-1 verified"
@@ -142,11 +149,15 @@ def read_time_machine(data_dir: Path | str | None = None, download: bool = True)
 def decode_text(payload: bytes, name: str = "upload") -> tuple[str, list[str]]:
     """Decode bytes as UTF-8, falling back to Latin-1 with a warning; refuse empty or binary data."""
     if len(payload) == 0:
-        raise CorpusError(f"{name} is empty: choose a text file with at least a few hundred characters.")
+        raise CorpusError(f"{name} is empty: choose a text file with at least a few hundred characters.", "empty_file",
+                          name=name)
     if len(payload) > MAX_CORPUS_BYTES:
-        raise CorpusError(f"{name} is {len(payload) / 1e6:.1f} MB; the limit is {MAX_CORPUS_BYTES / 1e6:.0f} MB.")
+        raise CorpusError(f"{name} is {len(payload) / 1e6:.1f} MB; the limit is {MAX_CORPUS_BYTES / 1e6:.0f} MB.",
+                          "file_too_large", name=name, mb=f"{len(payload) / 1e6:.1f}",
+                          limit=f"{MAX_CORPUS_BYTES / 1e6:.0f}")
     if b"\x00" in payload[:8192]:
-        raise CorpusError(f"{name} looks binary (it contains NUL bytes): choose a plain-text file.")
+        raise CorpusError(f"{name} looks binary (it contains NUL bytes): choose a plain-text file.", "binary_nul",
+                          name=name)
     warnings = []
     try:
         text = payload.decode("utf-8-sig")
@@ -155,7 +166,8 @@ def decode_text(payload: bytes, name: str = "upload") -> tuple[str, list[str]]:
         warnings.append(f"{name} is not valid UTF-8; it was read as Latin-1, so some characters may differ.")
     control = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\n\r\t\f")
     if control > 0.05 * min(len(text), 8192):
-        raise CorpusError(f"{name} looks binary (many control characters): choose a plain-text file.")
+        raise CorpusError(f"{name} looks binary (many control characters): choose a plain-text file.",
+                          "binary_control", name=name)
     return text, warnings
 
 
@@ -165,7 +177,8 @@ def corpus_from_text(text: str | bytes, name: str = "upload") -> Corpus:
     if isinstance(text, bytes):
         text, warnings = decode_text(text, name)
     elif not text:
-        raise CorpusError(f"{name} is empty: provide a text with at least a few hundred characters.")
+        raise CorpusError(f"{name} is empty: provide a text with at least a few hundred characters.", "empty_text",
+                          name=name)
     return Corpus(name, text.splitlines(keepends=True), "upload", "uploaded text", warnings)
 
 
@@ -173,11 +186,13 @@ def read_file(path: Path | str) -> Corpus:
     """A corpus from a text file on disk."""
     path = Path(path)
     if not path.is_file():
-        raise CorpusError(f"No such file: {path}. Give a path to a text file, 'time_machine' or a built-in name.")
+        raise CorpusError(f"No such file: {path}. Give a path to a text file, 'time_machine' or a built-in name.",
+                          "no_such_file", path=str(path))
     try:
         payload = path.read_bytes()
     except OSError as exc:
-        raise CorpusError(f"Cannot read {path}: {exc.strerror}.") from None
+        raise CorpusError(f"Cannot read {path}: {exc.strerror}.", "cannot_read", path=str(path),
+                          reason=str(exc.strerror)) from None
     corpus = corpus_from_text(payload, path.name)
     corpus.source, corpus.note = "file", str(path)
     return corpus
@@ -297,7 +312,8 @@ KEEPS_EVERY_CHARACTER = {"parentheses", "chinese_numbers"}
 def builtin_corpus(name: str, seed: int = 0, n_chars: int = 20_000) -> Corpus:
     """A generated corpus, identical for the same name, seed and length."""
     if name not in BUILTIN_CORPORA:
-        raise CorpusError(f"Unknown built-in corpus {name!r}; choose one of {', '.join(BUILTIN_CORPORA)}.")
+        raise CorpusError(f"Unknown built-in corpus {name!r}; choose one of {', '.join(BUILTIN_CORPORA)}.",
+                          "unknown_builtin", name=name, choices=", ".join(BUILTIN_CORPORA))
     title, description, make = BUILTIN_CORPORA[name]
     lines = make(random.Random(seed), n_chars)
     return Corpus(name, lines, "builtin", f"{title}: {description} (seed {seed})",

@@ -70,12 +70,14 @@ class SeqDataLoader:
         self.name = name
         self.preview_tokens: list[str] = []  # first tokens, for the repr
         if batch_size < 1 or num_steps < 1:
-            raise CorpusError("Batch size and number of steps must be at least 1.")
+            raise CorpusError("Batch size and number of steps must be at least 1.", "loader_sizes")
         if len(self) == 0:
             need = min_tokens_for(batch_size, num_steps, use_random_iter)
             raise CorpusError(
                 f"The corpus has {len(self.corpus):,} tokens, too few for one minibatch of {batch_size}x{num_steps} "
-                f"(needs {need:,}): lower the batch size or the number of steps, or use a longer text.")
+                f"(needs {need:,}): lower the batch size or the number of steps, or use a longer text.",
+                "corpus_too_short", tokens=f"{len(self.corpus):,}", batch=batch_size, steps=num_steps,
+                need=f"{need:,}")
 
     def __len__(self) -> int:
         return num_minibatches(len(self.corpus), self.batch_size, self.num_steps, self.use_random_iter)
@@ -141,7 +143,8 @@ def tokenize_corpus(source: Corpus, token_type: str = "char", max_tokens: int = 
     if not corpus:
         hint = ("use a text with letters in it" if clean == "keep" else
                 "its characters are outside a-z: choose the cleaning 'keep' (every character) to train on it")
-        raise CorpusError(f"{source.name} has no tokens after cleaning: {hint}.")
+        raise CorpusError(f"{source.name} has no tokens after cleaning: {hint}.",
+                          "no_tokens_keep" if clean == "keep" else "no_tokens_lesson", name=source.name)
     total = len(corpus)
     if max_tokens > 0:
         corpus = corpus[:max_tokens]

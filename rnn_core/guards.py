@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .errors import UserError
+
 # Hard bounds on what the app and CLI accept; beyond them a run is refused before allocating.
 LIMITS = {
     "batch_size": (1, 1024),
@@ -24,7 +26,7 @@ ASSUMED_FLOPS = {"cpu": 50e9, "cuda": 5e12, "mps": 1e12}
 SECONDS_PER_STEP = {"cpu": 150e-6, "cuda": 60e-6, "mps": 100e-6}
 
 
-class SettingsError(ValueError):
+class SettingsError(UserError, ValueError):
     """Settings that cannot run; the message says what to change."""
 
 
@@ -75,7 +77,8 @@ def check_range(name: str, value, label: str | None = None) -> None:
     """Refuse a value outside LIMITS[name]."""
     lo, hi = LIMITS[name]
     if not isinstance(value, (int,)) or isinstance(value, bool) or not lo <= value <= hi:
-        raise SettingsError(f"{label or name.replace('_', ' ')} must be a whole number from {lo} to {hi:,} (got {value}).")
+        raise SettingsError(f"{label or name.replace('_', ' ')} must be a whole number from {lo} to {hi:,} (got {value}).",
+                            "out_of_range", setting=name, lo=lo, hi=f"{hi:,}", value=value)
 
 
 def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int, num_tokens: int,
@@ -87,16 +90,19 @@ def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens
     check_range("num_hiddens", num_hiddens, "Hidden size")
     check_range("num_epochs", num_epochs, "Number of epochs")
     if not (lr > 0 and lr < float("inf")):
-        raise SettingsError(f"The learning rate must be a positive number (got {lr}).")
+        raise SettingsError(f"The learning rate must be a positive number (got {lr}).", "bad_lr", lr=lr)
     if theta is not None and not (theta > 0 and theta < float("inf")):
-        raise SettingsError(f"The clipping threshold theta must be a positive number or off (got {theta}).")
+        raise SettingsError(f"The clipping threshold theta must be a positive number or off (got {theta}).",
+                            "bad_theta", theta=theta)
     if vocab_size > MAX_VOCAB:
         raise SettingsError(f"The vocabulary has {vocab_size:,} tokens (limit {MAX_VOCAB:,}): use char tokens "
-                            f"or a higher minimum frequency.")
+                            f"or a higher minimum frequency.", "vocab_too_large", size=f"{vocab_size:,}",
+                            limit=f"{MAX_VOCAB:,}")
     est = estimate(vocab_size, batch_size, num_steps, num_hiddens, num_tokens,
                    device.type if device is not None else "cpu")
     budget = available_memory(device) * memory_fraction
     if est.total_bytes > budget:
         raise SettingsError(f"These settings need about {est.total_bytes / 2**30:.1f} GiB but only "
-                            f"{budget / 2**30:.1f} GiB can be used: lower the batch size, steps or hidden size.")
+                            f"{budget / 2**30:.1f} GiB can be used: lower the batch size, steps or hidden size.",
+                            "too_much_memory", need=f"{est.total_bytes / 2**30:.1f}", budget=f"{budget / 2**30:.1f}")
     return est

@@ -18,10 +18,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import UserError
+
 State = tuple[torch.Tensor]  # (H,) with H of shape (batch, num_hiddens)
 
 
-class DeviceError(ValueError):
+class DeviceError(UserError, ValueError):
     """A device that was asked for but is not there."""
 
 
@@ -54,16 +56,19 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
         try:
             device = torch.device(name)
         except RuntimeError:
-            raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.") from None
+            raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.", "unknown_device",
+                              name=name) from None
         if not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count():
-            raise DeviceError(f"Device {name!r} was asked for but no CUDA GPU is available: use auto or cpu.")
+            raise DeviceError(f"Device {name!r} was asked for but no CUDA GPU is available: use auto or cpu.",
+                              "no_cuda", name=name)
         return device
     if name == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
-            raise DeviceError("Device 'mps' was asked for but Apple MPS is not available: use auto or cpu.")
+            raise DeviceError("Device 'mps' was asked for but Apple MPS is not available: use auto or cpu.",
+                              "no_mps")
         return torch.device("mps")
-    raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.")
+    raise DeviceError(f"Unknown device {name!r}: use auto, cpu, cuda or mps.", "unknown_device", name=name)
 
 
 def device_label(device: torch.device) -> str:

@@ -36,6 +36,7 @@ import torch
 from .checkpoint import checkpoint_payload, payload_bytes, read_checkpoint, write_atomic
 from .data import SeqDataLoader, TokenizedCorpus, make_loader
 from .engines import engine_for, make_model
+from .errors import UserError
 from .model import device_label, formula_params, resolve_device
 from .training import MAX_LOSS, DivergenceError, EpochRecord, Trainer, evaluate, parse_predict
 from .variants import heldout_batch, heldout_tokens
@@ -537,7 +538,7 @@ class RunStore:
 
 # ---------------------------------------------------------------- the scheduler
 
-class RunLimitError(RuntimeError):
+class RunLimitError(UserError, RuntimeError):
     """Too many runs are training at once."""
 
 
@@ -587,7 +588,7 @@ class Scheduler:
                 return
             if len(self.active()) >= self.max_active:
                 raise RunLimitError(f"{self.max_active} runs are training on this server already: "
-                                    "stop one or wait for one to finish.")
+                                    "stop one or wait for one to finish.", "server_limit", n=self.max_active)
             run.resume()
             self._queue.append(run)
             if self._thread is None:

@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from .data import SeqDataLoader
+from .errors import UserError
 from .model import formula_params
 from .vocab import Vocab, join_tokens, split_text
 
@@ -36,7 +37,7 @@ BLOWUP_FACTOR = 3.0
 BLOWUP_EPOCHS = 3
 
 
-class DivergenceError(RuntimeError):
+class DivergenceError(UserError, RuntimeError):
     """Training diverged; the model holds the last good parameters (``Trainer.good_epoch``)."""
 
 
@@ -326,7 +327,9 @@ class Trainer:
             raise DivergenceError(
                 f"The loss became non-finite (perplexity overflowed) in epoch {self.epoch + 1}; the model was reset to "
                 + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
-                + ". Lower the learning rate or the clipping threshold theta.")
+                + ". Lower the learning rate or the clipping threshold theta.",
+                "diverged_nonfinite" if self.good_epoch else "diverged_nonfinite_start",
+                epoch=self.epoch + 1, good=self.good_epoch)
         if not finished and ep.n_batches < len(self.loader):
             return None
         if not finished:  # the budget ran out on the last minibatch: the epoch is complete all the same
@@ -351,7 +354,9 @@ class Trainer:
                 f"The loss stayed above {BLOWUP_FACTOR:g} x log|V| = {self._blowup_loss:.2f} (worse than guessing "
                 f"uniformly) for {BLOWUP_EPOCHS} epochs, up to epoch {epoch}; the model was reset to "
                 + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
-                + ". Lower the learning rate or the clipping threshold theta.")
+                + ". Lower the learning rate or the clipping threshold theta.",
+                "diverged_stuck" if self.good_epoch else "diverged_stuck_start", factor=f"{BLOWUP_FACTOR:g}",
+                bound=f"{self._blowup_loss:.2f}", epochs=BLOWUP_EPOCHS, epoch=epoch, good=self.good_epoch)
         return record
 
     def _watch(self, observe: dict, ep: _EpochPass, X, Y, y_hat, y, loss, norm, keep_graph: bool) -> None:
