@@ -409,7 +409,7 @@ def runs_frame(views: list) -> pd.DataFrame:
         "status": [v.status for v in views],
         "epochs": [f"{v.epoch}/{v.target}" for v in views],
         "hidden": [v.settings.hidden for v in views],
-        "corpus": [v.settings.corpus for v in views],
+        "corpus": [corpus_display(v.settings.corpus) for v in views],
         "perplexity": [fmt_ppl(v.last["perplexity"]) if v.last else "–" for v in views],
     })
 

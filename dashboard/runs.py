@@ -8,6 +8,7 @@ shipped reference runs; never another session's.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import streamlit as st
@@ -25,15 +26,37 @@ MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's c
 RUN_ERRORS = (*lab.USER_ERRORS, RunLimitError, CheckpointError)
 
 
-@st.cache_resource(show_spinner=False)
+# The server's runs live as long as the process: a module global, not st.cache_resource, which "Clear caches"
+# would empty while runs still train.
+_registry: RunRegistry | None = None
+_registry_lock = threading.Lock()
+
+
 def registry() -> RunRegistry:
     """The server's runs: one store, one scheduler (created with the first session)."""
-    return RunRegistry(RunStore(), Scheduler())
+    global _registry
+    with _registry_lock:
+        if _registry is None:
+            _registry = RunRegistry(RunStore(), Scheduler())
+        return _registry
+
+
+def reset_registry(new: RunRegistry | None = None) -> RunRegistry:
+    """Stop every run the server trains, close its scheduler, and make ``new`` the server's runs (a fresh
+    registry when None); the registry in use. A test starts from a clean server this way."""
+    global _registry
+    with _registry_lock:
+        old, _registry = _registry, new
+    if old is not None:
+        for run in old.scheduler.active():
+            old.scheduler.stop(run)
+        old.scheduler.close()
+    return registry()
 
 
 def run_settings(s: Settings, info: CorpusInfo) -> RunSettings:
-    """The sidebar's settings as a run keeps them (the corpus by the name a person knows it by)."""
-    return RunSettings(corpus=info.title, token=s.token, batch=s.batch, steps=s.steps, hidden=s.hidden, lr=s.lr,
+    """The sidebar's settings as a run keeps them (the corpus by its key, as the CLI and the reference run do)."""
+    return RunSettings(corpus=info.used, token=s.token, batch=s.batch, steps=s.steps, hidden=s.hidden, lr=s.lr,
                        epochs=s.epochs, clip=s.clip, partition=s.partition, engine=s.engine, device=s.device,
                        seed=s.seed, prefix=lab.default_prefix(info))
 

@@ -107,8 +107,9 @@ if view is not None and view.status == "out_of_memory":
 if view is not None:
     differ = sidebar_run.differences(view.settings)
     if differ:
-        listed = ", ".join(t("training.differ_item", key=k, a=lab.fmt_setting(a), b=lab.fmt_setting(b))
-                           for k, (a, b) in differ.items())
+        shown = {"corpus": lab.corpus_display}  # a corpus by its title in the page's language, not its key
+        listed = ", ".join(t("training.differ_item", key=k, a=shown.get(k, lab.fmt_setting)(a),
+                             b=shown.get(k, lab.fmt_setting)(b)) for k, (a, b) in differ.items())
         st.info(t("training.differ", listed=listed), icon=":material/info:")
     if not view.trainable:
         why = t({"reference": "training.why_reference", "uploaded": "training.why_uploaded"}.get(
