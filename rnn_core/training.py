@@ -235,6 +235,10 @@ class Trainer:
         self.good_epoch = 0
         self._good_params = [p.detach().clone() for p in net.params]
         self._blowup_loss = BLOWUP_FACTOR * math.log(net.vocab_size)
+        # Fault injection for the error paths of a caller (the dashboard's tests): when set, called with the
+        # trainer at the start of every train_for chunk; it may raise, e.g. torch.OutOfMemoryError to act
+        # out a device running out of memory mid-run.
+        self.before_chunk = None  # Callable[[Trainer], None] | None
 
     @property
     def epoch(self) -> int:
@@ -266,6 +270,8 @@ class Trainer:
         Returns the epoch's record when the epoch finished, else None (call again to go on). A UI calls
         this with a short budget, so a Stop button is answered within a minibatch at any model size.
         """
+        if self.before_chunk is not None:
+            self.before_chunk(self)
         net, device = self.net, self.device
         if self._pass is None:
             zero = torch.zeros((), device=device)

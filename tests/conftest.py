@@ -1,5 +1,7 @@
-"""Shared fixtures: the Time Machine text is looked for in data/; in CI its absence is a failure."""
+"""Shared fixtures: the Time Machine text is looked for in data/ (in CI its absence is a failure); every test
+starts and ends with a server that trains nothing."""
 import os
+import sys
 import tempfile
 
 import pytest
@@ -26,3 +28,17 @@ def time_machine():
             pytest.fail(message)
         pytest.skip(message)
     return "time_machine"
+
+
+@pytest.fixture(autouse=True)
+def idle_server():
+    """The dashboard's runs belong to the process (AppTest runs the app in it): each test starts with a fresh
+    registry, so no run, scheduler or live-redraw pace (ui.refresh_s counts the active runs) of an earlier
+    test reaches it, and what it started is stopped afterwards, whatever it asserted."""
+    runs = sys.modules.get("dashboard.runs")  # not imported: no app has run, nothing to reset
+    if runs is not None:
+        runs.reset_registry()
+    yield
+    runs = sys.modules.get("dashboard.runs")
+    if runs is not None:
+        runs.reset_registry()
