@@ -23,7 +23,7 @@ from rnn_core.vocab import is_char_vocab
 from rnn_core.engines import DEFAULT_ENGINE, ENGINES
 from rnn_core.model import device_label, lesson_shape_checks, shape_trace
 
-from .i18n import t
+from .i18n import error_text, t
 
 MAX_TOKENS = 10_000  # the lesson's load_data_time_machine keeps the first 10,000 tokens
 FALLBACK_CORPUS = "toy_english"
@@ -126,15 +126,16 @@ class CorpusInfo:
 
 
 @st.cache_resource(ttl=600, show_spinner=False)
-def time_machine_lines() -> tuple[rnn_core.Corpus | None, str]:
-    """The Time Machine if present or downloadable (tried once per 10 minutes), else (None, why)."""
+def time_machine_lines() -> tuple[rnn_core.Corpus | None, str | rnn_core.CorpusError]:
+    """The Time Machine if present or downloadable (tried once per 10 minutes) and where it came from, else
+    (None, the CorpusError that says why)."""
     status = rc_corpus.time_machine_status()
     try:
         if status != "present":
             rc_corpus.download_time_machine(timeout=5.0)
         corpus = rc_corpus.read_time_machine(download=False)
     except rnn_core.CorpusError as exc:
-        return None, str(exc)
+        return None, exc
     return corpus, ("found in data/ (SHA-1 verified)" if status == "present" else "downloaded and SHA-1 verified")
 
 
@@ -148,7 +149,7 @@ def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
     elif kind == "time_machine":
         corpus, why = time_machine_lines()
         if corpus is None:
-            raise rnn_core.CorpusError(why)
+            raise rnn_core.CorpusError(str(why), why.key, **why.values)
     else:
         corpus = rc_corpus.builtin_corpus(kind, seed=seed)
     tc = rnn_core.tokenize_corpus(corpus, token, MAX_TOKENS, clean=clean)
@@ -166,7 +167,7 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
     reason = error = None
     if requested == "upload":
         if upload is None:
-            reason = "no file has been uploaded yet: choose one in the sidebar."
+            reason = t("sidebar.upload_none")
         else:
             file_id, name, payload = upload
             try:
@@ -176,11 +177,13 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
                     raise rnn_core.CorpusError(
                         f"{name} has {len(tc.corpus):,} {settings.token} tokens, but one minibatch of "
                         f"{settings.batch} x {settings.steps} needs at least {need:,}: lower the batch size "
-                        f"or the time steps, or upload a longer text.")
+                        f"or the time steps, or upload a longer text.", "upload_too_short", name=name,
+                        tokens=f"{len(tc.corpus):,}", token=settings.token, batch=settings.batch,
+                        steps=settings.steps, need=f"{need:,}")
                 return CorpusInfo(tc, requested, "upload", f"uploaded file {name}", None, warnings)
             except rnn_core.CorpusError as exc:
-                error = str(exc)
-                reason = "the uploaded file was refused."
+                error = error_text(exc)
+                reason = t("sidebar.upload_refused_reason")
         if previous is not None:
             return CorpusInfo(previous.tc, requested, previous.used, previous.note, reason, previous.warnings,
                               error)
@@ -190,11 +193,11 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
             seed = settings.seed if kind in rc_corpus.BUILTIN_CORPORA else 0  # only generated texts have one
             tc, warnings = _tokenized(kind, settings.token, seed, None, clean=clean)
         except rnn_core.CorpusError as exc:
-            reason = reason or str(exc)
+            reason = reason or error_text(exc)
             continue
         note = time_machine_lines()[1] if kind == "time_machine" else tc.source.note
         return CorpusInfo(tc, requested, kind, note, reason if kind != requested else None, warnings, error)
-    raise rnn_core.CorpusError(reason or "No corpus could be loaded.")
+    raise rnn_core.CorpusError(reason or "No corpus could be loaded.", None if reason else "no_corpus")
 
 
 def vocab_frame(info: CorpusInfo) -> pd.DataFrame:
@@ -294,7 +297,7 @@ def resolve_device(settings: Settings) -> tuple[torch.device, str | None]:
     try:
         return rnn_core.resolve_device(settings.device), None
     except rnn_core.DeviceError as exc:
-        return rnn_core.default_device(), str(exc)
+        return rnn_core.default_device(), error_text(exc)
 
 
 def describe_device(device: torch.device) -> str:

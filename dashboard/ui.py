@@ -480,7 +480,19 @@ def cached_chart(builder: str, cache_key: tuple, *args, key: str | None = None, 
     chart(_figure(builder, (*cache_key, lang), args, {"lang": lang, **kwargs}), key=key)
 
 
+def run_error(view) -> str | None:
+    """Why a run stopped, in the page's language (a run keeps its error as English text; its status and epochs
+    say it again here). None when it stopped on no error."""
+    if not view.error:
+        return None
+    if view.status == "diverged":
+        return t("error.run_diverged" if view.good_epoch else "error.run_diverged_start", epoch=view.epoch,
+                 good=view.good_epoch)
+    if view.status == "out_of_memory":
+        return t("error.run_out_of_memory", device=view.device)
+    return t("error.run_failed")  # a bug: the page shows the run's own message under this sentence
+
+
 def user_error(exc: Exception) -> None:
-    """A user-caused problem, said in one sentence (never a traceback)."""
-    st.error(str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__,
-             icon=":material/error:")
+    """A user-caused problem, said in one sentence in the page's language (never a traceback)."""
+    st.error(i18n.error_text(exc), icon=":material/error:")

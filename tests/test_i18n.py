@@ -104,3 +104,94 @@ def test_the_language_follows_the_url_and_the_sidebar():
     assert at.title[0].value.startswith("1 · 数据")
     at.sidebar.selectbox(key="lang").set_value("en").run()
     assert at.title[0].value.startswith("1 · Data")
+
+
+# ---------------------------------------------------------------- errors a user can cause
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def user_error_classes() -> set[str]:
+    """The names of rnn_core's error classes a user can cause (subclasses of rnn_core.errors.UserError)."""
+    import importlib
+    import pkgutil
+
+    import rnn_core
+    from rnn_core.errors import UserError
+
+    names = set()
+    for module in pkgutil.iter_modules(rnn_core.__path__):
+        mod = importlib.import_module(f"rnn_core.{module.name}")
+        names |= {n for n, v in vars(mod).items() if isinstance(v, type) and issubclass(v, UserError)}
+    return names - {"UserError"}
+
+
+def raised_user_errors(path: Path) -> list[tuple[str, int, list[str] | None, set[str]]]:
+    """(class, line, message ids or None when the id is not written out, value names) of every
+    ``raise <UserError subclass>(message, key, **values)`` in a file."""
+    import ast
+
+    classes = user_error_classes()
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+            continue
+        func = node.exc.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name not in classes:
+            continue
+        key = node.exc.args[1] if len(node.exc.args) > 1 else None
+        branches = [key.body, key.orelse] if isinstance(key, ast.IfExp) else [key]
+        ids = [b.value for b in branches if isinstance(b, ast.Constant) and isinstance(b.value, str)]
+        literal = all(isinstance(b, ast.Constant) for b in branches)
+        values = {k.arg for k in node.exc.keywords if k.arg}
+        found.append((name, node.lineno, ids if literal else None, values))
+    return found
+
+
+def test_every_message_id_a_user_error_is_raised_with_is_in_both_catalogues_with_its_values():
+    en, zh = i18n.catalogue("en"), i18n.catalogue("zh")
+    files = [*sorted((ROOT / "rnn_core").glob("*.py")), *sorted((ROOT / "dashboard").rglob("*.py"))]
+    seen = set()
+    for path in files:
+        for name, line, ids, values in raised_user_errors(path):
+            where = f"{path.relative_to(ROOT)}:{line}"
+            # rnn_core says every user error with an id (the CLI's own wrappers in train.py excepted)
+            if path.parent.name == "rnn_core" and path.name != "train.py":
+                assert ids, f"{where}: {name} raised without a message id"
+            for key in ids or ():
+                seen.add(key)
+                for catalogue in (en, zh):
+                    assert f"error.{key}" in catalogue, f"{where}: error.{key} missing"
+                    fields = i18n.fields(catalogue[f"error.{key}"])
+                    # one id: its message uses every value; two (one per case): each fills its own from them
+                    assert fields == values if len(ids) == 1 else fields <= values, (where, key, fields, values)
+    assert {"empty_file", "corpus_too_short", "too_much_memory", "checkpoint_unreadable", "diverged_stuck",
+            "no_cuda", "server_limit", "upload_too_short"} <= seen
+    from rnn_core.guards import LIMITS
+
+    for setting in LIMITS:  # out_of_range names its setting in the language too
+        assert f"error.setting.{setting}" in en and f"error.setting.{setting}" in zh
+
+
+def test_a_user_error_keeps_its_english_sentence_and_says_it_in_chinese():
+    import rnn_core
+
+    with pytest.raises(rnn_core.SettingsError) as caught:
+        rnn_core.check_settings(10, 0, 5, 5, 100)
+    assert str(caught.value) == "Batch size must be a whole number from 1 to 1,024 (got 0)."
+    assert i18n.error_text(caught.value, "en") == str(caught.value)
+    assert i18n.error_text(caught.value, "zh") == "批量大小必须是 1 到 1,024 之间的整数（当前为 0）。"
+    assert i18n.error_text(ValueError("plain\nsecond line"), "zh") == "plain"  # no id: its own first line
+
+
+def test_in_chinese_a_refused_upload_and_a_corpus_too_short_are_said_in_chinese():
+    at = open_app("data", lang="zh", corpus="upload", batch=128, steps=100)
+    at.sidebar.file_uploader[0].set_value(("notes.txt", b"\x00\x01binary" * 50, "text/plain")).run()
+    assert_clean(at)
+    errors = [e.value for e in at.error]
+    assert any("notes.txt 看起来是二进制文件" in e for e in errors), errors
+    # the Time Machine stays in use: 10,000 tokens cannot fill one 128 x 100 minibatch
+    assert any(e.startswith("语料只有 10,000 个词元") for e in errors), errors
+    found = {run: text for text in page_texts(at) for run in english_runs(text)}
+    assert not found, found

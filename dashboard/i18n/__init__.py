@@ -59,3 +59,16 @@ def t(key: str, lang: str | None = None, /, **fmt) -> str:
     if text is None:
         text = catalogue(DEFAULT)[key]  # a KeyError here is a programming error: the id does not exist
     return text.format(**fmt) if fmt else text
+
+
+def error_text(exc: BaseException, lang: str | None = None, /) -> str:
+    """A user-caused error in `lang`: its catalogue message ``error.<key>`` filled with its values (rnn_core's
+    ``UserError``), else its own first line (an error with no message id)."""
+    key = getattr(exc, "key", None)
+    if key:
+        values = dict(getattr(exc, "values", {}))
+        if "setting" in values:  # a setting's name, said in the language too
+            values["setting"] = t(f"error.setting.{values['setting']}", lang)
+        return t(f"error.{key}", lang, **values)
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__

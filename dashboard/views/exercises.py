@@ -73,7 +73,7 @@ def run_pair() -> None:
         ex.start_pair(reg, info.tc, exercise, variation, seed, corpus=info.title, prefix=lab.default_prefix(info),
                       heldout_text=heldout_text)
     except runs.RUN_ERRORS + (ValueError,) as exc:
-        st.session_state["ex_error"] = str(exc)
+        st.session_state["ex_error"] = exc  # said in the page's language when drawn
 
 
 def stop_pair() -> None:
@@ -100,7 +100,7 @@ with st.container(border=True):
               disabled=running, width="stretch")
     b2.button(tr("card.stop"), key="ex_stop", on_click=stop_pair, disabled=not running, width="stretch")
     if "ex_error" in st.session_state:
-        ui.user_error(Exception(st.session_state.pop("ex_error")))
+        ui.user_error(st.session_state.pop("ex_error"))
 
 
 def pair_view() -> None:
@@ -185,7 +185,7 @@ def do_steps(n: int) -> None:
         try:
             report = t.step()
         except rnn_core.DivergenceError as exc:
-            st.session_state["ex_error"] = str(exc)
+            st.session_state["ex_error"] = exc
             break
         history.append({"step": t.batches_done, "epoch": report.epoch, "minibatch": report.batch + 1,
                         "loss": report.loss, "‖g‖ before": report.grad_norm, "‖g‖ after": report.clipped_norm})

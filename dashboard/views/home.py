@@ -3,7 +3,7 @@ import streamlit as st
 import torch
 
 from dashboard import lab, ui
-from dashboard.i18n import t
+from dashboard.i18n import error_text, t
 from rnn_core.corpus import BUILTIN_CORPORA, TIME_MACHINE_SHA1, time_machine_status
 from rnn_core.model import device_label
 
@@ -38,7 +38,7 @@ with right:
                                                                           else "downloaded"))),
                    icon=":material/check_circle:")
     else:
-        st.warning(t("home.tm_missing", status=status, note=tm_note), icon=":material/warning:")
+        st.warning(t("home.tm_missing", status=status, note=error_text(tm_note)), icon=":material/warning:")
         st.caption(t("home.tm_copy", sha1=TIME_MACHINE_SHA1))
     info = ctx.info
     if info.fallback_reason:

@@ -37,7 +37,7 @@ def start_new() -> None:
     try:
         runs.start_new(s, info, ctx.device)
     except runs.RUN_ERRORS as exc:
-        st.session_state["training_error"] = str(exc)
+        st.session_state["training_error"] = exc  # said in the page's language when drawn
 
 
 def on_start() -> None:
@@ -97,9 +97,9 @@ b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not
 if st.session_state.get("offer_resume") and view is not None and view.status == "stopped":
     continue_or_restart(view)
 if "training_error" in st.session_state:
-    ui.user_error(Exception(st.session_state.pop("training_error")))
+    ui.user_error(st.session_state.pop("training_error"))
 if view is not None and view.status == "out_of_memory":
-    st.error(view.error, icon=":material/memory:")
+    st.error(ui.run_error(view), icon=":material/memory:")
     if st.button(t("training.oom_cpu"), key="oom_to_cpu", help=t("training.oom_cpu_help")):
         run.move_to_cpu()
         runs.resume(run)
@@ -138,7 +138,9 @@ def live() -> None:
     m[4].metric(t("chart.grad.line"), lab.fmt_num(last["grad_norm"]) if last else "–")
     m[5].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last else "–")
     if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
-        st.error(view.error, icon=":material/error:")
+        st.error(ui.run_error(view), icon=":material/error:")
+        if view.status == "failed":  # a bug: its own message, as it is
+            st.code(view.error, language=None, wrap_lines=True)
     with chart_box:
         ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
                  key="training_curves")
@@ -229,5 +231,5 @@ with st.expander(t("training.runs"), icon=":material/save:"):
         try:
             runs.upload(uploaded.name, uploaded.getvalue())
         except runs.RUN_ERRORS as exc:
-            st.session_state["training_error"] = str(exc)
+            st.session_state["training_error"] = exc
         st.rerun()
