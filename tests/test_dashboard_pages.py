@@ -2,6 +2,8 @@
 import itertools
 import json
 import re
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -9,11 +11,14 @@ import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
-from rnn_core import CorpusError
-from rnn_core import corpus as rc_corpus
+import rnn_core
+from dashboard.ui import PAGES as APP_PAGES
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
-PAGES = ["home", "data", "shapes", "identity", "training", "inside", "generate"]
+# The app's pages by name ("" is Home), and the file each runs
+PAGES = [path or "home" for path in APP_PAGES]
+FILES = {path or "home": file for path, (file, _) in APP_PAGES.items()}
+LESSON_STEPS = ["data", "shapes", "identity", "training", "inside", "generate"]  # each shows its formula and code
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -30,7 +35,7 @@ def open_app(page: str = "home", **query) -> AppTest:
     at.query_params.update({k: str(v) for k, v in query.items()})
     at.run()
     if page != "home":
-        at.switch_page(f"views/{page}.py").run()
+        at.switch_page(FILES[page]).run()
     return at
 
 
@@ -115,6 +120,15 @@ def check_generate(at):
     assert at.slider(key="generate_temperature")
 
 
+def check_exercises(at):
+    from dashboard import exercises
+
+    chosen = at.selectbox(key="ex_exercise")
+    assert len(chosen.options) == len(exercises.EXERCISES) and chosen.value in exercises.EXERCISES  # a card each
+    assert any(b.label == "Run the pair" and not b.disabled for b in at.button)
+    assert any(exercises.tr(f"ex.{chosen.value}.q", "en")[:40] in m.value for m in at.markdown)  # its question
+
+
 CHECKS = {name: globals()[f"check_{name}"] for name in PAGES}
 
 
@@ -125,6 +139,7 @@ def test_page_renders(page):
     assert at.title, "no title"
     if page != "home":
         assert charts(at), f"{page}: no plotly chart"
+    if page in LESSON_STEPS:
         assert at.latex, f"{page}: no formula"
         assert any("lesson's code" in e.label for e in at.expander), f"{page}: no lesson code"
     CHECKS[page](at)
@@ -206,16 +221,16 @@ def test_upload_is_used_as_the_corpus():
 
 def test_missing_time_machine_falls_back_to_a_builtin_corpus(monkeypatch, tmp_path):
     def offline(*args, **kwargs):
-        raise CorpusError("no network in this test")
+        raise urllib.error.URLError("no network in this test")
 
-    monkeypatch.setattr(rc_corpus, "DATA_DIR", tmp_path)
-    monkeypatch.setattr(rc_corpus, "download_time_machine", offline)
+    monkeypatch.setenv("RNN_LAB_DATA", str(tmp_path))  # a data folder without the book
+    monkeypatch.setattr(urllib.request, "urlopen", offline)  # and a machine without a network
     st.cache_resource.clear()
     try:
         at = open_app("home")
         assert_clean(at)
         assert "not available" in texts(at.warning)
-        assert "Toy English" in texts(at.info) and "no network" in texts(at.info)
+        assert "Toy English" in texts(at.info) and "could not be downloaded" in texts(at.info)
         assert "Toy English" in texts(at.sidebar.warning)
     finally:
         st.cache_resource.clear()  # the real Time Machine for the other tests
@@ -239,7 +254,7 @@ def test_every_page_survives_unusual_settings(query):
     at = open_app("home", **query)
     assert_clean(at)
     for page in PAGES[1:]:
-        at.switch_page(f"views/{page}.py").run()
+        at.switch_page(FILES[page]).run()
         assert_clean(at)
         assert charts(at), f"{page}: no plotly chart with {query}"
 
@@ -310,6 +325,6 @@ def test_streamlit_run_serves_home_as_an_app_that_warms_up(monkeypatch):
     def no_tokenizing(*args, **kwargs):
         raise AssertionError("tokenized again: the warm-up did not fill the cache")
 
-    monkeypatch.setattr(lab.rnn_core, "tokenize_corpus", no_tokenizing)
+    monkeypatch.setattr(rnn_core, "tokenize_corpus", no_tokenizing)  # a spy on the public function the pages call
     info = lab.corpus_info(lab.LESSON)
     assert info.used in ("time_machine", lab.FALLBACK_CORPUS) and len(info.vocab) > 2

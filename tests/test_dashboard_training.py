@@ -10,6 +10,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dashboard import explain, runs
+from rnn_core.runs import RunRegistry, RunStore, Scheduler
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
@@ -21,14 +22,6 @@ def _restore_torch_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture(autouse=True)
-def _stop_runs_left_training():
-    """Every test leaves the server's scheduler idle, whatever it asserted."""
-    yield
-    for run in runs.registry().scheduler.active():
-        runs.stop(run)
 
 
 def open_page(page: str = "training", **query) -> AppTest:
@@ -226,20 +219,24 @@ def test_a_bad_clip_value_in_the_url_is_named_and_the_lesson_value_used():
     assert "Clip θ = '-3' is not a positive number or 'off': using the lesson's θ = 1." in texts(at.sidebar.warning)
 
 
-def test_out_of_memory_offers_the_cpu(monkeypatch):
-    import rnn_core
+class OutOfMemoryOnce(Scheduler):
+    """The server's scheduler on a device that runs out of memory in the second chunk of training."""
 
-    at = open_page(**{**SHORT, "epochs": "50"})
-    real = rnn_core.Trainer.train_for
-    calls = {"n": 0}
+    chunks = 0
 
-    def oom_once(self, budget_s):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the second chunk: as if the GPU ran out of memory mid-run
+    def start(self, run):
+        run.trainer.before_chunk = self.count_chunk  # Trainer's fault-injection hook
+        super().start(run)
+
+    def count_chunk(self, trainer):
+        self.chunks += 1
+        if self.chunks == 2:
             raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
-        return real(self, budget_s)
 
-    monkeypatch.setattr(rnn_core.Trainer, "train_for", oom_once)
+
+def test_out_of_memory_offers_the_cpu(tmp_path):
+    runs.reset_registry(RunRegistry(RunStore(tmp_path, reference_root=None), OutOfMemoryOnce(threads=1)))
+    at = open_page(**{**SHORT, "epochs": "50"})
     at.button(key="start_training").click().run()
     run = current_run(at)
     run.wait(60)
