@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from .inside import float_params as _params
 from .inside import hidden_states
+from .model import rnn_output
 
 
 @torch.no_grad()
@@ -37,7 +38,7 @@ def flow_matrices(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
     """
     batch, steps = X.shape
     H = hidden_states(p, X, H0)  # (batch, steps, h)
-    O = H @ p["W_hq"] + p["b_q"]  # (batch, steps, V)
+    O = rnn_output(H, p["W_hq"], p["b_q"])  # (batch, steps, V)
     dO = torch.softmax(O, dim=-1) - F.one_hot(Y, O.shape[-1]).to(O)  # ∂ℓ_t/∂O_t (batch, steps, V)
     dH = dO @ p["W_hq"].T  # ∂ℓ_t/∂H_t directly (batch, steps, h)
     tanh_prime = 1 - H * H  # (batch, steps, h)

@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from .inspection import formula_params
-from .model import PARAM_NAMES, TorchRNN, rnn_forward
+from .model import PARAM_NAMES, TorchRNN, rnn_forward, rnn_output, rnn_step
 from .vocab import Vocab
 
 
@@ -25,14 +25,13 @@ def float_params(net_or_params) -> dict[str, torch.Tensor]:
 
 @torch.no_grad()
 def hidden_states(p: dict[str, torch.Tensor], X: torch.Tensor, H0: torch.Tensor | None = None) -> torch.Tensor:
-    """H_1..H_T for token ids X (batch, steps): (batch, steps, h). The lesson's recurrence, with a row gather
-    W_xh[x_t] in place of the one-hot product one_hot(x_t) W_xh (the same numbers)."""
+    """H_1..H_T for token ids X (batch, steps): (batch, steps, h), by the lesson's step (``model.rnn_step``) on
+    the ids, so the same bits as the lesson model on one-hot inputs."""
     batch, steps = X.shape
     H = torch.zeros(batch, p["W_hh"].shape[0], dtype=p["W_hh"].dtype) if H0 is None else H0.to(p["W_hh"])
-    XW = p["W_xh"][X] + p["b_h"]  # (batch, steps, h): the input term of every step at once
     out = torch.empty(batch, steps, H.shape[1], dtype=H.dtype)
     for t in range(steps):
-        H = torch.tanh(torch.addmm(XW[:, t], H, p["W_hh"]))  # (batch, h)
+        H = rnn_step(X[:, t], H, p["W_xh"], p["W_hh"], p["b_h"])  # (batch, h)
         out[:, t] = H
     return out
 
@@ -60,7 +59,7 @@ def surprise(net, vocab: Vocab, tokens: list[str]) -> Surprise:
     p = float_params(net)
     idx = torch.tensor(vocab[list(tokens)])
     H = hidden_states(p, idx[None, :-1])[0]  # (T, h)
-    log_p = torch.log_softmax(H @ p["W_hq"] + p["b_q"], dim=1)  # (T, V)
+    log_p = torch.log_softmax(rnn_output(H, p["W_hq"], p["b_q"]), dim=1)  # (T, V)
     nll = -log_p[torch.arange(len(idx) - 1), idx[1:]]
     return Surprise(list(tokens), nll, H, log_p.exp())
 

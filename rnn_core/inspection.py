@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from .model import formula_params
+from .model import formula_params, rnn_output, rnn_step
 from .vocab import Vocab
 
 
@@ -66,10 +66,10 @@ def inspect_sequence(net, vocab: Vocab, tokens: list[str]) -> Inspection:
     H = torch.zeros(1, p["W_hh"].shape[0])
     hs, outputs = [], []
     for X_t in X:
-        H = torch.tanh(X_t[None] @ p["W_xh"] + H @ p["W_hh"] + p["b_h"])  # (1, hidden)
+        H = rnn_step(X_t[None], H, p["W_xh"], p["W_hh"], p["b_h"])  # (1, hidden)
         H.retain_grad()
         hs.append(H)
-        outputs.append(H @ p["W_hq"] + p["b_q"])  # (1, vocab)
+        outputs.append(rnn_output(H, p["W_hq"], p["b_q"]))  # (1, vocab)
     O = torch.cat(outputs)  # (steps, vocab)
     losses = F.cross_entropy(O, y, reduction="none")
     losses.mean().backward()

@@ -116,19 +116,36 @@ ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
 INPUTS = ("onehot", "embedding")
 
 
+def rnn_step(X_t: torch.Tensor, H: torch.Tensor, W_xh: torch.Tensor, W_hh: torch.Tensor, b_h: torch.Tensor,
+             activation: str = "tanh") -> torch.Tensor:
+    """One step of the recurrence, H_t = φ(X_t W_xh + H_{t-1} W_hh + b_h): (batch, h).
+
+    X_t: (batch, V) one-hot rows or (batch, e) embeddings; or (batch,) token ids, read as the rows W_xh[X_t]
+    (a one-hot row times W_xh picks exactly that row, so both give the same bits, without the (batch, V)
+    product). H: H_{t-1} (batch, h). The lesson model (:func:`rnn_forward`), :func:`shape_trace` and the Inside
+    views (``inspection``, ``inside``, ``gradflow``) step with it; the fast engine (``rnn_core.fast``) and
+    :class:`TorchRNN` are separate implementations, tested equal to the lesson model.
+    """
+    XW = W_xh[X_t] if X_t.dtype == torch.long else torch.mm(X_t, W_xh)  # (batch, h)
+    return ACTIVATIONS[activation](XW + torch.mm(H, W_hh) + b_h)  # the lesson's order of the sums
+
+
+def rnn_output(H: torch.Tensor, W_hq: torch.Tensor, b_q: torch.Tensor) -> torch.Tensor:
+    """The output layer, O_t = H_t W_hq + b_q: (..., V) for H (..., h), so one step or all steps at once."""
+    return H @ W_hq + b_q
+
+
 def rnn_forward(inputs: torch.Tensor, state: State, params, activation: str = "tanh") -> tuple[torch.Tensor, State]:
     """Run the RNN over one-hot inputs (steps, batch, V); outputs (steps*batch, V) and new state ``(H,)``.
 
     ``activation``: "tanh" (the lesson's) or "relu" (its exercise). Inputs may be embeddings (steps, batch, e).
     """
     W_xh, W_hh, b_h, W_hq, b_q = params[:5]
-    phi = ACTIVATIONS[activation]
     H, = state
     outputs = []
     for X in inputs:  # X: (batch, V), one time step
-        H = phi(torch.mm(X, W_xh) + torch.mm(H, W_hh) + b_h)  # (batch, h)
-        Y = torch.mm(H, W_hq) + b_q  # (batch, V)
-        outputs.append(Y)
+        H = rnn_step(X, H, W_xh, W_hh, b_h, activation)  # (batch, h)
+        outputs.append(rnn_output(H, W_hq, b_q))  # (batch, V)
     return torch.cat(outputs, dim=0), (H,)  # (steps*batch, V): time-major rows
 
 
@@ -307,15 +324,13 @@ def shape_trace(vocab_size: int = 28, batch_size: int = 32, num_steps: int = 35,
         outputs = []
         for t, X_t in enumerate(inputs):
             listed = max_steps_listed is None or t < max_steps_listed
-            XW = X_t @ W_xh
-            HW = H @ W_hh
-            if listed:
+            if listed:  # the two terms of the step, computed again here only to show their shapes
                 add("X_t", "one-hot input at step t (batch, vocab)", X_t, t)
                 add("H_{t-1}", "previous hidden state (batch, hidden)", H, t)
-                add("X_t W_xh", "input projection (batch, hidden)", XW, t)
-                add("H_{t-1} W_hh", "recurrent projection (batch, hidden)", HW, t)
-            H = torch.tanh(XW + HW + b_h)
-            O = H @ W_hq + b_q
+                add("X_t W_xh", "input projection (batch, hidden)", X_t @ W_xh, t)
+                add("H_{t-1} W_hh", "recurrent projection (batch, hidden)", H @ W_hh, t)
+            H = rnn_step(X_t, H, W_xh, W_hh, b_h)
+            O = rnn_output(H, W_hq, b_q)
             if listed:
                 add("H_t", "tanh(X_t W_xh + H_{t-1} W_hh + b_h)", H, t)
                 add("O_t", "H_t W_hq + b_q", O, t)

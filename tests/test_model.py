@@ -4,7 +4,11 @@ import torch
 from torch.nn import functional as F
 
 import rnn_core
-from rnn_core.model import RNN, TorchRNN, init_rnn_state, lesson_shape_checks, resolve_device, shape_trace
+from rnn_core.inside import float_params, hidden_states
+from rnn_core.inspection import inspect_sequence
+from rnn_core.model import (RNN, TorchRNN, init_rnn_state, lesson_shape_checks, resolve_device, rnn_output, rnn_step,
+                            shape_trace)
+from rnn_core.vocab import Vocab
 
 
 def test_one_hot_of_transpose_puts_time_first():
@@ -64,6 +68,62 @@ def test_bias_b_h_is_in_the_recurrence():
         _, (H,) = net(X, (H0,))
         expected = torch.tanh(W_xh[1] + b_h)  # one-hot row of W_xh, plus b_h
     assert torch.allclose(H[0], expected)
+
+
+def trained_looking(V=12, h=16, seed=0):
+    """A model whose weights and biases are all of order 1, so every term of the step counts."""
+    net = RNN(V, h, "cpu", seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.params:
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return net
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_the_step_function_is_the_formula(activation):
+    W_xh, W_hh, b_h, W_hq, b_q = (p.detach().double() for p in trained_looking().params)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 12, (5,), generator=g)
+    H = torch.randn(5, 16, generator=g, dtype=torch.float64)
+    X_t = F.one_hot(x, 12).double()
+    phi = {"tanh": torch.tanh, "relu": torch.relu}[activation]
+    expected = phi(torch.stack([W_xh[x[b]] + H[b] @ W_hh + b_h for b in range(5)]))  # one batch row at a time
+    assert torch.allclose(rnn_step(X_t, H, W_xh, W_hh, b_h, activation), expected, rtol=1e-12, atol=1e-12)
+    # token ids read the rows of W_xh: the same bits as the one-hot product
+    assert torch.equal(rnn_step(x, H, W_xh, W_hh, b_h, activation), rnn_step(X_t, H, W_xh, W_hh, b_h, activation))
+    assert torch.allclose(rnn_output(H, W_hq, b_q), H @ W_hq + b_q[None])
+
+
+def test_the_lesson_model_is_the_step_function_over_time():
+    net = trained_looking()
+    X = torch.randint(0, 12, (3, 7), generator=torch.Generator().manual_seed(2))
+    H0 = torch.randn(3, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        out, (H_T,) = net(X, (H0,))
+        W_xh, W_hh, b_h, W_hq, b_q = net.params
+        H, outputs = H0, []
+        for t in range(7):
+            H = rnn_step(X[:, t], H, W_xh, W_hh, b_h)
+            outputs.append(rnn_output(H, W_hq, b_q))
+    assert torch.equal(out, torch.cat(outputs)) and torch.equal(H_T, H)
+
+
+def test_the_inside_views_step_like_the_lesson_model_to_the_bit():
+    net = trained_looking()
+    vocab = Vocab(list("abcdefghijk"))
+    tokens = list("abcabcddkjihgf")
+    X = torch.tensor(vocab[tokens])[None]
+    with torch.no_grad():
+        out, _ = net(X[:, :-1], net.begin_state(1))
+    states = hidden_states(float_params(net), X[:, :-1])[0]  # (steps, h)
+    ins = inspect_sequence(net, vocab, tokens)
+    assert torch.equal(ins.hidden, states)
+    assert torch.equal(ins.probs, torch.softmax(out, dim=1))
+    for t in range(1, len(tokens)):  # each prefix's last state is the lesson model's new state
+        with torch.no_grad():
+            _, (H,) = net(X[:, :t], net.begin_state(1))
+        assert torch.equal(states[t - 1], H[0])
 
 
 def test_scratch_and_nn_rnn_agree():
