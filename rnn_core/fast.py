@@ -45,11 +45,6 @@ from .model import RNN, State
 # ---------------------------------------------------------------- the C++ kernels (CPU, float32)
 
 CSRC = Path(__file__).parent / "csrc" / "rnn_cpu.cpp"
-_lock = threading.Lock()
-_module = None  # the loaded extension
-_failed: str | None = None  # why it could not be built; then the Python path runs for good
-_started = False  # a build (or load) was started, in this thread or in the background
-_built = threading.Event()  # set when it ended, either way
 
 
 def _build_spec() -> tuple[str, list[str], Path]:
@@ -96,37 +91,83 @@ def _build_lock(folder: Path, timeout_s: float = 600.0):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _build(background: bool = False, announce=None) -> None:
-    global _module, _failed
-    try:
-        if background:
-            # Compile at low priority: on Linux the nice value is per thread, and the compiler inherits it
-            # from this thread alone, so a dashboard's training and pages keep the CPU meanwhile.
-            with contextlib.suppress(OSError, AttributeError):
-                os.nice(10)
-        from torch.utils.cpp_extension import is_ninja_available, load
-        compiler = os.environ.get("CXX", "c++")  # what torch compiles with
-        if shutil.which(compiler) is None:
-            raise RuntimeError(f"no C++ compiler ({compiler}) found")
-        if not is_ninja_available():
-            raise RuntimeError("ninja, which torch builds extensions with, was not found")
-        name, flags, folder = _build_spec()
-        folder.mkdir(parents=True, exist_ok=True)
-        if announce is not None and not (folder / f"{name}.so").exists():
-            announce(f"building the fast engine's C++ kernels (once, ~30 s; cached in {folder.parent})")
-        with _build_lock(folder):
-            module = load(name, sources=[str(CSRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
-                          build_directory=str(folder), verbose=False)
-    except Exception as exc:  # no compiler, no ninja, a compile error, an unwritable cache: the Python path
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        line = next((line for line in lines if "error:" in line), lines[-1] if lines else "")  # a compiler's
-        _failed = f"{type(exc).__name__}: {line[:300]}"
-        warnings.warn(f"The fast engine's C++ kernels could not be built ({_failed}); it runs its Python path "
-                      "(same results, slower).", RuntimeWarning, stacklevel=2)
-    else:
-        _module = module
-    finally:
-        _built.set()
+def compile_kernels(announce=None):
+    """Compile (or load torch's cached build of) the C++ kernels and return the module; raises if it cannot."""
+    from torch.utils.cpp_extension import is_ninja_available, load
+    compiler = os.environ.get("CXX", "c++")  # what torch compiles with
+    if shutil.which(compiler) is None:
+        raise RuntimeError(f"no C++ compiler ({compiler}) found")
+    if not is_ninja_available():
+        raise RuntimeError("ninja, which torch builds extensions with, was not found")
+    name, flags, folder = _build_spec()
+    folder.mkdir(parents=True, exist_ok=True)
+    if announce is not None and not (folder / f"{name}.so").exists():
+        announce(f"building the fast engine's C++ kernels (once, ~30 s; cached in {folder.parent})")
+    with _build_lock(folder):
+        return load(name, sources=[str(CSRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+                    build_directory=str(folder), verbose=False)
+
+
+class KernelBuild:
+    """The C++ kernels of one process: built at most once, in the caller's thread or in the background.
+
+    ``compile(announce) -> module`` does the work (default :func:`compile_kernels`); whatever it raises makes
+    the build failed for good, with one warning, and the Python path runs from then on.
+    """
+
+    def __init__(self, compile=compile_kernels):
+        self.compile = compile
+        self.module = None  # the loaded extension
+        self.failed: str | None = None  # why it could not be built
+        self.started = False  # a build was started, in this thread or in the background
+        self.done = threading.Event()  # set when it ended, either way
+        self._lock = threading.Lock()
+
+    def _run(self, background: bool = False, announce=None) -> None:
+        try:
+            if background:
+                # Compile at low priority: on Linux the nice value is per thread, and the compiler inherits it
+                # from this thread alone, so a dashboard's training and pages keep the CPU meanwhile.
+                with contextlib.suppress(OSError, AttributeError):
+                    os.nice(10)
+            module = self.compile(announce)
+        except Exception as exc:  # no compiler, no ninja, a compile error, an unwritable cache: the Python path
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            line = next((line for line in lines if "error:" in line), lines[-1] if lines else "")  # a compiler's
+            self.failed = f"{type(exc).__name__}: {line[:300]}"
+            warnings.warn(f"The fast engine's C++ kernels could not be built ({self.failed}); it runs its Python "
+                          "path (same results, slower).", RuntimeWarning, stacklevel=3)
+        else:
+            self.module = module
+        finally:
+            self.done.set()
+
+    def get(self, block: bool = False, announce=None):
+        """The module, or None while it is not available; see :func:`kernels`."""
+        if os.environ.get("RNN_LAB_NO_EXT") == "1":
+            return None
+        if self.module is not None or self.failed is not None:
+            return self.module
+        with self._lock:
+            start, self.started = not self.started, True
+        if start and block:
+            self._run(announce=announce)
+        elif start:
+            threading.Thread(target=self._run, args=(True,), name="rnn-lab-build-kernels", daemon=True).start()
+        elif block:
+            self.done.wait()  # another thread is building
+        return self.module
+
+    def status(self) -> str:
+        """One line for logs: whether the C++ kernels are in use."""
+        if os.environ.get("RNN_LAB_NO_EXT") == "1":
+            return "C++ kernels off (RNN_LAB_NO_EXT=1)"
+        if self.module is not None:
+            return "C++ kernels in use"
+        return f"C++ kernels not available ({self.failed})" if self.failed else "C++ kernels not built yet"
+
+
+_kernel_build = KernelBuild()  # this process's; reset_kernels puts another in its place
 
 
 def kernels(block: bool = False, announce=None):
@@ -137,29 +178,20 @@ def kernels(block: bool = False, announce=None):
     thread and returns None until it is done. Never raises: a failed build warns once and returns None from
     then on. ``RNN_LAB_NO_EXT=1`` turns the kernels off.
     """
-    global _started
-    if os.environ.get("RNN_LAB_NO_EXT") == "1":
-        return None
-    if _module is not None or _failed is not None:
-        return _module
-    with _lock:
-        start, _started = not _started, True
-    if start and block:
-        _build(announce=announce)
-    elif start:
-        threading.Thread(target=_build, args=(True,), name="rnn-lab-build-kernels", daemon=True).start()
-    elif block:
-        _built.wait()  # another thread is building
-    return _module
+    return _kernel_build.get(block, announce)
 
 
 def kernel_status() -> str:
     """One line for logs: whether the C++ kernels are in use."""
-    if os.environ.get("RNN_LAB_NO_EXT") == "1":
-        return "C++ kernels off (RNN_LAB_NO_EXT=1)"
-    if _module is not None:
-        return "C++ kernels in use"
-    return f"C++ kernels not available ({_failed})" if _failed else "C++ kernels not built yet"
+    return _kernel_build.status()
+
+
+def reset_kernels(build: KernelBuild | None = None) -> KernelBuild:
+    """Put ``build`` (default: a fresh one, as in a new process) in place of this process's C++ kernel build;
+    returns the one it replaced, so a caller (a test) can put it back."""
+    global _kernel_build
+    previous, _kernel_build = _kernel_build, build if build is not None else KernelBuild()
+    return previous
 
 
 def _cpu_kernels(*tensors: torch.Tensor):

@@ -12,21 +12,23 @@ from rnn_core import fast as fast_engine
 from rnn_core.checkpoint import load_checkpoint, save_checkpoint
 from rnn_core.data import load_data
 from rnn_core.engines import DEFAULT_ENGINE, ENGINES, make_model
-from rnn_core.fast import CudaGraphStep, FastRNN
+from rnn_core.fast import CudaGraphStep, FastRNN, KernelBuild
 from rnn_core.inspection import formula_params
-from rnn_core.model import PARAM_NAMES
+from rnn_core.model import PARAM_NAMES, RNN, rnn_forward
 from rnn_core.training import DivergenceError, Trainer, predict
 
 V = 28
 
 
 def twins(num_hiddens=64, seed=0):
-    """A lesson model and a fast model holding the same parameters, large enough for large gradients.
+    """The reference, rnn_core's lesson model (``model.rnn_forward``: ``model.rnn_step`` over time, autograd for
+    the gradients), and a fast model holding the same parameters, large enough for large gradients.
 
     W_hh has spectral radius about 0.8: a chaotic recurrence (radius > 1) would amplify float rounding
     over 35 steps, and any two correct implementations would then differ.
     """
     lesson = make_model("lesson", V, num_hiddens, "cpu", seed=seed)
+    assert isinstance(lesson, RNN) and lesson.forward_fn is rnn_forward
     fast = make_model("fast", V, num_hiddens, "cpu", seed=seed)
     g = torch.Generator().manual_seed(seed + 1)
     scales = (0.5, 0.8 / num_hiddens ** 0.5, 0.1, 0.3, 0.1)  # W_xh, W_hh, b_h, W_hq, b_q
@@ -285,14 +287,15 @@ def test_gradient_through_the_new_state_alone(path):
 
 # ---------------------------------------------------------------- the C++ kernels (CPU)
 
-def cpp_and_python(num_hiddens, batch, steps, threads, seed=0):
-    """Loss, outputs, new state, dH0 and all gradients of one minibatch from a non-zero state, by both paths.
+def lesson_python_and_cpp(num_hiddens, batch, steps, threads, seed=0):
+    """Loss, outputs, new state, dH0 and all gradients of one minibatch from a non-zero state: by the lesson
+    model (the reference), by the fast engine's Python path and by its C++ kernels.
 
     The loss has a term on the new state, so a gradient flows into it too; scaled by the state's size so
     the loss stays ~10 (float32 holds a loss of ~400 to only ~3e-5).
     """
     state_weight = 10 / (batch * num_hiddens)
-    _, net = twins(num_hiddens, seed)
+    lesson, net = twins(num_hiddens, seed)
     g = torch.Generator().manual_seed(seed + 2)
     X, Y = (torch.randint(0, V, (batch, steps), generator=g) for _ in range(2))
     H0 = torch.randn((batch, num_hiddens), generator=g).tanh()
@@ -300,9 +303,10 @@ def cpp_and_python(num_hiddens, batch, steps, threads, seed=0):
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        for use_kernels in (False, True):
-            net.use_kernels = use_kernels
-            loss, grads, dH0, out, H = loss_and_grads(net, X, Y, H0, state_weight)
+        for model, use_kernels in ((lesson, None), (net, False), (net, True)):
+            if use_kernels is not None:
+                model.use_kernels = use_kernels
+            loss, grads, dH0, out, H = loss_and_grads(model, X, Y, H0, state_weight)
             results.append({"loss": loss, "out": out, "H": H, "dH0": dH0, **dict(zip(PARAM_NAMES, grads))})
     finally:
         torch.set_num_threads(before)
@@ -316,23 +320,24 @@ def cpp_and_python(num_hiddens, batch, steps, threads, seed=0):
     (64, 5, 35),    # batch not a multiple of 8: the same loop in C++ with ATen matmuls
     (16, 8, 1),     # one step
 ])
-def test_cpp_kernels_equal_python_path(kernels, num_hiddens, batch, steps, threads):
-    python, cpp = cpp_and_python(num_hiddens, batch, steps, threads)
-    assert abs(python["loss"].item() - cpp["loss"].item()) < 1e-5
-    assert torch.allclose(python["out"], cpp["out"], atol=1e-5)
-    for name in ("H", "dH0", *PARAM_NAMES):  # the new state, the gradient reaching H0 and every gradient
-        a, b = python[name], cpp[name]
-        assert a.abs().max() > 1e-4, name  # the comparison means something
-        assert torch.allclose(a, b, rtol=0, atol=1e-5), (name, (a - b).abs().max().item())
+def test_cpp_kernels_equal_python_path_and_lesson(kernels, num_hiddens, batch, steps, threads):
+    lesson, python, cpp = lesson_python_and_cpp(num_hiddens, batch, steps, threads)
+    for first, second in ((lesson, python), (lesson, cpp), (python, cpp)):
+        assert abs(first["loss"].item() - second["loss"].item()) < 1e-5
+        assert torch.allclose(first["out"], second["out"], atol=1e-5)
+        for name in ("H", "dH0", *PARAM_NAMES):  # the new state, the gradient reaching H0 and every gradient
+            a, b = first[name], second[name]
+            assert a.abs().max() > 1e-4, name  # the comparison means something
+            assert torch.allclose(a, b, rtol=0, atol=1e-5), (name, (a - b).abs().max().item())
 
 
 @pytest.fixture
 def fresh_kernels(monkeypatch):
-    """The module's build state as in a new process (restored afterwards)."""
-    for name, value in [("_module", None), ("_failed", None), ("_started", False), ("_built", threading.Event())]:
-        monkeypatch.setattr(fast_engine, name, value)
+    """The kernels' build as in a new process (the process's own is put back afterwards)."""
+    previous = fast_engine.reset_kernels()
     monkeypatch.delenv("RNN_LAB_NO_EXT", raising=False)
-    return monkeypatch
+    yield monkeypatch
+    fast_engine.reset_kernels(previous)
 
 
 def test_failed_build_warns_once_and_runs_the_python_path(fresh_kernels, tmp_path):
@@ -353,20 +358,20 @@ def test_failed_build_warns_once_and_runs_the_python_path(fresh_kernels, tmp_pat
 def test_background_build_never_blocks(fresh_kernels):
     release = threading.Event()
 
-    def slow_build(background=False):  # stands in for the compiler
+    def slow_compile(announce=None):  # stands in for the compiler
         release.wait(10)
-        fast_engine._module = "built"
-        fast_engine._built.set()
+        return "built"
 
-    fresh_kernels.setattr(fast_engine, "_build", slow_build)
+    fast_engine.reset_kernels(KernelBuild(compile=slow_compile))
     # a call that waited for the build would get "built" (the build ends only when released, at most 10 s)
     assert fast_engine.kernels(block=False) is None  # the build started in the background
     assert fast_engine.kernels(block=False) is None  # still running: not a second one
     release.set()
     assert fast_engine.kernels(block=True) == "built"  # waits for the build in progress
+    assert fast_engine.kernel_status() == "C++ kernels in use"
 
 
 def test_no_ext_turns_the_kernels_off(fresh_kernels):
     fresh_kernels.setenv("RNN_LAB_NO_EXT", "1")
-    fresh_kernels.setattr(fast_engine, "_build", lambda background=False: pytest.fail("built despite the switch"))
+    fast_engine.reset_kernels(KernelBuild(compile=lambda announce=None: pytest.fail("built despite the switch")))
     assert fast_engine.kernels(block=True) is None and "RNN_LAB_NO_EXT" in fast_engine.kernel_status()
