@@ -14,6 +14,48 @@
 // x_t W_xh + b_h (a gather: no one-hot matmul), tanh, and from the same H_{t-1} the outputs O_{t-1};
 // backward, the gradient from the outputs W_hq dO_t^T and tanh' = 1 - H_t^2. Shapes the tiles do not cover
 // (batch not a multiple of 8, a CPU without AVX2) run the same loop with ATen matmuls.
+//
+// Why a second copy of the recurrence: the lesson's model steps with rnn_core.model.rnn_step, one step per
+// Python call and autograd for the gradients; that is the form students read and the reference. This file is
+// the same recurrence fused for speed (the default engine on the CPU), so it cannot call that function: it
+// is instead tested equal to it (below).
+//
+// Memory layout (all float32 CPU, row-major; the weights are made contiguous if they are not):
+//   tokens  (steps*batch,) int64, time-major: entry t*batch + b is step t of sequence b.
+//   H0 (batch, h); W_xh (V, h); W_hh (h, h); b_h (h,); W_hq (h, V); b_q (V,): the formula's own shapes.
+//   Hs      (h+V+1, steps+1, batch), contiguous, the caller's buffer (fast.py's BufferPool), row stride
+//           (steps+1)*batch. Rows :h, column block t: H_t^T (block 0 is H_0^T). Rows h:h+V, block t (t < steps):
+//           one-hot(x_{t+1})^T; row h+V: ones. So blocks 0..steps-1 read as [H_{t-1}; x_t; 1], (h+V+1, N).
+//   dA      (h, steps, batch), contiguous, the caller's buffer: block t holds dL/dA^T of step t+1, A the
+//           pre-activation. dO (steps*batch, V) time-major like O; dH_T (batch, h); either may be None.
+//   Returned: forward O (steps*batch, V) time-major and H_T (batch, h); backward dW_xh (V, h), dW_hh (h, h),
+//           db_h (h,), dW_hq (h, V), db_q (V,), dH0 (batch, h).
+//
+// The constants, and why each has its value:
+//   kRows = 6, tiles 16 (or 8) columns wide: AVX2 has 16 registers of 8 floats; a 6 x 16 tile holds 12
+//     accumulators, plus 2 registers for a row of B and 1 for a broadcast element of A: 15 of 16, none
+//     spilled to memory.
+//   batch % 8 == 0 for the tiled path (tiled()): a tile's column is one whole register of 8 batch entries,
+//     with no masked edge; any other batch runs the ATen loop, same math.
+//   kPanel = 32 columns: a panel of B is (h, 32), 64 KiB at h = 512, and stays in a core's L2 cache while
+//     the packed weights stream past (measured at batch 128: forward 18.5 ms with all columns per row block,
+//     15.6 ms with panels).
+//   kSmall, kT0..kT4, kP0..kP5, kLn2Hi/kLn2Lo, kClamp: Cephes' tanhf and expf (accuracy stated at tanh).
+//   Scratch reallocation at "more than 4 n + 64 Ki elements": a small model after a big one gives back the
+//     memory, while sizes that vary a little reuse it.
+//   team_size(): torch's thread count, at most one thread per core (a barrier per step waits for the slowest).
+//
+// Checked against (tests/test_fast_engine.py, each also run on the Python path): the lesson model
+// (rnn_core.model.RNN, i.e. rnn_step over time with autograd) in test_loss_and_gradients_equal_autograd_on_lesson
+// (loss, outputs, state, every gradient and dH0, at h = 64 and 512), test_cpp_kernels_equal_python_path_and_lesson
+// (the same against the lesson and the Python path at shapes that hit each tile edge: h = 512, 100, 64, 16;
+// batch 32, 24, 5, 8; 1 and 2 threads), test_nan_propagates_like_the_lesson, test_one_step_and_no_grad_forward,
+// test_gradient_through_the_new_state_alone, test_backward_through_two_pending_minibatches and
+// test_twenty_epochs_end_at_the_same_perplexity.
+//
+// Turning it off: RNN_LAB_NO_EXT=1 in the environment (the whole process runs the Python path of
+// rnn_core/fast.py), FastRNN.use_kernels = False for one model, or rnn_fast(..., cpp=False) for one call.
+// Without a C++ compiler or ninja it is never built and the Python path runs (fast.kernel_status() says why).
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/csrc/utils/pybind.h>
