@@ -39,6 +39,11 @@ def show_token(token: str) -> str:
     return token.replace(" ", "␣") if token.strip() == "" or len(token) == 1 else token
 
 
+def hover(*lines: str) -> str:
+    """A hover template from its lines: words from the catalogues, values as plotly's ``%{...}`` fields."""
+    return "<br>".join(lines) + "<extra></extra>"
+
+
 def _base(fig: go.Figure, title: str | None, height: int | None = None) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=title)
     if height:
@@ -53,8 +58,9 @@ def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40, lang: str = "en") -> 
     df = vocab_df[vocab_df["count"] > 0].sort_values("count", ascending=False).head(top)
     labels = [f"{show_token(t)}" for t in df["token"]]
     fig = go.Figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
-                           customdata=df["index"], hovertemplate="token %{x}<br>index %{customdata}"
-                                                                 "<br>count %{y:,}<extra></extra>"))
+                           customdata=df["index"],
+                           hovertemplate=hover(f'{t("hover.token", lang)} %{{x}}', f'{t("hover.index", lang)} %{{customdata}}',
+                                               f'{t("hover.count", lang)} %{{y:,}}')))
     fig.update_xaxes(title=t("chart.vocab.x", lang), type="category", tickmode="array", tickvals=labels,
                      tickangle=0 if len(df) <= 30 else -45)
     fig.update_yaxes(title=t("chart.vocab.y", lang))
@@ -82,7 +88,8 @@ def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: in
         z=z, x=(np.arange(bins) + 0.5) * width, y=np.arange(rows), colorscale="Viridis", zmin=0, zmax=top,
         colorbar=dict(title=dict(text=t("chart.minibatch.bar", lang), side="right"), thickness=14),
         hoverongaps=False,
-        hovertemplate="batch row %{y}<br>tokens ≈ %{x:,.0f}<br>minibatch %{z}<extra></extra>"))
+        hovertemplate=hover(f'{t("hover.batch_row", lang)} %{{y}}', f'{t("hover.tokens", lang)} ≈ %{{x:,.0f}}',
+                            f'{t("hover.minibatch", lang)} %{{z}}')))
     fig.update_xaxes(title=t("chart.minibatch.x", lang), range=[0, num_tokens], showgrid=False)
     fig.update_yaxes(title=t("chart.minibatch.y", lang), autorange="reversed", showgrid=False)
     return _base(fig, title, max(320, min(700, 140 + 14 * rows)))
@@ -97,7 +104,8 @@ def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[s
     x = [show_token(t) for t in vocab_tokens]
     fig = go.Figure(go.Heatmap(z=one_hot, x=x, y=y, colorscale=[[0, "#f4f4f4"], [1, COLORS["loss"]]],
                                zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
-                               hovertemplate="step %{y}<br>column %{x}<br>value %{z}<extra></extra>"))
+                               hovertemplate=hover(f'{t("hover.step", lang)} %{{y}}', f'{t("hover.column", lang)} %{{x}}',
+                                                   f'{t("hover.value", lang)} %{{z}}')))
     fig.update_xaxes(type="category", side="top", tickangle=0)
     fig.update_yaxes(title=t("chart.one_hot.y", lang), autorange="reversed", type="category")
     steps = len(y)
@@ -112,7 +120,7 @@ def tensor_sizes(trace: pd.DataFrame, lang: str = "en") -> go.Figure:
     df["elements"] = [math.prod(s) if len(s) else 1 for s in df["shape"]]
     df["label"] = [f"{n} {tuple(s)}" for n, s in zip(df["name"], df["shape"])]
     fig = go.Figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
-                           hovertemplate="%{y}<br>%{x:,} elements<extra></extra>"))
+                           hovertemplate=hover("%{y}", f'%{{x:,}} {t("hover.elements", lang)}')))
     fig.update_xaxes(title=t("chart.sizes.x", lang), type="log")
     fig.update_yaxes(autorange="reversed", type="category")
     return _base(fig, t("chart.sizes.title", lang), max(420, 40 * len(df) + 120))
@@ -136,7 +144,8 @@ def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axi
         z=matrix, x=list(range(m)), y=list(range(n)), colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
         text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if annotate else None,
         texttemplate="%{text}" if annotate else None, textfont=dict(size=FONT_SIZE - 4),
-        hovertemplate="row %{y}, column %{x}<br>value %{z:.6f}<extra></extra>", xgap=1, ygap=1,
+        hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.column", lang)} %{{x}}',
+                            f'{t("hover.value", lang)} %{{z:.6f}}'), xgap=1, ygap=1,
         colorbar=dict(thickness=14)))
     if split is not None and 0 < split < (m if axis == "col" else n):
         line = dict(color="black", width=4)
@@ -167,8 +176,9 @@ def difference_heatmap(diff: np.ndarray, title: str, lang: str = "en") -> go.Fig
     """Element-wise difference of the two sides, on its own (tiny) colour scale."""
     diff = np.asarray(diff, dtype=float)
     zmax = float(np.abs(diff).max()) or 1e-12
-    fig = matrix_heatmap(diff, title, zmax=zmax, annotate=False)
-    fig.update_traces(hovertemplate="row %{y}, column %{x}<br>difference %{z:.3e}<extra></extra>",
+    fig = matrix_heatmap(diff, title, zmax=zmax, annotate=False, lang=lang)
+    fig.update_traces(hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.column", lang)} %{{x}}',
+                                          f'{t("hover.difference", lang)} %{{z:.3e}}'),
                       colorbar=dict(thickness=14, exponentformat="e"))
     return fig
 
@@ -295,10 +305,11 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     fig = go.Figure([
         # float32 halves what goes over the wire (base64) and is more precision than a colour shows
         go.Heatmap(z=np.asarray(hidden, dtype=np.float32)[:, order], y=labels, coloraxis="coloraxis",
-                   x=[f"unit {u}" for u in order],
-                   hovertemplate="step %{y}<br>%{x}<br>H = %{z:.3f}<extra></extra>"),
+                   x=[f'{t("hover.unit", lang)} {u}' for u in order],
+                   hovertemplate=hover(f'{t("hover.step", lang)} %{{y}}', "%{x}", "H = %{z:.3f}")),
         go.Heatmap(z=np.asarray(probs, dtype=np.float32), x=x, y=labels, xaxis="x2", coloraxis="coloraxis2",
-                   hovertemplate="step %{y}<br>next = %{x}<br>p = %{z:.3f}<extra></extra>"),
+                   hovertemplate=hover(f'{t("hover.step", lang)} %{{y}}', f'{t("hover.next", lang)} = %{{x}}',
+                                       "p = %{z:.3f}")),
         go.Scatter(x=[show_token(t) for t in steps["target"]], y=labels, xaxis="x2", mode="markers",
                    name=t("chart.steps.true", lang), marker=dict(symbol="circle-open", size=16, line=dict(width=3),
                                                        color=COLORS["good"])),
@@ -345,23 +356,24 @@ def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int, lang: str 
         go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
                customdata=np.stack([[show_token(t) for t in steps["target"]], steps["p_target"],
                                     [show_token(t) for t in steps["predicted"]]], axis=1),
-               hovertemplate="%{x} → %{customdata[0]}<br>loss %{y:.3f}<br>p(true) %{customdata[1]:.3f}"
-                             "<br>predicted %{customdata[2]}<extra></extra>"),
+               hovertemplate=hover("%{x} → %{customdata[0]}", f'{t("chart.loss", lang)} %{{y:.3f}}',
+                                   "p(true) %{customdata[1]:.3f}", f'{t("hover.predicted", lang)} %{{customdata[2]}}')),
         go.Scatter(x=labels, y=values, yaxis="y2", mode="lines+markers", line=dict(color=COLORS["h_block"], width=3),
-                   marker=dict(size=8), hovertemplate="%{x}<br>H = %{y:.3f}<extra></extra>"),
+                   marker=dict(size=8), hovertemplate=hover("%{x}", "H = %{y:.3f}")),
         go.Scatter(x=labels, y=steps["grad_norm"], yaxis="y3", mode="lines+markers",
                    line=dict(color=COLORS["accent"], width=3), marker=dict(size=8),
-                   hovertemplate="%{x}<br>‖∂loss/∂H_t‖ = %{y:.3g}<extra></extra>"),
+                   hovertemplate=hover("%{x}", "‖∂loss/∂H_t‖ = %{y:.3g}")),
     ])
     fig.update_layout(
-        xaxis=dict(anchor="y3", type="category", tickangle=-60, title="step: input"),
+        xaxis=dict(anchor="y3", type="category", tickangle=-60, title=t("chart.step_timeline.x", lang)),
         yaxis=dict(domain=rows[0], anchor="x", title="−log p(true)"),
         yaxis2=dict(domain=rows[1], anchor="x", title=f"H[{unit}]", range=[-limit, limit],
                     zeroline=True, zerolinecolor=COLORS["ref"]),
-        yaxis3=dict(domain=rows[2], anchor="x", title="norm", type="log", exponentformat="e"),
-        annotations=[_panel_title("Loss at each step (green: top prediction correct)", 0, rows[0][1]),
-                     _panel_title(f"Hidden unit {unit}: H_t[{unit}]", 0, rows[1][1]),
-                     _panel_title("‖∂loss/∂H_t‖: how much the loss depends on each hidden state", 0, rows[2][1])],
+        yaxis3=dict(domain=rows[2], anchor="x", title=t("chart.step_timeline.norm", lang), type="log",
+                    exponentformat="e"),
+        annotations=[_panel_title(t("chart.step_timeline.loss", lang), 0, rows[0][1]),
+                     _panel_title(t("chart.step_timeline.unit", lang, unit=unit), 0, rows[1][1]),
+                     _panel_title(t("chart.step_timeline.grad", lang), 0, rows[2][1])],
         showlegend=False, margin=dict(t=50))
     return _base(fig, None, 860)
 
@@ -390,7 +402,7 @@ def next_token_chart(dist: pd.DataFrame, top: int = 15, lang: str = "en") -> go.
     for temp, part in dist.groupby("temperature", sort=True):
         part = part.set_index("token").reindex(best)
         fig.add_trace(go.Bar(x=[show_token(tok) for tok in best], y=part["p"], name=f"T = {temp:g}",
-                             hovertemplate="next %{x}<br>p %{y:.3f}<extra>T = " + f"{temp:g}" + "</extra>"))
+                             hovertemplate=f'{t("hover.next", lang)} %{{x}}<br>p %{{y:.3f}}<extra>T = {temp:g}</extra>'))
     fig.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
     fig.update_xaxes(title=t("chart.next.x", lang), type="category")
     fig.update_yaxes(title=t("chart.next.y", lang), range=[0, min(1.0, float(dist["p"].max()) * 1.15)])
@@ -441,16 +453,17 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                    zmin=lo, zmax=hi, hoverongaps=False,
                    colorbar=dict(tickvals=cvals, ticktext=ctext, thickness=12, x=0.45, xanchor="left", len=0.9,
                                  tickfont=dict(size=FONT_SIZE - 4)),
-                   hovertemplate="loss at step %{y}<br>hidden state %{x}<br>‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}"
-                                 "<extra></extra>"),
+                   hovertemplate=hover(f'{t("hover.loss_at_step", lang)} %{{y}}', f'{t("hover.hidden_state", lang)} %{{x}}',
+                                       "‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}")),
         go.Scatter(x=d, y=curve, xaxis="x2", yaxis="y2", mode="lines+markers", name=t("chart.flow.mean", lang),
                    line=dict(color=COLORS["accent"], width=3), marker=dict(size=7),
-                   hovertemplate="d = %{x} steps back<br>mean ‖∂ℓ_t/∂H_(t−d)‖ = %{y:.2e}<extra></extra>"),
+                   hovertemplate=hover(f'd = %{{x}} {t("hover.steps_back", lang)}',
+                                       f'{t("hover.mean", lang)} ‖∂ℓ_t/∂H_(t−d)‖ = %{{y:.2e}}')),
     ]
     if bound is not None:
         traces.append(go.Scatter(x=d, y=bound, xaxis="x2", yaxis="y2", mode="lines", name=t("chart.flow.bound", lang),
                                  line=dict(color=COLORS["ref"], width=2, dash="dash"),
-                                 hovertemplate="d = %{x}<br>bound %{y:.2e}<extra></extra>"))
+                                 hovertemplate=hover("d = %{x}", f'{t("chart.flow.bound", lang)} %{{y:.2e}}')))
     layout = dict(
         template=TEMPLATE, height=560, showlegend=bound is not None,
         # bottom left of the right panel: empty when the bound is drawn (then the curve falls)
@@ -503,11 +516,12 @@ def decay_curves_chart(curves: pd.DataFrame, lang: str = "en") -> go.Figure:
         traces.append(go.Scatter(x=part["d"].tolist(), y=part["mean"].tolist(), mode="lines",
                                  name=t("chart.epoch_n", lang, epoch=epoch),
                                  line=dict(color=f"rgba(255,127,14,{shade:.2f})", width=3),
-                                 hovertemplate=f"epoch {epoch}<br>d = %{{x}}<br>mean %{{y:.2e}}<extra></extra>"))
+                                 hovertemplate=hover(t("chart.epoch_n", lang, epoch=epoch), "d = %{x}",
+                                                     f'{t("hover.mean", lang)} %{{y:.2e}}')))
     layout = dict(template=TEMPLATE, height=420, title=dict(text=t("chart.decay.title", lang)),
                   xaxis=dict(title=dict(text=t("chart.decay.x", lang))),
                   yaxis=dict(type="log", range=[lo, hi], tickvals=[10.0 ** v for v in vals], ticktext=text,
-                             title=dict(text="mean ‖∂ℓ_t/∂H_(t−d)‖")),
+                             title=dict(text=f'{t("hover.mean", lang)} ‖∂ℓ_t/∂H_(t−d)‖')),
                   legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
                   margin=dict(b=120))
     return go.Figure(traces, layout)

@@ -7,35 +7,18 @@ import streamlit as st
 
 from . import exercise_charts as xc
 from . import lab, runs, ui
-from .exercises import arm_stats, fmt, lang_now, pair_frame, tr
+from .exercises import arm_stats, fmt, pair_frame, tr
+from .i18n import t
 
-# (English, 简体中文), read through exercises.tr's language choice
-MESSAGES = {
-    "cmp.title": ("Compare with…", "与……比较"),
-    "cmp.pick": ("Another run of this session, or the lesson's reference run",
-                 "本会话的另一次训练，或本节的参考训练"),
-    "cmp.none": ("Train another run (or open the reference run) to compare it with this one.",
-                 "再训练一次（或打开参考训练），就可以与这次比较。"),
-    "cmp.this": ("this run", "这次训练"),
-    "cmp.reference": ("reference", "参考"),
-    "cmp.curves": ("Perplexity: this run (A) against the other (B)", "困惑度：这次训练（A）对另一次（B）"),
-    "cmp.same": ("The two runs have the same settings: with the same seed their curves coincide.",
-                 "两次训练设置相同：种子相同时曲线重合。"),
-    "cmp.setting": ("setting", "设置"),
-    "cmp.other": ("other run", "另一次"),
-}
-
-
-def _t(key: str) -> str:
-    en, zh = MESSAGES[key]
-    return zh if lang_now() == "zh" else en
+def _t(key: str, **fmt) -> str:
+    return t(f"compare.{key}", **fmt)
 
 
 def _label(run) -> str:
     v = run.view()
     last = lab.fmt_ppl(v.last["perplexity"]) if v.last else "–"
-    who = f"{_t('cmp.reference')} " if v.origin == "reference" else ""
-    return f"{who}{run.id}: {v.epoch}/{v.target} epochs, perplexity {last}, {v.settings.hidden} hidden"
+    who = _t("reference") + " " if v.origin == "reference" else ""
+    return _t("label", who=who, id=run.id, epoch=v.epoch, target=v.target, ppl=last, hidden=v.settings.hidden)
 
 
 def compare_with(run) -> None:
@@ -47,26 +30,26 @@ def compare_with(run) -> None:
         if r.id not in seen and (r.epoch or r.origin == "reference"):
             seen.add(r.id)
             others.append(r)
-    with st.expander(_t("cmp.title"), icon=":material/compare_arrows:"):
+    with st.expander(_t("title"), icon=":material/compare_arrows:"):
         if not others:
-            st.caption(_t("cmp.none"))
+            st.caption(_t("none"))
             return
         by_id = {r.id: r for r in others}
-        choice = st.selectbox(_t("cmp.pick"), list(by_id), index=None, key="compare_with",
+        choice = st.selectbox(_t("pick"), list(by_id), index=None, key="compare_with",
                               format_func=lambda i: _label(by_id[i]))
         if choice is None:
             return
         va, vb = run.view(), by_id[choice].view()
-        labels = {"A": f"A: {_t('cmp.this')}", "B": f"B: {vb.id}"}
+        labels = {"A": f"A: {_t('this')}", "B": f"B: {vb.id}"}
         ui.chart(xc.ab_curves(pair_frame(va, vb), labels, max(va.target, vb.target, 1), va.vocab_size,
-                              _t("cmp.curves")), key="compare_curves")
+                              _t("curves")), key="compare_curves")
         diff = va.settings.differences(vb.settings)
         if diff:
-            st.dataframe(pd.DataFrame([{_t("cmp.setting"): k, labels["A"]: lab.fmt_setting(a),
+            st.dataframe(pd.DataFrame([{_t("setting"): k, labels["A"]: lab.fmt_setting(a),
                                         labels["B"]: lab.fmt_setting(b)} for k, (a, b) in diff.items()]),
                          hide_index=True, width="stretch")
         else:
-            st.caption(_t("cmp.same"))
+            st.caption(_t("same"))
         rows = []
         for arm, v in (("A", va), ("B", vb)):
             s = arm_stats(v)

@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import TEMPLATE, show_token
+from .charts import TEMPLATE, hover, show_token
+from .i18n import t
 
 ARM_COLORS = {"A": "#1f77b4", "B": "#d62728"}
 
@@ -21,7 +22,7 @@ def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
 
 
 def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, vocab_size: int,
-              title: str | None = None) -> go.Figure:
+              title: str | None = None, lang: str | None = None) -> go.Figure:
     """Perplexity per epoch of arms A and B on a log axis (held-out perplexity dotted where there is one);
     the uniform guess |V| as a grey line."""
     fig = go.Figure()
@@ -32,66 +33,69 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
         color = ARM_COLORS[arm]
         fig.add_scatter(x=d["epoch"], y=d["perplexity"], mode="lines+markers", marker_size=4, name=labels[arm],
                         line=dict(color=color, width=3),
-                        hovertemplate="epoch %{x}<br>perplexity %{y:.4g}<extra>" + labels[arm] + "</extra>")
+                        hovertemplate=f'{t("chart.epoch", lang)} %{{x}}<br>{t("chart.ppl", lang)} %{{y:.4g}}'
+                                      f"<extra>{labels[arm]}</extra>")
         held = d["heldout_perplexity"] if "heldout_perplexity" in d else None
         if held is not None and held.notna().any():
-            fig.add_scatter(x=d["epoch"], y=held, mode="lines", name=f"{labels[arm]}: held-out",
+            fig.add_scatter(x=d["epoch"], y=held, mode="lines", name=t("chart.heldout", lang, label=labels[arm]),
                             line=dict(color=color, width=2, dash="dot"),
-                            hovertemplate="epoch %{x}<br>held-out perplexity %{y:.4g}<extra></extra>")
+                            hovertemplate=hover(f'{t("chart.epoch", lang)} %{{x}}',
+                                                f'{t("hover.heldout_ppl", lang)} %{{y:.4g}}'))
     fig.add_hline(y=vocab_size, line=dict(color="#7f7f7f", dash="dash", width=1),
-                  annotation_text=f"uniform guess |V| = {vocab_size}", annotation_position="top left")
-    fig.update_xaxes(title="epoch", range=[0, max(target_epochs, 1) + 0.5])
+                  annotation_text=t("chart.curves.uniform", lang, V=vocab_size), annotation_position="top left")
+    fig.update_xaxes(title=t("chart.epoch", lang), range=[0, max(target_epochs, 1) + 0.5])
     values = pd.to_numeric(pd.concat([frame.get("perplexity", pd.Series(dtype=float)),
                                       frame.get("heldout_perplexity", pd.Series(dtype=float))]), errors="coerce")
     values = values[np.isfinite(values) & (values > 0)]
     lo = min(float(values.min()) if len(values) else 1.0, 1.0)
     hi = max(float(values.max()) if len(values) else vocab_size, vocab_size)
-    fig.update_yaxes(title="perplexity (log)", type="log", range=[np.log10(lo * 0.9), np.log10(hi * 1.5)])
+    fig.update_yaxes(title=t("chart.ppl_log", lang), type="log", range=[np.log10(lo * 0.9), np.log10(hi * 1.5)])
     return _layout(fig, title, 420)
 
 
 def ab_gradients(frame: pd.DataFrame, labels: dict[str, str], theta: dict[str, float | None],
-                 target_epochs: int, titles: tuple[str, str] = ("‖g‖ before clipping (mean per epoch)",
-                                                                "minibatches clipped")) -> go.Figure:
+                 target_epochs: int, lang: str | None = None) -> go.Figure:
     """Mean gradient norm before clipping per epoch (log) and the share of minibatches clipped, A and B."""
+    titles = (t("exercises.chart.grad", lang), t("exercises.chart.clipped", lang))
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=titles)
+    epoch = f'{t("chart.epoch", lang)} %{{x}}'
     for arm in ("A", "B"):
         d = frame[frame["arm"] == arm]
         if not len(d):
             continue
         color = ARM_COLORS[arm]
         fig.add_scatter(x=d["epoch"], y=d["grad_norm"], mode="lines", name=labels[arm], line=dict(color=color, width=3),
-                        row=1, col=1, hovertemplate="epoch %{x}<br>‖g‖ %{y:.3g}<extra></extra>")
+                        row=1, col=1, hovertemplate=hover(epoch, "‖g‖ %{y:.3g}"))
         fig.add_scatter(x=d["epoch"], y=d["clip_fraction"], mode="lines", name=labels[arm], showlegend=False,
                         line=dict(color=color, width=3), row=1, col=2,
-                        hovertemplate="epoch %{x}<br>clipped %{y:.0%}<extra></extra>")
+                        hovertemplate=hover(epoch, f'{t("hover.clipped", lang)} %{{y:.0%}}'))
     for arm, value in theta.items():
         if value is not None:
             fig.add_hline(y=value, line=dict(color=ARM_COLORS[arm], dash="dash", width=1), row=1, col=1)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
-    fig.update_xaxes(title="epoch", range=[0, max(target_epochs, 1) + 0.5])
+    fig.update_xaxes(title=t("chart.epoch", lang), range=[0, max(target_epochs, 1) + 0.5])
     return _layout(fig, None, 360)
 
 
-def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8,
-                title: str = "Loss at each position (cell text: the input token)",
-                row_title: str = "row of the minibatch") -> go.Figure:
+def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8, lang: str | None = None) -> go.Figure:
     """The loss at every position of a minibatch's first ``rows`` rows (rows x steps), input tokens as text."""
     z = np.asarray(losses)[:rows]
-    text = [[show_token(t) for t in row] for row in x_tokens[:rows]]
+    text = [[show_token(tok) for tok in row] for row in x_tokens[:rows]]
     fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Reds", zmin=0,
-                               colorbar=dict(title="loss"),
-                               hovertemplate="row %{y}, step %{x}<br>input %{text}<br>loss %{z:.3f}<extra></extra>"))
-    fig.update_xaxes(title="time step", dtick=5)
-    fig.update_yaxes(title=row_title, autorange="reversed", dtick=1)
-    return _layout(fig, title, 120 + 34 * len(z))
+                               colorbar=dict(title=t("chart.loss", lang)),
+                               hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.step", lang)} %{{x}}',
+                                                   f'{t("hover.input", lang)} %{{text}}',
+                                                   f'{t("chart.loss", lang)} %{{z:.3f}}')))
+    fig.update_xaxes(title=t("chart.time_step", lang), dtick=5)
+    fig.update_yaxes(title=t("exercises.chart.step_row", lang), autorange="reversed", dtick=1)
+    return _layout(fig, t("exercises.chart.step_loss", lang), 120 + 34 * len(z))
 
 
 def update_sizes(ratios: dict[str, float]) -> go.Figure:
     """‖ΔW‖ / ‖W‖ per parameter on a log axis (a parameter that was 0 is left out: its ratio is infinite)."""
     names = [k for k, v in ratios.items() if np.isfinite(v) and v > 0]
     fig = go.Figure(go.Bar(x=names, y=[ratios[k] for k in names], marker_color="#1f77b4",
-                           hovertemplate="%{x}: ‖ΔW‖/‖W‖ = %{y:.3g}<extra></extra>"))
+                           hovertemplate=hover("%{x}: ‖ΔW‖/‖W‖ = %{y:.3g}")))
     fig.update_yaxes(type="log", title="‖ΔW‖ / ‖W‖")
     return _layout(fig, None, 300)

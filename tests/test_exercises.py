@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 import rnn_core
 from dashboard import exercises as ex
 from dashboard import runs
-from dashboard.i18n import fields
+from dashboard.i18n import catalogue
 from rnn_core.runs import RUN_ID, RunSettings, RunView
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
@@ -42,16 +42,31 @@ def test_every_pair_differs_in_its_switch_only_and_has_its_own_ids():
     assert ex.parse_seed("12") == 12 and ex.parse_seed("x") == 0 and ex.parse_seed("-1") == 0
 
 
-def test_both_languages_have_every_message_with_the_same_fields():
-    en, zh = ex.MESSAGES["en"], ex.MESSAGES["zh"]
-    assert set(en) == set(zh)
-    for key in en:
-        assert fields(en[key]) == fields(zh[key]), key
-    for e in ex.EXERCISES.values():
-        for lang in ("en", "zh"):
-            assert ex.tr(f"ex.{e.id}.q", lang) and ex.tr(f"ex.{e.id}.title", lang)
+def test_every_exercise_and_pair_is_worded_in_both_catalogues():
+    for lang in ("en", "zh"):
+        words = catalogue(lang)
+        for e in ex.EXERCISES.values():
+            assert all(words[f"exercises.ex.{e.id}.{part}"] for part in ("title", "q", "why"))
             for v in e.variations:
-                assert ex.tr(f"var.{v.id}", lang)
+                name = ex.pair_name(v, lang)
+                assert name and "{" not in name and len(name.split(" vs ")) == 2, name
+    hidden = ex.EXERCISES["tuning"].variation("hidden")
+    assert ex.pair_name(hidden, "zh") == f"{ex.HIDDEN} 个隐藏单元 vs {2 * ex.HIDDEN} 个隐藏单元"
+    assert ex.arm_label(hidden, "B", "en") == f"B ({2 * ex.HIDDEN} hidden units)"
+    assert not hasattr(ex, "MESSAGES")  # one place for the words: the catalogues
+
+
+def test_other_sizes_come_from_the_environment_and_train_other_pairs():
+    e, v = ex.EXERCISES["clip"], ex.EXERCISES["clip"].variations[0]
+    assert ex.Sizes.from_env("") == ex.Sizes() and ex.Sizes().base == ex.BASE
+    small = ex.Sizes.from_env("hidden=16, epochs=3")
+    assert (small.base.hidden, small.base.epochs, small.base.batch) == (16, 3, ex.BASE.batch)
+    assert ex.pair_settings(e, v, 1, small)[0].hidden == 16
+    assert ex.pair_ids(e, v, 1, small)[0] != ex.pair_ids(e, v, 1, ex.Sizes())[0]
+    assert all(RUN_ID.match(i) for i in ex.pair_ids(ex.EXERCISES["embedding"], ex.EXERCISES["embedding"].variations[0],
+                                                    999999, small))
+    with pytest.raises(ValueError, match=ex.SIZES_ENV):
+        ex.Sizes.from_env("lr=2")
 
 
 def view(settings: RunSettings, ppl: list[float], status="done", grad=None, clip=None, held=None, samples=None):
@@ -137,8 +152,7 @@ def test_the_page_renders_every_card_and_steps_one_minibatch_at_a_time():
 
 
 def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
-    monkeypatch.setattr(ex, "BASE", dataclasses.replace(ex.BASE, hidden=16, epochs=3))
-    monkeypatch.setattr(ex, "SIZES_VERSION", "test")
+    monkeypatch.setenv(ex.SIZES_ENV, "hidden=16,epochs=3")
     at = open_page(exercise="clip", seed="5")
     at.button(key="ex_run").click().run()
     assert not at.exception
@@ -179,17 +193,17 @@ def test_training_compares_its_run_with_the_reference_run_and_lists_the_settings
     assert "epochs" in set(diff["setting"])
 
 
-def test_the_heldout_card_scores_an_uploaded_text(monkeypatch, tmp_path):
+def test_the_heldout_card_scores_an_uploaded_text(tmp_path):
     from rnn_core.runs import RunRegistry, RunStore, Scheduler
 
-    monkeypatch.setattr(ex, "BASE", dataclasses.replace(ex.BASE, hidden=8, epochs=2, batch=8, steps=10))
+    sizes = ex.Sizes(dataclasses.replace(ex.BASE, hidden=8, epochs=2, batch=8, steps=10), "t")
     tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("toy_english", seed=0), "char", 2000)
     reg = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(threads=1))
     e = ex.EXERCISES["heldout"]
     text = b"the quick brown fox jumps over the lazy dog " * 20
     v = ex.upload_variation("notes.txt", text)
     assert v != ex.upload_variation("notes.txt", text + b"!") and ex.variation_message(v) == "var.upload"
-    a, b = ex.start_pair(reg, tc, e, v, 0, heldout_text=text)
+    a, b = ex.start_pair(reg, tc, e, v, 0, heldout_text=text, sizes=sizes)
     for run in (a, b):
         assert run.wait(120).status == "done"
     assert a.settings.heldout == "rest" and b.settings.heldout == "upload:notes.txt"
@@ -225,8 +239,7 @@ def test_in_chinese_the_page_shows_no_english_sentence(monkeypatch):
     from tests.test_dashboard_pages import open_app
     from tests.test_i18n import english_runs, page_texts
 
-    monkeypatch.setattr(ex, "BASE", dataclasses.replace(ex.BASE, hidden=16, epochs=2))
-    monkeypatch.setattr(ex, "SIZES_VERSION", "zh")
+    monkeypatch.setenv(ex.SIZES_ENV, "hidden=16,epochs=2")
     at = open_app("exercises", lang="zh", exercise="relu", seed="6")
     assert at.title[0].value.startswith("7 · 练习")
     at.button(key="ex_run").click().run()

@@ -48,10 +48,11 @@ var_ids = [v.id for v in exercise.variations]
 var_key = f"ex_variation_{ex_id}"
 _from_url(var_key, "variation", lambda v: v in var_ids, var_ids[0])
 if len(var_ids) > 1:
-    var_id = c2.radio(tr("page.variation"), var_ids, key=var_key, format_func=lambda v: ex.tr(f"var.{v}", lang))
+    var_id = c2.radio(tr("page.variation"), var_ids, key=var_key,
+                      format_func=lambda v: ex.pair_name(exercise.variation(v), lang))
 else:
     var_id = var_ids[0]
-    c2.markdown(f"**{tr('page.variation')}:** {tr(f'var.{var_id}')}")
+    c2.markdown(f"**{tr('page.variation')}:** {ex.pair_name(exercise.variation(var_id), lang)}")
 variation = exercise.variation(var_id)
 heldout_text = None
 if ex_id == "heldout":  # B may be scored on a text of the student's own
@@ -90,8 +91,8 @@ with st.container(border=True):
                     hidden=settings_a.hidden, epochs=settings_a.epochs, budget=ex.BUDGET_S))
     if "lesson" in (rnn_core.engines.engine_for(s.engine, s.activation, s.input, s.detach) for s in (settings_a,
                                                                                                     settings_b)):
-        what = "embedding" if ex_id == "embedding" else "no-detach training"
-        st.caption(tr("card.engine_note", what=what))
+        st.caption(tr("card.engine_note", what=tr("card.engine_what_embedding" if ex_id == "embedding"
+                                                   else "card.engine_what_nodetach")))
     run_a, run_b = ex.find_pair(reg, exercise, variation, seed)
     running = any(r is not None and r.running for r in (run_a, run_b))
     done = ex.pair_complete(run_a) and ex.pair_complete(run_b)
@@ -118,7 +119,7 @@ def pair_view() -> None:
     st.markdown(f"**{tr('card.answer')}**  \n" + "  \n".join(ex.summary(exercise, variation, va, vb, lang)))
     frame = ex.pair_frame(va, vb)
     vocab_size = (va or vb).vocab_size if (va or vb) else len(info.vocab)
-    ui.chart(xc.ab_curves(frame, labels, settings_a.epochs, vocab_size, tr("card.curves")), key="ex_curves")
+    ui.chart(xc.ab_curves(frame, labels, settings_a.epochs, vocab_size, tr("card.curves"), lang=lang), key="ex_curves")
     rows = []
     for arm, v in (("A", va), ("B", vb)):
         s = ex.arm_stats(v)
@@ -135,7 +136,7 @@ def pair_view() -> None:
         st.markdown(f"**{tr('card.table')}**")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
         ui.chart(xc.ab_gradients(frame, labels, {"A": settings_a.clip, "B": settings_b.clip}, settings_a.epochs,
-                                 (tr("chart.grad"), tr("chart.clipped"))), key="ex_gradients")
+                                 lang=lang), key="ex_gradients")
         samples = ex.samples_side_by_side(va, vb).rename(columns=labels)
         if len(samples):
             st.markdown(f"**{tr('card.samples', prefix=(va or vb).settings.prefix)}**")
@@ -160,7 +161,8 @@ st.header(tr("step.title"))
 st.markdown(tr("step.intro", hidden=ex.HIDDEN))
 s1, s2 = st.columns(2)
 detach = s1.toggle(tr("step.detach"), value=True, key="step_detach")
-clip_text = s2.radio("θ", ["1", "off"], horizontal=True, key="step_clip")
+clip_text = s2.radio("θ", ["1", "off"], horizontal=True, key="step_clip",
+                     format_func=lambda v: tr("step.clip_off") if v == "off" else f"θ = {v}")
 theta = None if clip_text == "off" else 1.0
 step_key = (seed, detach, theta, info.key)
 
@@ -223,8 +225,7 @@ else:
     m[2].metric(tr("step.g_before"), ex.fmt(report.grad_norm))
     m[3].metric(tr("step.g_after"), ex.fmt(report.clipped_norm))
     x_tokens = [vocab.to_tokens(row.tolist()) for row in report.X[:8]]
-    ui.chart(xc.step_losses(report.losses.numpy(), x_tokens, title=tr("chart.step_loss"), row_title=tr("chart.step_row")),
-             key="step_losses")
+    ui.chart(xc.step_losses(report.losses.numpy(), x_tokens, lang=lang), key="step_losses")
     st.markdown(f"**{tr('step.updates')}**")
     u1, u2 = st.columns([2, 1])
     with u1:
