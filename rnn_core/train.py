@@ -74,9 +74,10 @@ def clip_value(text: str) -> float | None:
 _bar_open = False  # a progress line is drawn but not yet ended
 
 
-def progress(view, total: int, out=sys.stderr) -> None:
-    """A one-line progress bar for a run's view, redrawn in place."""
+def progress(view, total: int, out=None) -> None:
+    """A one-line progress bar for a run's view, redrawn in place (on ``out``, else on sys.stderr as it is now)."""
     global _bar_open
+    out = out or sys.stderr
     _bar_open = view.epoch < total
     width = 30
     done = int(width * view.epoch / total)

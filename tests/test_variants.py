@@ -3,15 +3,13 @@ detach match autograd on the lesson's model; an identity embedding is one-hot; P
 to greedy; an A/B pair differing in nothing trains identically; step mode is one step of the trainer."""
 import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 import rnn_core
+import rnn_core.train
 from rnn_core.checkpoint import checkpoint_payload, load_checkpoint, payload_bytes, read_checkpoint
 from rnn_core.engines import engine_for, make_model
 from rnn_core.model import RNN, TorchRNN, formula_params
@@ -20,7 +18,6 @@ from rnn_core.training import Trainer, generate, next_distribution, parse_predic
 from rnn_core.variants import heldout_tokens
 
 V, H, B, T = 12, 16, 4, 7
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=3, engine="fast", device="cpu",
                     prefix="a", seed=3)
 
@@ -321,16 +318,14 @@ def test_step_mode_ends_an_epoch_with_its_record(counting):
 
 # ---------------------------------------------------------------- the CLI
 
-def test_cli_flags_for_the_switches():
-    result = subprocess.run(
-        [sys.executable, "-m", "rnn_core.train", "--corpus", "counting", "--epochs", "1", "--hidden", "8",
-         "--batch-size", "8", "--num-steps", "10", "--quiet", "--prefix", "a", "--activation", "relu",
-         "--input", "embedding", "--no-detach", "--predict", "sample:0.5", "--heldout", "builtin:toy_english"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+def test_cli_flags_for_the_switches(capsys):
+    assert rnn_core.train.main(
+        # 1,000 tokens: without detach, each minibatch backpropagates through all the epoch's earlier ones
+        ["--corpus", "counting", "--max-tokens", "1000", "--epochs", "1", "--hidden", "8", "--batch-size", "8",
+         "--num-steps", "10", "--quiet", "--prefix", "a", "--activation", "relu", "--input", "embedding",
+         "--no-detach", "--predict", "sample:0.5", "--heldout", "builtin:toy_english"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["engine_used"] == "lesson" and summary["activation"] == "relu" and summary["detach"] is False
     assert summary["heldout_perplexity"] > 1
-    bad = subprocess.run([sys.executable, "-m", "rnn_core.train", "--predict", "beam"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
-    assert bad.returncode == 2 and "beam" in bad.stderr
+    assert rnn_core.train.main(["--predict", "beam"]) == 2
+    assert "beam" in capsys.readouterr().err
