@@ -217,7 +217,7 @@ BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_
 
 def view_link(page: str) -> str:
     """The address of this exact view: the page, the URL's parameters and every bound setting as it is now."""
-    from urllib.parse import urlencode, urlsplit
+    from urllib.parse import urlencode
 
     params = st.query_params.to_dict()
     for key in sorted(BOUND_KEYS):
@@ -226,10 +226,35 @@ def view_link(page: str) -> str:
             default = URL_SPECS.get(key, (None, None, object()))[2]
             if value != default or key in params:
                 params[key] = str(value).lower() if isinstance(value, bool) else str(value)
-    base = urlsplit(getattr(st.context, "url", None) or "")
-    root = f"{base.scheme}://{base.netloc}" if base.netloc else ""
     query = urlencode(params)
-    return f"{root}/{page}" + (f"?{query}" if query else "")
+    return f"{_root()}/{page}" + (f"?{query}" if query else "")
+
+
+def _root() -> str:
+    """The server's address as the browser sees it ('' when unknown: a link relative to the server)."""
+    from urllib.parse import urlsplit
+
+    base = urlsplit(getattr(st.context, "url", None) or "")
+    return f"{base.scheme}://{base.netloc}" if base.netloc else ""
+
+
+# The built-in Chinese text (the lesson itself, in d2l-zh too, trains on The Time Machine): every character kept.
+CHINESE_DEMO = {"corpus": "chinese_numbers", "clean": "keep"}
+
+
+def chinese_demo_link() -> str:
+    """The Data page on the built-in Chinese corpus, in this run's language (and lecture mode, when on)."""
+    from urllib.parse import urlencode
+
+    params = {**CHINESE_DEMO, "lang": i18n.current(), **({"mode": "lecture"} if lecture_mode() else {})}
+    return f"{_root()}/data?{urlencode(params)}"
+
+
+def chinese_demo(where=st) -> None:
+    """The Chinese demo one click away: a sentence on what it is and the link that opens it."""
+    box = where.container(horizontal=True, vertical_alignment="center")
+    box.link_button(t("demo.zh_open"), chinese_demo_link(), icon=":material/translate:")
+    box.caption(t("demo.zh_about"))
 
 
 def switch_to(path: str) -> None:

@@ -80,3 +80,25 @@ def test_the_toolbar_turns_pages_and_keeps_the_settings():
     assert at.title[0].value.startswith("2 · ")
     assert at.slider(key="hidden").value == 64
     assert "<b>S</b> Start" in texts(at.get("html"))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_home_and_data_open_the_chinese_demo_in_one_click_and_say_what_it_is(lang):
+    from urllib.parse import parse_qs, urlsplit
+
+    from dashboard.i18n import t
+
+    for page in ("home", "data"):
+        at = open_app(page, lang=lang, hidden=16)
+        assert_clean(at)
+        links = [e.proto for e in at.get("link_button")]
+        demo = next(p for p in links if p.label == t("demo.zh_open", lang))
+        url = urlsplit(demo.url)
+        assert url.path == "/data" and parse_qs(url.query) == {"corpus": ["chinese_numbers"], "clean": ["keep"],
+                                                                 "lang": [lang]}
+        assert t("demo.zh_about", lang) in texts(at.caption)
+    opened = open_app("data", **{k: v[0] for k, v in parse_qs(url.query).items()})
+    assert_clean(opened)
+    assert opened.sidebar.selectbox(key="corpus").value == "chinese_numbers"
+    assert "二十" in texts(opened.get("code"))  # the Chinese text itself, not the Time Machine
+    assert not [e for e in opened.get("link_button") if e.proto.label == t("demo.zh_open", lang)]

@@ -16,6 +16,8 @@ ui.header(
 )
 
 st.markdown(t("data.corpus", title=ui.corpus_title(info.used), note=ui.corpus_note(info)))
+if info.used != ui.CHINESE_DEMO["corpus"]:
+    ui.chinese_demo()
 c1, c2, c3, c4 = st.columns(4)
 c1.metric(t("data.m_text"), f"{info.tc.num_tokens_total:,}", help=ui.corpus_note(info))
 c2.metric(t("data.m_used"), f"{len(info.tc.corpus):,}", help=t("data.m_used_help", n=f"{lab.MAX_TOKENS:,}"))

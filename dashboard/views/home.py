@@ -50,6 +50,8 @@ with right:
         st.info(t("home.in_use", used=ui.corpus_title(info.used), note=ui.corpus_note(info)), icon=":material/info:")
     st.caption(t("home.tokens", used=f"{len(info.tc.corpus):,}", total=f"{info.tc.num_tokens_total:,}",
                  vocab=len(info.vocab), token=t(f"option.token.{ctx.settings.token}")))
+    if info.used != ui.CHINESE_DEMO["corpus"]:
+        ui.chinese_demo()
 
 st.divider()
 st.caption(t("home.url_note"))
