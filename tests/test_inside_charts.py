@@ -3,7 +3,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from dashboard import charts
 
@@ -20,7 +19,6 @@ def flow_arrays(T=6, factor=0.1):
 def test_gradient_flow_chart_is_log_scaled_with_power_of_ten_ticks():
     G, curve = flow_arrays()
     fig = charts.gradient_flow_chart(G, curve, 0.5 ** np.arange(6) * 2, list("abcdef"), list("bcdefg"))
-    assert isinstance(fig, go.Figure) and fig.layout.template.layout.font.size == charts.FONT_SIZE
     heat, line, bound = fig.data
     z = np.asarray(heat.z, dtype=float)
     assert np.isnan(z[0, 1]) and z[5, 0] == np.float32(math.log10(2e-5))  # log10 G; nothing above the diagonal
@@ -75,4 +73,4 @@ def test_decay_curves_chart_overlays_epochs_on_a_log_axis():
     assert [t.name for t in fig.data] == ["epoch 1", "epoch 5"] and len(fig.data[0].x) == 11
     assert fig.layout.yaxis.type == "log" and all(t.startswith("1e") for t in fig.layout.yaxis.ticktext)
     assert fig.data[1].y[-1] > fig.data[0].y[-1]  # a larger W_hh carries the gradient further back
-    assert isinstance(charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])), go.Figure)
+    assert not charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data  # no checkpoint yet
