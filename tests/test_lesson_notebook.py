@@ -1,174 +1,115 @@
-"""The lesson's notebook cells (d2l 8.5, PyTorch), run with ``rnn_core`` in place of ``d2l``.
+"""The lesson's code (rnn_core.d2l_code, d2l 8.5 as written) run as a notebook, with ``rnn_core`` in place of
+``d2l``, and the same model as rnn_core's library form.
 
-The cells are the lesson's code; only the epoch count (500 -> 3) and the report interval (10 -> 1)
-are lowered to keep the suite fast,
-and the lesson's ``init_rnn_state`` is its fixed form (a tuple), as rnn_core documents.
+Only the epoch count (500 -> 3) and the report interval (10 -> 1) are lowered, to keep the suite fast.
 """
+import ast
 import contextlib
 import io
+import re
 
-CELLS = [
-    """
-import math
 import torch
-from torch import nn
 from torch.nn import functional as F
-import rnn_core as d2l
 
-batch_size, num_steps = 32, 35
-train_iter, vocab = d2l.load_data_time_machine(batch_size, num_steps)
-""",
-    """
-assert F.one_hot(torch.tensor([0, 2]), len(vocab)).shape == (2, 28)
-X = torch.arange(10).reshape((2, 5))
-assert F.one_hot(X.T, 28).shape == (5, 2, 28)
-""",
-    """
-def get_params(vocab_size, num_hiddens, device):
-    num_inputs = num_outputs = vocab_size
+import rnn_core
+from rnn_core import d2l_code
+from rnn_core.compat import Animator
+from rnn_core.model import rnn_forward
 
-    def normal(shape):
-        return torch.randn(size=shape, device=device) * 0.01
-
-    W_xh = normal((num_inputs, num_hiddens))
-    W_hh = normal((num_hiddens, num_hiddens))
-    b_h = torch.zeros(num_hiddens, device=device)
-    W_hq = normal((num_hiddens, num_outputs))
-    b_q = torch.zeros(num_outputs, device=device)
-    params = [W_xh, W_hh, b_h, W_hq, b_q]
-    for param in params:
-        param.requires_grad_(True)
-    return params
-
-def init_rnn_state(batch_size, num_hiddens, device):
-    return (torch.zeros((batch_size, num_hiddens), device=device), )
-
-def rnn(inputs, state, params):
-    W_xh, W_hh, b_h, W_hq, b_q = params
-    H, = state
-    outputs = []
-    for X in inputs:
-        H = torch.tanh(torch.mm(X, W_xh) + torch.mm(H, W_hh) + b_h)
-        Y = torch.mm(H, W_hq) + b_q
-        outputs.append(Y)
-    return torch.cat(outputs, dim=0), (H,)
-
-class RNNModelScratch:
-    def __init__(self, vocab_size, num_hiddens, device, get_params, init_state, forward_fn):
-        self.vocab_size, self.num_hiddens = vocab_size, num_hiddens
-        self.params = get_params(vocab_size, num_hiddens, device)
-        self.init_state, self.forward_fn = init_state, forward_fn
-
-    def __call__(self, X, state):
-        X = F.one_hot(X.T, self.vocab_size).type(torch.float32)
-        return self.forward_fn(X, state, self.params)
-
-    def begin_state(self, batch_size, device):
-        return self.init_state(batch_size, self.num_hiddens, device)
-""",
-    """
-num_hiddens = 512
-net = RNNModelScratch(len(vocab), num_hiddens, d2l.try_gpu(), get_params, init_rnn_state, rnn)
-state = net.begin_state(X.shape[0], d2l.try_gpu())
-Y, new_state = net(X.to(d2l.try_gpu()), state)
-shapes = (Y.shape, len(new_state), new_state[0].shape)
-assert shapes == ((10, 28), 1, (2, 512))
-""",
-    """
-def predict_ch8(prefix, num_preds, net, vocab, device):
-    state = net.begin_state(batch_size=1, device=device)
-    outputs = [vocab[prefix[0]]]
-    get_input = lambda: torch.tensor([outputs[-1]], device=device).reshape((1, 1))
-    for y in prefix[1:]:
-        _, state = net(get_input(), state)
-        outputs.append(vocab[y])
-    for _ in range(num_preds):
-        y, state = net(get_input(), state)
-        outputs.append(int(y.argmax(dim=1).reshape(1)))
-    return ''.join([vocab.idx_to_token[i] for i in outputs])
-
-untrained = predict_ch8('time traveller ', 10, net, vocab, d2l.try_gpu())
-# 10 predicted tokens after the prefix; an untrained model may predict '<unk>' (5 characters, one token)
-assert untrained.startswith('time traveller ') and len(untrained[15:].replace('<unk>', '?')) == 10
-""",
-    """
-def grad_clipping(net, theta):
-    if isinstance(net, nn.Module):
-        params = [p for p in net.parameters() if p.requires_grad]
-    else:
-        params = net.params
-    norm = torch.sqrt(sum(torch.sum((p.grad ** 2)) for p in params))
-    if norm > theta:
-        for param in params:
-            param.grad[:] *= theta / norm
-
-def train_epoch_ch8(net, train_iter, loss, updater, device, use_random_iter):
-    state, timer = None, d2l.Timer()
-    metric = d2l.Accumulator(2)
-    for X, Y in train_iter:
-        if state is None or use_random_iter:
-            state = net.begin_state(batch_size=X.shape[0], device=device)
-        else:
-            if isinstance(net, nn.Module) and not isinstance(state, tuple):
-                state.detach_()
-            else:
-                for s in state:
-                    s.detach_()
-        y = Y.T.reshape(-1)
-        X, y = X.to(device), y.to(device)
-        y_hat, state = net(X, state)
-        l = loss(y_hat, y.long()).mean()
-        if isinstance(updater, torch.optim.Optimizer):
-            updater.zero_grad()
-            l.backward()
-            grad_clipping(net, 1)
-            updater.step()
-        else:
-            l.backward()
-            grad_clipping(net, 1)
-            updater(batch_size=1)
-        metric.add(l * y.numel(), y.numel())
-    return math.exp(metric[0] / metric[1]), metric[1] / timer.stop()
-
-def train_ch8(net, train_iter, vocab, lr, num_epochs, device, use_random_iter=False):
-    loss = nn.CrossEntropyLoss()
-    animator = d2l.Animator(xlabel='epoch', ylabel='perplexity', legend=['train'], xlim=[10, num_epochs])
-    if isinstance(net, nn.Module):
-        updater = torch.optim.SGD(net.parameters(), lr)
-    else:
-        updater = lambda batch_size: d2l.sgd(net.params, lr, batch_size)
-    predict = lambda prefix: predict_ch8(prefix, 50, net, vocab, device)
-    for epoch in range(num_epochs):
-        ppl, speed = train_epoch_ch8(net, train_iter, loss, updater, device, use_random_iter)
-        if (epoch + 1) % 1 == 0:
-            print(predict('time traveller'))
-            animator.add(epoch + 1, [ppl])
-    print(f'perplexity {ppl:.1f}, {speed:.1f} tokens/sec {str(device)}')
-    print(predict('time traveller'))
-    print(predict('traveller'))
-    return animator
-""",
-    """
-num_epochs, lr = 3, 1
-animator = train_ch8(net, train_iter, vocab, lr, num_epochs, d2l.try_gpu())
-""",
-    """
-net = RNNModelScratch(len(vocab), num_hiddens, d2l.try_gpu(), get_params, init_rnn_state, rnn)
-animator_random = train_ch8(net, train_iter, vocab, lr, num_epochs, d2l.try_gpu(), use_random_iter=True)
-""",
-]
+LOWERED = {  # cell -> (the lesson's line, what this test runs instead)
+    "train": ("num_epochs, lr = 500, 1", "num_epochs, lr = 3, 1"),
+    "train_ch8": ("if (epoch + 1) % 10 == 0:", "if (epoch + 1) % 1 == 0:"),
+}
 
 
-def test_lesson_cells_run_against_rnn_core(time_machine):
-    namespace: dict = {}
-    printed = io.StringIO()
+def run_cell(source: str, namespace: dict, name: str):
+    """Run a cell as a notebook does: every statement, and the value of a last bare expression (else None)."""
+    tree = ast.parse(source)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, f"<cell {name}>", "exec"), namespace)
+    if last is not None:
+        return eval(compile(ast.Expression(last.value), f"<cell {name}>", "eval"), namespace)
+    return None
+
+
+class KeptAnimator(Animator):
+    """d2l.Animator that remembers every instance, so the test can read the curves train_ch8 drew."""
+
+    made: list["KeptAnimator"] = []
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        KeptAnimator.made.append(self)
+
+
+def test_the_lesson_runs_as_a_notebook_against_rnn_core(time_machine, monkeypatch):
+    monkeypatch.setattr(rnn_core, "Animator", KeptAnimator)
+    monkeypatch.setattr(KeptAnimator, "made", [])
+    namespace: dict = {"__name__": "lesson"}
+    outputs, printed = {}, io.StringIO()
     with contextlib.redirect_stdout(printed):
-        for cell in CELLS:
-            exec(compile(cell, "<lesson cell>", "exec"), namespace)
-    frame = namespace["animator"].frame()
-    assert list(frame["epoch"]) == [1.0, 2.0, 3.0]
-    assert frame["perplexity"].iloc[-1] < frame["perplexity"].iloc[0] < 28
-    assert "tokens/sec" in printed.getvalue()
+        for name, source in d2l_code.cells().items():
+            if name in LOWERED:
+                lesson_line, lowered = LOWERED[name]
+                assert source.count(lesson_line) == 1, (name, lesson_line)
+                source = source.replace(lesson_line, lowered)
+            outputs[name] = run_cell(source, namespace, name)
+            if name == "identity":  # its names are taken again by later cells
+                X, W_xh, H, W_hh = (namespace[k] for k in ("X", "W_xh", "H", "W_hh"))
+    assert namespace["d2l"] is rnn_core
+    assert outputs["one_hot"] == (5, 2, 28)
+    assert outputs["check_shapes"] == ((10, 28), 1, (2, 512))
+    untrained = outputs["predict"]  # 10 tokens after the prefix; an untrained model may predict '<unk>'
+    assert untrained.startswith("time traveller ") and len(untrained[15:].replace("<unk>", "?")) == 10
+    assert torch.allclose(outputs["identity"], X @ W_xh + H @ W_hh, atol=1e-5)  # [X | H] [W_xh; W_hh]
+    sequential, random_iter = KeptAnimator.made
+    for animator in (sequential, random_iter):
+        frame = animator.frame()
+        assert list(frame["epoch"]) == [1.0, 2.0, 3.0]
+        assert frame["perplexity"].iloc[-1] < frame["perplexity"].iloc[0] < 28
+    reports = re.findall(r"perplexity ([\d.]+), [\d.]+ tokens/sec", printed.getvalue())
+    assert len(reports) == 2 and float(reports[0]) < 28
+
+
+def test_the_lessons_data_iterators_pair_each_token_with_the_next():
+    corpus = list(range(100))
+    for iterate in (d2l_code.seq_data_iter_random, d2l_code.seq_data_iter_sequential):
+        batches = list(iterate(corpus, batch_size=2, num_steps=5))
+        assert batches
+        for X, Y in batches:
+            assert X.shape == Y.shape == (2, 5) and torch.equal(Y, X + 1)
+
+
+def test_the_lessons_rnn_computes_what_rnn_core_s_model_does_to_the_bit():
+    net = rnn_core.RNN(28, 32, "cpu", seed=0)
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in net.params:  # every term of the step counts, the biases too
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+    inputs = F.one_hot(torch.randint(0, 28, (7, 4), generator=g), 28).float()  # (steps, batch, V)
+    state = (torch.randn(4, 32, generator=g),)
+    out_lesson, (H_lesson,) = d2l_code.rnn(inputs, state, net.params)
+    out_core, (H_core,) = rnn_forward(inputs, state, net.params)
+    assert torch.equal(out_lesson, out_core) and torch.equal(H_lesson, H_core)
+    (out_lesson.sum() + H_lesson.sum()).backward()
+    lesson_grads = [p.grad.clone() for p in net.params]
+    for p in net.params:
+        p.grad = None
+    (out_core.sum() + H_core.sum()).backward()
+    for a, p in zip(lesson_grads, net.params):
+        assert torch.equal(a, p.grad)
+
+
+def test_the_lessons_definitions_and_rnn_core_s_mix():
+    """The lesson's model class takes rnn_core's functions, and rnn_core's class takes the lesson's."""
+    X = torch.randint(0, 28, (2, 5))
+    for cls, get_params, init_state, forward_fn in [
+        (d2l_code.RNNModelScratch, rnn_core.get_params, rnn_core.init_rnn_state, rnn_core.rnn),
+        (rnn_core.RNNModelScratch, d2l_code.get_params, d2l_code.init_rnn_state, d2l_code.rnn),
+    ]:
+        net = cls(28, 16, "cpu", get_params, init_state, forward_fn)
+        Y, state = net(X, net.begin_state(2, "cpu"))
+        assert Y.shape == (10, 28) and isinstance(state, tuple) and state[0].shape == (2, 16), cls
 
 
 def test_lesson_calls_with_rnn_core_functions(time_machine):
