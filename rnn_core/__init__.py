@@ -14,7 +14,7 @@ from .guards import SettingsError, check_settings, estimate
 from .identity import concat_identity
 from .inspection import inspect_sequence
 from .model import (RNN, DeviceError, RNNModelScratch, TorchRNN, default_device, get_params, get_rnn_params,
-                    init_rnn_state, resolve_device, rnn, rnn_forward, shape_trace, try_gpu)
+                    init_rnn_state, resolve_device, rnn, rnn_forward, rnn_output, rnn_step, shape_trace, try_gpu)
 from .training import (DivergenceError, EpochRecord, Trainer, generate, grad_clipping, predict, predict_ch8,
                        sgd, train_ch8, train_epoch_ch8)
 from .vocab import Vocab, count_corpus, tokenize

@@ -88,6 +88,8 @@ def get_rnn_params(vocab_size: int, num_hiddens: int, device=None, generator: to
 
     ``num_inputs`` (default V) is the input width: an embedding's size e makes W_xh (e, h).
     """
+    # The lesson's get_params (rnn_core.d2l_code) again, on purpose: that one stays as the book writes it, and
+    # this one adds a generator (one seed, the same weights on every device) and the input width.
     device = resolve_device(device)
     num_outputs = vocab_size
     num_inputs = num_inputs or vocab_size
