@@ -2,9 +2,9 @@
 
 Rows: engine x hidden x batch, on the Time Machine (chars, first 10,000 tokens, 35 steps, lr 1, theta 1).
 
-- ``lesson (d2l loop)``: the lesson's own code path, reproduced as written: the one-hot per-step scratch
-  model, ``train_epoch_ch8`` with a host-side ``if norm > theta`` clip, per-parameter SGD, a host read of
-  the loss every minibatch. The baseline: "x lesson" is relative to it.
+- ``lesson (d2l loop)``: the lesson's own code as written (``rnn_core.d2l_code``): the one-hot per-step scratch
+  model, ``train_epoch_ch8`` with a host-side ``if norm > theta`` clip, d2l's per-parameter ``sgd``, a host
+  read of the loss every minibatch. The baseline: "x lesson" is relative to it.
 - ``lesson (Trainer)``: the same model in ``rnn_core.Trainer`` (fused clipping and SGD, one sync per epoch).
 - ``nn.RNN``: ``torch.nn.RNN`` + ``nn.Linear`` in the same Trainer.
 - ``fast``: ``rnn_core.fast`` in the same Trainer; on the CPU with its C++ kernels, built first if they are not
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import gc
-import math
 import os
 import platform
 import statistics
@@ -32,8 +31,7 @@ import warnings
 import torch
 from torch import nn
 
-from rnn_core import fast
-from rnn_core.compat import Accumulator, Timer
+from rnn_core import d2l_code, fast
 from rnn_core.data import load_data
 from rnn_core.engines import make_model
 from rnn_core.model import device_label, resolve_device
@@ -47,42 +45,8 @@ ENGINE_OF = {"lesson (d2l loop)": "lesson", "lesson (Trainer)": "lesson", "nn.RN
 
 # ---------------------------------------------------------------- the lesson's loop, as d2l 8.5 writes it
 
-def d2l_grad_clipping(net, theta):
-    """d2l's ``grad_clipping``: the norm is read on the host every minibatch."""
-    params = net.params
-    norm = torch.sqrt(sum(torch.sum((p.grad ** 2)) for p in params))
-    if norm > theta:
-        for param in params:
-            param.grad[:] *= theta / norm
-
-
-def d2l_sgd(params, lr, batch_size):
-    """d2l's ``sgd``: one update and one zeroing per parameter."""
-    with torch.no_grad():
-        for param in params:
-            param -= lr * param.grad / batch_size
-            param.grad.zero_()
-
-
-def d2l_train_epoch_ch8(net, train_iter, loss, updater, device, use_random_iter):
-    """d2l's ``train_epoch_ch8`` for the scratch model: (perplexity, tokens/s)."""
-    state, timer = None, Timer()
-    metric = Accumulator(2)  # sum of training loss, no. of tokens
-    for X, Y in train_iter:
-        if state is None or use_random_iter:
-            state = net.begin_state(batch_size=X.shape[0], device=device)
-        else:
-            for s in state:
-                s.detach_()
-        y = Y.T.reshape(-1)
-        X, y = X.to(device), y.to(device)
-        y_hat, state = net(X, state)
-        l = loss(y_hat, y.long()).mean()
-        l.backward()
-        d2l_grad_clipping(net, THETA)
-        updater(batch_size=1)
-        metric.add(l * y.numel(), y.numel())
-    return math.exp(metric[0] / metric[1]), metric[1] / timer.stop()
+# rnn_core.d2l_code's train_epoch_ch8 clips at 1 and the lesson's train_ch8 steps with lr 1: the same as here.
+assert (LR, THETA) == (1.0, 1.0)
 
 
 class D2LRun:
@@ -93,9 +57,9 @@ class D2LRun:
         self.loss = nn.CrossEntropyLoss()
 
     def train_epoch(self):
-        ppl, _ = d2l_train_epoch_ch8(self.net, self.loader, self.loss,
-                                     lambda batch_size: d2l_sgd(self.net.params, LR, batch_size),
-                                     self.device, False)
+        ppl, _ = d2l_code.train_epoch_ch8(self.net, self.loader, self.loss,
+                                          lambda batch_size: d2l_code.sgd(self.net.params, LR, batch_size),
+                                          self.device, False)
         return ppl, len(self.loader) * self.loader.batch_size * self.loader.num_steps
 
 
