@@ -1,7 +1,8 @@
 """Inside the RNN: per-timestep hidden states, output probabilities, losses and gradients through time.
 
 For an input string x_1..x_T the model reads x_1..x_{T-1} and predicts x_2..x_T. Everything is computed
-with the scratch recurrence from the model's parameters in formula layout, so it works for every engine.
+with the lesson's step (``model.rnn_step``, ``model.rnn_output``) from the model's parameters in formula
+layout, so it works for every engine.
 """
 from __future__ import annotations
 
