@@ -1,6 +1,7 @@
 """In front of a class, in a real browser: every page at a projector's 1024x768 in English and in Chinese with no
 metric value cut and no chart titles overlapping; Training's Start/Stop and live curves above the fold at
-1280x720; the keys S and X start and stop training, N turns the page; no display formula is cut. Screenshots go to artifacts/screenshots/projector-*.png.
+1280x720, idle and while a run trains, in both languages; the keys S and X start and stop training, P and N turn
+the page; no display formula is cut. Screenshots go to artifacts/screenshots/projector-*.png.
 """
 import re
 
@@ -8,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 import st_browser as sb
+from dashboard.i18n import t
 
 PROJECTOR = {"width": 1024, "height": 768}
 SMALL_PROJECTOR = {"width": 1280, "height": 720}
@@ -75,31 +77,59 @@ def test_every_page_is_readable_on_a_projector(projector, app_url, lang):
         tab.close()
 
 
-def test_training_controls_and_live_curves_are_above_the_fold_at_1280x720(browser, app_url):
+def assert_above_the_fold(tab, lang: str, state: str) -> None:
+    """Start, Stop and the live curves in the first screen at 1280x720, the page not scrolled."""
+    chart = tab.locator(sb.PLOTLY).first
+    expect(chart).to_be_visible(timeout=20_000)
+    sb.settle_frames(tab)
+    tab.screenshot(path=str(sb.SCREENSHOTS / f"projector-training-{state}-{lang}-1280x720.png"))
+    assert tab.evaluate("() => window.scrollY + (document.querySelector('[data-testid=stMain]')?.scrollTop || 0)") == 0
+    for key in ("training.start", "training.stop"):
+        box = tab.get_by_role("button", name=re.compile(f"^{t(key, lang)}")).first.bounding_box()
+        assert box and box["y"] + box["height"] <= SMALL_PROJECTOR["height"], f"{state}: {key} below the fold: {box}"
+    box = chart.bounding_box()
+    # the curves' plotting area starts under the chart's titles: half the chart in view shows them
+    assert box["y"] + box["height"] / 2 <= SMALL_PROJECTOR["height"], f"{state}: live curves below the fold: {box}"
+
+
+def heading(tab) -> str:
+    return tab.locator("h1").first.inner_text(timeout=20_000)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_training_controls_and_live_curves_stay_above_the_fold_at_1280x720_and_p_n_turn_pages(browser, app_url,
+                                                                                                lang):
+    """Idle, then training (key S): the controls and curves in view; then X stops it, and P opens the page
+    before and N comes back (each by its URL and its title)."""
     context = browser.new_context(viewport=SMALL_PROJECTOR)
     try:
         tab = context.new_page()
-        sb.open_page(tab, app_url, "training")
-        chart = tab.locator(sb.PLOTLY).first
-        expect(chart).to_be_visible(timeout=20_000)
-        tab.screenshot(path=str(sb.SCREENSHOTS / "projector-training-1280x720.png"))
-        for name in ("Start", "Stop"):
-            box = tab.get_by_role("button", name=re.compile(f"^{name}")).first.bounding_box()
-            assert box and box["y"] + box["height"] <= SMALL_PROJECTOR["height"], f"{name} below the fold: {box}"
-        box = chart.bounding_box()
-        # the curves' plotting area starts under the chart's titles: half the chart in view shows them
-        assert box["y"] + box["height"] / 2 <= SMALL_PROJECTOR["height"], f"live curves below the fold: {box}"
+        tab.js_errors = []
+        tab.on("pageerror", lambda err: tab.js_errors.append(str(err)))
+        offset = sb.log_size()
+        sb.open_page(tab, app_url, "training", {"lang": lang, "hidden": 16, "batch": 4, "steps": 8,
+                                                "epochs": 10_000})
+        sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        assert_above_the_fold(tab, lang, "idle")
+        stop = tab.get_by_role("button", name=re.compile(f"^{t('training.stop', lang)}"))
+        expect(stop).to_be_disabled(timeout=30_000)  # nothing trains yet
+        tab.locator("body").press("s")
+        expect(stop).to_be_enabled(timeout=20_000)  # a run trains: its curves are redrawn live
+        expect(tab.locator("[data-testid='stProgress']").first).to_be_visible(timeout=20_000)
+        assert_above_the_fold(tab, lang, "running")
+        tab.locator("body").press("x")
+        expect(stop).to_be_disabled(timeout=20_000)  # and stopped
+        if lang == "zh":  # the keys that turn pages do not depend on the language: checked once
+            sb.assert_clean(tab, offset)
+            return
+        tab.locator("body").press("p")  # the page before Training
+        tab.wait_for_url(re.compile(r"/identity(\?|$)"), timeout=30_000)
+        sb.wait_for_app_run(tab)
+        assert heading(tab).startswith(t("identity.title", lang))
+        tab.locator("body").press("n")  # and back
+        tab.wait_for_url(re.compile(r"/training(\?|$)"), timeout=30_000)
+        sb.wait_for_app_run(tab)
+        assert heading(tab).startswith(t("training.title", lang))
+        sb.assert_clean(tab, offset)
     finally:
         context.close()
-
-
-def test_keys_s_and_x_start_and_stop_training(page, app_url):
-    offset = sb.log_size()
-    sb.open_page(page, app_url, "training", {"hidden": 16, "batch": 4, "steps": 8, "epochs": 10_000})
-    stop = page.get_by_role("button", name=re.compile("^Stop"))
-    expect(stop).to_be_disabled(timeout=30_000)
-    page.locator("body").press("s")
-    expect(stop).to_be_enabled(timeout=20_000)  # a run trains
-    page.locator("body").press("x")
-    expect(stop).to_be_disabled(timeout=20_000)  # and stopped
-    sb.assert_clean(page, offset)
