@@ -56,10 +56,9 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 import rnn_core
 from rnn_core import corpus as rc_corpus
+from tests.browser import st_browser as sb  # the browser tests' server start, health wait and stop
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
-import st_browser as sb  # noqa: E402  (the browser tests' server start, health wait and stop)
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 SERVER_LOG = ARTIFACTS / "class_load_server.log"

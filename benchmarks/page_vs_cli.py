@@ -29,9 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.browser import st_browser as sb  # the browser tests' server start, health wait and stop
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
-import st_browser as sb  # noqa: E402  (the browser tests' server start, health wait and stop)
 
 ARTIFACTS = REPO_ROOT / "artifacts"
 ETA_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+).*?about (?:(?P<min>\d+) min )?(?P<s>\d+) s to go")

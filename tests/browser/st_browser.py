@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+from dashboard.ui import PAGES as APP_PAGES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
@@ -28,9 +30,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-component-update", "--disable-sync"]
 VIEWPORT = {"width": 1280, "height": 800}
 
-# url path -> name used for screenshots and test ids ("" is Home)
-PAGES = {"": "home", "data": "data", "shapes": "shapes", "identity": "identity", "training": "training",
-         "inside": "inside", "generate": "generate"}
+# the app's pages: url path -> name used for screenshots and test ids ("" is Home)
+PAGES = {path: path or "home" for path in APP_PAGES}
 LESSON = {"batch": 32, "steps": 35, "hidden": 512}
 # query parameter -> how its sidebar slider's label reads
 SLIDER_LABELS = {"batch": re.compile("batch", re.I), "steps": re.compile("step", re.I),

@@ -9,12 +9,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-import st_browser as sb
+from tests.browser import st_browser as sb
 
 # The slider each page depends on most, moved one step down from the lesson's value (not cached yet).
-# Training is left out: its speed is the live curve's (test_browser_training.py).
+# Training and Exercises are left out: their speed is the live curve's (test_browser_training.py) and the
+# pair's (test_browser_exercises.py).
 SLIDER_FOR_PAGE = {"": "batch", "data": "steps", "shapes": "hidden", "identity": "hidden",
-                   "training": None, "inside": "hidden", "generate": "hidden"}
+                   "training": None, "inside": "hidden", "generate": "hidden", "exercises": None}
 
 
 @pytest.mark.parametrize("path", list(sb.PAGES), ids=list(sb.PAGES.values()))

@@ -4,7 +4,7 @@ import time
 
 from playwright.sync_api import expect
 
-import st_browser as sb
+from tests.browser import st_browser as sb
 
 # the lesson's 500 epochs with a tiny model: the run is still going when Stop is pressed
 SETTINGS = {"hidden": 16, "epochs": 500, "batch": 32, "steps": 35}

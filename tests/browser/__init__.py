@@ -1,0 +1,1 @@
+"""Browser tests and the helpers they share with the benchmarks (st_browser)."""
