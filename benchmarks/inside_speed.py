@@ -21,8 +21,7 @@ from rnn_core import units
 from rnn_core.data import load_data
 from rnn_core.gradflow import decay_curve, gradient_flow, spectrum
 from rnn_core.inside import float_params, hidden_states, surprise, top_k_frame, twin_differences
-from rnn_core.inspection import formula_params
-from rnn_core.model import RNN
+from rnn_core.model import RNN, formula_params, rnn_step
 
 TEXT = ("the time machine by h g wells i the time traveller for so it will be convenient to speak of him was "
         "expounding a recondite matter to us his grey eyes shone and twinkled and his usually pale face was "
@@ -49,7 +48,7 @@ def autograd_flow(net, idx: torch.Tensor) -> torch.Tensor:
     H = torch.zeros(1, p["W_hh"].shape[0])
     hs = []
     for s in range(len(x)):
-        H = torch.tanh(p["W_xh"][x[s]][None] + H @ p["W_hh"] + p["b_h"])
+        H = rnn_step(x[s:s + 1], H, p["W_xh"], p["W_hh"], p["b_h"])  # (1, h)
         hs.append(H)
     G = torch.zeros(len(x), len(x))
     for t in range(len(x)):

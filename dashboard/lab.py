@@ -382,7 +382,7 @@ def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
 @st.cache_data(max_entries=512, show_spinner=False)
 def _probe_summary(run_id: str, epoch: int, _run) -> dict:
     X, Y = _run.probe
-    return rnn_core.gradflow.probe_summary(_run.checkpoint(epoch), X, Y)
+    return rnn_core.gradflow.probe_summary(_run.checkpoint(epoch), X, Y, _run.settings.activation)
 
 
 def checkpoint_flows(run, epochs) -> list[dict]:
@@ -505,11 +505,12 @@ def hidden_units(_net, _vocab, model_key: tuple, text: str) -> dict:
     """Over a passage: activations (steps, units), text features, the unit finder, the best unit and a
     clustering order of the units."""
     from rnn_core import units
-    from rnn_core.inside import float_params, hidden_states
+    from rnn_core.inside import activation_of, float_params, hidden_states
 
     tokens = split_text(_vocab, text)
     chars = is_char_vocab(_vocab)
-    hidden = hidden_states(float_params(_net), torch.tensor(_vocab[tokens])[None])[0].numpy()  # (steps, units)
+    hidden = hidden_states(float_params(_net), torch.tensor(_vocab[tokens])[None],
+                           activation=activation_of(_net))[0].numpy()  # (steps, units)
     features = units.text_features(tokens, chars)
     labels = units.CHAR_FEATURES if chars else units.WORD_FEATURES
     return {"tokens": tokens, "hidden": hidden, "features": features, "labels": labels,

@@ -23,13 +23,13 @@ import torch
 from torch.nn import functional as F
 
 from .inside import float_params as _params
-from .inside import hidden_states
+from .inside import activation_of, hidden_states
 from .model import rnn_output
 
 
 @torch.no_grad()
 def flow_matrices(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
-                  H0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                  H0: torch.Tensor | None = None, activation: str = "tanh") -> tuple[torch.Tensor, torch.Tensor]:
     """(G, H): G (batch, steps, steps) with G[b, t, s] = ‖∂ℓ_t/∂H_s‖ for s ≤ t (NaN above the diagonal),
     and the hidden states H (batch, steps, h), for inputs X and targets Y (batch, steps) of token ids.
 
@@ -37,11 +37,11 @@ def flow_matrices(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
     zero, since ℓ_t does not depend on later states), and each step back multiplies it by tanh'_s and W_hhᵀ.
     """
     batch, steps = X.shape
-    H = hidden_states(p, X, H0)  # (batch, steps, h)
+    H = hidden_states(p, X, H0, activation)  # (batch, steps, h)
     O = rnn_output(H, p["W_hq"], p["b_q"])  # (batch, steps, V)
     dO = torch.softmax(O, dim=-1) - F.one_hot(Y, O.shape[-1]).to(O)  # ∂ℓ_t/∂O_t (batch, steps, V)
     dH = dO @ p["W_hq"].T  # ∂ℓ_t/∂H_t directly (batch, steps, h)
-    tanh_prime = 1 - H * H  # (batch, steps, h)
+    tanh_prime = derivative(H, activation)  # φ'(z_s) from H_s (batch, steps, h)
     W_hh_T = p["W_hh"].T
     # Each row of D is kept at unit norm and its size carried as a float64 log: an untrained model's
     # gradients fall by ~4x a step, below float32's range (1e-38) ~60 steps back.
@@ -58,6 +58,11 @@ def flow_matrices(p: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
             # one step back for the rows that exist (t ≥ s): (batch·(steps−s), h) · (h, h)
             D[:, s:] = (D[:, s:] * (tanh_prime[:, s, None] / safe[..., None].to(D))) @ W_hh_T
     return G, H
+
+
+def derivative(H: torch.Tensor, activation: str = "tanh") -> torch.Tensor:
+    """φ'(z) read from H = φ(z): 1 − H² for tanh, 1[H > 0] for ReLU."""
+    return 1 - H * H if activation == "tanh" else (H > 0).to(H.dtype)
 
 
 def by_distance(G: torch.Tensor) -> torch.Tensor:
@@ -128,16 +133,16 @@ def gradient_flow(net, idx: list[int] | torch.Tensor, tokens: list[str] | None =
     if len(idx) < 2:
         raise ValueError("Give at least two tokens: the model predicts each next one.")
     p = {k: v.to(dtype) for k, v in _params(net).items()}
-    G, H = flow_matrices(p, idx[None, :-1], idx[None, 1:])
+    G, H = flow_matrices(p, idx[None, :-1], idx[None, 1:], activation=activation_of(net))
     G = G[0]
     tokens = tokens if tokens is not None else [str(int(i)) for i in idx]
     curve = by_distance(G)
     return GradientFlow(list(tokens[:-1]), list(tokens[1:]), G, curve, fitted_factor(curve),
-                        _max_step_factor(G), float((1 - H * H).max()))
+                        _max_step_factor(G), float(derivative(H, activation_of(net)).max()))
 
 
 def decay_curve(net, X: torch.Tensor, Y: torch.Tensor | None = None, state: torch.Tensor | None = None,
-                max_rows: int | None = 8) -> torch.Tensor:
+                max_rows: int | None = 8, activation: str | None = None) -> torch.Tensor:
     """Mean ‖∂ℓ_t/∂H_{t−d}‖ by distance d = 0..steps−1 over a minibatch X (batch, steps) of token ids: (steps,).
 
     Without Y the minibatch predicts itself: inputs X[:, :-1], targets X[:, 1:] (steps−1 values); pass the
@@ -153,7 +158,7 @@ def decay_curve(net, X: torch.Tensor, Y: torch.Tensor | None = None, state: torc
         X, Y = X[:max_rows], Y[:max_rows]
         state = None if state is None else state[:max_rows]
     H0 = None if state is None else state.detach().float().cpu()
-    G, _ = flow_matrices(_params(net), X, Y, H0)
+    G, _ = flow_matrices(_params(net), X, Y, H0, activation or activation_of(net))
     return by_distance(G)
 
 
@@ -180,9 +185,10 @@ def spectrum(net, k: int = 8) -> Spectrum:
     return Spectrum(radius, torch.linalg.svdvals(W_hh.double())[:k])
 
 
-def probe_summary(params: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor) -> dict:
+def probe_summary(params: dict[str, torch.Tensor], X: torch.Tensor, Y: torch.Tensor,
+                  activation: str = "tanh") -> dict:
     """What one checkpoint does with a run's probe minibatch (X, Y): the decay curve (mean ‖∂ℓ_t/∂H_(t−d)‖ by
     d, first 8 rows) and W_hh's spectral radius and top singular values, as plain data."""
     spec = spectrum(params, k=4)
-    return {"decay": [float(v) for v in decay_curve(params, X, Y)], "radius": spec.radius,
+    return {"decay": [float(v) for v in decay_curve(params, X, Y, activation=activation)], "radius": spec.radius,
             "singular": [float(v) for v in spec.singular]}

@@ -12,26 +12,20 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from .inspection import formula_params
-from .model import PARAM_NAMES, TorchRNN, rnn_forward, rnn_output, rnn_step
+from .model import PARAM_NAMES, TorchRNN, activation_of, float_params, rnn_forward, rnn_output, rnn_step
 from .vocab import Vocab
 
 
-def float_params(net_or_params) -> dict[str, torch.Tensor]:
-    """{W_xh, W_hh, b_h, W_hq, b_q} as CPU float32 copies, from a model or such a dict."""
-    p = net_or_params if isinstance(net_or_params, dict) else formula_params(net_or_params)
-    return {k: v.detach().float().cpu() for k, v in p.items()}
-
-
 @torch.no_grad()
-def hidden_states(p: dict[str, torch.Tensor], X: torch.Tensor, H0: torch.Tensor | None = None) -> torch.Tensor:
+def hidden_states(p: dict[str, torch.Tensor], X: torch.Tensor, H0: torch.Tensor | None = None,
+                  activation: str = "tanh") -> torch.Tensor:
     """H_1..H_T for token ids X (batch, steps): (batch, steps, h), by the lesson's step (``model.rnn_step``) on
     the ids, so the same bits as the lesson model on one-hot inputs."""
     batch, steps = X.shape
     H = torch.zeros(batch, p["W_hh"].shape[0], dtype=p["W_hh"].dtype) if H0 is None else H0.to(p["W_hh"])
     out = torch.empty(batch, steps, H.shape[1], dtype=H.dtype)
     for t in range(steps):
-        H = rnn_step(X[:, t], H, p["W_xh"], p["W_hh"], p["b_h"])  # (batch, h)
+        H = rnn_step(X[:, t], H, p["W_xh"], p["W_hh"], p["b_h"], activation)  # (batch, h)
         out[:, t] = H
     return out
 
@@ -58,7 +52,7 @@ def surprise(net, vocab: Vocab, tokens: list[str]) -> Surprise:
         raise ValueError("Give at least two tokens: the model predicts each next one.")
     p = float_params(net)
     idx = torch.tensor(vocab[list(tokens)])
-    H = hidden_states(p, idx[None, :-1])[0]  # (T, h)
+    H = hidden_states(p, idx[None, :-1], activation=activation_of(net))[0]  # (T, h)
     log_p = torch.log_softmax(rnn_output(H, p["W_hq"], p["b_q"]), dim=1)  # (T, V)
     nll = -log_p[torch.arange(len(idx) - 1), idx[1:]]
     return Surprise(list(tokens), nll, H, log_p.exp())
@@ -104,10 +98,10 @@ def twin_differences(net, vocab: Vocab, tokens: list[str]) -> pd.DataFrame:
     with torch.enable_grad():
         scratch = [p[name].clone().requires_grad_() for name in PARAM_NAMES]
         state = (torch.zeros(1, h),)
-        out_s, (H_s,) = rnn_forward(F.one_hot(X.T, V).float(), state, scratch)  # (T, V), (1, h)
+        out_s, (H_s,) = rnn_forward(F.one_hot(X.T, V).float(), state, scratch, activation_of(net))  # (T, V), (1, h)
         loss_s = F.cross_entropy(out_s, y)
         loss_s.backward()
-        twin = TorchRNN(V, h, "cpu")
+        twin = TorchRNN(V, h, "cpu", activation=activation_of(net))
         twin.load_scratch(scratch)
         out_t, (H_t,) = twin(X, state)
         loss_t = F.cross_entropy(out_t, y)

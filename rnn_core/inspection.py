@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from torch.nn import functional as F
 
-from .model import formula_params, rnn_output, rnn_step
+from .model import activation_of, float_params, rnn_output, rnn_step
 from .vocab import Vocab
 
 
@@ -60,14 +60,14 @@ def inspect_sequence(net, vocab: Vocab, tokens: list[str]) -> Inspection:
     if len(tokens) < 2:
         raise ValueError("Give at least two tokens: the model predicts each next one.")
     # Leaf copies that require grad, so H_t.grad is defined (even inside an outer no_grad).
-    p = {k: v.detach().float().cpu().requires_grad_() for k, v in formula_params(net).items()}
+    p = {k: v.requires_grad_() for k, v in float_params(net).items()}  # an embedding folded into W_xh
     idx = torch.tensor(vocab[list(tokens)])
     x, y = idx[:-1], idx[1:]
     X = F.one_hot(x, len(vocab)).float()  # (steps, vocab)
     H = torch.zeros(1, p["W_hh"].shape[0])
     hs, outputs = [], []
     for X_t in X:
-        H = rnn_step(X_t[None], H, p["W_xh"], p["W_hh"], p["b_h"])  # (1, hidden)
+        H = rnn_step(X_t[None], H, p["W_xh"], p["W_hh"], p["b_h"], activation_of(net))  # (1, hidden)
         H.retain_grad()
         hs.append(H)
         outputs.append(rnn_output(H, p["W_hq"], p["b_q"]))  # (1, vocab)

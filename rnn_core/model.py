@@ -236,6 +236,24 @@ def formula_params(net) -> dict[str, torch.Tensor]:
     return dict(zip(ALL_PARAM_NAMES, (p.detach() for p in net.params)))
 
 
+def float_params(net_or_params) -> dict[str, torch.Tensor]:
+    """{W_xh, W_hh, b_h, W_hq, b_q} as CPU float32 copies, from a model or such a dict.
+
+    A model with an embedding E (V, e) gets W_xh = E W_xh (V, h): a token's embedding times W_xh is that row of
+    E W_xh, so every view below reads it as a one-hot model with the same outputs.
+    """
+    p = net_or_params if isinstance(net_or_params, dict) else formula_params(net_or_params)
+    p = {k: v.detach().float().cpu() for k, v in p.items()}
+    if "E" in p:
+        p["W_xh"] = p.pop("E") @ p["W_xh"]  # (V, e) @ (e, h) -> (V, h)
+    return p
+
+
+def activation_of(net) -> str:
+    """The model's φ: "tanh" (the lesson's) or "relu" (its exercise); a bare parameter dict is the lesson's."""
+    return getattr(net, "activation", "tanh")
+
+
 class TorchRNN(nn.Module):
     """The framework twin: ``nn.RNN`` + ``nn.Linear``, loading the scratch model's weights.
 

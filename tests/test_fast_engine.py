@@ -13,7 +13,7 @@ from rnn_core.checkpoint import load_checkpoint, save_checkpoint
 from rnn_core.data import load_data
 from rnn_core.engines import DEFAULT_ENGINE, ENGINES, make_model
 from rnn_core.fast import CudaGraphStep, FastRNN, KernelBuild
-from rnn_core.inspection import formula_params
+from rnn_core.model import formula_params
 from rnn_core.model import PARAM_NAMES, RNN, rnn_forward
 from rnn_core.training import DivergenceError, Trainer, predict
 

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from rnn_core.fast import FastRNN
 from rnn_core.gradflow import by_distance, decay_curve, fitted_factor, gradient_flow, spectrum
-from rnn_core.inspection import formula_params
+from rnn_core.model import formula_params
 from rnn_core.model import RNN, TorchRNN, rnn_step
 
 V, h = 10, 16

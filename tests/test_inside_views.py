@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from rnn_core import units
 from rnn_core.fast import FastRNN
@@ -131,3 +132,36 @@ def test_the_nn_rnn_twin_agrees(cls):
     assert len(diffs) == 9 and {"loss", "final state H_T (1, hidden)"} <= set(diffs["compared"])
     assert (diffs["max |difference|"] < 1e-5).all()
     assert (diffs["largest |value|"] > 1e-4).all()  # the gradients compared are not zero
+
+
+
+@pytest.mark.parametrize("switches", [{"activation": "relu"}, {"input": "embedding", "embed": 8}])
+def test_the_inside_views_of_a_relu_or_embedding_model_are_that_models_own(switches):
+    """Probabilities, the one-sweep gradient flow and the twin follow the model's φ and its input."""
+    from rnn_core.gradflow import gradient_flow
+    from rnn_core.model import ALL_PARAM_NAMES, rnn_step
+
+    vocab = Vocab(list("the time machine"))
+    net = RNN(len(vocab), 12, "cpu", seed=3, **switches)
+    with torch.no_grad():  # weights large enough that ReLU units are both on and off
+        for p in net.params:
+            p.mul_(30)
+    tokens = list("the time")
+    idx = torch.tensor(vocab[tokens])
+    with torch.no_grad():
+        out, _ = net(idx[None, :-1], net.begin_state(1))  # the model's own forward pass: (steps, V)
+    assert torch.allclose(surprise(net, vocab, tokens).probs, torch.softmax(out, dim=1), atol=1e-6)
+    assert torch.allclose(inspect_sequence(net, vocab, tokens).probs, torch.softmax(out, dim=1), atol=1e-6)
+    # the one sweep against autograd through the model's own step, for every (t, s)
+    G = gradient_flow(net, idx).matrix
+    p = {k: v.detach().clone().requires_grad_() for k, v in zip(ALL_PARAM_NAMES, net.params)}
+    H, hs = torch.zeros(1, 12), []
+    for x in idx[:-1]:
+        X_t = p["E"][x][None] if "E" in p else F.one_hot(x, len(vocab)).float()[None]
+        H = rnn_step(X_t, H, p["W_xh"], p["W_hh"], p["b_h"], switches.get("activation", "tanh"))
+        hs.append(H)
+    for t in range(len(hs)):
+        loss = F.cross_entropy(hs[t] @ p["W_hq"] + p["b_q"], idx[t + 1:t + 2])
+        grads = torch.autograd.grad(loss, hs[:t + 1], retain_graph=True)
+        assert torch.allclose(G[t, :t + 1].float(), torch.stack([g.norm() for g in grads]), rtol=1e-4, atol=1e-12)
+    assert twin_differences(net, vocab, tokens).iloc[:, -1].max() < 1e-4
