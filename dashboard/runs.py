@@ -134,6 +134,65 @@ def stop(run: Run) -> None:
     registry().scheduler.stop(run)
 
 
+# ---------------------------------------------------------------- the Training page's Start, Stop, Continue
+
+def press_start(s: Settings, info: CorpusInfo, device: torch.device) -> None:
+    """Start: a new run; after Stop with the same settings, the offer to continue or restart instead; nothing
+    while the same run trains."""
+    view = current_view()
+    same = view is not None and view.settings == run_settings(s, info)
+    if same and view.status == "stopped" and view.trainable and view.epoch < view.target:
+        st.session_state["offer_resume"] = True
+    elif not (same and view.running):
+        _start_keeping_the_error(s, info, device)
+
+
+def offers_resume(view: RunView | None) -> bool:
+    """True while the continue-or-restart choice that Start offered after Stop waits for an answer."""
+    return bool(st.session_state.get("offer_resume")) and view is not None and view.status == "stopped"
+
+
+def choose_after_stop(choice: str, s: Settings, info: CorpusInfo, device: torch.device) -> None:
+    """The answer to that offer: "continue" the stopped run, or "restart" with a new one."""
+    st.session_state.pop("offer_resume", None)
+    if choice == "continue":
+        resume(current())
+    else:
+        _start_keeping_the_error(s, info, device)
+
+
+def _start_keeping_the_error(s: Settings, info: CorpusInfo, device: torch.device) -> None:
+    # a button callback cannot draw: the error is kept and said by the page, in its language
+    try:
+        start_new(s, info, device)
+    except RUN_ERRORS as exc:
+        st.session_state["_refused"] = exc
+
+
+def take_error() -> Exception | None:
+    """Why the last Start or checkpoint upload gave no run (said once), or None."""
+    return st.session_state.pop("_refused", None)
+
+
+def receive_upload(file_id: str, name: str, payload: bytes) -> bool:
+    """A checkpoint file from the uploader, taken once per file: True when it was new (a run, or an error kept
+    for ``take_error``)."""
+    if st.session_state.get("_uploaded_id") == file_id:
+        return False
+    st.session_state["_uploaded_id"] = file_id
+    try:
+        upload(name, payload)
+    except RUN_ERRORS as exc:
+        st.session_state["_refused"] = exc
+    return True
+
+
+def continue_on_cpu(run: Run) -> None:
+    """After running out of GPU memory: the run's model and optimiser state to the CPU, and on it goes."""
+    run.move_to_cpu()
+    resume(run)
+
+
 def upload(name: str, payload: bytes) -> Run:
     """A checkpoint file as a run of this session (CheckpointError, and nothing changes, when it is not one)."""
     params, vocab, config = read_checkpoint(payload, name)

@@ -33,33 +33,6 @@ except lab.USER_ERRORS as exc:
     estimate = None
 
 
-def start_new() -> None:
-    try:
-        runs.start_new(s, info, ctx.device)
-    except runs.RUN_ERRORS as exc:
-        st.session_state["training_error"] = exc  # said in the page's language when drawn
-
-
-def on_start() -> None:
-    """Start: a new run, or after Stop with the same settings, the choice to continue or restart."""
-    run = runs.current()
-    view = run.view() if run is not None else None
-    same = view is not None and view.settings == sidebar_run
-    if same and view.status == "stopped" and view.trainable and view.epoch < view.target:
-        st.session_state["offer_resume"] = True
-    elif not (same and view.running):
-        start_new()
-
-
-def choose(choice: str) -> None:
-    """Callback of the continue/restart choice offered after Stop."""
-    st.session_state.pop("offer_resume", None)
-    if choice == "continue":
-        runs.resume(runs.current())
-    else:
-        start_new()
-
-
 @st.dialog(t("training.dialog"), on_dismiss=lambda: st.session_state.pop("offer_resume", None))
 def continue_or_restart(view) -> None:
     if not st.session_state.get("offer_resume"):  # a choice was made: a full rerun closes the dialog
@@ -68,8 +41,9 @@ def continue_or_restart(view) -> None:
     st.write(t("training.stopped_at", epoch=view.epoch, target=view.target, ppl=ppl))
     c1, c2 = st.columns(2)
     c1.button(t("training.continue", epoch=view.epoch), type="primary", width="stretch", key="continue_run",
-              on_click=choose, args=("continue",))
-    c2.button(t("training.restart"), width="stretch", key="restart_run", on_click=choose, args=("restart",))
+              on_click=runs.choose_after_stop, args=("continue", s, info, ctx.device))
+    c2.button(t("training.restart"), width="stretch", key="restart_run", on_click=runs.choose_after_stop,
+              args=("restart", s, info, ctx.device))
 
 
 def settings_line() -> None:
@@ -90,25 +64,25 @@ def settings_line() -> None:
 # Start and Stop first, then the live curves: both on a projector's first screen (1280x720)
 b1, b2, _ = st.columns([1, 1, 3], gap="medium")
 b1.button(t("training.start"), type="primary", disabled=estimate is None, width="stretch", key="start_training",
-          on_click=on_start, help=t("training.start_help"), shortcut=ui.KEYS["start"])
+          on_click=runs.press_start, args=(s, info, ctx.device), help=t("training.start_help"),
+          shortcut=ui.KEYS["start"])
 b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
           on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"), shortcut=ui.KEYS["stop"])
 
-if st.session_state.get("offer_resume") and view is not None and view.status == "stopped":
+if runs.offers_resume(view):
     continue_or_restart(view)
-if "training_error" in st.session_state:
-    ui.user_error(st.session_state.pop("training_error"))
+if (error := runs.take_error()) is not None:
+    ui.user_error(error)
 if view is not None and view.status == "out_of_memory":
     st.error(ui.run_error(view), icon=":material/memory:")
     if st.button(t("training.oom_cpu"), key="oom_to_cpu", help=t("training.oom_cpu_help")):
-        run.move_to_cpu()
-        runs.resume(run)
+        runs.continue_on_cpu(run)
         st.rerun()
 if view is not None:
     differ = sidebar_run.differences(view.settings)
     if differ:
         shown = {"corpus": lab.corpus_display}  # a corpus by its title in the page's language, not its key
-        listed = ", ".join(t("training.differ_item", key=k, a=shown.get(k, lab.fmt_setting)(a),
+        listed = ", ".join(t("training.differ_item", key=t(f"setting.{k}"), a=shown.get(k, lab.fmt_setting)(a),
                              b=shown.get(k, lab.fmt_setting)(b)) for k, (a, b) in differ.items())
         st.info(t("training.differ", listed=listed), icon=":material/info:")
     if not view.trainable:
@@ -226,10 +200,5 @@ with st.expander(t("training.runs"), icon=":material/save:"):
                            help=t("training.download_help"))
     uploaded = st.file_uploader(t("training.upload"),
                                 type=["pt"], key="upload_checkpoint")
-    if uploaded is not None and st.session_state.get("_uploaded_id") != uploaded.file_id:
-        st.session_state["_uploaded_id"] = uploaded.file_id
-        try:
-            runs.upload(uploaded.name, uploaded.getvalue())
-        except runs.RUN_ERRORS as exc:
-            st.session_state["training_error"] = exc
+    if uploaded is not None and runs.receive_upload(uploaded.file_id, uploaded.name, uploaded.getvalue()):
         st.rerun()
