@@ -325,7 +325,8 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
         xaxis=dict(domain=left, anchor="y", showticklabels=False, showgrid=False, type="category"),
         xaxis2=dict(domain=right, anchor="y", side="top", type="category", categoryorder="array",
                     categoryarray=x, tickmode="array", tickvals=x if len(x) <= 40 else None,
-                    tickangle=0 if len(x) <= 40 else -90,
+                    # upright only when every label is one character: "<unk>" across a 10 px column overlaps
+                    tickangle=0 if len(x) <= 40 and max(map(len, x), default=0) <= 1 else -90,
                     tickfont=dict(size=FONT_SIZE - 5 if len(x) > 20 else FONT_SIZE)),
         yaxis=dict(autorange="reversed", type="category", title=t("chart.steps.y", lang)),
         coloraxis=dict(colorscale=DIVERGING, cmin=-zmax, cmax=zmax,

@@ -61,6 +61,9 @@ STYLE = """
 /* a value wider than its column wraps instead of ending in "…" (a projector's 1024 px) */
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { white-space: normal !important;
   overflow-wrap: anywhere; text-overflow: clip !important; }
+/* a page link as long as its line wraps (Home's lesson map) instead of being cut at the column's edge */
+[data-testid="stPageLink"] *, [data-testid="stPageLink-NavLink"] { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; height: auto !important; }
 /* 1.2em: the widest formula fits the 560 px a 1024 px projector leaves beside the sidebar */
 [data-testid="stMarkdownContainer"] .katex { font-size: 1.2em; }
 [data-testid="stMainBlockContainer"] [data-testid="stCode"] code { font-size: 1.05rem; }
