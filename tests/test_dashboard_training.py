@@ -144,7 +144,7 @@ def test_two_runs_of_one_session_train_at_once_and_another_session_sees_neither(
     at.button(key="start_training").click().run()
     first = current_run(at)
     at.sidebar.slider(key="hidden").set_value(20).run()
-    assert "hidden 20 (this run: 16)" in texts(at.info)  # the page says the sidebar differs from the run
+    assert "20 (this run: 16)" in texts(at.info)  # the page says the sidebar's hidden size differs from the run's
     at.button(key="start_training").click().run()
     second = current_run(at)
     assert second is not first and first.running and second.running
