@@ -55,6 +55,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 import rnn_core
+from dashboard.i18n import t
 from rnn_core import corpus as rc_corpus
 from tests.browser import st_browser as sb  # the browser tests' server start, health wait and stop
 
@@ -73,7 +74,9 @@ SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<t
                          r"batch (?P<batch>\d+), (?P<steps>\d+) steps, (?P<hidden>\d+) hidden units.*?"
                          r"(?P<epochs>[\d,]+) epochs.*?seed (?P<seed>\d+)", re.S)
 PROGRESS_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+)")
-DIFFERS_RE = {k: re.compile(rf"{k} (\d+) \(this run: (\d+)\)") for k in ("batch", "steps")}
+# "... batch size 31 (this run: 32) ...": the setting named as the Training page names it (English)
+DIFFERS_RE = {k: re.compile(rf"{re.escape(t(f'setting.{k}', 'en'))} (\d+) \(this run: (\d+)\)")
+              for k in ("batch", "steps")}
 SIDEBAR_MODEL_RE = re.compile(r"Session model: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
 BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs on (?P<title>.+?), "
                        r"(?P<hidden>\d+) hidden units")

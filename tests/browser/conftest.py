@@ -10,15 +10,9 @@ import json
 import os
 import time
 
-import sys
-
 import pytest
 
 from tests.browser import st_browser as sb
-
-# test_browser_lecture.py and test_browser_exercises.py still say `import st_browser`: the same module, not a
-# second copy with TIMINGS of its own (remove once they import tests.browser.st_browser)
-sys.modules.setdefault("st_browser", sb)
 
 
 def _unavailable(reason: str):

@@ -5,7 +5,7 @@ import time
 
 from playwright.sync_api import expect
 
-import st_browser as sb
+from tests.browser import st_browser as sb
 
 
 def test_the_clipping_pair_trains_to_the_end_and_answers(page, app_url):

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-import st_browser as sb
+from tests.browser import st_browser as sb
 from dashboard.i18n import t
 
 PROJECTOR = {"width": 1024, "height": 768}
