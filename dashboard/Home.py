@@ -25,9 +25,9 @@ async def warm_up(_app):
 
     def imports():
         try:
-            from dashboard import lab, ui  # noqa: F401  (torch, pandas, rnn_core: ~2 s on a 2-core machine)
+            from dashboard import compute, sidebar  # noqa: F401  (torch, pandas, rnn_core: ~2 s on 2 cores)
 
-            lab.warm_up()
+            compute.warm_up()
         except Exception:  # noqa: BLE001  a failed warm-up only costs time: the session's run says what is wrong
             logging.getLogger("rnn_lab").exception("warm-up failed")
 
@@ -37,17 +37,17 @@ async def warm_up(_app):
 
 def main() -> None:
     """One session's run: page config, navigation, the shared sidebar, the chosen page."""
-    from dashboard import lab, ui
+    from dashboard import layout, pages, settings, sidebar
 
     # An emoji icon is drawn by the browser from an inline SVG; a :material: icon is fetched from a font CDN.
     st.set_page_config(page_title="RNN Lab", page_icon="🧠", layout="wide")
-    lab.share_the_cpu()
-    ui.language()  # before the navigation: page titles are in the run's language
-    lecture = ui.lecture_mode()
-    page = st.navigation(ui.pages(), position="top" if lecture else "sidebar")
-    st.html(ui.STYLE + (ui.LECTURE_STYLE if lecture else ""))
-    ui.toolbar(page.url_path)
-    ui.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
+    settings.share_the_cpu()
+    pages.language()  # before the navigation: page titles are in the run's language
+    lecture = pages.lecture_mode()
+    page = st.navigation(pages.pages(), position="top" if lecture else "sidebar")
+    st.html(layout.STYLE + (layout.LECTURE_STYLE if lecture else ""))
+    pages.toolbar(page.url_path)
+    sidebar.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
     page.run()
 
 

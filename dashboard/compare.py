@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from . import exercise_charts as xc
-from . import lab, runs, ui
+from . import formatting, layout, runs
 from .exercises import arm_stats, fmt, pair_frame, tr
 from .i18n import t
 
@@ -16,7 +16,7 @@ def _t(key: str, **fmt) -> str:
 
 def _label(run) -> str:
     v = run.view()
-    last = lab.fmt_ppl(v.last["perplexity"]) if v.last else "–"
+    last = formatting.fmt_ppl(v.last["perplexity"]) if v.last else "–"
     who = _t("reference") + " " if v.origin == "reference" else ""
     return _t("label", who=who, id=run.id, epoch=v.epoch, target=v.target, ppl=last, hidden=v.settings.hidden)
 
@@ -41,12 +41,12 @@ def compare_with(run) -> None:
             return
         va, vb = run.view(), by_id[choice].view()
         labels = {"A": f"A: {_t('this')}", "B": f"B: {vb.id}"}
-        ui.chart(xc.ab_curves(pair_frame(va, vb), labels, max(va.target, vb.target, 1), va.vocab_size,
+        layout.chart(xc.ab_curves(pair_frame(va, vb), labels, max(va.target, vb.target, 1), va.vocab_size,
                               _t("curves")), key="compare_curves")
         diff = va.settings.differences(vb.settings)
         if diff:
-            st.dataframe(pd.DataFrame([{_t("setting"): k, labels["A"]: lab.fmt_setting(a),
-                                        labels["B"]: lab.fmt_setting(b)} for k, (a, b) in diff.items()]),
+            st.dataframe(pd.DataFrame([{_t("setting"): k, labels["A"]: formatting.fmt_setting(a),
+                                        labels["B"]: formatting.fmt_setting(b)} for k, (a, b) in diff.items()]),
                          hide_index=True, width="stretch")
         else:
             st.caption(_t("same"))

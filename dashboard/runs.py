@@ -18,12 +18,13 @@ import rnn_core
 from rnn_core.checkpoint import CheckpointError, model_switches, read_checkpoint
 from rnn_core.runs import Run, RunLimitError, RunRegistry, RunSettings, RunStore, RunView, Scheduler
 
-from . import lab
+from . import compute, corpora, formatting, settings
 from .i18n import t
-from .lab import CorpusInfo, Settings
+from .corpora import CorpusInfo
+from .settings import Settings
 
 MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is Scheduler.max_active
-RUN_ERRORS = (*lab.USER_ERRORS, RunLimitError, CheckpointError)
+RUN_ERRORS = (*settings.USER_ERRORS, RunLimitError, CheckpointError)
 
 
 # The server's runs live as long as the process: a module global, not st.cache_resource, which "Clear caches"
@@ -58,7 +59,7 @@ def run_settings(s: Settings, info: CorpusInfo) -> RunSettings:
     """The sidebar's settings as a run keeps them (the corpus by its key, as the CLI and the reference run do)."""
     return RunSettings(corpus=info.used, token=s.token, batch=s.batch, steps=s.steps, hidden=s.hidden, lr=s.lr,
                        epochs=s.epochs, clip=s.clip, partition=s.partition, engine=s.engine, device=s.device,
-                       seed=s.seed, prefix=lab.default_prefix(info))
+                       seed=s.seed, prefix=corpora.default_prefix(info))
 
 
 # ---------------------------------------------------------------- this session's runs
@@ -106,7 +107,7 @@ def current_view() -> RunView | None:
 
 def check(s: Settings, info: CorpusInfo, device: torch.device) -> rnn_core.guards.Estimate:
     """The guard's verdict on these settings (SettingsError / CorpusError when they cannot run)."""
-    loader = lab.make_loader(info, s)  # raises CorpusError when the corpus is too short
+    loader = corpora.make_loader(info, s)  # raises CorpusError when the corpus is too short
     return rnn_core.check_settings(len(info.vocab), s.batch, s.steps, s.hidden,
                                    len(loader) * s.batch * s.steps, s.epochs, s.lr, s.clip, device)
 
@@ -236,7 +237,7 @@ def _info_for(vocab: rnn_core.Vocab, ctx) -> CorpusInfo:
     if ctx.info.vocab.idx_to_token == vocab.idx_to_token:
         return ctx.info
     try:
-        info = lab.corpus_info(lab.LESSON)
+        info = corpora.corpus_info(settings.LESSON)
     except rnn_core.CorpusError:
         return ctx.info
     return info if info.vocab.idx_to_token == vocab.idx_to_token else ctx.info
@@ -258,7 +259,7 @@ def pick_model(ctx) -> ShownModel:
         c1.caption(t("runs.no_session_run") if choice == "session" else t("runs.no_reference"))
     if run is None:
         s = ctx.settings
-        net = lab.untrained_model(ctx.info.key, len(ctx.info.vocab), s.hidden, s.seed)
+        net = compute.untrained_model(ctx.info.key, len(ctx.info.vocab), s.hidden, s.seed)
         label = t("runs.untrained", seed=s.seed, hidden=s.hidden)
         return ShownModel(net, ctx.info, ctx.info.vocab, label, ("untrained", ctx.info.key, s.hidden, s.seed), False)
 
@@ -276,10 +277,10 @@ def pick_model(ctx) -> ShownModel:
     net = _net_at(run.id, epoch, params, view.settings.activation)
     record = view.records[epoch - 1] if 0 < epoch <= view.epoch else None
     ppl = record["perplexity"] if record else run.extra.get("perplexity")
-    ppl_text = t("runs.ppl_part", ppl=lab.fmt_ppl(ppl)) if ppl is not None else ""
+    ppl_text = t("runs.ppl_part", ppl=formatting.fmt_ppl(ppl)) if ppl is not None else ""
     who = t("runs.who_reference") if run.origin == "reference" else t("runs.who_session")
     training = t("runs.snapshot") if view.running else ""
-    label = t("runs.trained", who=who, epoch=epoch, corpus=lab.corpus_display(view.settings.corpus),
+    label = t("runs.trained", who=who, epoch=epoch, corpus=corpora.corpus_display(view.settings.corpus),
               hidden=view.settings.hidden, ppl=ppl_text, training=training)
     return ShownModel(net, _info_for(run.vocab, ctx), run.vocab, label, ("run", run.id, epoch), True)
 

@@ -3,7 +3,7 @@
 
 The one copy of it in the project, for three readers:
 
-- the dashboard shows excerpts of it: ``dashboard/lesson.py`` joins cells by name (:func:`cells`);
+- the dashboard shows excerpts of it: ``dashboard/lesson_code.py`` joins cells by name (:func:`cells`);
 - ``tests/test_lesson_notebook.py`` runs every cell in order as a notebook does, with ``rnn_core`` in place of
   ``d2l`` and 500 epochs lowered to 3;
 - ``benchmarks/train_speed.py`` times its ``train_epoch_ch8`` and ``sgd`` as the baseline, "lesson (d2l loop)".

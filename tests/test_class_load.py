@@ -2,7 +2,7 @@
 (two are enough for one to see the other's settings, model or samples, were they to leak).
 
 Behaviour only (no errors, every page shows its own session's settings, model and samples); the timings
-it prints are reported in README, never asserted. It speaks Streamlit's websocket protocol, so it needs
+it prints are reported in docs/performance.md, never asserted. It speaks Streamlit's websocket protocol, so it needs
 no browser.
 """
 import json

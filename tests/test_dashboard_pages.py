@@ -12,7 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import rnn_core
-from dashboard.ui import PAGES as APP_PAGES
+from dashboard.pages import PAGES as APP_PAGES
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 # The app's pages by name ("" is Home), and the file each runs
@@ -315,16 +315,16 @@ def test_streamlit_run_serves_home_as_an_app_that_warms_up(monkeypatch):
     the warm-up the first session's corpus needs no tokenizing."""
     from streamlit.web.server.app_discovery import discover_asgi_app
 
-    from dashboard import lab
+    from dashboard import compute, corpora, settings
 
     found = discover_asgi_app(Path(APP))
     assert found.is_asgi_app and found.app_name == "app"
     st.cache_resource.clear()
-    lab.warm_up()
+    compute.warm_up()
 
     def no_tokenizing(*args, **kwargs):
         raise AssertionError("tokenized again: the warm-up did not fill the cache")
 
     monkeypatch.setattr(rnn_core, "tokenize_corpus", no_tokenizing)  # a spy on the public function the pages call
-    info = lab.corpus_info(lab.LESSON)
-    assert info.used in ("time_machine", lab.FALLBACK_CORPUS) and len(info.vocab) > 2
+    info = corpora.corpus_info(settings.LESSON)
+    assert info.used in ("time_machine", settings.FALLBACK_CORPUS) and len(info.vocab) > 2

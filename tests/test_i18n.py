@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import i18n, lesson
+from dashboard import i18n, lesson_code
 from tests.test_dashboard_pages import PAGES, assert_clean, open_app
 
 CODE_IDS = re.compile(r"""\bt\(\s*["']([a-z_]+(?:\.[a-z0-9_]+)+)["'](?=\s*[,)])""")
@@ -33,12 +33,12 @@ def test_catalogues_are_plain_json_objects_of_strings():
 
 
 def test_the_lesson_code_is_the_lessons_in_english_and_only_its_comments_change_in_chinese():
-    for page, code in lesson.EXCERPTS.items():
-        assert lesson.code(page, "en") == code
-        zh = lesson.code(page, "zh")
-        strip = lambda c: [lesson.COMMENT.sub("", line) for line in c.splitlines()]  # noqa: E731
+    for page, code in lesson_code.EXCERPTS.items():
+        assert lesson_code.excerpt(page, "en") == code
+        zh = lesson_code.excerpt(page, "zh")
+        strip = lambda c: [lesson_code.COMMENT.sub("", line) for line in c.splitlines()]  # noqa: E731
         assert strip(zh) == strip(code)
-    assert "裁剪梯度" in lesson.code("training", "zh")
+    assert "裁剪梯度" in lesson_code.excerpt("training", "zh")
 
 
 def test_locale_picks_the_language():

@@ -10,14 +10,15 @@ import math
 import pandas as pd
 import streamlit as st
 
+from dashboard import corpora, formatting, layout, runs, settings, sidebar
 from dashboard import exercise_charts as xc
 from dashboard import exercises as ex
-from dashboard import lab, runs, ui
+from dashboard.i18n import t
 
 import rnn_core
 from rnn_core.training import Trainer
 
-ctx = ui.context()
+ctx = sidebar.context()
 lang = ex.lang_now()  # fixed for this script run: format functions are also called outside it
 
 
@@ -66,12 +67,12 @@ st.query_params.update(exercise=ex_id, variation=var_id)
 
 labels = {arm: ex.arm_label(variation, arm, lang) for arm in ("A", "B")}
 settings_a, settings_b = ex.pair_settings(exercise, variation, seed)
-info = lab.corpus_info(lab.LESSON)
+info = corpora.corpus_info(settings.LESSON)
 
 
 def run_pair() -> None:
     try:
-        ex.start_pair(reg, info.tc, exercise, variation, seed, corpus=info.title, prefix=lab.default_prefix(info),
+        ex.start_pair(reg, info.tc, exercise, variation, seed, corpus=info.title, prefix=corpora.default_prefix(info),
                       heldout_text=heldout_text)
     except runs.RUN_ERRORS + (ValueError,) as exc:
         st.session_state["ex_error"] = exc  # said in the page's language when drawn
@@ -86,9 +87,10 @@ with st.container(border=True):
     st.markdown("> " + tr(f"ex.{ex_id}.q"))
     st.markdown(tr(f"ex.{ex_id}.why"))
     diff = settings_a.differences(settings_b)
-    st.caption(" · ".join(f"**{k}**: A {lab.fmt_setting(a)}, B {lab.fmt_setting(b)}" for k, (a, b) in diff.items())
-               + "  \n" + tr("card.sizes", batch=settings_a.batch, steps=settings_a.steps, lr=lab.fmt_setting(settings_a.lr),
-                    hidden=settings_a.hidden, epochs=settings_a.epochs, budget=ex.BUDGET_S))
+    fmt = formatting.fmt_setting
+    st.caption(" · ".join(f"**{t(f'setting.{k}')}**: A {fmt(a)}, B {fmt(b)}" for k, (a, b) in diff.items())
+               + "  \n" + tr("card.sizes", batch=settings_a.batch, steps=settings_a.steps, lr=fmt(settings_a.lr),
+                              hidden=settings_a.hidden, epochs=settings_a.epochs, budget=ex.BUDGET_S))
     if "lesson" in (rnn_core.engines.engine_for(s.engine, s.activation, s.input, s.detach) for s in (settings_a,
                                                                                                     settings_b)):
         st.caption(tr("card.engine_note", what=tr("card.engine_what_embedding" if ex_id == "embedding"
@@ -101,7 +103,7 @@ with st.container(border=True):
               disabled=running, width="stretch")
     b2.button(tr("card.stop"), key="ex_stop", on_click=stop_pair, disabled=not running, width="stretch")
     if "ex_error" in st.session_state:
-        ui.user_error(st.session_state.pop("ex_error"))
+        layout.user_error(st.session_state.pop("ex_error"))
 
 
 def pair_view() -> None:
@@ -119,23 +121,24 @@ def pair_view() -> None:
     st.markdown(f"**{tr('card.answer')}**  \n" + "  \n".join(ex.summary(exercise, variation, va, vb, lang)))
     frame = ex.pair_frame(va, vb)
     vocab_size = (va or vb).vocab_size if (va or vb) else len(info.vocab)
-    ui.chart(xc.ab_curves(frame, labels, settings_a.epochs, vocab_size, tr("card.curves"), lang=lang), key="ex_curves")
+    layout.chart(xc.ab_curves(frame, labels, settings_a.epochs, vocab_size, tr("card.curves"), lang=lang),
+                 key="ex_curves")
     rows = []
     for arm, v in (("A", va), ("B", vb)):
         s = ex.arm_stats(v)
         if s is None:
             continue
-        rows.append({tr("col.arm"): labels[arm], tr("col.status"): ui.status_words(v.status),
+        rows.append({tr("col.arm"): labels[arm], tr("col.status"): sidebar.status_words(v.status),
                      tr("col.epochs"): s.epochs, tr("col.ppl"): ex.fmt(s.final_ppl), tr("col.best"): ex.fmt(s.best_ppl),
                      tr("col.held"): ex.fmt(s.heldout), tr("col.grad"): ex.fmt(s.grad_max),
                      tr("col.clip"): f"{s.clip_rate:.0%}" if s.clip_rate is not None else "–",
                      tr("col.sec"): ex.fmt(s.seconds_per_epoch, 2),
                      tr("col.tps"): f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "–",
-                     tr("col.wall"): lab.fmt_seconds(v.wall_s)})
+                     tr("col.wall"): formatting.fmt_seconds(v.wall_s)})
     if rows:
         st.markdown(f"**{tr('card.table')}**")
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-        ui.chart(xc.ab_gradients(frame, labels, {"A": settings_a.clip, "B": settings_b.clip}, settings_a.epochs,
+        layout.chart(xc.ab_gradients(frame, labels, {"A": settings_a.clip, "B": settings_b.clip}, settings_a.epochs,
                                  lang=lang), key="ex_gradients")
         samples = ex.samples_side_by_side(va, vb).rename(columns=labels)
         if len(samples):
@@ -149,7 +152,7 @@ def pair_view() -> None:
 
 
 st.session_state["_ex_was_running"] = running
-st.fragment(pair_view, run_every=ui.refresh_s() if running else None)()
+st.fragment(pair_view, run_every=sidebar.refresh_s() if running else None)()
 
 with st.expander(tr("page.overview"), icon=":material/list:"):
     st.dataframe(ex.overview(reg, seed, lang), hide_index=True, width="stretch")
@@ -214,8 +217,8 @@ else:
     rows = 4
     lines = []
     for i in range(min(rows, report.X.shape[0])):
-        x = lab.visible_spaces("".join(vocab.to_tokens(report.X[i].tolist())))
-        y = lab.visible_spaces("".join(vocab.to_tokens(report.Y[i].tolist())))
+        x = corpora.visible_spaces("".join(vocab.to_tokens(report.X[i].tolist())))
+        y = corpora.visible_spaces("".join(vocab.to_tokens(report.Y[i].tolist())))
         lines += [f"X[{i}]  {x}", f"Y[{i}]  {y}"]
     st.markdown(f"**{tr('step.rows', rows=rows)}**")
     st.code("\n".join(lines), language=None)
@@ -225,11 +228,11 @@ else:
     m[2].metric(tr("step.g_before"), ex.fmt(report.grad_norm))
     m[3].metric(tr("step.g_after"), ex.fmt(report.clipped_norm))
     x_tokens = [vocab.to_tokens(row.tolist()) for row in report.X[:8]]
-    ui.chart(xc.step_losses(report.losses.numpy(), x_tokens, lang=lang), key="step_losses")
+    layout.chart(xc.step_losses(report.losses.numpy(), x_tokens, lang=lang), key="step_losses")
     st.markdown(f"**{tr('step.updates')}**")
     u1, u2 = st.columns([2, 1])
     with u1:
-        ui.chart(xc.update_sizes(report.update_ratio), key="step_updates")
+        layout.chart(xc.update_sizes(report.update_ratio), key="step_updates")
     u2.dataframe(pd.DataFrame({"W": list(report.update_ratio),
                                "‖ΔW‖/‖W‖": [ex.fmt(r) if math.isfinite(r) else tr("step.from_zero")
                                             for r in report.update_ratio.values()]}),

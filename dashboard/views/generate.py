@@ -1,47 +1,47 @@
 """6 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
 import streamlit as st
 
-from dashboard import lab, lesson, ui
+from dashboard import compute, corpora, layout, lesson_code, runs, sidebar
 from dashboard.i18n import t
 
-ctx = ui.context()
+ctx = sidebar.context()
 
-ui.header(
+layout.header(
     t("generate.title"),
     t("generate.intro"),
     [r"x_{t+1} = \arg\max_j O_{t,j} \quad\text{(" + t("generate.greedy_word") + r")}",
      r"P(x_{t+1} = j) = \frac{\exp(O_{t,j}/T)}{\sum_k \exp(O_{t,k}/T)} \quad\text{(" + t("generate.sampling_word")
      + ")}"],
-    lesson.code("generate"),
+    lesson_code.excerpt("generate"),
 )
-model = ui.session_model(ctx)
-ui.model_banner(model)
+model = runs.pick_model(ctx)
+runs.model_banner(model)
 
-ui.url_checks("generate_length", "generate_temperature", "generate_seed")
+sidebar.url_checks("generate_length", "generate_temperature", "generate_seed")
 bound = dict(bind="query-params")
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
-prefix = c1.text_input(t("generate.prefix"), lab.default_prefix(model.info), max_chars=200, key="prefix", **bound)
+prefix = c1.text_input(t("generate.prefix"), corpora.default_prefix(model.info), max_chars=200, key="prefix", **bound)
 length = c2.slider(t("generate.length"), 10, 500, 50, step=10, key="generate_length", **bound)
 temperature = c3.slider(t("generate.temperature"), 0.1, 3.0, 1.0, step=0.1, format="%.1f", key="generate_temperature",
                         **bound)
 seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, ctx.settings.seed, key="generate_seed", **bound)
-unknown = lab.unknown_tokens(model.vocab, prefix)
+unknown = corpora.unknown_tokens(model.vocab, prefix)
 if unknown:
     st.warning(t("generate.unknown", tokens=", ".join(repr(tok) for tok in unknown)))
-if not lab.split_text(model.vocab, prefix):
+if not corpora.split_text(model.vocab, prefix):
     st.info(t("generate.empty"))
 
 greedy_col, sample_col = st.columns(2, gap="large")
 with greedy_col:
     st.subheader(t("generate.greedy"))
-    st.code(lab.continuation(model.net, model.vocab, model.key, prefix, length, 0.0, 0), language=None,
+    st.code(compute.continuation(model.net, model.vocab, model.key, prefix, length, 0.0, 0), language=None,
             wrap_lines=True)
 with sample_col:
     st.subheader(t("generate.sampled", T=f"{temperature:g}"))
-    st.code(lab.continuation(model.net, model.vocab, model.key, prefix, length, float(temperature), int(seed)),
+    st.code(compute.continuation(model.net, model.vocab, model.key, prefix, length, float(temperature), int(seed)),
             language=None, wrap_lines=True)
 
 temperatures = tuple(sorted({0.5, 1.0, 2.0, round(float(temperature), 2)}))
-ui.cached_chart("next_token_chart", (model.key, prefix, temperatures),
-                lab.next_tokens(model.net, model.vocab, model.key, prefix, temperatures))
+layout.cached_chart("next_token_chart", (model.key, prefix, temperatures),
+                compute.next_tokens(model.net, model.vocab, model.key, prefix, temperatures))
 st.caption(t("generate.note"))

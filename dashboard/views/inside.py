@@ -2,12 +2,12 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, explain, lab, lesson, ui
+from dashboard import charts, compute, corpora, explain, formatting, i18n, layout, lesson_code, runs, sidebar
 from dashboard.i18n import t
 
-ctx = ui.context()
+ctx = sidebar.context()
 
-ui.header(
+layout.header(
     t("inside.title"),
     t("inside.intro"),
     [r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h)",
@@ -15,29 +15,29 @@ ui.header(
      r"G_{ts} = \Big\lVert \frac{\partial \ell_t}{\partial H_s} \Big\rVert",
      r"\frac{\partial \ell_t}{\partial H_{s-1}} = \Big(\frac{\partial \ell_t}{\partial H_s} \odot "
      r"(1 - H_s^2)\Big) W_{hh}^\top"],
-    lesson.code("inside"),
+    lesson_code.excerpt("inside"),
 )
-model = ui.session_model(ctx)
-ui.model_banner(model)
+model = runs.pick_model(ctx)
+runs.model_banner(model)
 
-text = st.text_input(t("inside.text"), lab.default_text(model.info), max_chars=200, key="text", bind="query-params")
-unknown = lab.unknown_tokens(model.vocab, text)
+text = st.text_input(t("inside.text"), corpora.default_text(model.info), max_chars=200, key="text", bind="query-params")
+unknown = corpora.unknown_tokens(model.vocab, text)
 if unknown:
     st.warning(t("generate.unknown", tokens=", ".join(repr(tok) for tok in unknown)))
-if len(lab.split_text(model.vocab, text)) < 2:
+if len(corpora.split_text(model.vocab, text)) < 2:
     st.error(t("inside.two_tokens"))
     st.stop()
 
-r = lab.inspect(model.net, model.vocab, model.key, text)
+r = compute.inspect(model.net, model.vocab, model.key, text)
 steps, hidden = r["steps"], r["hidden"]
-loss, ppl = lab.mean_loss(steps)
+loss, ppl = compute.mean_loss(steps)
 c1, c2, c3 = st.columns(3)
 c1.metric(t("inside.m_steps"), len(steps))
 c2.metric(t("inside.m_loss"), f"{loss:.3f}", help=t("inside.m_loss_help"))
-c3.metric(t("inside.m_ppl"), lab.fmt_ppl(ppl), help=t("inside.m_ppl_help", V=len(model.vocab)))
+c3.metric(t("inside.m_ppl"), formatting.fmt_ppl(ppl), help=t("inside.m_ppl_help", V=len(model.vocab)))
 
-passage = lab.passage(model.info)
-units = lab.hidden_units(model.net, model.vocab, model.key, passage)
+passage = corpora.passage(model.info)
+units = compute.hidden_units(model.net, model.vocab, model.key, passage)
 seen = (model.key, text)  # what the figures below depend on
 
 step_tab, flow_tab, units_tab, surprise_tab, twin_tab = st.tabs(
@@ -46,18 +46,18 @@ step_tab, flow_tab, units_tab, surprise_tab, twin_tab = st.tabs(
 
 with step_tab:
     st.markdown(t("inside.steps_text"))
-    ui.cached_chart("step_heatmaps", seen, hidden, r["probs"], r["tokens"], steps, unit_order=units["order"])
+    layout.cached_chart("step_heatmaps", seen, hidden, r["probs"], r["tokens"], steps, unit_order=units["order"])
     table = st.expander(t("inside.table"), on_change="rerun", key="inside_table")
     if table.open:  # a table is costly to draw: only when asked for
         with table:
             st.dataframe(steps, hide_index=True, width="stretch")
 
 with flow_tab:
-    flow = lab.gradient_flow(model.net, model.vocab, model.key, text)
-    spec = lab.w_hh_spectrum(model.net, model.key)
+    flow = compute.gradient_flow(model.net, model.vocab, model.key, text)
+    spec = compute.w_hh_spectrum(model.net, model.key)
     per_step = spec.sigma_max * flow.max_tanh_prime
     st.markdown(t("inside.flow_text") + (t("inside.flow_bound") if per_step < 1 else t("inside.flow_end")))
-    ui.cached_chart("gradient_flow_chart", (*seen, "flow"), flow.matrix.numpy(), flow.curve.numpy(),
+    layout.cached_chart("gradient_flow_chart", (*seen, "flow"), flow.matrix.numpy(), flow.curve.numpy(),
                     flow.bound(per_step).numpy() if per_step < 1 else None, flow.inputs, flow.targets)
     st.markdown("\n".join(f"- {s}" for s in explain.gradient_flow(flow)))
     m1, m2, m3, m4 = st.columns(4)
@@ -83,25 +83,25 @@ with units_tab:
                  on_select=pick_unit, selection_mode="single-row",
                  column_config={"feature": t("inside.col_feature"), "best unit": t("inside.col_unit"),
                                 "r": st.column_config.NumberColumn(format="%+.2f")})
-    unit = ui.index_slider(t("inside.unit"), hidden.shape[1], units["best"], key="inside_unit", bind="query-params",
+    unit = layout.index_slider(t("inside.unit"), hidden.shape[1], units["best"], key="inside_unit", bind="query-params",
                            help=t("inside.unit_help"))
     st.markdown(explain.unit(units["finder"], units["correlations"].iloc[unit], unit, units["labels"],
                              len(units["tokens"])))
-    st.html(charts.activation_html(lab.display_tokens(model.vocab, units["tokens"]),
+    st.html(charts.activation_html(corpora.display_tokens(model.vocab, units["tokens"]),
                                    units["hidden"][:, unit]))
     st.caption(t("inside.units_caption"))
 
 with surprise_tab:
     st.markdown(t("inside.surprise_text"))
     text_s = st.text_area(t("inside.score"), passage, height=120, key="inside_surprise_text", max_chars=2000)
-    if len(lab.split_text(model.vocab, text_s)) < 2:
+    if len(corpora.split_text(model.vocab, text_s)) < 2:
         st.error(t("inside.two_tokens"))
     else:
-        s = lab.surprise(model.net, model.vocab, model.key, text_s)
+        s = compute.surprise(model.net, model.vocab, model.key, text_s)
         sur = s["surprise"]
         st.markdown(explain.surprise(sur, len(model.vocab)))
-        st.html(charts.surprise_html(lab.display_tokens(model.vocab, sur.tokens), sur.surprisal.numpy(),
-                                     float(np.log(len(model.vocab))), lang=ui.i18n.current()))
+        st.html(charts.surprise_html(corpora.display_tokens(model.vocab, sur.tokens), sur.surprisal.numpy(),
+                                     float(np.log(len(model.vocab))), lang=i18n.current()))
         st.markdown(t("inside.top_k") + " " + explain.top_k(s["top_k"]))
         st.dataframe(s["top_k"], hide_index=True, width="stretch", height=320,
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
@@ -109,7 +109,7 @@ with surprise_tab:
 
 with twin_tab:
     st.markdown(t("inside.twin_text"))
-    diffs = lab.twin(model.net, model.vocab, model.key, text)
+    diffs = compute.twin(model.net, model.vocab, model.key, text)
     st.dataframe(diffs, hide_index=True, width="stretch",
                  column_config={"largest |value|": st.column_config.NumberColumn(format="%.3e"),
                                 "max |difference|": st.column_config.NumberColumn(format="%.2e")})

@@ -1,44 +1,44 @@
 """2 · One-hot & shapes: X (batch, steps) -> X.T -> one-hot (steps, batch, vocab), and a forward pass's shapes."""
 import streamlit as st
 
-from dashboard import lab, lesson, ui
+from dashboard import compute, corpora, layout, lesson_code, settings, sidebar
 from dashboard.i18n import t
 
-ctx = ui.context()
+ctx = sidebar.context()
 s, info = ctx.settings, ctx.info
 V = len(info.vocab)
 
-ui.header(
+layout.header(
     t("shapes.title"),
     t("shapes.intro"),
     [r"X\,(\text{batch},\text{steps}) \xrightarrow{\;X^\top\;} (\text{steps},\text{batch}) "
      r"\xrightarrow{\;\text{one\_hot}\;} (\text{steps},\text{batch},|V|)",
      r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h) \in \mathbb{R}^{\text{batch}\times h}",
      r"O_t = H_t W_{hq} + b_q \in \mathbb{R}^{\text{batch}\times |V|}"],
-    lesson.code("shapes"),
+    lesson_code.excerpt("shapes"),
 )
 
 st.header(t("shapes.one_hot"))
 try:
-    X, _ = lab.first_minibatch(info, s)
-except lab.USER_ERRORS as exc:
-    ui.user_error(exc)
+    X, _ = corpora.first_minibatch(info, s)
+except settings.USER_ERRORS as exc:
+    layout.user_error(exc)
     X = None
 if X is not None:
-    row = ui.index_slider(t("shapes.row"), X.shape[0], 0, key="shapes_row", bind="query-params")
-    one_hot = lab.one_hot_rows(X, V, row)
+    row = layout.index_slider(t("shapes.row"), X.shape[0], 0, key="shapes_row", bind="query-params")
+    one_hot = corpora.one_hot_rows(X, V, row)
     inputs = info.vocab.to_tokens(X[row])
-    st.markdown(t("shapes.row_text", row=row, text=lab.join_tokens(info, inputs), steps=s.steps, batch=s.batch,
+    st.markdown(t("shapes.row_text", row=row, text=corpora.join_tokens(info, inputs), steps=s.steps, batch=s.batch,
                   V=V))
-    ui.cached_chart("one_hot_heatmap", (info.key, s.batch, s.steps, s.partition, s.seed, row), one_hot, inputs,
+    layout.cached_chart("one_hot_heatmap", (info.key, s.batch, s.steps, s.partition, s.seed, row), one_hot, inputs,
                     info.vocab.idx_to_token, t("shapes.one_hot_title", row=row, steps=s.steps, V=V))
 
 st.header(t("shapes.forward"))
-trace, checks = lab.shape_table(V, s.batch, s.steps, s.hidden, s.seed)
+trace, checks = compute.shape_table(V, s.batch, s.steps, s.hidden, s.seed)
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(t("shapes.forward_text", V=V, batch=s.batch, steps=s.steps, hidden=s.hidden))
-    st.dataframe(lab.printable_trace(trace), hide_index=True, width="stretch", height=560, key="shape_table",
+    st.dataframe(compute.printable_trace(trace), hide_index=True, width="stretch", height=560, key="shape_table",
                  column_config={c: t(f"shapes.col_{c}") for c in ("step", "name", "shape", "formula", "dtype")})
 with right:
     st.subheader(t("shapes.checks"))
@@ -49,4 +49,4 @@ with right:
         else:
             st.error(t("shapes.failed", text=text), icon=":material/cancel:")
     st.caption(t("shapes.stack_note"))
-    ui.cached_chart("tensor_sizes", (V, s.batch, s.steps, s.hidden, s.seed), trace)
+    layout.cached_chart("tensor_sizes", (V, s.batch, s.steps, s.hidden, s.seed), trace)

@@ -6,20 +6,20 @@ and Restart. The run goes on while other pages are open, and ``?run=<id>`` reope
 """
 import streamlit as st
 
-from dashboard import charts, explain, lab, lesson, runs, ui
+from dashboard import charts, compute, corpora, explain, formatting, layout, lesson_code, pages, runs, settings, sidebar
 from dashboard.compare import compare_with
 from dashboard.i18n import current as lang_in_use, t
 
-ctx = ui.context()
+ctx = sidebar.context()
 s, info = ctx.settings, ctx.info
 
-ui.header(
+layout.header(
     t("training.title"),
     t("training.intro"),
     [r"\text{" + t("training.ppl_word") + r"} = \exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
      r"\mathbf{g} \leftarrow \min\Big(1, \frac{\theta}{\lVert \mathbf{g} \rVert}\Big)\,\mathbf{g}, \qquad "
      r"W \leftarrow W - \eta\,\mathbf{g}"],
-    lesson.code("training"),
+    lesson_code.excerpt("training"),
     fold=True,
 )
 
@@ -28,8 +28,8 @@ view = run.view() if run is not None else None
 sidebar_run = runs.run_settings(s, info)
 try:
     estimate = runs.check(s, info, ctx.device)
-except lab.USER_ERRORS as exc:
-    ui.user_error(exc)
+except settings.USER_ERRORS as exc:
+    layout.user_error(exc)
     estimate = None
 
 
@@ -37,7 +37,7 @@ except lab.USER_ERRORS as exc:
 def continue_or_restart(view) -> None:
     if not st.session_state.get("offer_resume"):  # a choice was made: a full rerun closes the dialog
         st.rerun()
-    ppl = lab.fmt_ppl(view.last["perplexity"]) if view.last else "–"
+    ppl = formatting.fmt_ppl(view.last["perplexity"]) if view.last else "–"
     st.write(t("training.stopped_at", epoch=view.epoch, target=view.target, ppl=ppl))
     c1, c2 = st.columns(2)
     c1.button(t("training.continue", epoch=view.epoch), type="primary", width="stretch", key="continue_run",
@@ -49,11 +49,11 @@ def continue_or_restart(view) -> None:
 def settings_line() -> None:
     """What Start trains, and what it costs (drawn under the live curves)."""
     if view is not None:
-        st.caption(t("training.this_run", settings=lab.describe_settings(view.settings, view.vocab_size),
+        st.caption(t("training.this_run", settings=formatting.describe_settings(view.settings, view.vocab_size),
                      device=view.device))
     else:
-        st.caption(t("training.settings", settings=lab.describe_settings(sidebar_run, len(info.vocab)),
-                     device=lab.describe_device(ctx.device)))
+        st.caption(t("training.settings", settings=formatting.describe_settings(sidebar_run, len(info.vocab)),
+                     device=compute.describe_device(ctx.device)))
     if estimate is not None:
         st.caption(t("training.estimate", mib=f"{estimate.total_bytes / 2**20:,.1f}",
                      tokens=f"{estimate.tokens_per_epoch:,}",
@@ -65,25 +65,26 @@ def settings_line() -> None:
 b1, b2, _ = st.columns([1, 1, 3], gap="medium")
 b1.button(t("training.start"), type="primary", disabled=estimate is None, width="stretch", key="start_training",
           on_click=runs.press_start, args=(s, info, ctx.device), help=t("training.start_help"),
-          shortcut=ui.KEYS["start"])
+          shortcut=pages.KEYS["start"])
 b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
-          on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"), shortcut=ui.KEYS["stop"])
+          on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"),
+          shortcut=pages.KEYS["stop"])
 
 if runs.offers_resume(view):
     continue_or_restart(view)
 if (error := runs.take_error()) is not None:
-    ui.user_error(error)
+    layout.user_error(error)
 if view is not None and view.status == "out_of_memory":
-    st.error(ui.run_error(view), icon=":material/memory:")
+    st.error(layout.run_error(view), icon=":material/memory:")
     if st.button(t("training.oom_cpu"), key="oom_to_cpu", help=t("training.oom_cpu_help")):
         runs.continue_on_cpu(run)
         st.rerun()
 if view is not None:
     differ = sidebar_run.differences(view.settings)
     if differ:
-        shown = {"corpus": lab.corpus_display}  # a corpus by its title in the page's language, not its key
-        listed = ", ".join(t("training.differ_item", key=t(f"setting.{k}"), a=shown.get(k, lab.fmt_setting)(a),
-                             b=shown.get(k, lab.fmt_setting)(b)) for k, (a, b) in differ.items())
+        shown = {"corpus": corpora.corpus_display}  # a corpus by its title in the page's language, not its key
+        listed = ", ".join(t("training.differ_item", key=t(f"setting.{k}"), a=shown.get(k, formatting.fmt_setting)(a),
+                             b=shown.get(k, formatting.fmt_setting)(b)) for k, (a, b) in differ.items())
         st.info(t("training.differ", listed=listed), icon=":material/info:")
     if not view.trainable:
         why = t({"reference": "training.why_reference", "uploaded": "training.why_uploaded"}.get(
@@ -96,27 +97,28 @@ def live() -> None:
     run = runs.current()
     if run is None:
         st.progress(0.0, text=t("training.press_start"))
-        ui.chart(charts.training_curves(None, len(info.vocab), s.epochs, lang=lang_in_use()), key="training_curves")
+        layout.chart(charts.training_curves(None, len(info.vocab), s.epochs, lang=lang_in_use()),
+                     key="training_curves")
         return
     view = run.view()
     last = view.last
-    eta = t("training.eta", time=lab.fmt_seconds(view.eta_s)) if view.eta_s is not None else ""
+    eta = t("training.eta", time=formatting.fmt_seconds(view.eta_s)) if view.eta_s is not None else ""
     st.progress(view.progress, text=t("training.progress", epoch=view.epoch, target=view.target,
-                                      status=ui.status_words(view.status), eta=eta))
+                                      status=sidebar.status_words(view.status), eta=eta))
     chart_box = st.container()  # the curves right under the progress bar, the numbers below them
     m = st.columns(6)
-    m[0].metric(t("training.m_ppl"), lab.fmt_ppl(last["perplexity"]) if last else "–")
-    m[1].metric(t("training.m_loss"), lab.fmt_num(last["loss"]) if last else "–")
+    m[0].metric(t("training.m_ppl"), formatting.fmt_ppl(last["perplexity"]) if last else "–")
+    m[1].metric(t("training.m_loss"), formatting.fmt_num(last["loss"]) if last else "–")
     m[2].metric(t("training.m_speed"), f"{view.tokens_per_s:,.0f}", help=t("training.m_speed_help"))
-    m[3].metric(t("training.m_elapsed"), lab.fmt_seconds(view.wall_s), help=t("training.m_elapsed_help"))
-    m[4].metric(t("chart.grad.line"), lab.fmt_num(last["grad_norm"]) if last else "–")
+    m[3].metric(t("training.m_elapsed"), formatting.fmt_seconds(view.wall_s), help=t("training.m_elapsed_help"))
+    m[4].metric(t("chart.grad.line"), formatting.fmt_num(last["grad_norm"]) if last else "–")
     m[5].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last else "–")
     if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
-        st.error(ui.run_error(view), icon=":material/error:")
+        st.error(layout.run_error(view), icon=":material/error:")
         if view.status == "failed":  # a bug: its own message, as it is
             st.code(view.error, language=None, wrap_lines=True)
     with chart_box:
-        ui.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
+        layout.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
                  key="training_curves")
     if st.session_state.get("_live_was_running") and not view.running:
         st.session_state["_live_was_running"] = False
@@ -136,36 +138,36 @@ def details() -> None:
         st.caption(t("training.as_of", epoch=view.epoch, every=f"{DETAILS_EVERY_S:g}"))
     g, smp = st.columns([1, 1], gap="large")
     with g:
-        ui.chart(charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use()),
+        layout.chart(charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use()),
                  key="training_gradients")
     with smp:
         st.subheader(t("training.samples", prefix=view.settings.prefix))
-        samples = lab.samples_frame(hist)
+        samples = formatting.samples_frame(hist)
         if len(samples):
             st.code(samples["sample"].iloc[0], language=None, wrap_lines=True)
             st.dataframe(samples, hide_index=True, width="stretch", height=260,
                          column_config={c: t(f"training.col_{c}") for c in ("epoch", "perplexity", "sample")})
         else:
             st.caption(t("training.no_sample"))
-    flows = lab.checkpoint_flows(run, view.checkpoints)
+    flows = compute.checkpoint_flows(run, view.checkpoints)
     if flows:
         st.subheader(t("training.flow"))
         st.markdown(" ".join(explain.training_flow(flows)))
         c1, c2 = st.columns(2, gap="large")
         shown = (view.id, view.checkpoints)  # the figures change only at a checkpoint epoch
         with c1:
-            ui.cached_chart("decay_curves_chart", shown, lab.decay_frame(flows), key="training_decay")
+            layout.cached_chart("decay_curves_chart", shown, formatting.decay_frame(flows), key="training_decay")
         with c2:
-            ui.cached_chart("spectrum_chart", shown, lab.spectrum_frame(flows), key="training_spectrum")
+            layout.cached_chart("spectrum_chart", shown, formatting.spectrum_frame(flows), key="training_spectrum")
         st.caption(t("training.flow_caption"))
 
 
 DETAILS_EVERY_S = 6.0
 running = view is not None and view.running
 st.session_state["_live_was_running"] = running
-st.fragment(live, run_every=ui.refresh_s() if running else None)()
+st.fragment(live, run_every=sidebar.refresh_s() if running else None)()
 settings_line()
-st.fragment(details, run_every=max(DETAILS_EVERY_S, ui.refresh_s()) if running else None)()
+st.fragment(details, run_every=max(DETAILS_EVERY_S, sidebar.refresh_s()) if running else None)()
 compare_with(run)  # free A/B: another run of the session or the reference run, overlaid
 
 if view is not None and view.epoch:
@@ -178,11 +180,11 @@ with st.expander(t("training.runs"), icon=":material/save:"):
     for ref in runs.registry().references():
         if ref not in mine:
             rv = ref.view()
-            st.button(t("training.show_reference", epochs=rv.epoch, ppl=lab.fmt_ppl(rv.last["perplexity"])),
+            st.button(t("training.show_reference", epochs=rv.epoch, ppl=formatting.fmt_ppl(rv.last["perplexity"])),
                       key=f"show_reference_{ref.id}", on_click=runs.adopt, args=(ref,),
                       help=t("training.show_reference_help"))
     if mine:
-        st.dataframe(lab.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch",
+        st.dataframe(formatting.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch",
                      column_config={c: t(f"training.col_{c}")
                                     for c in ("run", "status", "epochs", "hidden", "corpus", "perplexity")})
         if run is not None:

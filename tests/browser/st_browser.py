@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
-from dashboard.ui import PAGES as APP_PAGES
+from dashboard.pages import PAGES as APP_PAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "artifacts"
@@ -210,6 +210,16 @@ class RunWatcher:
             return None
         started = [t for t, k in after if k == "started"]
         return new[asked[0]][0], (started[0] if started else new[asked[-1]][0]), done[-1]
+
+
+def new_tab(context):
+    """A tab (its own Streamlit session) that records uncaught JavaScript errors and watches its script runs."""
+    tab = context.new_page()
+    tab.js_errors = []
+    tab.run_watcher = RunWatcher(tab)
+    tab.on("pageerror", lambda err: tab.js_errors.append(str(err)))
+    tab.set_default_timeout(30_000)
+    return tab
 
 
 def timed_rerun(page, action, timeout: float = 30.0) -> dict:

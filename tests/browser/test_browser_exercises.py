@@ -1,7 +1,7 @@
-"""The Exercises page in the browser: "without clipping" runs its pair at the card's sizes to the end while the
-page stays open, and the answer under the curves is drawn from the pair's numbers."""
+"""The Exercises page in the browser: "without clipping" runs its pair to the end while the page stays open
+(at the small sizes the browser tests' server sets), and the answer under the curves is drawn from the pair's
+numbers."""
 import re
-import time
 
 from playwright.sync_api import expect
 
@@ -16,10 +16,7 @@ def test_the_clipping_pair_trains_to_the_end_and_answers(page, app_url):
     run = page.get_by_role("button", name=re.compile(r"Run the pair", re.I)).first
     expect(run).to_be_enabled()
     run.click()
-    t0 = time.perf_counter()
-    # the card promises under 2 minutes on 2 cores; a busy machine gets 5 before this counts as a hang
-    expect(page.get_by_text("Both runs finished", exact=False).first).to_be_visible(timeout=300_000)
-    seconds = time.perf_counter() - t0
+    expect(page.get_by_text("Both runs finished", exact=False).first).to_be_visible(timeout=120_000)
     answer = page.get_by_text("What the numbers say", exact=False).first
     expect(answer).to_be_visible()
     text = page.locator("[data-testid='stMarkdownContainer']").filter(has_text="What the numbers say").first.inner_text()
@@ -27,5 +24,3 @@ def test_the_clipping_pair_trains_to_the_end_and_answers(page, app_url):
     sb.scroll_to(answer)
     page.screenshot(path=str(sb.SCREENSHOTS / "exercises-clip.png"))
     sb.assert_clean(page, offset)
-    sb.TIMINGS["exercise_pair"] = {"exercise": "clip", "seconds": round(seconds, 1),
-                                   "detail": f"the 'without clipping' pair ran to its end in {seconds:.0f} s"}

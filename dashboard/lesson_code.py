@@ -29,7 +29,7 @@ NOTES = {
 }
 
 
-def excerpt(page: str) -> str:
+def _english(page: str) -> str:
     """A page's cells, one blank line apart, with the page's notes; a note whose line is not there once raises."""
     source = cells()
     lines = "\n".join(source[name] for name in CELLS[page]).splitlines()
@@ -43,10 +43,10 @@ def excerpt(page: str) -> str:
 
 # A comment's text (after "# ") or a one-line docstring's: the parts of the code a translation changes.
 COMMENT = re.compile(r'(?<=# )[^\n]+|(?<=""")[^"\n]+(?=""")')
-EXCERPTS = {page: excerpt(page) for page in CELLS}
+EXCERPTS = {page: _english(page) for page in CELLS}
 
 
-def code(page: str, lang: str | None = None) -> str:
+def excerpt(page: str, lang: str | None = None) -> str:
     """A page's excerpt with its comments in `lang` (catalogue ids lesson.<page>.<n>, n-th comment in order)."""
     counter = iter(range(1 << 30))
     return COMMENT.sub(lambda m: t(f"lesson.{page}.{next(counter)}", lang), EXCERPTS[page])

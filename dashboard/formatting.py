@@ -1,0 +1,73 @@
+"""Numbers, settings and runs as the pages write them: perplexities, durations, the settings line, tables."""
+from __future__ import annotations
+
+import pandas as pd
+
+import rnn_core
+import rnn_core.runs
+
+from .corpora import corpus_display, visible_spaces
+from .i18n import t
+
+
+def fmt_ppl(perplexity: float) -> str:
+    """A perplexity for display: two decimals, or scientific notation when it is huge."""
+    return f"{perplexity:.2f}" if perplexity < 1e5 else f"{perplexity:.3g}"
+
+
+def fmt_num(x: float | None) -> str:
+    """A number for display: three decimals, scientific notation when very large or small, '–' for none."""
+    if x is None:
+        return "–"
+    return f"{x:.3f}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.3g}"
+
+
+def fmt_seconds(seconds: float) -> str:
+    """'42 s', '3 min 05 s'."""
+    seconds = max(0, round(seconds))
+    return f"{seconds} s" if seconds < 60 else f"{seconds // 60} min {seconds % 60:02d} s"
+
+
+def fmt_setting(value) -> str:
+    """A setting's value as the sidebar shows it (clipping off reads 'off')."""
+    return "off" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def describe_settings(rs: rnn_core.runs.RunSettings, vocab_size: int) -> str:
+    """One sentence of a run's settings (the Training page's settings line)."""
+    theta = "off" if rs.clip is None else f"{rs.clip:g}"
+    return t("settings.line", corpus=corpus_display(rs.corpus), token=rs.token, V=vocab_size, batch=rs.batch,
+             steps=rs.steps, hidden=rs.hidden, lr=f"{rs.lr:g}", theta=theta, epochs=f"{rs.epochs:,}",
+             partition=t(f"partition.{rs.partition}"), engine=rs.engine, seed=rs.seed)
+
+
+def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
+    """Epoch, perplexity (as text: huge values in scientific notation) and the sample, newest first."""
+    rows = history.loc[history["sample"].notna(), ["epoch", "perplexity", "sample"]].iloc[::-1]
+    return pd.DataFrame({"epoch": rows["epoch"].astype(int).to_numpy(),
+                         "perplexity": [fmt_ppl(p) for p in rows["perplexity"]],
+                         "sample": [visible_spaces(t) for t in rows["sample"]]})
+
+
+def decay_frame(diagnostics) -> pd.DataFrame:
+    """A run's gradient-flow curves by checkpoint epoch: columns epoch, d, mean (for charts.decay_curves_chart)."""
+    rows = [(g["epoch"], d, v) for g in diagnostics for d, v in enumerate(g["decay"])]
+    return pd.DataFrame(rows, columns=["epoch", "d", "mean"])
+
+
+def spectrum_frame(diagnostics) -> pd.DataFrame:
+    """ρ(W_hh) and σ_max(W_hh) by checkpoint epoch (for charts.spectrum_chart)."""
+    return pd.DataFrame({"epoch": [g["epoch"] for g in diagnostics], "radius": [g["radius"] for g in diagnostics],
+                         "sigma_max": [g["singular"][0] for g in diagnostics]})
+
+
+def runs_frame(views: list) -> pd.DataFrame:
+    """One row per run: id, status, epochs, size, perplexity (as text)."""
+    return pd.DataFrame({
+        "run": [v.id for v in views],
+        "status": [v.status for v in views],
+        "epochs": [f"{v.epoch}/{v.target}" for v in views],
+        "hidden": [v.settings.hidden for v in views],
+        "corpus": [corpus_display(v.settings.corpus) for v in views],
+        "perplexity": [fmt_ppl(v.last["perplexity"]) if v.last else "–" for v in views],
+    })

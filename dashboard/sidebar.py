@@ -1,0 +1,244 @@
+"""The settings sidebar (or, in lecture mode, the settings inline above the page), bound to the URL.
+
+Every widget is keyed by its URL query parameter and bound with ``bind="query-params"``, so a copied link
+reopens the same demo. A bad URL value is named in a warning. The result is a ``Context``: settings, corpus,
+device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
+
+from . import i18n, runs
+from .compute import describe_device, resolve_device
+from .corpora import CorpusInfo, corpus_info
+from .formatting import fmt_ppl
+from .i18n import t
+from .pages import language
+from .settings import (
+    CLIP_CHOICES,
+    CORPUS_CHOICES,
+    LESSON,
+    OPTION_CAPTIONS,
+    SIDEBAR_KEYS,
+    URL_SPECS,
+    USES,
+    Settings,
+    engine_names,
+    parse_clip,
+    url_problem,
+)
+
+
+@dataclass
+class Context:
+    """What the sidebar decided for this run: settings, corpus, device."""
+
+    settings: Settings
+    info: CorpusInfo
+    device: torch.device
+    device_error: str | None
+
+
+def url_checks(*keys: str) -> None:
+    """Say which URL values are out of range or unknown, and what is used instead (read before the widgets:
+    Streamlit drops a bad bound value silently). The warning stays until the setting is changed."""
+    notes = st.session_state.setdefault("_url_warnings", {})
+    for key in keys:
+        raw = st.query_params.get(key)
+        if raw is not None and url_problem(key, raw):
+            default = URL_SPECS[key][2]
+            notes[key] = (raw, default)
+        elif key in notes and (raw is not None or st.session_state.get(key, notes[key][1]) != notes[key][1]):
+            del notes[key]  # the URL holds a good value again, or the widget was moved
+    for key in keys:
+        if key in notes:
+            raw, default = notes[key]
+            used = (i18n.LANGS[language()] if key == "lang" else
+                    f"{default:g}" if isinstance(default, float) else default)
+            st.warning(t("url.bad", param=key, value=raw, used=used), icon=":material/link_off:")
+
+
+def reset_to_lesson() -> None:
+    """Callback: the lesson's settings (32, 35, 512, lr 1, theta 1, 500 epochs, sequential)."""
+    for key in ("batch", "steps", "hidden", "lr", "epochs", "partition", "token", "clean"):
+        st.session_state[key] = getattr(LESSON, key)
+    st.session_state["clip"] = f"{LESSON.clip:g}"
+
+
+def captions(key: str) -> list[str]:
+    """A radio's captions in the run's language (its options stay the identifiers the URL holds)."""
+    return [t(f"option.{key}.{option}") for option in OPTION_CAPTIONS[key]]
+
+
+def corpus_title(name: str) -> str:
+    """A corpus's name in the run's language."""
+    return t(f"corpus.{name}.title") if name in CORPUS_CHOICES else name
+
+
+def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = False) -> Context:
+    """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device.
+
+    ``live_run``: show this session's run with a live progress bar (the Training page draws its own).
+    ``page``: the url_path of the page shown; settings it does not use go under "Used by other pages".
+    ``lecture``: the settings go inline above the page instead (the ones it uses in their own expander).
+    """
+    bound = dict(bind="query-params")
+    lang = language()
+    url_checks(*SIDEBAR_KEYS)
+    uses = USES.get(page, USES["training"]) if page is not None else USES["training"]
+    unused = set(USES["training"]) - set(uses)
+    if lecture:
+        left, right = st.columns(2) if unused else (st.container(), None)
+        here = left.expander(t("lecture.settings"), icon=":material/tune:")
+        others = right.expander(t("sidebar.other_pages")) if unused else None
+        run_box = st.container()
+        here.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
+                       format_func=i18n.LANGS.get, **bound)
+    else:
+        st.sidebar.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
+                             format_func=i18n.LANGS.get, **bound)
+        run_box = st.sidebar.container()  # this session's run, on top: seen on every page without scrolling
+        st.sidebar.header(t("sidebar.settings"))
+        here = st.sidebar.container()
+        others = st.sidebar.expander(t("sidebar.other_pages")) if unused else None
+    panel = others or here  # where the buttons and notes that belong to no one setting go
+
+    def where(key: str):
+        return here if key in uses or others is None else others
+
+    sb = where("corpus")
+    corpus = sb.selectbox(t("sidebar.corpus"), CORPUS_CHOICES, index=0, key="corpus", **bound,
+                          help=t("sidebar.corpus_help"))
+    upload = None
+    if corpus == "upload":
+        f = sb.file_uploader(t("sidebar.upload", mb=MAX_CORPUS_BYTES // 2**20), type=["txt", "md", "csv"],
+                             key="upload_file")
+        if f is not None:
+            upload = (f.file_id, f.name, f.getvalue())
+    elif corpus in BUILTIN_CORPORA:
+        sb.caption(t(f"corpus.{corpus}.about"))
+    corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
+    token = where("token").radio(t("sidebar.token"), ["char", "word"], key="token", horizontal=True,
+                                 captions=captions("token"), **bound)
+    clean = where("clean").radio(t("sidebar.clean"), list(CLEANINGS), key="clean", horizontal=True,
+                     captions=captions("clean"), help=t("sidebar.clean_help"), **bound)
+
+    batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound, help=t("sidebar.batch_help"))
+    steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound, help=t("sidebar.steps_help"))
+    hidden = where("hidden").slider(t("sidebar.hidden"), 1, 1024, LESSON.hidden, key="hidden", **bound,
+                       help=t("sidebar.hidden_help"))
+    partition = where("partition").radio(t("sidebar.partition"), ["sequential", "random"], key="partition", horizontal=True,
+                         captions=captions("partition"), help=t("sidebar.partition_help"), **bound)
+
+    lr = where("lr").number_input(t("sidebar.lr"), min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
+                         format="%g", key="lr", **bound)
+    epochs = where("epochs").number_input(t("sidebar.epochs"), min_value=1, max_value=10_000, value=LESSON.epochs, step=10,
+                             key="epochs", **bound)
+    clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
+                             accept_new_options=True, **bound, help=t("sidebar.clip_help"))
+    clip, clip_error = parse_clip(clip_text)
+    if clip_error:
+        where("clip").warning(clip_error)
+    engines = engine_names()
+    engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound, help=t("sidebar.engine_help"))
+    device_choice = where("device").radio(t("sidebar.device"), ["auto", "cpu", "cuda"], key="device",
+                                          horizontal=True, **bound)
+    device_status = where("device").container()
+    seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1,
+                           key="seed", **bound)
+    panel.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
+    panel.caption(t("sidebar.url_note"))
+
+    settings = Settings(corpus=corpus, token=token, clean=clean, batch=int(batch), steps=int(steps),
+                        hidden=int(hidden), lr=float(lr), epochs=int(epochs), clip=clip, partition=partition,
+                        device=device_choice, seed=int(seed), engine=engine,
+                        upload_id=upload[0] if upload else None)
+    info = corpus_info(settings, upload, st.session_state.get("last_good_corpus"))
+    if info.error is None and info.used == info.requested:
+        st.session_state["last_good_corpus"] = info  # what a refused upload leaves in use
+    device, device_error = resolve_device(settings)
+    with corpus_status:
+        if info.error:
+            st.error(info.error, icon=":material/error:")
+        if info.fallback_reason:
+            st.warning(fallback_message(info))
+        for warning in info.warnings:
+            st.warning(warning)
+    if device_error:
+        device_status.error(t("sidebar.device_error", error=device_error, device=describe_device(device)))
+    if not lecture:
+        _sidebar_summary(info, device)
+    view = runs.current_view()
+    if view is not None and live_run:
+        with run_box:
+            st.fragment(run_status, run_every=refresh_s() if view.running else None)()
+    ctx = Context(settings, info, device, device_error)
+    st.session_state["lab_context"] = ctx
+    return ctx
+
+
+def fallback_message(info: CorpusInfo) -> str:
+    """Why the corpus in use is not the one asked for, and which one is in use now."""
+    used = corpus_title(info.used)
+    if info.requested == "upload":
+        return t("sidebar.upload_refused" if info.error else "sidebar.upload_missing", used=used)
+    return t("sidebar.fallback", used=used, requested=corpus_title(info.requested), reason=info.fallback_reason)
+
+
+def corpus_note(info: CorpusInfo) -> str:
+    """Where the corpus in use came from, in the run's language."""
+    if info.used == "time_machine":
+        return t("corpus.time_machine.note_" + ("found" if info.note.startswith("found") else "downloaded"))
+    if info.used in BUILTIN_CORPORA:
+        seed = info.tc.source.note.rsplit("(seed ", 1)[-1].rstrip(")")
+        return t("corpus.builtin_note", about=t(f"corpus.{info.used}.about"), seed=seed)
+    return t("corpus.upload_note", name=info.tc.source.name)
+
+
+def _sidebar_summary(info: CorpusInfo, device: torch.device) -> None:
+    """Below the settings: what is actually in use."""
+    sb = st.sidebar
+    sb.divider()
+    sb.caption(t("sidebar.summary", corpus=corpus_title(info.used), note=corpus_note(info),
+                 tokens=f"{len(info.tc.corpus):,}", vocab=len(info.vocab), device=describe_device(device)))
+
+
+def status_words(status: str) -> str:
+    """A run's status in words, in the run's language."""
+    return t(f"status.{status}")
+
+
+def run_status() -> None:
+    """The session's run in one line and a progress bar (a fragment: redrawn while the run trains)."""
+    view = runs.current_view()
+    if view is None:
+        return
+    ppl = t("run.ppl_part", ppl=fmt_ppl(view.last["perplexity"])) if view.last else ""
+    st.caption(t("run.status_line", epoch=view.epoch, target=view.target, ppl=ppl,
+                 status=status_words(view.status)))
+    st.progress(view.progress)
+    if st.session_state.get("_run_was_running") and not view.running:
+        st.session_state["_run_was_running"] = False
+        st.rerun()  # the run ended: a full run turns the timer off and updates every view
+    st.session_state["_run_was_running"] = view.running
+
+
+LIVE_EVERY_S = 2.0  # each redraw of the live curves costs the browser ~0.25 s of CPU: on a laptop that trains
+
+
+def refresh_s() -> float:
+    """Seconds between live redraws: 2 s, longer when many runs train on the server (each redraw costs CPU)."""
+    return max(LIVE_EVERY_S, 0.25 * len(runs.registry().scheduler.active()))
+
+
+def context() -> Context:
+    """This run's settings, corpus and device (set by the sidebar in Home.py)."""
+    ctx = st.session_state.get("lab_context")
+    if ctx is None:  # only when a page file is run on its own
+        ctx = sidebar()
+    return ctx
