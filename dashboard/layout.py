@@ -35,6 +35,29 @@ LECTURE_STYLE = """
 """
 
 
+def url_choice(box, widget: str, label: str, options: list[str], key: str, default: str, names, **kwargs) -> str:
+    """A radio, selectbox or segmented control over identifiers that shows each by ``names(option)`` (the page's
+    language) while ``?key=`` holds the identifier.
+
+    Not ``bind="query-params"``: a bound widget writes the shown name into the URL (``?lang=简体中文``), which
+    the app in another language cannot read back. Instead the URL's value seeds the widget once per session (a
+    bad one is named by ``sidebar.url_checks``), and the widget's value goes back to the URL on every run, left
+    out when it is the default, as a bound widget does.
+    """
+    if st.session_state.get(key) not in options:
+        raw = st.query_params.get(key)
+        st.session_state[key] = raw if raw in options else default
+    if widget == "segmented_control":
+        kwargs["required"] = True  # a click on the chosen option keeps it
+    shown = {option: names(option) for option in options}  # named now, in this run's language
+    value = getattr(box, widget)(label, options, key=key, format_func=lambda o: shown.get(o, str(o)), **kwargs)
+    if value == default:
+        st.query_params.pop(key, None)
+    else:
+        st.query_params[key] = value
+    return value
+
+
 def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int:
     """A slider over 0..size-1 (a slider needs two values: with one there is nothing to choose)."""
     if size <= 1:

@@ -8,7 +8,8 @@ import streamlit as st
 
 from . import i18n
 from .i18n import t
-from .settings import BOUND_KEYS, URL_SPECS
+from .layout import url_choice
+from .settings import BOUND_KEYS, CHOICE_KEYS, URL_SPECS
 
 # url_path -> (file, icon); titles and help texts are the catalogue's nav.<page>.title / nav.<page>.help
 PAGES = {
@@ -108,10 +109,11 @@ def chinese_demo(where=st) -> None:
 
 
 def switch_to(path: str) -> None:
-    """Open another page, keeping the URL's parameters (bound ones follow their widgets)."""
+    """Open another page, keeping the URL's parameters (bound ones follow their widgets; the named choices go
+    along by hand: the run that switches ends before their widgets are drawn, and their state with it)."""
     from streamlit.errors import StreamlitAPIException
 
-    keep = {k: v for k, v in st.query_params.to_dict().items() if k not in BOUND_KEYS}
+    keep = {k: v for k, v in st.query_params.to_dict().items() if k not in BOUND_KEYS or k in CHOICE_KEYS}
     try:
         st.switch_page(PAGES[path][0], query_params=keep)
     except StreamlitAPIException:  # a parameter bound by a widget this module does not know
@@ -132,8 +134,8 @@ def toolbar(page: str) -> None:
     if c[1].button("", icon=":material/arrow_forward:", key="page_next", disabled=after is None,
                    shortcut=KEYS["next"], help=t("toolbar.next", title=page_title(after or ""))):
         switch_to(after)
-    c[2].segmented_control(t("toolbar.mode"), ["lab", "lecture"], default="lab", key="mode", bind="query-params",
-                           label_visibility="collapsed", help=t("toolbar.mode_help"))
+    url_choice(c[2], "segmented_control", t("toolbar.mode"), ["lab", "lecture"], "mode", "lab",
+               lambda mode: t(f"choice.mode.{mode}"), label_visibility="collapsed", help=t("toolbar.mode_help"))
     with c[3].popover("", icon=":material/link:", help=t("toolbar.link")):
         st.code(view_link(page), language=None, wrap_lines=True)
         st.caption(t("toolbar.link_help"))

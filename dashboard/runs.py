@@ -18,7 +18,7 @@ import rnn_core
 from rnn_core.checkpoint import CheckpointError, model_switches, read_checkpoint
 from rnn_core.runs import Run, RunLimitError, RunRegistry, RunSettings, RunStore, RunView, Scheduler
 
-from . import compute, corpora, formatting, settings
+from . import compute, corpora, formatting, layout, settings
 from .i18n import t
 from .corpora import CorpusInfo
 from .settings import Settings
@@ -251,9 +251,9 @@ def pick_model(ctx) -> ShownModel:
     has_mine = mine is not None and (mine.epoch > 0 or mine.checkpoints)
     default = "session" if has_mine else "reference" if references else "untrained"
     c1, c2 = st.columns([2, 3], gap="large")
-    choice = c1.radio(t("runs.model"), list(MODEL_CHOICES), index=list(MODEL_CHOICES).index(default),
-                      captions=[t(f"runs.model.{c}") for c in MODEL_CHOICES], key="model", horizontal=True,
-                      bind="query-params", help=t("runs.model_help"))
+    choice = layout.url_choice(c1, "radio", t("runs.model"), list(MODEL_CHOICES), "model", default,
+                               lambda c: t(f"choice.model.{c}"), captions=[t(f"runs.model.{c}") for c in MODEL_CHOICES],
+                               horizontal=True, help=t("runs.model_help"))
     run = mine if choice == "session" and has_mine else references[0] if choice == "reference" and references else None
     if choice != "untrained" and run is None:
         c1.caption(t("runs.no_session_run") if choice == "session" else t("runs.no_reference"))

@@ -142,5 +142,8 @@ USES = {
     "generate": (*CORPUS_KEYS, "hidden", "seed"),
 }
 
-# Every URL parameter bound to a widget (Streamlit refuses to set these directly, and keeps them itself)
+# The choices shown by name in the page's language (layout.url_choice): the app keeps them in the URL itself
+CHOICE_KEYS = {"lang", "mode", "corpus", "token", "clean", "partition", "device", "model"}
+# Every URL parameter a widget reads; the ones not in CHOICE_KEYS are bound to their widgets (Streamlit refuses
+# to set these directly, and keeps them itself)
 BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_f64", "inside_unit", "shapes_row"}

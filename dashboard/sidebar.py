@@ -18,6 +18,7 @@ from .compute import describe_device, resolve_device
 from .corpora import CorpusInfo, corpus_info
 from .formatting import fmt_ppl
 from .i18n import t
+from .layout import url_choice
 from .pages import language
 from .settings import (
     CLIP_CHOICES,
@@ -70,6 +71,16 @@ def reset_to_lesson() -> None:
     st.session_state["clip"] = f"{LESSON.clip:g}"
 
 
+def choice_name(key: str):
+    """How a choice's options read in the run's language (their identifiers stay in the URL)."""
+    return lambda option: t(f"choice.{key}.{option}")
+
+
+def locale_language() -> str:
+    """The language the browser's locale asks for: the language control's default."""
+    return i18n.from_locale(getattr(st.context, "locale", None))
+
+
 def captions(key: str) -> list[str]:
     """A radio's captions in the run's language (its options stay the identifiers the URL holds)."""
     return [t(f"option.{key}.{option}") for option in OPTION_CAPTIONS[key]]
@@ -88,7 +99,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     ``lecture``: the settings go inline above the page instead (the ones it uses in their own expander).
     """
     bound = dict(bind="query-params")
-    lang = language()
+    language()  # this run's language, when a page file runs on its own
     url_checks(*SIDEBAR_KEYS)
     uses = USES.get(page, USES["training"]) if page is not None else USES["training"]
     unused = set(USES["training"]) - set(uses)
@@ -97,11 +108,11 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
         here = left.expander(t("lecture.settings"), icon=":material/tune:")
         others = right.expander(t("sidebar.other_pages")) if unused else None
         run_box = st.container()
-        here.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
-                       format_func=i18n.LANGS.get, **bound)
+        url_choice(here, "selectbox", t("sidebar.language"), list(i18n.LANGS), "lang", locale_language(),
+                   i18n.LANGS.get)
     else:
-        st.sidebar.selectbox(t("sidebar.language"), list(i18n.LANGS), index=list(i18n.LANGS).index(lang), key="lang",
-                             format_func=i18n.LANGS.get, **bound)
+        url_choice(st.sidebar, "selectbox", t("sidebar.language"), list(i18n.LANGS), "lang", locale_language(),
+                   i18n.LANGS.get)
         run_box = st.sidebar.container()  # this session's run, on top: seen on every page without scrolling
         st.sidebar.header(t("sidebar.settings"))
         here = st.sidebar.container()
@@ -112,8 +123,8 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
         return here if key in uses or others is None else others
 
     sb = where("corpus")
-    corpus = sb.selectbox(t("sidebar.corpus"), CORPUS_CHOICES, index=0, key="corpus", **bound,
-                          help=t("sidebar.corpus_help"))
+    corpus = url_choice(sb, "selectbox", t("sidebar.corpus"), CORPUS_CHOICES, "corpus", LESSON.corpus, corpus_title,
+                        help=t("sidebar.corpus_help"))
     upload = None
     if corpus == "upload":
         f = sb.file_uploader(t("sidebar.upload", mb=MAX_CORPUS_BYTES // 2**20), type=["txt", "md", "csv"],
@@ -123,17 +134,18 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     elif corpus in BUILTIN_CORPORA:
         sb.caption(t(f"corpus.{corpus}.about"))
     corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
-    token = where("token").radio(t("sidebar.token"), ["char", "word"], key="token", horizontal=True,
-                                 captions=captions("token"), **bound)
-    clean = where("clean").radio(t("sidebar.clean"), list(CLEANINGS), key="clean", horizontal=True,
-                     captions=captions("clean"), help=t("sidebar.clean_help"), **bound)
+    token = url_choice(where("token"), "radio", t("sidebar.token"), ["char", "word"], "token", LESSON.token,
+                       choice_name("token"), horizontal=True, captions=captions("token"))
+    clean = url_choice(where("clean"), "radio", t("sidebar.clean"), list(CLEANINGS), "clean", LESSON.clean,
+                       choice_name("clean"), horizontal=True, captions=captions("clean"), help=t("sidebar.clean_help"))
 
     batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound, help=t("sidebar.batch_help"))
     steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound, help=t("sidebar.steps_help"))
     hidden = where("hidden").slider(t("sidebar.hidden"), 1, 1024, LESSON.hidden, key="hidden", **bound,
                        help=t("sidebar.hidden_help"))
-    partition = where("partition").radio(t("sidebar.partition"), ["sequential", "random"], key="partition", horizontal=True,
-                         captions=captions("partition"), help=t("sidebar.partition_help"), **bound)
+    partition = url_choice(where("partition"), "radio", t("sidebar.partition"), ["sequential", "random"], "partition",
+                           LESSON.partition, choice_name("partition"), horizontal=True, captions=captions("partition"),
+                           help=t("sidebar.partition_help"))
 
     lr = where("lr").number_input(t("sidebar.lr"), min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
                          format="%g", key="lr", **bound)
@@ -146,8 +158,8 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
         where("clip").warning(clip_error)
     engines = engine_names()
     engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound, help=t("sidebar.engine_help"))
-    device_choice = where("device").radio(t("sidebar.device"), ["auto", "cpu", "cuda"], key="device",
-                                          horizontal=True, **bound)
+    device_choice = url_choice(where("device"), "radio", t("sidebar.device"), ["auto", "cpu", "cuda"], "device",
+                               LESSON.device, choice_name("device"), horizontal=True, captions=captions("device"))
     device_status = where("device").container()
     seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1,
                            key="seed", **bound)

@@ -102,3 +102,21 @@ def test_home_and_data_open_the_chinese_demo_in_one_click_and_say_what_it_is(lan
     assert opened.sidebar.selectbox(key="corpus").value == "chinese_numbers"
     assert "二十" in texts(opened.get("code"))  # the Chinese text itself, not the Time Machine
     assert not [e for e in opened.get("link_button") if e.proto.label == t("demo.zh_open", lang)]
+
+
+def test_choices_read_in_the_pages_language_while_the_url_keeps_their_identifiers():
+    """A link must open in either language: ?lang=zh&token=word, never ?lang=简体中文 or ?token=单词."""
+    at = open_app("data", lang="en", partition="random")
+    assert_clean(at)
+    at.selectbox(key="lang").set_value("zh").run()
+    assert at.query_params["lang"] in ("zh", ["zh"])
+    token = at.radio(key="token")
+    assert token.options == ["字符", "单词"] and token.value == "char"
+    token.set_value("word").run()
+    assert at.query_params["token"] in ("word", ["word"])
+    assert at.query_params["partition"] in ("random", ["random"])  # from the link, kept as it was
+    assert "《时间机器》（H. G. 威尔斯）" in at.selectbox(key="corpus").options
+    at.button(key="page_next").click().run()  # a page turn keeps every choice
+    assert_clean(at)
+    assert at.radio(key="token").value == "word" and at.radio(key="partition").value == "random"
+    assert at.title[0].value.startswith("2 · ") and not at.warning  # in Chinese, no bad-URL warning
