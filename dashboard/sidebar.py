@@ -180,7 +180,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
         if info.fallback_reason:
             st.warning(fallback_message(info))
         for warning in info.warnings:
-            st.warning(warning)
+            st.warning(i18n.error_text(warning))  # rnn_core's English sentence, said in the page's language
     if device_error:
         device_status.error(t("sidebar.device_error", error=device_error, device=describe_device(device)))
     if not lecture:

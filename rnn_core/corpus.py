@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, UserMessage
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 TIME_MACHINE_FILE = "timemachine.txt"
@@ -163,7 +163,8 @@ def decode_text(payload: bytes, name: str = "upload") -> tuple[str, list[str]]:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = payload.decode("latin-1")
-        warnings.append(f"{name} is not valid UTF-8; it was read as Latin-1, so some characters may differ.")
+        warnings.append(UserMessage(f"{name} is not valid UTF-8; it was read as Latin-1, so some characters may "
+                                    "differ.", "read_as_latin1", name=name))
     control = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\n\r\t\f")
     if control > 0.05 * min(len(text), 8192):
         raise CorpusError(f"{name} looks binary (many control characters): choose a plain-text file.",

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 
-from .corpus import BUILTIN_CORPORA, Corpus, builtin_corpus, corpus_from_text
+from .corpus import BUILTIN_CORPORA, Corpus, CorpusError, builtin_corpus, corpus_from_text
 from .data import TokenizedCorpus, tokenize_corpus
 from .model import ACTIVATIONS, INPUTS
 from .training import parse_predict
@@ -50,21 +50,24 @@ def heldout_tokens(spec: str, tc: TokenizedCorpus, token: str = "char", seed: in
         return []
     if kind == "rest":
         if tc.num_tokens_total <= len(tc.corpus):
-            raise ValueError(f"The whole of {tc.source.name} is trained on: nothing is left to hold out. "
-                             "Train on fewer tokens or hold out another text.")
+            raise CorpusError(f"The whole of {tc.source.name} is trained on: nothing is left to hold out. "
+                              "Train on fewer tokens or hold out another text.", "heldout_all_trained",
+                              name=tc.source.name)
         tokens = tokens_in_vocab(tc.source, tc.vocab, token, max_tokens, skip=len(tc.corpus))
     elif kind == "builtin":
         if name not in BUILTIN_CORPORA:
-            raise ValueError(f"Unknown built-in corpus {name!r}: choose one of {', '.join(BUILTIN_CORPORA)}.")
+            raise CorpusError(f"Unknown built-in corpus {name!r}: choose one of {', '.join(BUILTIN_CORPORA)}.",
+                              "heldout_unknown_builtin", name=name, choices=", ".join(BUILTIN_CORPORA))
         tokens = tokens_in_vocab(builtin_corpus(name, seed=seed), tc.vocab, token, max_tokens)
     elif kind == "upload":
         if text is None:
-            raise ValueError("A held-out upload needs its text.")
+            raise CorpusError("A held-out upload needs its text.", "heldout_no_text")
         tokens = tokens_in_vocab(corpus_from_text(text, name or "upload"), tc.vocab, token, max_tokens)
     else:
-        raise ValueError(f"Unknown held-out text {spec!r}: rest, builtin:NAME or upload:NAME.")
+        raise CorpusError(f"Unknown held-out text {spec!r}: rest, builtin:NAME or upload:NAME.", "heldout_unknown",
+                          spec=spec)
     if len(tokens) < 2:
-        raise ValueError(f"The held-out text {spec!r} has fewer than 2 tokens.")
+        raise CorpusError(f"The held-out text {spec!r} has fewer than 2 tokens.", "heldout_short", spec=spec)
     return tokens
 
 

@@ -195,3 +195,15 @@ def test_in_chinese_a_refused_upload_and_a_corpus_too_short_are_said_in_chinese(
     assert any(e.startswith("语料只有 10,000 个词元") for e in errors), errors
     found = {run: text for text in page_texts(at) for run in english_runs(text)}
     assert not found, found
+
+
+def test_a_corpus_warning_is_said_in_the_pages_language_and_keeps_its_id_through_a_cache():
+    import pickle
+
+    from rnn_core.corpus import decode_text
+
+    _, warnings = decode_text("café au lait".encode("latin-1"), "menu.txt")
+    kept = pickle.loads(pickle.dumps(warnings[0]))  # st.cache_data pickles what it keeps
+    assert str(kept).startswith("menu.txt is not valid UTF-8") and kept.key == "read_as_latin1"
+    zh = i18n.error_text(kept, "zh")
+    assert "menu.txt" in zh and "Latin-1" in zh and "UTF-8" in zh and "read as" not in zh
