@@ -1,8 +1,10 @@
 """The lesson's exercises (d2l 8.5) as A/B pairs: two background runs, the same seed and settings except one
 switch (``rnn_core.variants``), and what they answer, computed from their numbers.
 
-Logic only (the page is ``views/exercises.py``): the exercises, each pair's settings and run ids, starting a
-pair on the server's scheduler, the pair's records as one frame, and the two-line summary of each card.
+Logic only (the page is ``views/exercises.py``, which draws): the exercises, each pair's settings and run ids,
+starting a pair on the server's scheduler, the pair's records as one frame and its table, the two-line summary
+of each card, and step mode's trainer. What a button starts is kept in the page's session state, passed in as
+``state`` (a mapping), with the error a user can cause kept there for :func:`take_error`.
 Run ids are fixed by (exercise, variation, seed, sizes), so a pair is trained once per server and the page
 (or a link with ``?exercise=&variation=&seed=``) reopens it from the run store; the same seed gives the same
 numbers anywhere.
@@ -15,15 +17,21 @@ import hashlib
 import math
 import os
 import re
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
 
 import pandas as pd
 
+import rnn_core
 from rnn_core import fast
 from rnn_core.runs import Run, RunSettings, RunView
+from rnn_core.training import StepReport, Trainer
 
 from . import i18n
+from .corpora import CorpusInfo, visible_spaces
+from .formatting import fmt_seconds, fmt_setting
 from .i18n import t
+from .runs import RUN_ERRORS
 
 # ---------------------------------------------------------------- sizes
 
@@ -141,6 +149,13 @@ def pair_ids(exercise: Exercise, variation: Variation, seed: int, sizes: Sizes |
     return f"{stem}-A", f"{stem}-B"
 
 
+def from_url(state: MutableMapping, query, key: str, param: str, valid: Callable[[str], bool], default: str) -> None:
+    """A widget's first value from the URL's ``param`` (so a link opens the card it names), else ``default``."""
+    if key not in state:
+        value = query.get(param, default)
+        state[key] = value if valid(value) else default
+
+
 def parse_seed(text) -> int:
     """A seed from the URL: a whole number 0..999999, else 0."""
     text = str(text or "0").strip()
@@ -192,10 +207,34 @@ def start_pair(registry, tc, exercise: Exercise, variation: Variation, seed: int
     return out[0], out[1]
 
 
+ERROR_KEY = "ex_error"  # the page's session state: an error kept by a button, said once when the page draws
+
+
+def start_pair_keeping_the_error(state: MutableMapping, registry, tc, exercise: Exercise, variation: Variation,
+                                 seed: int, corpus: str | None = None, prefix: str | None = None,
+                                 heldout_text: bytes | None = None) -> None:
+    """:func:`start_pair` from a button: an error a user can cause is kept in ``state`` for :func:`take_error`."""
+    # a button callback cannot draw: the error is said by the page, in its language
+    try:
+        start_pair(registry, tc, exercise, variation, seed, corpus=corpus, prefix=prefix, heldout_text=heldout_text)
+    except RUN_ERRORS + (ValueError,) as exc:
+        state[ERROR_KEY] = exc
+
+
+def take_error(state: MutableMapping) -> Exception | None:
+    """Why the last press of Run the pair, or a step that diverged, trained nothing (said once), or None."""
+    return state.pop(ERROR_KEY, None)
+
+
 def stop_pair(registry, runs) -> None:
     for run in runs:
         if run is not None and run.running:
             registry.scheduler.stop(run)
+
+
+def pair_running(a: Run | RunView | None, b: Run | RunView | None) -> bool:
+    """Whether either arm is training now."""
+    return any(x is not None and x.running for x in (a, b))
 
 
 # ---------------------------------------------------------------- the numbers
@@ -276,6 +315,38 @@ def samples_side_by_side(a: RunView | None, b: RunView | None) -> pd.DataFrame:
     return pd.DataFrame({"epoch": epochs, "A": [sa.get(e, "") for e in epochs], "B": [sb.get(e, "") for e in epochs]})
 
 
+TABLE_COLUMNS = ("arm", "status", "epochs", "ppl", "best", "held", "grad", "clip", "sec", "tps", "wall")
+
+
+def pair_table(a: RunView | None, b: RunView | None, labels: dict[str, str], lang: str | None = None) -> pd.DataFrame:
+    """The pair's numbers, a row per arm that exists, headed in ``lang`` (empty before either exists)."""
+    def row(arm: str, v: RunView, s: ArmStats) -> dict:
+        return {"arm": labels[arm], "status": t(f"status.{v.status}", lang), "epochs": s.epochs,
+                "ppl": fmt(s.final_ppl), "best": fmt(s.best_ppl), "held": fmt(s.heldout), "grad": fmt(s.grad_max),
+                "clip": f"{s.clip_rate:.0%}" if s.clip_rate is not None else "–", "sec": fmt(s.seconds_per_epoch, 2),
+                "tps": f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "–", "wall": fmt_seconds(v.wall_s)}
+
+    arms = [(arm, v, arm_stats(v)) for arm, v in (("A", a), ("B", b)) if v is not None]
+    frame = pd.DataFrame([row(*arm) for arm in arms], columns=list(TABLE_COLUMNS))
+    return frame.rename(columns={c: tr(f"col.{c}", lang) for c in TABLE_COLUMNS})
+
+
+def settings_line(a: RunSettings, b: RunSettings, lang: str | None = None) -> str:
+    """The card's caption: the settings A and B differ in, then the sizes both train at."""
+    diff = " · ".join(f"**{t(f'setting.{k}', lang)}**: A {fmt_setting(x)}, B {fmt_setting(y)}"
+                      for k, (x, y) in a.differences(b).items())
+    return diff + "  \n" + tr("card.sizes", lang, batch=a.batch, steps=a.steps, lr=fmt_setting(a.lr),
+                               hidden=a.hidden, epochs=a.epochs, budget=BUDGET_S)
+
+
+def engine_note(exercise: Exercise, a: RunSettings, b: RunSettings, lang: str | None = None) -> str | None:
+    """Why the pair trains on the lesson engine, when an arm does (its times are slower than the fast engine's)."""
+    if "lesson" not in (rnn_core.engines.engine_for(s.engine, s.activation, s.input, s.detach) for s in (a, b)):
+        return None
+    what = "card.engine_what_embedding" if exercise.id == "embedding" else "card.engine_what_nodetach"
+    return tr("card.engine_note", lang, what=tr(what, lang))
+
+
 def fmt(x: float | None, digits: int = 3) -> str:
     """A number as a card writes it: 3 significant digits, 3.1e4 style when large."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -336,12 +407,93 @@ def overview(registry, seed: int, lang: str | None = None) -> pd.DataFrame:
         for v in e.variations:
             run_a, run_b = find_pair(registry, e, v, seed)
             va, vb = (r.view() if r is not None else None for r in (run_a, run_b))
-            state = ("–" if va is None and vb is None else "…" if (va and va.running) or (vb and vb.running)
-                     else "✓")
+            state = "–" if va is None and vb is None else "…" if pair_running(va, vb) else "✓"
             rows.append({"#": i, tr("page.exercise", lang): tr(f"ex.{e.id}.title", lang),
                          tr("page.variation", lang): pair_name(v, lang), "": state,
                          tr("card.answer", lang): summary(e, v, va, vb, lang)[0] if va or vb else ""})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- step mode
+
+STEP_TRAINER, STEP_LAST = "step_trainer", "step_last"  # the page's session state (the tests read them)
+
+
+class StepMode:
+    """Step mode's trainer on the lesson's sizes (:data:`HIDDEN` units, :data:`BASE`'s batch, steps and lr), one
+    minibatch per press, kept in ``state``: ``state["step_trainer"]`` is (its settings, the Trainer, the history
+    of steps), ``state["step_last"]`` the last step's report. Other settings (seed, detach, θ, corpus) start a new
+    one; a divergence is kept for :func:`take_error`."""
+
+    def __init__(self, state: MutableMapping, info: CorpusInfo, seed: int, detach: bool, theta: float | None):
+        self.state, self.info, self.seed, self.detach, self.theta = state, info, seed, detach, theta
+        self.key = (seed, detach, theta, info.key)
+
+    def trainer(self) -> Trainer:
+        """The trainer for these settings (a new one, and no last report, when they changed)."""
+        held = self.state.get(STEP_TRAINER)
+        if held is None or held[0] != self.key:
+            net = rnn_core.make_model("fast", len(self.info.vocab), HIDDEN, "cpu", seed=self.seed, detach=self.detach)
+            loader = rnn_core.make_loader(self.info.tc, BASE.batch, BASE.steps, seed=self.seed)
+            held = (self.key, Trainer(net, loader, self.info.vocab, lr=BASE.lr, theta=self.theta, sample_every=0,
+                                      detach=self.detach), [])
+            self.state[STEP_TRAINER] = held
+            self.state.pop(STEP_LAST, None)
+        return held[1]
+
+    @property
+    def history(self) -> list[dict]:
+        """A row per step taken: step, epoch, minibatch, loss, ‖g‖ before and after clipping."""
+        self.trainer()
+        return self.state[STEP_TRAINER][2]
+
+    @property
+    def last(self) -> StepReport | None:
+        """The last step's report (None before the first step with these settings)."""
+        self.trainer()
+        return self.state.get(STEP_LAST)
+
+    def steps(self, n: int) -> None:
+        """Train ``n`` minibatches (fewer when one diverges: the error is kept)."""
+        trainer, history = self.trainer(), self.history
+        for _ in range(n):
+            try:
+                report = trainer.step()
+            except rnn_core.DivergenceError as exc:
+                self.state[ERROR_KEY] = exc
+                break
+            history.append({"step": trainer.batches_done, "epoch": report.epoch, "minibatch": report.batch + 1,
+                            "loss": report.loss, "‖g‖ before": report.grad_norm, "‖g‖ after": report.clipped_norm})
+            self.state[STEP_LAST] = report
+
+    def reset(self) -> None:
+        """Start again from a fresh model."""
+        self.state.pop(STEP_TRAINER, None)
+        self.state.pop(STEP_LAST, None)
+
+
+def step_rows(report: StepReport, vocab, rows: int = 4) -> str:
+    """The step's first ``rows`` rows of X and Y as text, one 'X[i]  tokens' line each."""
+    lines = []
+    for i in range(min(rows, report.X.shape[0])):
+        x, y = ("".join(vocab.to_tokens(m[i].tolist())) for m in (report.X, report.Y))
+        lines += [f"X[{i}]  {visible_spaces(x)}", f"Y[{i}]  {visible_spaces(y)}"]
+    return "\n".join(lines)
+
+
+def update_table(report: StepReport, lang: str | None = None) -> pd.DataFrame:
+    """Each parameter's relative update ‖ΔW‖/‖W‖ in this step ('from 0' where W was all zeros)."""
+    ratios = report.update_ratio
+    return pd.DataFrame({"W": list(ratios), "‖ΔW‖/‖W‖": [fmt(r) if math.isfinite(r) else tr("step.from_zero", lang)
+                                                         for r in ratios.values()]})
+
+
+def state_sentence(report: StepReport, lang: str | None = None) -> str:
+    """What happened to the hidden state the step carries on: still attached to its graph, or detached."""
+    shape, norm = f"{tuple(report.state.shape)}", fmt(float(report.state.norm()))
+    if report.attached:
+        return tr("step.state_attached", lang, shape=shape, norm=norm, k=report.graph_batches)
+    return tr("step.state_detached", lang, shape=shape, norm=norm)
 
 
 # ---------------------------------------------------------------- words (the catalogues' exercises.*)

@@ -117,6 +117,76 @@ def test_the_answers_of_the_other_cards_come_from_their_numbers():
     assert ex.repeat_share("a b c") is None and ex.repeat_share(loop) == pytest.approx(5 / 7)
 
 
+def test_the_pair_table_shows_each_arms_numbers_from_its_records():
+    e = ex.EXERCISES["clip"]
+    v = e.variations[0]
+    sa, sb = ex.pair_settings(e, v, 0)
+    a = view(sa, [20, 10, 6, 5.5], clip=[0.0, 0.5, 0.5, 0.0], grad=[0.5, 1.2, 3.25, 1], held=[30, 20, 12, 11])
+    b = view(sb, [20, 12, 9], status="diverged", grad=[0.5, 40, 9])
+    labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
+    table = ex.pair_table(a, b, labels, "en")
+    assert list(table["arm"]) == [labels["A"], labels["B"]] and list(table["epochs"]) == [4, 3]
+    assert list(table["perplexity"]) == ["5.5", "9"] and list(table["best"]) == ["5.5", "9"]
+    assert list(table["max ‖g‖"]) == ["3.25", "40"] and list(table["clipped"]) == ["25%", "0%"]
+    assert list(table["held-out perplexity"]) == ["11", "–"] and list(table["s / epoch"]) == ["0.2", "0.2"]
+    assert list(table["tokens/s"]) == ["50,000", "50,000"]  # 10,000 tokens an epoch in 0.2 s
+    assert list(table["status"]) == ["finished", "stopped: diverged"]
+    only_b = ex.pair_table(None, b, labels, "zh")
+    assert len(only_b) == 1 and only_b.iloc[0][ex.tr("col.epochs", "zh")] == 3
+    assert len(ex.pair_table(None, None, labels, "en")) == 0
+
+
+def test_the_card_names_the_switch_the_sizes_and_the_lesson_engine_when_an_arm_needs_it():
+    clip, embedding, detach = (ex.EXERCISES[i] for i in ("clip", "embedding", "detach"))
+    sa, sb = ex.pair_settings(clip, clip.variations[0], 0)
+    assert "**θ**: A 1, B off" in ex.settings_line(sa, sb, "en") and f"batch {sa.batch}" in ex.settings_line(sa, sb)
+    assert ex.engine_note(clip, sa, sb, "en") is None
+    assert "no embedding" in ex.engine_note(embedding, *ex.pair_settings(embedding, embedding.variations[0], 0), "en")
+    assert "no no-detach training" in ex.engine_note(detach, *ex.pair_settings(detach, detach.variations[0], 0), "en")
+
+
+def test_a_pair_that_cannot_start_keeps_its_error_to_be_said_once(monkeypatch):
+    monkeypatch.setenv(ex.SIZES_ENV, "lr=2")  # not a size the pairs take
+    e = ex.EXERCISES["clip"]
+    state = {}
+    ex.start_pair_keeping_the_error(state, None, None, e, e.variations[0], 0)
+    error = ex.take_error(state)
+    assert isinstance(error, ValueError) and ex.SIZES_ENV in str(error)
+    assert ex.take_error(state) is None
+
+
+def test_step_mode_trains_one_minibatch_a_step_and_starts_again_when_its_settings_change(monkeypatch):
+    from dashboard.corpora import CorpusInfo
+
+    tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("toy_english", seed=0), "char", 4000)
+    info = CorpusInfo(tc, "toy_english", "toy_english", "built in")
+    state = {}
+    step = ex.StepMode(state, info, 3, detach=True, theta=1.0)
+    assert step.last is None and step.history == []
+    step.steps(3)
+    n = len(step.trainer().loader)
+    assert [r["step"] for r in step.history] == [1, 2, 3]
+    assert (step.last.epoch, step.last.batch) == (1 + 2 // n, 2 % n)
+    assert step.history[-1]["loss"] == step.last.loss and step.history[-1]["‖g‖ after"] <= 1.0 + 1e-6
+    lines = ex.step_rows(step.last, info.vocab, 4).splitlines()
+    assert len(lines) == 8 and lines[0].startswith("X[0]  ") and lines[1].startswith("Y[0]  ")
+    assert list(ex.update_table(step.last, "en")["W"]) == list(step.last.update_ratio)
+    assert "detached" in ex.state_sentence(step.last, "en")
+    again = ex.StepMode(state, info, 3, detach=True, theta=1.0)  # the next page run, the same settings
+    assert again.last is step.last and len(again.history) == 3
+    other = ex.StepMode(state, info, 3, detach=True, theta=None)
+    assert other.last is None and other.history == [] and other.trainer() is not step.trainer()
+
+    def diverge(self):
+        raise rnn_core.DivergenceError("the loss is not finite")
+
+    monkeypatch.setattr(rnn_core.training.Trainer, "step", diverge)
+    other.steps(10)
+    assert other.history == [] and isinstance(ex.take_error(state), rnn_core.DivergenceError)
+    other.reset()
+    assert "step_trainer" not in state and "step_last" not in state
+
+
 def open_page(**query) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update(query)
