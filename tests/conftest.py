@@ -1,8 +1,10 @@
 """Shared fixtures: the Time Machine text is looked for in data/ (in CI its absence is a failure); every test
 starts and ends with a server that trains nothing."""
+import json
 import os
 import sys
 import tempfile
+import time
 
 import pytest
 import torch
@@ -15,6 +17,7 @@ torch.set_num_threads(1)
 # The same for the dashboard's background training, and its runs go to a folder of their own, not runs/.
 os.environ["RNN_LAB_TRAIN_THREADS"] = "1"
 os.environ.setdefault("RNN_LAB_RUNS", tempfile.mkdtemp(prefix="rnn-lab-runs-"))
+STARTED_AT = time.time()  # a timings file older than this run is not this run's
 
 
 @pytest.fixture(scope="session")
@@ -42,3 +45,19 @@ def idle_server():
     runs = sys.modules.get("dashboard.runs")
     if runs is not None:
         runs.reset_registry()
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The browser tests' timings, read from the file their process wrote in this run (with pytest-xdist that is
+    a worker, not the process that reports)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from tests.browser import st_browser as sb
+
+    path = sb.TIMINGS_FILE
+    if not path.exists() or path.stat().st_mtime < STARTED_AT:
+        return
+    terminalreporter.section("browser timings (measured, not asserted)")
+    for line in sb.timing_lines(json.loads(path.read_text())):
+        terminalreporter.write_line(line)
+

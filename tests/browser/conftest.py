@@ -20,6 +20,14 @@ from tests.browser import st_browser as sb
 SERVER_ENV = {"RNN_LAB_EXERCISE_SIZES": "hidden=32,epochs=20"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    """With pytest-xdist (-n), every browser test runs in one worker: one server and one Chromium, as without it."""
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def _unavailable(reason: str):
     """Skip outside CI; fail in CI, where a missing browser is a broken setup."""
     if os.environ.get("CI") == "true":
@@ -102,23 +110,3 @@ def pytest_sessionfinish(session):
     if sb.TIMINGS:
         sb.ARTIFACTS.mkdir(exist_ok=True)
         sb.TIMINGS_FILE.write_text(json.dumps(sb.TIMINGS, indent=2) + "\n")
-
-
-def pytest_terminal_summary(terminalreporter):
-    t = sb.TIMINGS
-    if not t:
-        return
-    w = terminalreporter.write_line
-    terminalreporter.section("browser timings (measured, not asserted)")
-    if "server_start" in t:
-        s = t["server_start"]
-        w(f"server start -> health ok {s['health_ok_s']:.2f} s -> Home's first run "
-          f"{s['first_run_started_s']:.2f}..{s['first_run_finished_s']:.2f} s -> first page rendered "
-          f"{s['first_page_rendered_s']:.2f} s (aim <= 5 s)")
-    for name, r in t.get("slider_change", {}).items():
-        w(f"{name:>9}: {r['slider']} {r['from']}->{r['to']}: settled {r['total']:.2f} s "
-          f"(script run {r['run']:.2f} s; aim <= 1 s); opened from the navigation in {r['opened']:.2f} s")
-    if "training" in t:
-        r = t["training"]
-        w(f" training: {r['detail']}")
-    w(f"written to {sb.TIMINGS_FILE.relative_to(sb.REPO_ROOT)}")

@@ -300,3 +300,21 @@ def progress_value(page) -> float | None:
         return None
     v = bar.first.get_attribute("aria-valuenow")
     return float(v) if v is not None else None
+
+
+def timing_lines(t: dict) -> list[str]:
+    """The browser timings as the end of the test output shows them."""
+    lines = []
+    if "server_start" in t:
+        s = t["server_start"]
+        lines.append(f"server start -> health ok {s['health_ok_s']:.2f} s -> Home's first run "
+                     f"{s['first_run_started_s']:.2f}..{s['first_run_finished_s']:.2f} s -> first page rendered "
+                     f"{s['first_page_rendered_s']:.2f} s (aim <= 5 s)")
+    for name, r in t.get("slider_change", {}).items():
+        lines.append(f"{name:>9}: {r['slider']} {r['from']}->{r['to']}: settled {r['total']:.2f} s "
+                     f"(script run {r['run']:.2f} s; aim <= 1 s); opened from the navigation in {r['opened']:.2f} s")
+    if "training" in t:
+        lines.append(f" training: {t['training']['detail']}")
+    lines.append(f"written to {TIMINGS_FILE.relative_to(REPO_ROOT)}")
+    return lines
+
