@@ -33,6 +33,13 @@ def time_machine():
     return "time_machine"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def restore_torch_threads():
+    """The app sets torch's thread count for the process (AppTest runs in it): each module starts with one."""
+    yield
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def idle_server():
     """The dashboard's runs belong to the process (AppTest runs the app in it): each test starts with a fresh

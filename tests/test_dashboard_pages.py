@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import streamlit as st
-import torch
 from streamlit.testing.v1 import AppTest
 
 import rnn_core
@@ -19,14 +18,6 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 PAGES = [path or "home" for path in APP_PAGES]
 FILES = {path or "home": file for path, (file, _) in APP_PAGES.items()}
 LESSON_STEPS = ["data", "shapes", "identity", "training", "inside", "generate"]  # each shows its formula and code
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _restore_torch_threads():
-    """The app sets torch's thread count for the process (AppTest runs in it): give it back afterwards."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def open_app(page: str = "home", **query) -> AppTest:

@@ -10,25 +10,15 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dashboard import explain, runs
+from tests.test_dashboard_pages import open_app
 from rnn_core.runs import RunRegistry, RunStore, Scheduler
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _restore_torch_threads():
-    """The app sets torch's thread count for the process (AppTest runs in it): give it back afterwards."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def open_page(page: str = "training", **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params.update(query)
-    at.run()
-    return at.switch_page(f"views/{page}.py").run()
+    return open_app(page, **query)
 
 
 def current_run(at: AppTest):
