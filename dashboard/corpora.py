@@ -19,8 +19,8 @@ from .i18n import error_text, t
 from .settings import CORPUS_CHOICES, CORPUS_TITLES, FALLBACK_CORPUS, MAX_TOKENS, Settings
 
 
-def corpus_display(name: str) -> str:
-    """A corpus's name as a run keeps it (a key or its English title) in the run's language."""
+def corpus_title(name: str) -> str:
+    """A corpus's title in the run's language, from its key or (as older runs keep it) its English title."""
     key = name if name in CORPUS_TITLES else next((k for k, v in CORPUS_TITLES.items() if v == name), None)
     return t(f"corpus.{key}.title") if key else name
 

@@ -6,7 +6,7 @@ import pandas as pd
 import rnn_core
 import rnn_core.runs
 
-from .corpora import corpus_display, visible_spaces
+from .corpora import corpus_title, visible_spaces
 from .i18n import t
 
 
@@ -36,7 +36,7 @@ def fmt_setting(value) -> str:
 def describe_settings(rs: rnn_core.runs.RunSettings, vocab_size: int) -> str:
     """One sentence of a run's settings (the Training page's settings line)."""
     theta = "off" if rs.clip is None else f"{rs.clip:g}"
-    return t("settings.line", corpus=corpus_display(rs.corpus), token=rs.token, V=vocab_size, batch=rs.batch,
+    return t("settings.line", corpus=corpus_title(rs.corpus), token=rs.token, V=vocab_size, batch=rs.batch,
              steps=rs.steps, hidden=rs.hidden, lr=f"{rs.lr:g}", theta=theta, epochs=f"{rs.epochs:,}",
              partition=t(f"partition.{rs.partition}"), engine=rs.engine, seed=rs.seed)
 
@@ -68,6 +68,6 @@ def runs_frame(views: list) -> pd.DataFrame:
         "status": [v.status for v in views],
         "epochs": [f"{v.epoch}/{v.target}" for v in views],
         "hidden": [v.settings.hidden for v in views],
-        "corpus": [corpus_display(v.settings.corpus) for v in views],
+        "corpus": [corpus_title(v.settings.corpus) for v in views],
         "perplexity": [fmt_ppl(v.last["perplexity"]) if v.last else "–" for v in views],
     })

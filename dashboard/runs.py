@@ -280,7 +280,7 @@ def pick_model(ctx) -> ShownModel:
     ppl_text = t("runs.ppl_part", ppl=formatting.fmt_ppl(ppl)) if ppl is not None else ""
     who = t("runs.who_reference") if run.origin == "reference" else t("runs.who_session")
     training = t("runs.snapshot") if view.running else ""
-    label = t("runs.trained", who=who, epoch=epoch, corpus=corpora.corpus_display(view.settings.corpus),
+    label = t("runs.trained", who=who, epoch=epoch, corpus=corpora.corpus_title(view.settings.corpus),
               hidden=view.settings.hidden, ppl=ppl_text, training=training)
     return ShownModel(net, _info_for(run.vocab, ctx), run.vocab, label, ("run", run.id, epoch), True)
 

@@ -15,7 +15,7 @@ from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
 
 from . import i18n, runs
 from .compute import describe_device, resolve_device
-from .corpora import CorpusInfo, corpus_info
+from .corpora import CorpusInfo, corpus_info, corpus_title
 from .formatting import fmt_ppl
 from .i18n import t
 from .layout import url_choice
@@ -84,11 +84,6 @@ def locale_language() -> str:
 def captions(key: str) -> list[str]:
     """A radio's captions in the run's language (its options stay the identifiers the URL holds)."""
     return [t(f"option.{key}.{option}") for option in OPTION_CAPTIONS[key]]
-
-
-def corpus_title(name: str) -> str:
-    """A corpus's name in the run's language."""
-    return t(f"corpus.{name}.title") if name in CORPUS_CHOICES else name
 
 
 def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = False) -> Context:

@@ -15,7 +15,7 @@ layout.header(
     lesson_code.excerpt("data"),
 )
 
-st.markdown(t("data.corpus", title=sidebar.corpus_title(info.used), note=sidebar.corpus_note(info)))
+st.markdown(t("data.corpus", title=corpora.corpus_title(info.used), note=sidebar.corpus_note(info)))
 if info.used != pages.CHINESE_DEMO["corpus"]:
     pages.chinese_demo()
 c1, c2, c3, c4 = st.columns(4)

@@ -43,11 +43,11 @@ with right:
     info = ctx.info
     if info.fallback_reason:
         kind = t("home.builtin") if info.used in BUILTIN_CORPORA else ""
-        st.info(t("home.in_use_instead", kind=kind, used=sidebar.corpus_title(info.used),
-                  requested=sidebar.corpus_title(info.requested), reason=info.fallback_reason),
+        st.info(t("home.in_use_instead", kind=kind, used=corpora.corpus_title(info.used),
+                  requested=corpora.corpus_title(info.requested), reason=info.fallback_reason),
                 icon=":material/info:")
     else:
-        st.info(t("home.in_use", used=sidebar.corpus_title(info.used), note=sidebar.corpus_note(info)),
+        st.info(t("home.in_use", used=corpora.corpus_title(info.used), note=sidebar.corpus_note(info)),
                 icon=":material/info:")
     st.caption(t("home.tokens", used=f"{len(info.tc.corpus):,}", total=f"{info.tc.num_tokens_total:,}",
                  vocab=len(info.vocab), token=t(f"option.token.{ctx.settings.token}")))

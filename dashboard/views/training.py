@@ -82,7 +82,7 @@ if view is not None and view.status == "out_of_memory":
 if view is not None:
     differ = sidebar_run.differences(view.settings)
     if differ:
-        shown = {"corpus": corpora.corpus_display}  # a corpus by its title in the page's language, not its key
+        shown = {"corpus": corpora.corpus_title}  # a corpus by its title in the page's language, not its key
         listed = ", ".join(t("training.differ_item", key=t(f"setting.{k}"), a=shown.get(k, formatting.fmt_setting)(a),
                              b=shown.get(k, formatting.fmt_setting)(b)) for k, (a, b) in differ.items())
         st.info(t("training.differ", listed=listed), icon=":material/info:")
