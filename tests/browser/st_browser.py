@@ -156,6 +156,19 @@ def settle_frames(page) -> None:
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
 
 
+def press_shortcut(page, key: str, timeout: float = 30_000) -> None:
+    """Press a button's keyboard shortcut (st.button(shortcut=...)) as a user does, once the button can take it.
+
+    Streamlit registers a shortcut only when its button is drawn and enabled, and a button's code is loaded on
+    first use: on a page's first visit the script can have finished before the button is drawn, and a key
+    pressed then does nothing. So wait for the enabled button that shows the key, then press it on the page.
+    """
+    button = page.locator("button:not([disabled])", has=page.locator(f"[aria-label='Shortcut {key.upper()}']"))
+    button.first.wait_for(state="visible", timeout=timeout)
+    settle_frames(page)  # the shortcut is registered in an effect, run once the button is painted
+    page.locator("body").press(key.lower())
+
+
 def open_page(page, base_url: str, path: str, params: dict | None = None, timeout: float = 60_000) -> float:
     """Navigate to a page and wait for its run to finish; return the seconds it took."""
     t0 = time.perf_counter()

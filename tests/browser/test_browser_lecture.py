@@ -60,7 +60,7 @@ def test_every_page_is_readable_on_a_projector(projector, app_url, lang):
         sb.open_page(tab, app_url, "", {"lang": lang})
         for i, (path, name) in enumerate(sb.PAGES.items()):
             if i:
-                tab.locator("body").press("n")  # the next page
+                sb.press_shortcut(tab, "n")  # the next page
                 tab.wait_for_url(re.compile(rf"/{path}(\?|$)"), timeout=30_000)
                 sb.wait_for_app_run(tab)
             if path:
@@ -113,20 +113,20 @@ def test_training_controls_and_live_curves_stay_above_the_fold_at_1280x720_and_p
         assert_above_the_fold(tab, lang, "idle")
         stop = tab.get_by_role("button", name=re.compile(f"^{t('training.stop', lang)}"))
         expect(stop).to_be_disabled(timeout=30_000)  # nothing trains yet
-        tab.locator("body").press("s")
+        sb.press_shortcut(tab, "s")
         expect(stop).to_be_enabled(timeout=20_000)  # a run trains: its curves are redrawn live
         expect(tab.locator("[data-testid='stProgress']").first).to_be_visible(timeout=20_000)
         assert_above_the_fold(tab, lang, "running")
-        tab.locator("body").press("x")
+        sb.press_shortcut(tab, "x")
         expect(stop).to_be_disabled(timeout=20_000)  # and stopped
         if lang == "zh":  # the keys that turn pages do not depend on the language: checked once
             sb.assert_clean(tab, offset)
             return
-        tab.locator("body").press("p")  # the page before Training
+        sb.press_shortcut(tab, "p")  # the page before Training
         tab.wait_for_url(re.compile(r"/identity(\?|$)"), timeout=30_000)
         sb.wait_for_app_run(tab)
         assert heading(tab).startswith(t("identity.title", lang))
-        tab.locator("body").press("n")  # and back
+        sb.press_shortcut(tab, "n")  # and back
         tab.wait_for_url(re.compile(r"/training(\?|$)"), timeout=30_000)
         sb.wait_for_app_run(tab)
         assert heading(tab).startswith(t("training.title", lang))
