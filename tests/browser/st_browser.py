@@ -159,9 +159,10 @@ def settle_frames(page) -> None:
 def press_shortcut(page, key: str, timeout: float = 30_000) -> None:
     """Press a button's keyboard shortcut (st.button(shortcut=...)) as a user does, once the button can take it.
 
-    Streamlit registers a shortcut only when its button is drawn and enabled, and a button's code is loaded on
-    first use: on a page's first visit the script can have finished before the button is drawn, and a key
-    pressed then does nothing. So wait for the enabled button that shows the key, then press it on the page.
+    Streamlit registers a shortcut only once its button is drawn and enabled. On a tab's first page the script
+    can have finished, and two frames been painted, before the toolbar's buttons are in the page (seen in 6 of
+    8 walks from Home): a key pressed then does nothing. So wait for the enabled button that shows the key,
+    then press the key on the page.
     """
     button = page.locator("button:not([disabled])", has=page.locator(f"[aria-label='Shortcut {key.upper()}']"))
     button.first.wait_for(state="visible", timeout=timeout)
