@@ -39,9 +39,11 @@ def _unavailable(reason: str):
 def browser():
     """Headless Debian Chromium driven by Playwright (never `playwright install`)."""
     try:
-        from playwright.sync_api import Error, sync_playwright
+        from playwright.sync_api import Error, expect, sync_playwright
     except ImportError:
         _unavailable("the Python package playwright is not installed (pip install -r requirements.txt)")
+    # expect()'s own default is 5 s: on a busy CI machine a button can take longer than that to be drawn
+    expect.set_options(timeout=sb.APP_TIMEOUT_MS)
     executable = sb.chromium_path()
     if executable is None:
         _unavailable(f"Chromium not found at {sb.CHROMIUM} (apt-get install chromium)")

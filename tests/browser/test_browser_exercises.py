@@ -16,7 +16,7 @@ def test_the_clipping_pair_trains_to_the_end_and_answers(page, app_url):
     run = page.get_by_role("button", name=re.compile(r"Run the pair", re.I)).first
     expect(run).to_be_enabled()
     run.click()
-    expect(page.get_by_text("Both runs finished", exact=False).first).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("Both runs finished", exact=False).first).to_be_visible(timeout=3 * sb.APP_TIMEOUT_MS)  # the pair trains
     answer = page.get_by_text("What the numbers say", exact=False).first
     expect(answer).to_be_visible()
     text = page.locator("[data-testid='stMarkdownContainer']").filter(has_text="What the numbers say").first.inner_text()

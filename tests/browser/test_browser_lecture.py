@@ -61,10 +61,10 @@ def test_every_page_is_readable_on_a_projector(projector, app_url, lang):
         for i, (path, name) in enumerate(sb.PAGES.items()):
             if i:
                 sb.press_shortcut(tab, "n")  # the next page
-                tab.wait_for_url(re.compile(rf"/{path}(\?|$)"), timeout=30_000)
+                tab.wait_for_url(re.compile(rf"/{path}(\?|$)"), timeout=sb.APP_TIMEOUT_MS)
                 sb.wait_for_app_run(tab)
             if path:
-                expect(tab.locator(sb.PLOTLY).first, f"/{path}: no chart").to_be_visible(timeout=20_000)
+                expect(tab.locator(sb.PLOTLY).first, f"/{path}: no chart").to_be_visible()
             tab.wait_for_timeout(300)  # plotly lays out its annotations after the first paint
             sb.settle_frames(tab)
             sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def test_every_page_is_readable_on_a_projector(projector, app_url, lang):
 def assert_above_the_fold(tab, lang: str, state: str) -> None:
     """Start, Stop and the live curves in the first screen at 1280x720, the page not scrolled."""
     chart = tab.locator(sb.PLOTLY).first
-    expect(chart).to_be_visible(timeout=20_000)
+    expect(chart).to_be_visible()
     sb.settle_frames(tab)
     tab.screenshot(path=str(sb.SCREENSHOTS / f"projector-training-{state}-{lang}-1280x720.png"))
     assert tab.evaluate("() => window.scrollY + (document.querySelector('[data-testid=stMain]')?.scrollTop || 0)") == 0
@@ -93,7 +93,7 @@ def assert_above_the_fold(tab, lang: str, state: str) -> None:
 
 
 def heading(tab) -> str:
-    return tab.locator("h1").first.inner_text(timeout=20_000)
+    return tab.locator("h1").first.inner_text(timeout=sb.APP_TIMEOUT_MS)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -112,22 +112,22 @@ def test_training_controls_and_live_curves_stay_above_the_fold_at_1280x720_and_p
         sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         assert_above_the_fold(tab, lang, "idle")
         stop = tab.get_by_role("button", name=re.compile(f"^{t('training.stop', lang)}"))
-        expect(stop).to_be_disabled(timeout=30_000)  # nothing trains yet
+        expect(stop).to_be_disabled()  # nothing trains yet
         sb.press_shortcut(tab, "s")
-        expect(stop).to_be_enabled(timeout=20_000)  # a run trains: its curves are redrawn live
-        expect(tab.locator("[data-testid='stProgress']").first).to_be_visible(timeout=20_000)
+        expect(stop).to_be_enabled()  # a run trains: its curves are redrawn live
+        expect(tab.locator("[data-testid='stProgress']").first).to_be_visible()
         assert_above_the_fold(tab, lang, "running")
         sb.press_shortcut(tab, "x")
-        expect(stop).to_be_disabled(timeout=20_000)  # and stopped
+        expect(stop).to_be_disabled()  # and stopped
         if lang == "zh":  # the keys that turn pages do not depend on the language: checked once
             sb.assert_clean(tab, offset)
             return
         sb.press_shortcut(tab, "p")  # the page before Training
-        tab.wait_for_url(re.compile(r"/identity(\?|$)"), timeout=30_000)
+        tab.wait_for_url(re.compile(r"/identity(\?|$)"), timeout=sb.APP_TIMEOUT_MS)
         sb.wait_for_app_run(tab)
         assert heading(tab).startswith(t("identity.title", lang))
         sb.press_shortcut(tab, "n")  # and back
-        tab.wait_for_url(re.compile(r"/training(\?|$)"), timeout=30_000)
+        tab.wait_for_url(re.compile(r"/training(\?|$)"), timeout=sb.APP_TIMEOUT_MS)
         sb.wait_for_app_run(tab)
         assert heading(tab).startswith(t("training.title", lang))
         sb.assert_clean(tab, offset)

@@ -48,7 +48,7 @@ def test_page_renders_and_reruns(walk, path):
     if path:
         chart = page.locator(sb.PLOTLY).first
         # the plotly chunk loads lazily: the chart may be drawn a moment after the run ends
-        expect(chart, f"no plotly chart on /{path}").to_be_visible(timeout=20_000)
+        expect(chart, f"no plotly chart on /{path}").to_be_visible()
         expect(chart.locator(".main-svg").first, f"plotly chart on /{path} has no drawing").to_be_attached()
         sb.scroll_to(chart)
     else:
