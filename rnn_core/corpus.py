@@ -6,7 +6,9 @@ per seed, and have structure a small RNN can learn and a student can see in the 
 """
 from __future__ import annotations
 
+import codecs
 import hashlib
+import math
 import os
 import random
 import re
@@ -14,6 +16,7 @@ import tempfile
 import unicodedata
 import urllib.request
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from .errors import UserError, UserMessage
@@ -41,6 +44,7 @@ class Corpus:
     note: str = ""  # human-readable origin, e.g. "downloaded and verified" or a decode warning
     warnings: list[str] = field(default_factory=list)
     keep_punct: bool = False  # default cleaning: True where punctuation is the content (parentheses)
+    encoding: str = ""  # the encoding a file or upload was read in ("UTF-8", "GBK", ...); "" for other texts
 
 
 # ---------------------------------------------------------------- cleaning
@@ -146,41 +150,179 @@ def read_time_machine(data_dir: Path | str | None = None, download: bool = True)
 
 # ---------------------------------------------------------------- files and uploads
 
-def decode_text(payload: bytes, name: str = "upload") -> tuple[str, list[str]]:
-    """Decode bytes as UTF-8, falling back to Latin-1 with a warning; refuse empty or binary data."""
+def _mb(n_bytes: int) -> str:
+    """A size in MB as Streamlit counts them (2**20 bytes), rounded up: a file over the cap never reads as at it."""
+    return f"{math.ceil(n_bytes * 10 / 2**20) / 10:.1f}"
+
+
+def check_size(n_bytes: int, name: str = "upload") -> None:
+    """Refuse a text over MAX_CORPUS_BYTES in one sentence that names its size and the cap."""
+    if n_bytes > MAX_CORPUS_BYTES:
+        limit = f"{MAX_CORPUS_BYTES / 2**20:g}"
+        raise CorpusError(f"{name} is {_mb(n_bytes)} MB; the limit is {limit} MB.", "file_too_large", name=name,
+                          mb=_mb(n_bytes), limit=limit)
+
+
+# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32 LE (BOM)"), (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32 BE (BOM)"),
+         (codecs.BOM_UTF8, "utf-8", "UTF-8 (BOM)"), (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16 LE (BOM)"),
+         (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16 BE (BOM)"))
+# Punctuation of Chinese text (CJK symbols and the full-width forms), common in either script.
+_CJK_PUNCT = frozenset("，。、；：？！“”‘’（）《》〈〉「」『』【】〔〕—…·～　") | frozenset(map(chr, range(0xFF01, 0xFF5F)))
+_SAMPLE_CHARS = 20_000  # enough text to judge an encoding by; the whole file is still decoded strictly
+
+
+@lru_cache(maxsize=1 << 16)
+def _common_in(char: str) -> tuple[bool, bool]:
+    """Whether a character is common in simplified text (GB2312's hanzi) and in traditional text (Big5's
+    frequently used hanzi, A440-C67E); ASCII, whitespace and CJK punctuation are common in both."""
+    if char.isascii() or char.isspace() or char in _CJK_PUNCT:
+        return True, True
+    try:
+        gb = char.encode("gb2312")
+        simplified = len(gb) == 2 and gb[0] >= 0xB0  # rows B0-F7: the 6,763 hanzi; A1-A9 are symbols and kana
+    except UnicodeEncodeError:
+        simplified = False
+    try:
+        big5 = char.encode("big5")
+        traditional = len(big5) == 2 and 0xA440 <= big5[0] << 8 | big5[1] <= 0xC67E
+    except UnicodeEncodeError:
+        traditional = False
+    return simplified, traditional
+
+
+def _rare(text: str) -> tuple[int, int]:
+    """(characters that are rare in the text's own script, non-ASCII characters), over the text's first part.
+
+    A text is simplified or traditional, so its rare characters are counted against whichever script fits it
+    better. The right decoding of a Chinese text is made of common characters; a wrong one (GBK bytes read as
+    Big5, or Big5 read as GBK) lands on rare hanzi, kana, bopomofo and private-use characters.
+    """
+    sample = text[:_SAMPLE_CHARS]
+    not_simplified = not_traditional = non_ascii = 0
+    for char in sample:
+        simplified, traditional = _common_in(char)
+        not_simplified += not simplified
+        not_traditional += not traditional
+        non_ascii += not (char.isascii() or char.isspace())
+    return min(not_simplified, not_traditional), non_ascii
+
+
+def _strict(payload: bytes, codec: str) -> str | None:
+    try:
+        return payload.decode(codec)
+    except UnicodeDecodeError:
+        return None
+
+
+def _likeliest(candidates: list[tuple[str, str | None]]) -> tuple[str, str] | None:
+    """The (encoding, text) whose text has the fewest rare characters, if at most half its non-ASCII characters
+    are rare (a third at most); on a tie the earlier candidate."""
+    best = None
+    for label, text in candidates:
+        if text is None:
+            continue
+        rare, non_ascii = _rare(text)
+        if 3 * rare <= non_ascii and (best is None or rare < best[0]):
+            best = (rare, label, text)
+    return best[1:] if best else None
+
+
+def _decoded_chinese(payload: bytes) -> tuple[str, str] | None:
+    """GBK/GB18030 or Big5 (Windows code page 950), whichever reads as Chinese text; None when neither does.
+
+    Rule: the reading with fewer rare characters wins; a tie goes to GB18030, the encoding of simplified-Chinese
+    Windows. A text of a few hanzi can be common characters in both readings (Big5 "機器學習" reads as GBK
+    "诀竟厩策"); from about six hanzi on, the wrong reading has rare ones.
+    """
+    gbk = _strict(payload, "gbk")  # GBK, the two-byte part of GB18030, named as Windows names it
+    gb = ("GBK", gbk) if gbk is not None else ("GB18030", _strict(payload, "gb18030"))
+    return _likeliest([gb, ("Big5", _strict(payload, "cp950"))])
+
+
+def _decoded_utf16_without_bom(payload: bytes) -> tuple[str, str] | None:
+    """UTF-16 without a byte-order mark, LE or BE, whichever reads as text; None when neither does."""
+    if len(payload) % 2:
+        return None
+    candidates = []
+    for codec, label in (("utf-16-le", "UTF-16 LE"), ("utf-16-be", "UTF-16 BE")):
+        text = _strict(payload, codec)
+        candidates.append((label, None if text is None or "\x00" in text or _mostly_control(text) else text))
+    return _likeliest(candidates)
+
+
+def _mostly_control(text: str) -> bool:
+    """More than 5% control characters (other than line breaks and tabs) in the text's first 8,192."""
+    control = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\n\r\t\f")
+    return control > 0.05 * min(len(text), 8192)
+
+
+@dataclass
+class Decoded:
+    """A text file's content and the encoding it was read in."""
+
+    text: str
+    encoding: str  # as a user knows it: "UTF-8", "UTF-8 (BOM)", "UTF-16 LE (BOM)", "GBK", "Big5", "Latin-1"
+    warnings: list[str] = field(default_factory=list)
+
+
+def decode_bytes(payload: bytes, name: str = "upload") -> Decoded:
+    """Decode a text file as what it is; refuse one that is empty, over the size cap or binary.
+
+    Tried in order: a byte-order mark (UTF-8, UTF-16, UTF-32); UTF-16 without one when the bytes hold NULs
+    (otherwise NULs mean binary); strict UTF-8; GBK/GB18030 or Big5, whichever reads as common Chinese
+    characters; Latin-1 last, with a warning, since it reads any bytes.
+    """
     if len(payload) == 0:
         raise CorpusError(f"{name} is empty: choose a text file with at least a few hundred characters.", "empty_file",
                           name=name)
-    if len(payload) > MAX_CORPUS_BYTES:
-        raise CorpusError(f"{name} is {len(payload) / 1e6:.1f} MB; the limit is {MAX_CORPUS_BYTES / 1e6:.0f} MB.",
-                          "file_too_large", name=name, mb=f"{len(payload) / 1e6:.1f}",
-                          limit=f"{MAX_CORPUS_BYTES / 1e6:.0f}")
-    if b"\x00" in payload[:8192]:
-        raise CorpusError(f"{name} looks binary (it contains NUL bytes): choose a plain-text file.", "binary_nul",
-                          name=name)
-    warnings = []
-    try:
-        text = payload.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = payload.decode("latin-1")
-        warnings.append(UserMessage(f"{name} is not valid UTF-8; it was read as Latin-1, so some characters may "
-                                    "differ.", "read_as_latin1", name=name))
-    control = sum(1 for c in text[:8192] if ord(c) < 32 and c not in "\n\r\t\f")
-    if control > 0.05 * min(len(text), 8192):
+    check_size(len(payload), name)
+    decoded = None
+    for bom, codec, label in _BOMS:
+        if payload.startswith(bom):
+            text = _strict(payload[len(bom):], codec)
+            if text is not None:
+                decoded = Decoded(text, label)
+            break
+    if decoded is None and b"\x00" in payload:
+        found = _decoded_utf16_without_bom(payload)
+        if found is None:
+            raise CorpusError(f"{name} looks binary (it contains NUL bytes): choose a plain-text file.", "binary_nul",
+                              name=name)
+        decoded = Decoded(found[1], found[0])
+    if decoded is None:
+        text = _strict(payload, "utf-8")
+        decoded = Decoded(text, "UTF-8") if text is not None else None
+    if decoded is None:
+        found = _decoded_chinese(payload)
+        decoded = Decoded(found[1], found[0]) if found else None
+    if decoded is None:
+        decoded = Decoded(payload.decode("latin-1"), "Latin-1", [UserMessage(
+            f"{name} is not valid UTF-8; it was read as Latin-1, so some characters may differ.", "read_as_latin1",
+            name=name)])
+    if "\x00" in decoded.text or _mostly_control(decoded.text):
         raise CorpusError(f"{name} looks binary (many control characters): choose a plain-text file.",
                           "binary_control", name=name)
-    return text, warnings
+    return decoded
+
+
+def decode_text(payload: bytes, name: str = "upload") -> tuple[str, list[str]]:
+    """The text of a file's bytes and its warnings (:func:`decode_bytes` without the encoding's name)."""
+    decoded = decode_bytes(payload, name)
+    return decoded.text, decoded.warnings
 
 
 def corpus_from_text(text: str | bytes, name: str = "upload") -> Corpus:
-    """A corpus from raw text or bytes (e.g. an uploaded file)."""
+    """A corpus from raw text or bytes (e.g. an uploaded file), bytes decoded by :func:`decode_bytes`."""
     warnings: list[str] = []
+    encoding = ""
     if isinstance(text, bytes):
-        text, warnings = decode_text(text, name)
+        decoded = decode_bytes(text, name)
+        text, encoding, warnings = decoded.text, decoded.encoding, decoded.warnings
     elif not text:
         raise CorpusError(f"{name} is empty: provide a text with at least a few hundred characters.", "empty_text",
                           name=name)
-    return Corpus(name, text.splitlines(keepends=True), "upload", "uploaded text", warnings)
+    return Corpus(name, text.splitlines(keepends=True), "upload", "uploaded text", warnings, encoding=encoding)
 
 
 def read_file(path: Path | str) -> Corpus:
@@ -190,6 +332,7 @@ def read_file(path: Path | str) -> Corpus:
         raise CorpusError(f"No such file: {path}. Give a path to a text file, 'time_machine' or a built-in name.",
                           "no_such_file", path=str(path))
     try:
+        check_size(path.stat().st_size, path.name)  # before reading: a huge file is never read into memory
         payload = path.read_bytes()
     except OSError as exc:
         raise CorpusError(f"Cannot read {path}: {exc.strerror}.", "cannot_read", path=str(path),
