@@ -94,7 +94,7 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
     reason = error = None
     if requested == "upload":
         if upload is None:
-            reason = t("sidebar.upload_none")
+            reason = t("sidebar.upload_none", mb=upload_cap_mb())
         else:
             file_id, name, payload = upload
             try:
@@ -125,6 +125,19 @@ def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None
         note = time_machine_lines()[1] if kind == "time_machine" else tc.source.note
         return CorpusInfo(tc, requested, kind, note, reason if kind != requested else None, warnings, error)
     raise rnn_core.CorpusError(reason or "No corpus could be loaded.", None if reason else "no_corpus")
+
+
+def upload_cap_mb() -> str:
+    """The upload size cap in MB, as the uploader and Streamlit count them (2**20 bytes)."""
+    return f"{rc_corpus.MAX_CORPUS_BYTES / 2**20:g}"
+
+
+def upload_encoding_caption(info: CorpusInfo) -> str | None:
+    """Which file the uploaded corpus in use came from and the encoding it was read in; None for other corpora."""
+    source = info.tc.source
+    if info.used != "upload" or not source.encoding:
+        return None
+    return t("sidebar.upload_encoding", name=source.name, encoding=source.encoding)
 
 
 def vocab_frame(info: CorpusInfo) -> pd.DataFrame:

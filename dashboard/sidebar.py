@@ -15,7 +15,7 @@ from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
 
 from . import i18n, runs
 from .compute import describe_device, resolve_device
-from .corpora import CorpusInfo, corpus_info, corpus_title
+from .corpora import CorpusInfo, corpus_info, corpus_title, upload_cap_mb, upload_encoding_caption
 from .formatting import fmt_ppl
 from .i18n import t
 from .layout import url_choice
@@ -122,8 +122,9 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
                         help=t("sidebar.corpus_help"))
     upload = None
     if corpus == "upload":
-        f = sb.file_uploader(t("sidebar.upload", mb=MAX_CORPUS_BYTES // 2**20), type=["txt", "md", "csv"],
-                             key="upload_file")
+        cap_mb = MAX_CORPUS_BYTES // 2**20  # the widget's own cap: rnn_core's, whatever config.toml says
+        f = sb.file_uploader(t("sidebar.upload", mb=cap_mb), type=["txt", "md", "csv"], key="upload_file",
+                             max_upload_size=cap_mb)
         if f is not None:
             upload = (f.file_id, f.name, f.getvalue())
     elif corpus in BUILTIN_CORPORA:
@@ -176,6 +177,8 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
             st.warning(fallback_message(info))
         for warning in info.warnings:
             st.warning(i18n.error_text(warning))  # rnn_core's English sentence, said in the page's language
+        if caption := upload_encoding_caption(info):
+            st.caption(caption)
     if device_error:
         device_status.error(t("sidebar.device_error", error=device_error, device=describe_device(device)))
     if not lecture:
@@ -193,7 +196,8 @@ def fallback_message(info: CorpusInfo) -> str:
     """Why the corpus in use is not the one asked for, and which one is in use now."""
     used = corpus_title(info.used)
     if info.requested == "upload":
-        return t("sidebar.upload_refused" if info.error else "sidebar.upload_missing", used=used)
+        return t("sidebar.upload_refused" if info.error else "sidebar.upload_missing", used=used,
+                 mb=upload_cap_mb())
     return t("sidebar.fallback", used=used, requested=corpus_title(info.requested), reason=info.fallback_reason)
 
 

@@ -6,6 +6,7 @@ import pytest
 from rnn_core import corpus as C
 from rnn_core.data import tokenize_corpus
 from rnn_core.variants import heldout_tokens
+from tests.test_dashboard_pages import assert_clean, open_app, texts
 
 # Real sentences, as a Chinese Windows user saves them: simplified in GBK, traditional in Big5.
 SIMPLIFIED = [
@@ -151,3 +152,34 @@ def test_a_file_on_disk_and_a_held_out_upload_go_through_the_same_decoding(tmp_p
 
 def test_decode_text_keeps_its_shape():
     assert C.decode_text("你好，世界。".encode("gbk"), "a.txt") == ("你好，世界。", [])
+
+# ---------------------------------------------------------------- the page
+
+def test_a_gbk_upload_trains_on_chinese_and_the_sidebar_names_the_encoding():
+    at = open_app("data", corpus="upload", clean="keep", batch=4, steps=8)
+    at.sidebar.file_uploader[0].upload("zh_gbk.txt", ("\n".join(SIMPLIFIED) * 10).encode("gbk"),
+                                       "text/plain").run()
+    assert_clean(at)
+    assert not at.sidebar.error and not at.sidebar.warning
+    assert "zh_gbk.txt was read as GBK." in texts(at.sidebar.caption)
+    tokens = set(at.dataframe[0].value["token"])
+    assert {"循", "环", "隐", "状", "态"} <= tokens and not tokens & set("ÇÃÂ")
+
+
+def test_in_chinese_the_encoding_is_named_in_chinese():
+    at = open_app("data", lang="zh", corpus="upload", clean="keep", batch=4, steps=8)
+    at.sidebar.file_uploader[0].upload("zh_big5.txt", ("\n".join(TRADITIONAL) * 10).encode("big5"),
+                                       "text/plain").run()
+    assert_clean(at)
+    assert "zh_big5.txt 按 Big5 编码读取。" in texts(at.sidebar.caption)
+    assert {"隱", "狀", "態"} <= set(at.dataframe[0].value["token"])
+
+
+def test_with_no_file_held_the_sidebar_names_the_cap_and_an_oversize_file_is_refused_by_size():
+    at = open_app("data", corpus="upload")
+    assert_clean(at)
+    warning = texts(at.sidebar.warning)
+    assert "at most 5 MB" in warning and "uploaded yet" not in warning  # true after Streamlit refused a big file
+    at.sidebar.file_uploader[0].upload("big.txt", b"a" * (C.MAX_CORPUS_BYTES + 1), "text/plain").run()
+    assert_clean(at)
+    assert "big.txt is 5.1 MB; the limit is 5 MB." in texts(at.sidebar.error)
