@@ -235,7 +235,7 @@ def _decoded_chinese(payload: bytes) -> tuple[str, str] | None:
     Windows. A text of a few hanzi can be common characters in both readings (Big5 "機器學習" reads as GBK
     "诀竟厩策"); from about six hanzi on, the wrong reading has rare ones.
     """
-    gbk = _strict(payload, "gbk")  # GBK, the two-byte part of GB18030, named as Windows names it
+    gbk = _strict(payload, "gbk")  # GB18030's two-byte part (the same characters), named as Windows names it
     gb = ("GBK", gbk) if gbk is not None else ("GB18030", _strict(payload, "gb18030"))
     return _likeliest([gb, ("Big5", _strict(payload, "cp950"))])
 

@@ -66,6 +66,14 @@ def test_gb18030_beyond_gbk_reads_as_gb18030():
     assert (got.encoding, got.text) == ("GB18030", text)
 
 
+def test_every_six_character_stretch_of_the_sentences_reads_in_its_own_encoding():
+    # Short texts are where GBK and Big5 overlap: each stretch of six characters still reads right.
+    for sentences, codec, encoding in ((SIMPLIFIED, "gbk", "GBK"), (TRADITIONAL, "big5", "Big5")):
+        stretches = {s[i:i + 6] for s in sentences for i in range(len(s) - 5)}
+        wrong = [s for s in sorted(stretches) if decoded(s, codec).encoding != encoding]
+        assert len(stretches) > 100 and not wrong, wrong
+
+
 def test_a_tie_between_gbk_and_big5_goes_to_gbk():
     # 你好 in GBK is 斕疑 in Big5: both readings are common characters, and the rule picks GB18030's.
     assert b"\xc4\xe3\xba\xc3".decode("cp950") == "斕疑"
