@@ -70,9 +70,10 @@ def test_offline_error_says_how_to_provide_the_file(tmp_path, monkeypatch):
 
 def test_uploads_decode_and_refuse():
     corpus = C.corpus_from_text("hello world\nsecond line\n".encode())
-    assert corpus.lines == ["hello world\n", "second line\n"]
+    assert corpus.lines == ["hello world\n", "second line\n"] and corpus.encoding == "UTF-8"
     latin = C.corpus_from_text("caf\xe9 au lait".encode("latin-1"))
-    assert latin.warnings and "Latin-1" in latin.warnings[0]
+    assert latin.warnings and "Latin-1" in latin.warnings[0] and latin.encoding == "Latin-1"
+    assert C.corpus_from_text("hello").encoding == ""  # a str was never bytes in any encoding
     with pytest.raises(C.CorpusError, match="empty"):
         C.corpus_from_text(b"")
     with pytest.raises(C.CorpusError, match="binary"):
