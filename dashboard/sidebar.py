@@ -184,8 +184,9 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     if not lecture:
         _sidebar_summary(info, device)
     view = runs.current_view()
-    if view is not None and live_run:
-        with run_box:
+    with run_box:
+        runs.url_warnings()  # a ?run= that names no readable run, and the run shown instead
+        if view is not None and live_run:
             st.fragment(run_status, run_every=refresh_s() if view.running else None)()
     ctx = Context(settings, info, device, device_error)
     st.session_state["lab_context"] = ctx
@@ -225,14 +226,16 @@ def status_words(status: str) -> str:
 
 
 def run_status() -> None:
-    """The session's run in one line and a progress bar (a fragment: redrawn while the run trains)."""
-    view = runs.current_view()
-    if view is None:
+    """The run shown in one line, saying whose it is, and a progress bar (a fragment: redrawn while it trains)."""
+    run = runs.current()
+    if run is None:
         return
-    ppl = t("run.ppl_part", ppl=fmt_ppl(view.last["perplexity"])) if view.last else ""
-    st.caption(t("run.status_line", epoch=view.epoch, target=view.target, ppl=ppl,
+    view = run.view()
+    epoch, last = runs.figures(run)  # an uploaded checkpoint's own epoch and perplexity
+    ppl = t("run.ppl_part", ppl=fmt_ppl(last["perplexity"])) if last and last.get("perplexity") is not None else ""
+    st.caption(t("run.status_line", who=runs.whose(run), epoch=epoch, target=view.target, ppl=ppl,
                  status=status_words(view.status)))
-    st.progress(view.progress)
+    st.progress(1.0 if runs.file_figures(run) else view.progress)
     if st.session_state.get("_run_was_running") and not view.running:
         st.session_state["_run_was_running"] = False
         st.rerun()  # the run ended: a full run turns the timer off and updates every view

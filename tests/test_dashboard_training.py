@@ -101,7 +101,7 @@ def test_training_goes_on_while_another_page_is_open_and_the_sidebar_shows_it():
     until(lambda: run.epoch >= before + 3)  # no script runs meanwhile: the run trains on its own
     at.run()
     assert "training in the background" in texts(at.sidebar.caption)
-    runs.stop(run)
+    runs.registry().scheduler.stop(run)  # the test's own clean-up, outside any session
 
 
 def test_stop_holds_and_start_offers_continue_or_restart():
@@ -125,7 +125,7 @@ def test_stop_holds_and_start_offers_continue_or_restart():
     fresh = current_run(at)
     assert fresh is not run and fresh.trainer.net is not run.trainer.net and fresh.running  # from scratch
     assert {run.id, fresh.id} <= set(at.session_state["run_ids"])  # both are this session's runs
-    runs.stop(fresh)
+    runs.registry().scheduler.stop(fresh)
     assert not at.exception
 
 
@@ -147,8 +147,8 @@ def test_two_runs_of_one_session_train_at_once_and_another_session_sees_neither(
     other = open_page(**SHORT)
     assert "run_ids" not in other.session_state or not set(other.session_state["run_ids"]) & {first.id, second.id}
     assert not any(first.id in t or second.id in t for t in (texts(other.markdown), texts(other.caption)))
-    runs.stop(first)
-    runs.stop(second)
+    runs.registry().scheduler.stop(first)
+    runs.registry().scheduler.stop(second)
 
 
 def test_a_reload_with_the_run_in_the_url_reopens_it_with_its_curves_and_checkpoints():
@@ -165,7 +165,8 @@ def test_a_reload_with_the_run_in_the_url_reopens_it_with_its_curves_and_checkpo
     assert not inside.exception
     assert inside.select_slider(key="epoch").options == ["1", "2", "5", "10", "12"]
     inside.select_slider(key="epoch").set_value(2).run()
-    assert "Trained model of this session: 2 epochs" in inside.success[0].value  # the scrubber's epoch
+    # the scrubber's epoch; a new session did not start the run, so it is shown as a shared one
+    assert "A shared run (read only): 2 epochs" in inside.success[0].value
 
 
 def test_a_checkpoint_file_uploads_as_a_run_and_a_bad_file_changes_nothing():

@@ -3,6 +3,7 @@
 A run trains in the background (``rnn_core.runs.Scheduler``), not in this page's script runs: the page only
 reads the run's view, redrawn by a fragment every second while it trains, and sends Start, Stop, Continue
 and Restart. The run goes on while other pages are open, and ``?run=<id>`` reopens it after a reload.
+Another session's run (opened by its address) is shown read only, with "Train my own copy" instead of Stop.
 """
 import streamlit as st
 
@@ -25,6 +26,7 @@ layout.header(
 
 run = runs.current()
 view = run.view() if run is not None else None
+shared = runs.is_shared(run)  # another session's run: watched, never controlled from here
 sidebar_run = runs.run_settings(s, info)
 try:
     estimate = runs.check(s, info, ctx.device)
@@ -62,19 +64,24 @@ def settings_line() -> None:
 
 
 # Start and Stop first, then the live curves: both on a projector's first screen (1280x720)
+if shared:
+    st.info(t("training.shared", id=run.id), icon=":material/visibility:")
 b1, b2, _ = st.columns([1, 1, 3], gap="medium")
-b1.button(t("training.start"), type="primary", disabled=estimate is None, width="stretch", key="start_training",
-          on_click=runs.press_start, args=(s, info, ctx.device), help=t("training.start_help"),
-          shortcut=pages.KEYS["start"])
-b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
-          on_click=lambda: run is not None and runs.stop(run), help=t("training.stop_help"),
-          shortcut=pages.KEYS["stop"])
+b1.button(t("training.start"), type="secondary" if shared else "primary", disabled=estimate is None,
+          width="stretch", key="start_training", on_click=runs.press_start, args=(s, info, ctx.device),
+          help=t("training.start_help"), shortcut=pages.KEYS["start"])
+if shared:  # no Stop for a run this session does not control: a copy of its own instead
+    b2.button(t("training.train_copy"), type="primary", width="stretch", key="train_copy",
+              on_click=runs.press_train_copy, args=(ctx,), help=t("training.train_copy_help"))
+else:
+    b2.button(t("training.stop"), width="stretch", key="stop_training", disabled=not (view and view.running),
+              on_click=runs.press_stop, help=t("training.stop_help"), shortcut=pages.KEYS["stop"])
 
 if runs.offers_resume(view):
     continue_or_restart(view)
 if (error := runs.take_error()) is not None:
     layout.user_error(error)
-if view is not None and view.status == "out_of_memory":
+if view is not None and view.status == "out_of_memory" and not shared:
     st.error(layout.run_error(view), icon=":material/memory:")
     if st.button(t("training.oom_cpu"), key="oom_to_cpu", help=t("training.oom_cpu_help")):
         runs.continue_on_cpu(run)
@@ -86,7 +93,7 @@ if view is not None:
         listed = ", ".join(t("training.differ_item", key=t(f"setting.{k}"), a=shown.get(k, formatting.fmt_setting)(a),
                              b=shown.get(k, formatting.fmt_setting)(b)) for k, (a, b) in differ.items())
         st.info(t("training.differ", listed=listed), icon=":material/info:")
-    if not view.trainable:
+    if not view.trainable and not shared:
         why = t({"reference": "training.why_reference", "uploaded": "training.why_uploaded"}.get(
             view.origin, "training.why_disk"))
         st.caption(t("training.not_trainable", why=why))
@@ -101,25 +108,33 @@ def live() -> None:
                      key="training_curves")
         return
     view = run.view()
-    last = view.last
+    from_file = runs.file_figures(run)  # an uploaded checkpoint: its epoch and perplexity, no curves
+    epoch, last = runs.figures(run)
     eta = t("training.eta", time=formatting.fmt_seconds(view.eta_s)) if view.eta_s is not None else ""
-    st.progress(view.progress, text=t("training.progress", epoch=view.epoch, target=view.target,
-                                      status=sidebar.status_words(view.status), eta=eta))
+    st.progress(1.0 if from_file else view.progress,
+                text=t("training.progress", epoch=epoch, target=view.target,
+                       status=sidebar.status_words(view.status), eta=eta))
     chart_box = st.container()  # the curves right under the progress bar, the numbers below them
+    ppl = last.get("perplexity") if last else None
     m = st.columns(6)
-    m[0].metric(t("training.m_ppl"), formatting.fmt_ppl(last["perplexity"]) if last else "–")
-    m[1].metric(t("training.m_loss"), formatting.fmt_num(last["loss"]) if last else "–")
+    m[0].metric(t("training.m_ppl"), formatting.fmt_ppl(ppl) if ppl is not None else "–")
+    m[1].metric(t("training.m_loss"), formatting.fmt_num(last.get("loss")) if last else "–")
     m[2].metric(t("training.m_speed"), f"{view.tokens_per_s:,.0f}", help=t("training.m_speed_help"))
     m[3].metric(t("training.m_elapsed"), formatting.fmt_seconds(view.wall_s), help=t("training.m_elapsed_help"))
-    m[4].metric(t("chart.grad.line"), formatting.fmt_num(last["grad_norm"]) if last else "–")
-    m[5].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last else "–")
+    m[4].metric(t("chart.grad.line"), formatting.fmt_num(last.get("grad_norm")) if last else "–")
+    m[5].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last and "clip_fraction" in last else "–")
     if view.error and view.status != "out_of_memory":  # out of memory is said above, with its CPU offer
         st.error(layout.run_error(view), icon=":material/error:")
         if view.status == "failed":  # a bug: its own message, as it is
             st.code(view.error, language=None, wrap_lines=True)
     with chart_box:
-        layout.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
-                 key="training_curves")
+        if from_file is not None:
+            st.info(t("training.uploaded_curves", epoch=from_file[0],
+                      ppl=formatting.fmt_ppl(from_file[1]) if from_file[1] is not None else "–"),
+                    icon=":material/upload_file:")
+        else:
+            layout.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
+                         key="training_curves")
     if st.session_state.get("_live_was_running") and not view.running:
         st.session_state["_live_was_running"] = False
         st.rerun()  # the run ended: a full rerun turns the timers off and updates buttons and sidebar
@@ -130,7 +145,7 @@ def details() -> None:
     """Gradient norms, samples and gradient flow, from one snapshot (redrawn every few seconds: each figure
     redrawn costs the browser CPU that training on the same machine would otherwise have)."""
     run = runs.current()
-    if run is None:
+    if run is None or runs.file_figures(run) is not None:  # an uploaded checkpoint has no records to draw
         return
     view = run.view()
     hist = view.frame()
@@ -149,7 +164,14 @@ def details() -> None:
                          column_config={c: t(f"training.col_{c}") for c in ("epoch", "perplexity", "sample")})
         else:
             st.caption(t("training.no_sample"))
-    flows = compute.checkpoint_flows(run, view.checkpoints)
+    try:
+        flows = compute.checkpoint_flows(run, view.checkpoints)
+    except runs.RUN_ERRORS as exc:  # a checkpoint removed or damaged since: said, the rest of the page stays
+        layout.user_error(exc)
+        flows = []
+    except runs.DAMAGE:
+        st.error(t("runs.no_checkpoint", id=run.id, why=t("runs.damaged")), icon=":material/error:")
+        flows = []
     if flows:
         st.subheader(t("training.flow"))
         st.markdown(" ".join(explain.training_flow(flows)))
@@ -162,6 +184,13 @@ def details() -> None:
         st.caption(t("training.flow_caption"))
 
 
+def show_chosen_run() -> None:
+    """The run picked in "Show run" becomes the one shown."""
+    chosen = runs.get(st.session_state.get("show_run"))
+    if chosen is not None:
+        runs.show(chosen)
+
+
 DETAILS_EVERY_S = 6.0
 running = view is not None and view.running
 st.session_state["_live_was_running"] = running
@@ -170,27 +199,33 @@ settings_line()
 st.fragment(details, run_every=max(DETAILS_EVERY_S, sidebar.refresh_s()) if running else None)()
 compare_with(run)  # free A/B: another run of the session or the reference run, overlaid
 
-if view is not None and view.epoch:
+if view is not None and runs.figures(run)[0]:
     c1, c2 = st.columns(2)
     c1.page_link("views/inside.py", label=t("training.look_inside"), icon=":material/biotech:")
     c2.page_link("views/generate.py", label=t("training.let_write"), icon=":material/edit_note:")
 
 with st.expander(t("training.runs"), icon=":material/save:"):
     mine = runs.session_runs()
-    for ref in runs.registry().references():
-        if ref not in mine:
-            rv = ref.view()
-            st.button(t("training.show_reference", epochs=rv.epoch, ppl=formatting.fmt_ppl(rv.last["perplexity"])),
-                      key=f"show_reference_{ref.id}", on_click=runs.adopt, args=(ref,),
+    for ref in runs.references():
+        if ref is not run:
+            epochs, last = runs.figures(ref)
+            st.button(t("training.show_reference", epochs=epochs,
+                        ppl=formatting.fmt_ppl(last["perplexity"]) if last else "–"),
+                      key=f"show_reference_{ref.id}", on_click=runs.show, args=(ref,),
                       help=t("training.show_reference_help"))
     if mine:
-        st.dataframe(formatting.runs_frame([r.view() for r in mine]), hide_index=True, width="stretch",
+        table = formatting.runs_frame([r.view() for r in mine])
+        for i, r in enumerate(mine):  # an uploaded checkpoint: its own epoch and perplexity, not 0 and none
+            if (from_file := runs.file_figures(r)) is not None:
+                table.loc[i, "epochs"] = f"{from_file[0]}/{r.settings.epochs}"
+                table.loc[i, "perplexity"] = formatting.fmt_ppl(from_file[1]) if from_file[1] is not None else "–"
+        st.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: t(f"training.col_{c}")
                                     for c in ("run", "status", "epochs", "hidden", "corpus", "perplexity")})
-        if run is not None:
-            st.session_state["show_run"] = run.id  # the widget follows the run shown (Start may change it)
-        st.selectbox(t("training.show_run"), [r.id for r in mine], key="show_run",
-                     on_change=lambda: runs.adopt(runs.registry().get(st.session_state["show_run"])),
+        # the widget follows the run shown (Start may change it); empty while another run is shown
+        st.session_state["show_run"] = run.id if run is not None and run in mine else None
+        st.selectbox(t("training.show_run"), [r.id for r in mine], key="show_run", index=None,
+                     placeholder=t("training.show_run_placeholder"), on_change=show_chosen_run,
                      help=t("training.show_run_help"))
     if view is not None and view.checkpoints:
         c1, c2 = st.columns(2)
@@ -200,7 +235,18 @@ with st.expander(t("training.runs"), icon=":material/save:"):
                            file_name=f"rnn-lab-{view.id}-epoch{epoch}.pt", mime="application/octet-stream",
                            on_click="ignore", key="download_checkpoint", width="stretch",
                            help=t("training.download_help"))
-    uploaded = st.file_uploader(t("training.upload"),
-                                type=["pt"], key="upload_checkpoint")
-    if uploaded is not None and runs.receive_upload(uploaded.file_id, uploaded.name, uploaded.getvalue()):
-        st.rerun()
+    if shared:  # the session that started it, after a reload or in another browser: its owner key gives control
+        with st.form("claim_run", clear_on_submit=True, border=False):
+            key = st.text_input(t("training.claim"), type="password", key="claim_key", help=t("training.claim_help"))
+            if st.form_submit_button(t("training.claim_button")):
+                if runs.claim(run, key):
+                    st.rerun()
+                st.error(t("training.claim_wrong"), icon=":material/key_off:")
+    else:
+        if (key := runs.owner_key(run)) is not None:
+            with st.popover(t("training.owner_key"), icon=":material/key:"):
+                st.caption(t("training.owner_key_help"))
+                st.code(key, language=None)
+        uploaded = st.file_uploader(t("training.upload"), type=["pt"], key="upload_checkpoint")
+        if uploaded is not None and runs.receive_upload(uploaded.file_id, uploaded.name, uploaded.getvalue()):
+            st.rerun()
