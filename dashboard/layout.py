@@ -5,6 +5,7 @@ import streamlit as st
 
 from . import i18n
 from .i18n import t
+from .settings import URL_SPECS, index_value
 
 STYLE = """
 <style>
@@ -35,18 +36,87 @@ LECTURE_STYLE = """
 """
 
 
+URL_NOTES = "_url_warnings"  # session state: URL parameter -> (the link's value, the value used instead)
+
+
+def url_text(raw: str, longest: int = 60) -> str:
+    """A URL's value as a warning quotes it, cut to `longest` characters, for the code span the catalogue puts it
+    in (so a crafted link's Markdown, links or formulas show as the text they are)."""
+    raw = raw if len(raw) <= longest else raw[:longest] + "…"
+    return raw.replace("`", "'").replace("\n", " ")
+
+
+def url_note(param: str, raw: str, used) -> bool:
+    """Remember that the link's ``?param=raw`` is not used as it is, and the value used instead.
+
+    False when the same note was made already: the URL still holds the value after it was replaced, and the
+    page must not run again for it.
+    """
+    notes = st.session_state.setdefault(URL_NOTES, {})
+    if notes.get(param) == (raw, used):
+        return False
+    notes[param] = (raw, used)
+    return True
+
+
+def url_replace(param: str, used, default) -> bool:
+    """Put the value used into the URL in place of the link's (leave it out when it is the widget's default),
+    so that the widget bound to ``?param=`` is seeded with it when the page runs again. Streamlit seeds a
+    bound widget from the URL it was opened with, and reads ``?batch=7.9`` as 7: the run that found the bad
+    value must end before its widget is drawn. False when the widget is bound already (Streamlit keeps its
+    value and refuses the change)."""
+    from streamlit.errors import StreamlitAPIException
+
+    try:
+        if used == default or used is None:
+            if param in st.query_params:
+                del st.query_params[param]
+        else:
+            st.query_params[param] = str(used).lower() if isinstance(used, bool) else str(used)
+    except StreamlitAPIException:
+        return False
+    return True
+
+
+UNSET = object()  # a setting whose widget is not drawn yet: it will take the value noted
+
+
+def url_warning(param: str, shown=str, now=UNSET) -> None:
+    """The warning for a link's value of ``?param=`` that was not used as it is: it names the value and
+    ``shown(the value used)``, and stays while the setting (`now`) still holds the value used."""
+    notes = st.session_state.get(URL_NOTES, {})
+    if param not in notes:
+        return
+    raw, used = notes[param]
+    if now is not UNSET and now != used:
+        del notes[param]  # the setting was changed since
+        return
+    if URL_SPECS.get(param, ("",))[0] == "text":
+        st.warning(t("url.too_long", param=param, length=len(raw), longest=len(used), used=url_text(used, 10**6)),
+                   icon=":material/link_off:")
+    else:
+        st.warning(t("url.bad", param=param, value=url_text(raw), used=shown(used)), icon=":material/link_off:")
+
+
+def choice_text(value: str, name: str) -> str:
+    """A choice as a warning names it: its identifier (the URL's spelling) and, when it differs, its name."""
+    return value if name == value else t("url.choice", value=value, name=name)
+
+
 def url_choice(box, widget: str, label: str, options: list[str], key: str, default: str, names, **kwargs) -> str:
     """A radio, selectbox or segmented control over identifiers that shows each by ``names(option)`` (the page's
     language) while ``?key=`` holds the identifier.
 
     Not ``bind="query-params"``: a bound widget writes the shown name into the URL (``?lang=简体中文``), which
     the app in another language cannot read back. Instead the URL's value seeds the widget once per session (a
-    bad one is named by ``sidebar.url_checks``), and the widget's value goes back to the URL on every run, left
-    out when it is the default, as a bound widget does.
+    bad one is noted for ``sidebar.url_checks`` to name), and the widget's value goes back to the URL on every
+    run, left out when it is the default, as a bound widget does.
     """
     if st.session_state.get(key) not in options:
         raw = st.query_params.get(key)
         st.session_state[key] = raw if raw in options else default
+        if raw is not None and raw not in options and key in URL_SPECS:
+            url_note(key, raw, default)
     if widget == "segmented_control":
         kwargs["required"] = True  # a click on the chosen option keeps it
     shown = {option: names(option) for option in options}  # named now, in this run's language
@@ -59,11 +129,25 @@ def url_choice(box, widget: str, label: str, options: list[str], key: str, defau
 
 
 def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int:
-    """A slider over 0..size-1 (a slider needs two values: with one there is nothing to choose)."""
+    """A slider over 0..size-1 (a slider needs two values: with one there is nothing to choose).
+
+    Bound to the URL (``bind="query-params"``), a link's index outside 0..size-1 or not a whole number is named
+    in a warning above the slider, and the default is used.
+    """
+    default = min(default, max(size - 1, 0))
+    if kwargs.get("bind") == "query-params":
+        raw = st.query_params.get(key)
+        if raw is not None and key not in st.session_state:
+            good, used = index_value(raw, size, default)
+            if not good and url_note(key, raw, used) and url_replace(key, used, default) and size > 1:
+                st.rerun()  # the slider is seeded from the URL as it is now
+        url_warning(key, str, st.session_state.get(key, UNSET) if size > 1 else 0)
     if size <= 1:
         st.caption(t("ui.only_one", label=label))
         return 0
-    return st.slider(label, 0, size - 1, min(default, size - 1), key=key, **kwargs)
+    if not 0 <= st.session_state.get(key, 0) < size:  # set on a larger slider (a batch of 32, then of 8)
+        st.session_state[key] = default
+    return st.slider(label, 0, size - 1, default, key=key, **kwargs)
 
 
 def header(title: str, intro: str, formulas: list[str], code: str, fold: bool = False) -> None:

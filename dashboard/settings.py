@@ -5,6 +5,7 @@ URL value outside ``URL_SPECS`` is named in a warning.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -91,8 +92,11 @@ def parse_clip(text: str | None) -> tuple[float | None, str | None]:
     return theta, None
 
 
-# Every URL parameter a widget is bound to that can hold a bad value: (kind, allowed, default shown).
-# kind "int"/"float": allowed is (low, high); "choice": allowed is the options.
+TEXT_MAX_CHARS = 200  # the text boxes' max_chars (Inside's text, Generate's prefix)
+
+# Every URL parameter a widget reads that can hold a bad value: (kind, allowed, default shown).
+# kind "int"/"float": allowed is (low, high); "choice": the options; "bool": a toggle's true/false;
+# "clip": "off" or a positive number; "text": allowed is (0, longest).
 URL_SPECS = {
     "batch": ("int", (1, 128), LESSON.batch), "steps": ("int", (1, 100), LESSON.steps),
     "hidden": ("int", (1, 1024), LESSON.hidden), "lr": ("float", (0.001, 100.0), LESSON.lr),
@@ -101,27 +105,79 @@ URL_SPECS = {
     "clean": ("choice", CLEANINGS, "lesson"), "partition": ("choice", ("sequential", "random"), "sequential"),
     "device": ("choice", ("auto", "cpu", "cuda"), "auto"), "engine": ("choice", tuple(engine_names()), LESSON.engine),
     "lang": ("choice", tuple(i18n.LANGS), None), "mode": ("choice", ("lecture", "lab"), "lab"),
+    "clip": ("clip", tuple(CLIP_CHOICES), "1"),
     "identity_n": ("int", (1, 12), 3), "identity_d": ("int", (1, 12), 1), "identity_h": ("int", (1, 12), 4),
+    "identity_f64": ("bool", ("true", "false"), False),
     "generate_length": ("int", (10, 500), 50), "generate_temperature": ("float", (0.1, 3.0), 1.0),
     "generate_seed": ("int", (0, 2**31 - 1), LESSON.seed),
+    "text": ("text", (0, TEXT_MAX_CHARS), None), "prefix": ("text", (0, TEXT_MAX_CHARS), None),
 }
 
+# How a number widget shows its value (its format=); other numbers show as plain integers or Python's repr
+URL_FORMATS = {"lr": "%g", "generate_temperature": "%.1f"}
+
 SIDEBAR_KEYS = ("lang", "mode", "corpus", "token", "clean", "batch", "steps", "hidden", "partition", "lr", "epochs",
-                "device", "engine", "seed")
+                "clip", "device", "engine", "seed")
+# The URL parameters of a page's own widgets that the sidebar checks for it (the pages check the others)
+PAGE_URL_KEYS = {"identity": ("identity_f64",), "inside": ("text",), "generate": ("prefix",)}
 
 
-def url_problem(key: str, raw: str) -> bool:
-    """True when `raw` is not a value the widget bound to ``?key=`` accepts (Streamlit would drop it silently)."""
-    kind, allowed, _ = URL_SPECS[key]
-    if kind == "choice":
-        return raw not in allowed
+def _number(raw: str) -> float | None:
+    """A finite number from a URL's text as Streamlit's bound widgets read it (float()), else None."""
     try:
         value = float(raw)
     except ValueError:
-        return True
-    if kind == "int" and value != int(value):
-        return True
-    return not allowed[0] <= value <= allowed[1]
+        return None
+    return value if math.isfinite(value) else None
+
+
+def url_value(key: str, raw: str) -> tuple[bool, object]:
+    """How the widget bound to ``?key=`` is to read `raw`: (True, its value) when it is a value the widget takes
+    as it is, else (False, the value used instead): the default, a number as the widget shows it, a text cut to
+    the box's length. Streamlit itself would drop a bad value silently or read 7.9 as 7."""
+    kind, allowed, default = URL_SPECS[key]
+    if kind == "choice":
+        return (True, raw) if raw in allowed else (False, default)
+    if kind == "bool":
+        return (True, raw.lower() == "true") if raw.lower() in allowed else (False, default)
+    if kind == "clip":
+        text = raw.strip().lower()
+        theta = _number(text)
+        return (True, raw) if text == "off" or (theta is not None and theta > 0) else (False, default)
+    if kind == "text":
+        return (True, raw) if len(raw) <= allowed[1] else (False, raw[:allowed[1]])
+    value = _number(raw)
+    if value is None or not allowed[0] <= value <= allowed[1]:
+        return False, default
+    if kind == "int":
+        return (True, int(value)) if value == int(value) else (False, default)
+    shown = float(URL_FORMATS[key] % value) if key in URL_FORMATS else value
+    if shown != value and allowed[0] <= shown <= allowed[1]:
+        return False, shown  # finer than the widget shows: used as it is shown
+    return True, value
+
+
+def url_problem(key: str, raw: str) -> bool:
+    """True when `raw` is not a value the widget bound to ``?key=`` takes as it is."""
+    return not url_value(key, raw)[0]
+
+
+def index_value(raw: str, size: int, default: int) -> tuple[bool, int]:
+    """``url_value`` for a slider over the indices 0..size-1 (a row, a hidden unit): (True, the index) or
+    (False, `default`)."""
+    value = _number(raw)
+    if value is None or value != int(value) or not 0 <= value <= max(size - 1, 0):
+        return False, default
+    return True, int(value)
+
+
+def url_shown(key: str, value) -> str:
+    """A number or switch as its widget shows it (lr 0.5, temperature 1.0, a toggle's true/false)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if key in URL_FORMATS and isinstance(value, (int, float)):
+        return URL_FORMATS[key] % value
+    return str(value)
 
 
 OPTION_CAPTIONS = {"token": ("char", "word"), "clean": CLEANINGS, "partition": ("sequential", "random"),

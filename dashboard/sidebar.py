@@ -18,20 +18,23 @@ from .compute import describe_device, resolve_device
 from .corpora import CorpusInfo, corpus_info, corpus_title, upload_cap_mb, upload_encoding_caption
 from .formatting import fmt_ppl
 from .i18n import t
-from .layout import url_choice
+from .layout import UNSET, choice_text, url_choice, url_note, url_replace, url_warning
 from .pages import language
 from .settings import (
+    CHOICE_KEYS,
     CLIP_CHOICES,
     CORPUS_CHOICES,
     LESSON,
     OPTION_CAPTIONS,
+    PAGE_URL_KEYS,
     SIDEBAR_KEYS,
     URL_SPECS,
     USES,
     Settings,
     engine_names,
     parse_clip,
-    url_problem,
+    url_shown,
+    url_value,
 )
 
 
@@ -46,22 +49,38 @@ class Context:
 
 
 def url_checks(*keys: str) -> None:
-    """Say which URL values are out of range or unknown, and what is used instead (read before the widgets:
-    Streamlit drops a bad bound value silently). The warning stays until the setting is changed."""
-    notes = st.session_state.setdefault("_url_warnings", {})
+    """Say which URL values are out of range or unknown, and what is used instead, and make the widgets use that.
+
+    Read before the widgets: Streamlit drops a bad bound value silently, or reads ``?batch=7.9`` as 7, so a bad
+    value is replaced in the URL by the value used and the page runs again before its widget is drawn. The
+    warning stays until the setting is changed.
+    """
+    again = False
     for key in keys:
         raw = st.query_params.get(key)
-        if raw is not None and url_problem(key, raw):
-            default = URL_SPECS[key][2]
-            notes[key] = (raw, default)
-        elif key in notes and (raw is not None or st.session_state.get(key, notes[key][1]) != notes[key][1]):
-            del notes[key]  # the URL holds a good value again, or the widget was moved
+        if raw is None:
+            continue
+        good, used = url_value(key, raw)
+        if good:
+            continue
+        if key == "lang":
+            used = locale_language()
+        if key in st.session_state:  # the widget is drawn already: Streamlit keeps its value
+            url_note(key, raw, st.session_state[key])
+        elif url_note(key, raw, used) and key not in CHOICE_KEYS:  # the named choices read the URL themselves
+            again |= url_replace(key, used, URL_SPECS[key][2])
+    if again:
+        st.rerun()
     for key in keys:
-        if key in notes:
-            raw, default = notes[key]
-            used = (i18n.LANGS[language()] if key == "lang" else
-                    f"{default:g}" if isinstance(default, float) else default)
-            st.warning(t("url.bad", param=key, value=raw, used=used), icon=":material/link_off:")
+        url_warning(key, lambda used, key=key: url_used_text(key, used), st.session_state.get(key, UNSET))
+
+
+def url_used_text(key: str, value) -> str:
+    """A setting's value as its widget shows it, for a warning: a choice by its identifier and its name."""
+    names = {"corpus": corpus_title, "lang": i18n.LANGS.get}.get(key)
+    if names is None and (key in OPTION_CAPTIONS or key == "mode"):
+        names = choice_name(key)
+    return choice_text(value, names(value)) if names is not None else url_shown(key, value)
 
 
 def reset_to_lesson() -> None:
@@ -95,7 +114,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     """
     bound = dict(bind="query-params")
     language()  # this run's language, when a page file runs on its own
-    url_checks(*SIDEBAR_KEYS)
+    url_checks(*SIDEBAR_KEYS, *PAGE_URL_KEYS.get(page, ()))
     uses = USES.get(page, USES["training"]) if page is not None else USES["training"]
     unused = set(USES["training"]) - set(uses)
     if lecture:
