@@ -149,11 +149,18 @@ def pair_ids(exercise: Exercise, variation: Variation, seed: int, sizes: Sizes |
     return f"{stem}-A", f"{stem}-B"
 
 
-def from_url(state: MutableMapping, query, key: str, param: str, valid: Callable[[str], bool], default: str) -> None:
-    """A widget's first value from the URL's ``param`` (so a link opens the card it names), else ``default``."""
-    if key not in state:
-        value = query.get(param, default)
-        state[key] = value if valid(value) else default
+def from_url(state: MutableMapping, query, key: str, param: str, valid: Callable[[str], bool],
+             default: str) -> str | None:
+    """A widget's first value from the URL's ``param`` (so a link opens the card it names), else ``default``.
+
+    Returns the URL's value when it was refused (the page names it and the default used), else None.
+    """
+    if key in state:
+        return None
+    raw = query.get(param)
+    good = raw is not None and valid(raw)
+    state[key] = raw if good else default
+    return raw if raw is not None and not good else None
 
 
 def parse_seed(text) -> int:

@@ -29,14 +29,24 @@ st.title(tr("page.title"))
 st.markdown(tr("page.intro"))
 
 ids = list(ex.EXERCISES)
-ex.from_url(state, st.query_params, "ex_exercise", "exercise", lambda v: v in ex.EXERCISES, ids[0])
+
+
+def exercise_name(i: str) -> str:
+    return f"{ids.index(i) + 1} · {ex.tr(f'ex.{i}.title', lang)}"
+
+
+if (refused := ex.from_url(state, st.query_params, "ex_exercise", "exercise", lambda v: v in ex.EXERCISES,
+                           ids[0])) is not None:
+    layout.url_note("exercise", refused, ids[0])
+url_notes = st.container()  # a link's unknown exercise or variation, named with the one shown instead
 c1, c2, c3 = st.columns([3, 3, 1])
-ex_id = c1.selectbox(tr("page.exercise"), ids, key="ex_exercise",
-                     format_func=lambda i: f"{ids.index(i) + 1} · {ex.tr(f'ex.{i}.title', lang)}")
+ex_id = c1.selectbox(tr("page.exercise"), ids, key="ex_exercise", format_func=exercise_name)
 exercise = ex.EXERCISES[ex_id]
 var_ids = [v.id for v in exercise.variations]
 var_key = f"ex_variation_{ex_id}"
-ex.from_url(state, st.query_params, var_key, "variation", lambda v: v in var_ids, var_ids[0])
+if (refused := ex.from_url(state, st.query_params, var_key, "variation", lambda v: v in var_ids,
+                           var_ids[0])) is not None:
+    layout.url_note("variation", refused, var_ids[0])
 if len(var_ids) > 1:
     var_id = c2.radio(tr("page.variation"), var_ids, key=var_key,
                       format_func=lambda v: ex.pair_name(exercise.variation(v), lang))
@@ -44,6 +54,10 @@ else:
     var_id = var_ids[0]
     c2.markdown(f"**{tr('page.variation')}:** {ex.pair_name(exercise.variation(var_id), lang)}")
 variation = exercise.variation(var_id)
+with url_notes:
+    layout.url_warning("exercise", lambda i: layout.choice_text(i, exercise_name(i)), ex_id)
+    layout.url_warning("variation", lambda v: layout.choice_text(v, ex.pair_name(exercise.variation(v), lang)),
+                       var_id)
 heldout_text = None
 if ex_id == "heldout":  # B may be scored on a text of the student's own
     uploaded = st.file_uploader(tr("card.upload"), type=["txt"], key="ex_upload")
