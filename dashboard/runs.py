@@ -198,6 +198,13 @@ def show(run: Run) -> None:
 
 
 
+def _url_text(raw: str, longest: int = 60) -> str:
+    """A URL's value as a warning quotes it, in a code span: cut to ``longest`` characters, without backticks or
+    line breaks (a crafted link's Markdown, links or formulas show as the text they are)."""
+    raw = raw if len(raw) <= longest else raw[:longest] + "…"
+    return raw.replace("`", "'").replace("\n", " ")
+
+
 def _warnings() -> dict:
     """URL values the run code could not use: key -> (the warning, what must change for it to go)."""
     return st.session_state.setdefault("_run_url_warnings", {})
@@ -219,7 +226,8 @@ def current() -> Run | None:
             shown = (t("url.shown_none") if fallback is None else t("url.shown_reference", id=fallback.id)
                      if fallback.origin == "reference" else t("url.shown_run", id=fallback.id))
             key = {"bad": "url.run_bad", "missing": "url.run_missing"}.get(why, "url.run_damaged")
-            notes["run"] = (t(key, value=url_id, shown=shown, why=why), fallback.id if fallback else None)
+            said = t(key, value=_url_text(url_id), shown=shown, why=why)
+            notes["run"] = (said, fallback.id if fallback else None)
             if fallback is not None:
                 st.session_state["run_id"] = fallback.id
             else:
@@ -536,7 +544,7 @@ def _epoch_from_url(epochs: list[int]) -> int:
         notes.pop("epoch", None)
         return wanted
     used = epochs[-1] if wanted is None else min(epochs, key=lambda e: (abs(e - wanted), -e))
-    notes["epoch"] = (t("url.epoch", value=raw, used=used), used)
+    notes["epoch"] = (t("url.epoch", value=_url_text(raw), used=used), used)
     return used
 
 
@@ -544,7 +552,7 @@ def _model_from_url(default: str, name) -> None:
     """Name a ``?model=`` value that is no model choice, with the model used instead."""
     raw = st.query_params.get("model")
     if raw is not None and raw not in MODEL_CHOICES and st.session_state.get("model") not in MODEL_CHOICES:
-        _warnings()["model"] = (t("url.bad", param="model", value=raw, used=name(default)), default)
+        _warnings()["model"] = (t("url.bad", param="model", value=_url_text(raw), used=name(default)), default)
 
 
 def _readable(run: Run, epoch: int, epochs: list[int]) -> tuple[int | None, dict | None, str]:

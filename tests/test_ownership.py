@@ -163,9 +163,10 @@ def reference():
 
 
 @pytest.mark.parametrize("value, said", [
-    ("xyz", "No run 'xyz' here: showing the lesson's reference run (lesson) instead."),
-    ("../../etc", "The link's run=../../etc is not a run's address (3 to 40 letters, digits, - or _): showing the "
-                  "lesson's reference run (lesson) instead."),
+    ("xyz", "No run `xyz` here: showing the lesson's reference run (lesson) instead."),
+    ("../../etc", "The link's `run=../../etc` is not a run's address (3 to 40 letters, digits, - or _): showing "
+                  "the lesson's reference run (lesson) instead."),
+    ("[here](http://e.vil/`x`)", "The link's `run=[here](http://e.vil/'x')` is not a run's address"),  # as text
 ])
 def test_a_run_in_the_url_that_is_not_here_is_named_with_the_run_shown(reference, value, said):
     at = open_app("training", run=value)
@@ -180,7 +181,7 @@ def test_a_run_in_the_url_beside_a_session_run_names_the_session_run():
     a, run = start(**SHORT)
     a.query_params["run"] = "nope123"
     a.switch_page("views/training.py").run()
-    assert f"No run 'nope123' here: showing run {run.id} instead." in texts(a.warning)
+    assert f"No run `nope123` here: showing run {run.id} instead." in texts(a.warning)
     assert shown_run(a) is run
     runs.registry().scheduler.stop(run)
 
@@ -203,7 +204,7 @@ def test_a_damaged_run_json_is_said_and_every_page_works(reference):
 def test_a_bad_epoch_in_the_url_is_named_with_the_epoch_shown(reference, value, used):
     at = open_app("inside", epoch=value)
     assert not at.exception
-    assert f"The link's epoch={value} is not a saved checkpoint of this model: showing epoch {used}." in \
+    assert f"The link's `epoch={value}` is not a saved checkpoint of this model: showing epoch {used}." in \
         texts(at.warning)
     assert at.select_slider(key="epoch").value == used
     assert f"The lesson's reference run: {used} epochs" in at.success[0].value
@@ -212,7 +213,8 @@ def test_a_bad_epoch_in_the_url_is_named_with_the_epoch_shown(reference, value, 
 def test_a_bad_model_in_the_url_is_named_with_the_model_used(reference):
     at = open_app("generate", model="evil")
     assert not at.exception
-    assert "The link's model=evil is out of range or unknown: using model = reference instead." in texts(at.warning)
+    said = [w for w in texts(at.warning).splitlines() if "model=evil" in w]
+    assert len(said) == 1 and "using model = reference instead." in said[0]
     assert at.radio(key="model").value == "reference"
     at.radio(key="model").set_value("untrained").run()  # the warning goes once another model is chosen
     assert "model=evil" not in texts(at.warning)
