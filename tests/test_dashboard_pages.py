@@ -193,7 +193,7 @@ def test_corpus_too_short_is_one_error_sentence_not_a_traceback():
 
 def test_bad_upload_says_so_and_falls_back():
     at = open_app("data", corpus="upload")
-    assert "no file has been uploaded" in texts(at.sidebar.warning)
+    assert "choose a text file of at most 5 MB" in texts(at.sidebar.warning)
     at.sidebar.file_uploader[0].upload("binary.txt", b"\x00\x01\x02" * 100, "text/plain").run()
     assert_clean(at)
     assert "binary" in texts(at.sidebar.error)

@@ -33,24 +33,27 @@ def test_a_page_control_opens_from_the_url_and_writes_it_back(page, kind, key, v
     assert getattr(default, kind)(key=key).value != value  # the value came from the URL, not the default
 
 
-@pytest.mark.parametrize("page,query,named,used", [
-    ("data", {"hidden": "5000"}, "hidden=5000", "hidden = 512"),
-    ("data", {"batch": "abc"}, "batch=abc", "batch = 32"),
-    ("data", {"corpus": "nonsense"}, "corpus=nonsense", "corpus = time_machine"),
-    ("identity", {"identity_n": "99"}, "identity_n=99", "identity_n = 3"),
-    ("generate", {"generate_temperature": "9"}, "generate_temperature=9", "generate_temperature = 1"),
-], ids=["hidden", "batch", "corpus", "identity_n", "temperature"])
-def test_a_bad_url_value_is_named_with_what_is_used_instead(page, query, named, used):
+@pytest.mark.parametrize("page,query,named,used,value", [
+    ("data", {"hidden": "5000"}, "hidden=5000", "hidden = 512 instead", 512),
+    ("data", {"batch": "abc"}, "batch=abc", "batch = 32 instead", 32),
+    ("data", {"corpus": "nonsense"}, "corpus=nonsense", "corpus = time_machine (The Time Machine (H. G. Wells))",
+     "time_machine"),
+    ("identity", {"identity_n": "99"}, "identity_n=99", "identity_n = 3 instead", 3),
+    ("generate", {"generate_temperature": "9"}, "generate_temperature=9", "generate_temperature = 1.0 instead", 1.0),
+    ("data", {"mode": "evil"}, "mode=evil", "mode = lab instead", "lab"),
+], ids=["hidden", "batch", "corpus", "identity_n", "temperature", "mode"])
+def test_a_bad_url_value_is_named_with_what_is_used_instead(page, query, named, used, value):
     at = open_app(page, **query)
     assert_clean(at)
     warning = texts(at.warning)
-    assert named in warning and used in warning
+    assert f"`{named}`" in warning and used in warning
+    assert at.session_state[named.split("=")[0]] == value  # and the setting holds the value named
 
 
 def test_good_url_values_give_no_warning():
     at = open_app("identity", identity_n="5", hidden="64", batch="8")
     assert_clean(at)
-    assert "out of range" not in texts(at.warning)
+    assert "The link's" not in texts(at.warning)
 
 
 def test_lecture_mode_puts_the_page_settings_inline_and_leaves_the_sidebar_empty():
