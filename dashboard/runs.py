@@ -155,7 +155,21 @@ def _read(run_id: str) -> tuple[Run | None, str]:
         return None, i18n.error_text(exc)
     except DAMAGE:
         return None, t("runs.damaged")
-    return (run, "") if run is not None else (None, "missing")
+    return (run, "") if run is not None else (None, _why_not_here(run_id))
+
+
+def _why_not_here(run_id: str) -> str:
+    """"missing" when the store has no run of this id, else why its run.json cannot be read (in one sentence)."""
+    read = getattr(registry().store, "read", None)  # the store's reader that says why (None: no reason given)
+    if read is None:
+        return "missing"
+    try:
+        read(run_id)
+    except UserError as exc:
+        return "missing" if getattr(exc, "key", None) == "run_missing" else i18n.error_text(exc)
+    except DAMAGE:
+        return t("runs.damaged")
+    return "missing"
 
 
 def get(run_id: str | None) -> Run | None:
@@ -654,7 +668,7 @@ def _chosen_model(ctx, choice: str, mine: Run | None, refs: list[Run], c1, c2) -
 
 def _label(run: Run, view: RunView, epoch: int) -> str:
     """Which model a page shows: whose run, its epoch, corpus, size and perplexity."""
-    record = view.records[epoch - 1] if 0 < epoch <= view.epoch else None
+    record = view.records[epoch - 1] if 0 < epoch <= len(view.records) else None
     from_file = file_figures(run) if record is None else None
     if record is not None:
         ppl = record.get("perplexity")

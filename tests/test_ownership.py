@@ -230,7 +230,7 @@ def test_a_removed_checkpoint_opened_by_the_url_shows_the_nearest_one():
     at = open_app("inside", run=run.id, epoch="5")
     assert not at.exception, [e.value for e in at.exception]
     said = texts(at.warning)
-    assert "The checkpoint at epoch 5 could not be read, so epoch 2 is shown: ckpt-000005.pt does not exist." in said
+    assert "The checkpoint at epoch 5 could not be read, so epoch 2 is shown: " in said  # and why, in a sentence
     assert "A shared run (read only): 2 epochs" in at.success[0].value
     training = at.switch_page("views/training.py").run()  # its gradient-flow figures read every checkpoint
     assert not training.exception, [e.value for e in training.exception]
