@@ -7,6 +7,7 @@ damaged) is refused with a :class:`CheckpointError` before anything else changes
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -26,7 +27,113 @@ os.umask(_UMASK)
 
 
 class CheckpointError(UserError, ValueError):
-    """A file that is not a valid RNN Lab checkpoint; says why in one sentence."""
+    """A saved file (a checkpoint, or a run's run.json) that cannot be used; says why in one sentence."""
+
+
+# ---------------------------------------------------------------- values read back from a file
+# Each check returns the value as the program uses it, or raises a CheckpointError naming the file (``source``),
+# the field and the value found: a crafted or damaged file is refused in one sentence, never read as a wrong type.
+
+MAX_SHOWN = 40  # characters of a bad value quoted in a message
+
+
+def shown(value) -> str:
+    """A value as a message quotes it: its repr, cut to MAX_SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN - 3] + "..."
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_int(source: str, field: str, value, lo: int, hi: int) -> int:
+    """``value`` as a whole number from ``lo`` to ``hi`` (a float with no fraction counts)."""
+    if _is_number(value) and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not (isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi):
+        raise CheckpointError(f"{source}: {field} must be a whole number from {lo:,} to {hi:,} (got {shown(value)}).",
+                              "field_whole_number", source=source, field=field, value=shown(value),
+                              lo=f"{lo:,}", hi=f"{hi:,}")
+    return value
+
+
+def check_positive(source: str, field: str, value) -> float:
+    """``value`` as a finite number above 0."""
+    if not (_is_number(value) and math.isfinite(value) and value > 0):
+        raise CheckpointError(f"{source}: {field} must be a finite number above 0 (got {shown(value)}).",
+                              "field_positive", source=source, field=field, value=shown(value))
+    return float(value)
+
+
+def check_at_least(source: str, field: str, value, lo: float) -> float:
+    """``value`` as a finite number of at least ``lo``."""
+    if not (_is_number(value) and math.isfinite(value) and value >= lo):
+        raise CheckpointError(f"{source}: {field} must be a finite number of at least {lo:g} (got {shown(value)}).",
+                              "field_at_least", source=source, field=field, value=shown(value), lo=f"{lo:g}")
+    return float(value)
+
+
+def check_choice(source: str, field: str, value, choices) -> str:
+    """``value`` as one of ``choices``."""
+    if not (isinstance(value, str) and value in choices):
+        raise CheckpointError(f"{source}: {field} must be one of {', '.join(choices)} (got {shown(value)}).",
+                              "field_choice", source=source, field=field, value=shown(value),
+                              choices=", ".join(choices))
+    return value
+
+
+def check_text(source: str, field: str, value) -> str:
+    """``value`` as text."""
+    if not isinstance(value, str):
+        raise CheckpointError(f"{source}: {field} must be text (got {shown(value)}).",
+                              "field_text", source=source, field=field, value=shown(value))
+    return value
+
+
+def check_bool(source: str, field: str, value) -> bool:
+    """``value`` as true or false."""
+    if not isinstance(value, bool):
+        raise CheckpointError(f"{source}: {field} must be true or false (got {shown(value)}).",
+                              "field_bool", source=source, field=field, value=shown(value))
+    return value
+
+
+def damaged(source: str, field: str) -> CheckpointError:
+    """The error for a part of a file that is not what it should be (a list, a table): raise it."""
+    return CheckpointError(f"{source}: {field} is damaged.", "field_damaged", source=source, field=field)
+
+
+def check_vocab(source: str, d) -> Vocab:
+    """A vocabulary saved with ``Vocab.to_dict``: distinct text tokens, each with a whole-number count."""
+    tokens = d.get("idx_to_token") if isinstance(d, dict) else None
+    reserved = d.get("reserved_tokens", []) if isinstance(d, dict) else None
+    freqs = d.get("token_freqs", []) if isinstance(d, dict) else None
+    if not (isinstance(tokens, list) and tokens and all(isinstance(x, str) for x in tokens)
+            and len(set(tokens)) == len(tokens)
+            and isinstance(reserved, list) and all(isinstance(x, str) for x in reserved)
+            and isinstance(freqs, list) and all(isinstance(x, (list, tuple)) and len(x) == 2
+                                                and isinstance(x[0], str) and isinstance(x[1], int)
+                                                and not isinstance(x[1], bool) for x in freqs)):
+        raise damaged(source, "vocab")
+    check_int(source, "vocab.min_freq", d.get("min_freq", 0), 0, 2 ** 62)
+    return Vocab.from_dict({**d, "reserved_tokens": reserved, "token_freqs": freqs})
+
+
+def check_config(source: str, config) -> dict:
+    """A checkpoint's config with every known field checked: the run settings (RunSettings' types and ranges),
+    ``epoch`` (a whole number, 0 for an untrained model) and ``perplexity`` (at least 1, or null)."""
+    from .runs import MAX_EPOCHS, RunSettings  # local: runs imports this module
+
+    if not isinstance(config, dict):
+        raise damaged(source, "config")
+    settings = RunSettings.from_dict(config, source)
+    checked = {k: getattr(settings, k) for k in config if k in RunSettings.__dataclass_fields__}
+    if "epoch" in config:
+        checked["epoch"] = check_int(source, "epoch", config["epoch"], 0, MAX_EPOCHS)
+    if config.get("perplexity") is not None:
+        checked["perplexity"] = check_at_least(source, "perplexity", config["perplexity"], 1.0)
+    return {**config, **checked}
 
 
 def checkpoint_payload(params: dict[str, torch.Tensor], vocab: Vocab, config: dict | None = None) -> dict:
@@ -90,8 +197,8 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
         raise CheckpointError(f"{name} does not hold the five parameters {', '.join(PARAM_NAMES)}.",
                               "checkpoint_params", name=name, params=", ".join(PARAM_NAMES))
     try:
-        vocab = Vocab.from_dict(payload["vocab"])
-    except Exception:  # noqa: BLE001
+        vocab = check_vocab(name, payload.get("vocab"))
+    except CheckpointError:
         raise CheckpointError(f"{name} has no readable vocabulary.", "checkpoint_vocab", name=name) from None
     V, h = len(vocab), params["W_hh"].shape[0] if params["W_hh"].dim() == 2 else -1
     # An embedding E (V, e) makes W_xh (e, h).
@@ -111,7 +218,7 @@ def read_checkpoint(source: str | Path | bytes, name: str | None = None) -> tupl
                               "checkpoint_nonfinite", name=name)
     if not isinstance(config, dict):
         raise CheckpointError(f"{name} has a damaged config.", "checkpoint_config", name=name)
-    return {k: params[k].float() for k in ALL_PARAM_NAMES if k in params}, vocab, config
+    return {k: params[k].float() for k in ALL_PARAM_NAMES if k in params}, vocab, check_config(name, config)
 
 
 def model_switches(params: dict, config: dict) -> dict:

@@ -4,8 +4,11 @@
   (1, 2, 5, 10, 20, 50, ... and the last). Its trainer advances in time-budgeted chunks
   (``Trainer.train_for``); readers take a :class:`RunView`, one consistent snapshot of it.
 - :class:`RunStore`: one directory per run (``run.json`` + ``ckpt-000500.pt``), every file written
-  atomically (temporary file + rename, safe on a shared volume), the oldest runs removed first past a
-  size cap. Read-only reference runs (shipped in ``data/reference/``) are listed beside them.
+  atomically (temporary file + rename, safe on a shared volume). One process writes a run: it holds the
+  run's ``.lock`` (its pid and host) while the run is in its memory, and a lock whose process is gone is
+  broken. Past a size cap the oldest finished runs nobody holds are removed first; a run that trains or is
+  open is never removed. Everything read back is checked (a damaged file is a :class:`CheckpointError`).
+  Read-only reference runs (shipped in ``data/reference/``) are listed beside them.
 - :class:`Scheduler`: one worker thread trains the active runs in turn, a chunk each (round robin), so the
   runs on a server share the CPU equally and a run alone gets the whole machine. Stop is answered
   within a chunk.
@@ -24,20 +27,27 @@ import math
 import os
 import re
 import secrets
-import shutil
+import socket
+import tempfile
 import threading
 import time
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from .checkpoint import checkpoint_payload, payload_bytes, read_checkpoint, write_atomic
+from . import environment
+from .checkpoint import (CheckpointError, check_at_least, check_bool, check_choice, check_config, check_int,
+                         check_positive, check_text, check_vocab, checkpoint_payload, damaged, payload_bytes,
+                         read_checkpoint, write_atomic)
 from .data import SeqDataLoader, TokenizedCorpus, make_loader
-from .engines import engine_for, make_model
+from .engines import ENGINES, engine_for, make_model
 from .errors import UserError
-from .model import device_label, formula_params, resolve_device
+from .guards import LIMITS
+from .model import ACTIVATIONS, INPUTS, device_label, formula_params, resolve_device
 from .training import MAX_LOSS, DivergenceError, EpochRecord, Trainer, evaluate, parse_predict
 from .variants import heldout_batch, heldout_tokens
 from .vocab import Vocab
@@ -47,12 +57,18 @@ log = logging.getLogger("rnn_lab.runs")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = REPO_ROOT / "runs"  # git-ignored; RNN_LAB_RUNS moves it (e.g. onto a shared volume)
 REFERENCE_ROOT = REPO_ROOT / "data" / "reference"  # shipped, read-only
-DEFAULT_MAX_BYTES = 1 << 30  # RNN_LAB_RUNS_MAX_MB changes it
+DEFAULT_MAX_BYTES = environment.DEFAULT_RUNS_MAX_MB << 20  # RNN_LAB_RUNS_MAX_MB changes it
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
 META = "run.json"
+LOCK = ".lock"  # {"pid", "host", "token", "started"} of the process writing the run
+CHECKPOINT = re.compile(r"^ckpt-(\d{6,})\.pt$")
 SAMPLE_EVERY = 10  # the lesson prints a sample every 10 epochs
 META_EVERY_S = 5.0  # between checkpoints, run.json is rewritten at most this often
 STATUSES = ("new", "running", "stopped", "done", "diverged", "out_of_memory", "failed")
+ORIGINS = ("trained", "uploaded", "reference")
+MAX_EPOCHS = LIMITS["num_epochs"][1]
+SEEDS = (-(1 << 63), (1 << 64) - 1)  # what torch.manual_seed takes
+MAX_EMBED = 1_000_000
 
 
 def checkpoint_epochs(target: int) -> list[int]:
@@ -95,15 +111,51 @@ class RunSettings:
         return {"activation": self.activation, "input": self.input, "embed": self.embed, "detach": self.detach}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunSettings":
-        """Settings from saved plain data (unknown keys are ignored, missing ones take the lesson's values)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def from_dict(cls, d: dict, source: str = "settings") -> "RunSettings":
+        """Settings from saved plain data (unknown keys are ignored, missing ones take the lesson's values), each
+        checked for its type and range: CheckpointError naming ``source`` (the file) and the field otherwise."""
+        if not isinstance(d, dict):
+            raise damaged(source, "settings")
+        return cls(**{k: _check_setting(source, k, v) for k, v in d.items() if k in SETTING_NAMES})
 
     def differences(self, other: "RunSettings") -> dict[str, tuple]:
         """{name: (this, other)} for every setting that differs."""
         return {f.name: (getattr(self, f.name), getattr(other, f.name)) for f in fields(self)
                 if getattr(self, f.name) != getattr(other, f.name)}
+
+
+SETTING_NAMES = frozenset(f.name for f in fields(RunSettings))
+PREDICTIONS = ("greedy", "sample:T", "sharpen:alpha")
+
+
+def _check_setting(source: str, name: str, value):
+    """One saved setting as RunSettings holds it (CheckpointError when its type or range is wrong)."""
+    if name in ("batch", "steps", "hidden"):
+        lo, hi = LIMITS[{"batch": "batch_size", "steps": "num_steps", "hidden": "num_hiddens"}[name]]
+        return check_int(source, name, value, lo, hi)
+    if name == "epochs":
+        return check_int(source, name, value, 1, MAX_EPOCHS)
+    if name == "seed":
+        return check_int(source, name, value, *SEEDS)
+    if name == "embed":
+        return check_int(source, name, value, 0, MAX_EMBED)
+    if name == "lr":
+        return check_positive(source, name, value)
+    if name == "clip":
+        return None if value is None else check_positive(source, name, value)
+    if name == "detach":
+        return check_bool(source, name, value)
+    choices = {"token": ("char", "word"), "partition": ("sequential", "random"), "engine": tuple(ENGINES),
+               "activation": tuple(ACTIVATIONS), "input": INPUTS}.get(name)
+    if choices is not None:
+        return check_choice(source, name, value, choices)
+    value = check_text(source, name, value)
+    if name == "predict":
+        try:
+            parse_predict(value)
+        except ValueError:
+            check_choice(source, name, value, PREDICTIONS)  # raises: a spec outside those forms
+    return value
 
 
 @dataclass(frozen=True)
@@ -126,10 +178,30 @@ class RunView:
     trainable: bool  # held in memory with its trainer (else read back from disk: it can be looked at only)
     vocab_size: int
     origin: str = "trained"  # trained | uploaded | reference
+    # An uploaded checkpoint has no records: the epoch and perplexity its file gives (None: not uploaded)
+    file_epoch: int | None = None
+    file_perplexity: float | None = None
 
     @property
     def epoch(self) -> int:
-        return len(self.records)
+        """The epochs trained: one per record, or the uploaded checkpoint's epoch."""
+        return len(self.records) or self.file_epoch or 0
+
+    @property
+    def perplexity(self) -> float | None:
+        """The perplexity at :attr:`epoch`: the last record's, or the uploaded checkpoint's (None: unknown)."""
+        return self.perplexity_at(self.epoch)
+
+    def record(self, epoch: int) -> dict | None:
+        """The record of ``epoch`` (1-based), or None when there is none (an uploaded run has no records)."""
+        return self.records[epoch - 1] if isinstance(epoch, int) and 0 < epoch <= len(self.records) else None
+
+    def perplexity_at(self, epoch: int) -> float | None:
+        """The perplexity at ``epoch``: its record's, or the uploaded checkpoint's at its epoch; None if unknown."""
+        record = self.record(epoch)
+        if record is not None:
+            return record["perplexity"]
+        return self.file_perplexity if epoch == self.file_epoch else None
 
     @property
     def target(self) -> int:
@@ -152,7 +224,7 @@ class RunView:
     @property
     def tokens_per_s(self) -> float:
         """Wall-clock throughput: tokens trained over the wall time spent running."""
-        return self.epoch * self.tokens_per_epoch / self.wall_s if self.wall_s > 0 else 0.0
+        return len(self.records) * self.tokens_per_epoch / self.wall_s if self.wall_s > 0 else 0.0
 
     def seconds_per_epoch(self, window: int | None = None) -> float | None:
         """Wall-clock seconds per epoch over the last ``window`` epochs (default: the last quarter of the run so
@@ -210,6 +282,7 @@ class Run:
         self._latest: tuple[int, dict[str, torch.Tensor]] | None = None  # (epoch, CPU copy of the parameters)
         self._meta_written = 0.0
         self._schedule = set(checkpoint_epochs(settings.epochs))
+        self._unlock: weakref.finalize | None = None  # gives up the run directory's lock (see RunStore.claim)
 
     # ------------------------------------------------------------ creation
 
@@ -221,7 +294,9 @@ class Run:
 
         A switch its engine lacks makes it train on the lesson engine (its settings then say so). The held-out
         text is ``heldout`` (token indices of ``tc.vocab``) or else the one ``settings.heldout`` names
-        (``heldout_text``: an uploaded file's content); ValueError when that cannot be had.
+        (``heldout_text``: an uploaded file's content); ValueError when that cannot be had. With a store, the
+        run takes its directory's lock (RunLockedError while another writer holds it; RunStoreError when the
+        store's folder cannot be written) and what an earlier run of the same id left there is removed.
         """
         device = resolve_device(device if device is not None else settings.device)
         parse_predict(settings.predict)
@@ -242,6 +317,7 @@ class Run:
         run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store,
                   tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
                   probe=probe)
+        run._take_lock(clear=True)  # last: a run refused above leaves the directory as it was
         run._latest = (0, _cpu_copy(formula_params(net)))
         if heldout:
             batch, steps = heldout_batch(len(heldout), settings.batch, settings.steps)
@@ -251,12 +327,19 @@ class Run:
     @classmethod
     def from_checkpoint(cls, params: dict, vocab: Vocab, config: dict, *, store: RunStore | None = None,
                         name: str = "upload") -> "Run":
-        """A finished run holding one checkpoint (an uploaded or CLI-saved file): to look at, not to train."""
-        settings = RunSettings.from_dict({**config, "hidden": int(params["W_hh"].shape[0])})
-        epoch = int(config.get("epoch") or 0)
-        settings = replace(settings, epochs=max(epoch, 1), corpus=str(config.get("corpus", name)))
+        """A finished run holding one checkpoint (an uploaded or CLI-saved file): to look at, not to train.
+
+        Its view gives the file's epoch and perplexity (``RunView.epoch``, ``RunView.perplexity``); its settings'
+        ``epochs`` are the ones the file says it was trained for (else its epoch). A config of the wrong types or
+        ranges is a CheckpointError naming the field."""
+        config = check_config(name, config)
+        settings = RunSettings.from_dict({**config, "hidden": int(params["W_hh"].shape[0])}, name)
+        epoch = config.get("epoch", 0)
+        settings = replace(settings, epochs=max(settings.epochs if "epochs" in config else 1, epoch, 1),
+                           corpus=config.get("corpus", name))
         run = cls(new_run_id(), settings, vocab, store=store, origin="uploaded", status="done",
                   extra={"file": name, "epoch": epoch, "perplexity": config.get("perplexity")})
+        run._take_lock(clear=True)
         run._latest = (epoch, _cpu_copy(params))
         run._save_checkpoint(epoch)
         run.save_meta()
@@ -268,9 +351,12 @@ class Run:
         """A snapshot: records, status and timings from one moment."""
         with self._lock:
             fraction = self.trainer.epoch_fraction if self.trainer is not None and self.status == "running" else 0.0
+            uploaded = self.origin == "uploaded"
             return RunView(self.id, self.settings, self.status, self.error, tuple(self.records), fraction,
                            self.wall_s, self.tokens_per_epoch, tuple(self.checkpoints), self.good_epoch,
-                           self.device, self.trainer is not None, len(self.vocab), self.origin)
+                           self.device, self.trainer is not None, len(self.vocab), self.origin,
+                           self.extra.get("epoch", 0) if uploaded else None,
+                           self.extra.get("perplexity") if uploaded else None)
 
     @property
     def wall_s(self) -> float:
@@ -280,7 +366,8 @@ class Run:
 
     @property
     def epoch(self) -> int:
-        return len(self.records)
+        """The epochs trained: one per record, or an uploaded checkpoint's epoch."""
+        return len(self.records) or (self.extra.get("epoch", 0) if self.origin == "uploaded" else 0)
 
     @property
     def running(self) -> bool:
@@ -292,15 +379,23 @@ class Run:
             return self._latest
 
     def checkpoint(self, epoch: int) -> dict[str, torch.Tensor]:
-        """The parameters saved at ``epoch`` (one of :attr:`checkpoints`)."""
+        """The parameters saved at ``epoch`` (one of :attr:`checkpoints`); CheckpointError, in one sentence, when
+        there is no such checkpoint (never kept, or its file removed) or its file is not this run's model."""
         latest = self.latest()
         if latest is not None and latest[0] == epoch:
             return latest[1]
         if epoch in self._memory_checkpoints:
             return self._memory_checkpoints[epoch]["params"]
-        if self.store is None:
-            raise KeyError(f"Run {self.id} has no checkpoint at epoch {epoch}.")
-        return self.store.read_checkpoint(self.id, epoch)[0]
+        if self.store is None or not isinstance(epoch, int) or isinstance(epoch, bool):
+            raise CheckpointError(f"Run {self.id} has no checkpoint at epoch {epoch}.", "checkpoint_no_epoch",
+                                  run=self.id, epoch=epoch)
+        params = self.store.read_checkpoint(self.id, epoch)[0]
+        hidden, V = params["W_hh"].shape[0], params["W_hq"].shape[1]
+        if hidden != self.settings.hidden or V != len(self.vocab):
+            raise CheckpointError(f"Run {self.id}'s checkpoint at epoch {epoch} holds another model ({hidden} hidden "
+                                  f"units, {V} tokens), not this run's.", "checkpoint_other_model", run=self.id,
+                                  epoch=epoch, hidden=hidden, V=V)
+        return params
 
     def checkpoint_bytes(self, epoch: int) -> bytes:
         """The checkpoint at ``epoch`` as a file's bytes (``python -m rnn_core.train --load`` reads it)."""
@@ -314,9 +409,12 @@ class Run:
     # ------------------------------------------------------------ control (any thread)
 
     def resume(self) -> None:
-        """Mark running (the scheduler then trains it)."""
+        """Mark running (the scheduler then trains it); a closed run takes its lock back first (RunLockedError
+        when another writer took it meanwhile)."""
         if self.trainer is None:
             raise RuntimeError("This run was read back from disk: it can be looked at, not trained.")
+        if self._unlock is None:
+            self._take_lock(clear=False)
         with self._lock:
             if self.status != "running":
                 self.status, self.error = "running", None
@@ -327,6 +425,25 @@ class Run:
         with self._lock:
             if self.status == "running":
                 self._end("stopped")
+
+    def _take_lock(self, clear: bool) -> None:
+        """Hold the run directory's lock while this object lives (or until :meth:`close`); ``clear``: remove what
+        an earlier run of this id left there. No-op without a store."""
+        if self.store is None or self._unlock is not None:
+            return
+        lock = self.store.claim(self.id, clear=clear)
+        self._unlock = weakref.finalize(self, _release, lock.path, lock.token)
+
+    def close(self) -> None:
+        """Give up the run directory's lock (its files stay); :meth:`resume` takes it back."""
+        if self._unlock is not None:
+            self._unlock()
+            self._unlock = None
+
+    @property
+    def locked(self) -> bool:
+        """True while this run holds its directory's lock."""
+        return self._unlock is not None and self._unlock.alive
 
     def _end(self, status: str, error: str | None = None) -> None:
         """Leave the running state (call with the lock held)."""
@@ -442,16 +559,40 @@ class Run:
                     "probe": None if self.probe is None else [t.tolist() for t in self.probe]}
 
     @classmethod
-    def from_meta(cls, meta: dict, store: RunStore | None = None) -> "Run":
-        """A run read back from run.json: its records and checkpoints, without a trainer."""
-        status = meta["status"] if meta["status"] != "running" else "stopped"  # its server is gone
-        return cls(meta["id"], RunSettings.from_dict(meta["settings"]), Vocab.from_dict(meta["vocab"]),
-                   store=store, origin=meta.get("origin", "trained"),
-                   records=meta["records"], checkpoints=meta["checkpoints"], status=status, error=meta.get("error"),
-                   wall_s=meta.get("wall_s", 0.0), good_epoch=meta.get("good_epoch", 0),
-                   tokens_per_epoch=meta.get("tokens_per_epoch", 0), created=meta.get("created"),
-                   device=meta.get("device", "CPU"), extra=meta.get("extra"),
-                   probe=None if meta.get("probe") is None else tuple(torch.tensor(t) for t in meta["probe"]))
+    def from_meta(cls, meta: dict, store: RunStore | None = None, *, run_id: str | None = None,
+                  source: str = META) -> "Run":
+        """A run read back from run.json: its records and checkpoints, without a trainer. Every field is checked
+        for its type and range: CheckpointError naming ``source`` and the field otherwise. ``run_id`` (the
+        directory it was read from) wins over the id the file states."""
+        if not isinstance(meta, dict):
+            raise damaged(source, META)
+        run_id = run_id or meta.get("id")
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise damaged(source, "id")
+        settings = RunSettings.from_dict(meta.get("settings"), source)
+        vocab = check_vocab(source, meta.get("vocab"))
+        status = check_choice(source, "status", meta.get("status"), STATUSES)
+        extra = meta.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise damaged(source, "extra")
+        origin = check_choice(source, "origin", meta.get("origin", "trained"), ORIGINS)
+        if origin == "uploaded":
+            extra = {**extra, "epoch": check_int(source, "extra.epoch", extra.get("epoch", 0), 0, MAX_EPOCHS)}
+            if extra.get("perplexity") is not None:
+                extra["perplexity"] = check_at_least(source, "extra.perplexity", extra["perplexity"], 1.0)
+        error = meta.get("error")
+        created = meta.get("created")
+        return cls(run_id, settings, vocab, store=store, origin=origin,
+                   records=_check_records(source, meta.get("records", [])),
+                   checkpoints=_check_checkpoints(source, meta.get("checkpoints", [])),
+                   status=status if status != "running" else "stopped",  # its server is gone
+                   error=None if error is None else check_text(source, "error", error),
+                   wall_s=check_at_least(source, "wall_s", meta.get("wall_s", 0.0), 0.0),
+                   good_epoch=check_int(source, "good_epoch", meta.get("good_epoch", 0), 0, MAX_EPOCHS),
+                   tokens_per_epoch=check_int(source, "tokens_per_epoch", meta.get("tokens_per_epoch", 0), 0, 1 << 62),
+                   created=None if created is None else check_at_least(source, "created", created, 0.0),
+                   device=check_text(source, "device", meta.get("device", "CPU")), extra=extra,
+                   probe=_check_probe(source, meta.get("probe"), len(vocab)))
 
     def wait(self, timeout_s: float = 60.0, poll_s: float = 0.05) -> RunView:
         """Block until the run is no longer running (or the timeout passes); its view."""
@@ -459,6 +600,56 @@ class Run:
         while self.running and time.monotonic() < deadline:
             time.sleep(poll_s)
         return self.view()
+
+
+RECORD_NUMBERS = ("loss", "perplexity", "tokens_per_s", "grad_norm", "clip_fraction", "seconds", "wall_s")
+RECORD_OPTIONAL_NUMBERS = ("busy_s", "threads", "heldout_perplexity")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_records(source: str, records) -> list[dict]:
+    """run.json's records: one dict per epoch from 1 on, its figures numbers and its sample text or null."""
+    if not isinstance(records, list):
+        raise damaged(source, "records")
+    for i, r in enumerate(records):
+        if not (isinstance(r, dict) and type(r.get("epoch")) is int and r["epoch"] == i + 1):
+            raise damaged(source, f"records[{i}]")
+        for k in RECORD_NUMBERS:
+            if not _number(r.get(k)):
+                raise damaged(source, f"records[{i}].{k}")
+        for k in RECORD_OPTIONAL_NUMBERS:
+            if r.get(k) is not None and not _number(r[k]):
+                raise damaged(source, f"records[{i}].{k}")
+        if r.get("sample") is not None and not isinstance(r["sample"], str):
+            raise damaged(source, f"records[{i}].sample")
+    return [dict(r) for r in records]
+
+
+def _check_checkpoints(source: str, epochs) -> list[int]:
+    """run.json's checkpoint epochs: distinct whole numbers, in order."""
+    if not isinstance(epochs, list):
+        raise damaged(source, "checkpoints")
+    checked = [check_int(source, "checkpoints", e, 0, MAX_EPOCHS) for e in epochs]
+    return sorted(set(checked))
+
+
+def _check_probe(source: str, probe, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """run.json's probe minibatch: null, or [X, Y] of the same (batch, steps) shape holding token indices."""
+    if probe is None:
+        return None
+
+    def rows_ok(m) -> bool:  # a non-empty (batch, steps) table of token indices
+        return (isinstance(m, list) and bool(m) and all(isinstance(row, list) and row and len(row) == len(m[0])
+                                                        for row in m)
+                and all(type(x) is int and 0 <= x < vocab_size for row in m for x in row))
+
+    if not (isinstance(probe, list) and len(probe) == 2 and all(rows_ok(m) for m in probe)
+            and len(probe[0]) == len(probe[1]) and len(probe[0][0]) == len(probe[1][0])):
+        raise damaged(source, "probe")
+    return tuple(torch.tensor(m) for m in probe)
 
 
 def _cpu_copy(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -472,16 +663,273 @@ def new_run_id() -> str:
 
 # ---------------------------------------------------------------- the store
 
+class RunStoreError(UserError, OSError):
+    """The run store's folder cannot be used (a file, a path that cannot be made, no right to write)."""
+
+
+class RunLockedError(UserError, RuntimeError):
+    """Another live process writes the run with this id."""
+
+
+HOST = socket.gethostname()
+LOCK_GRACE_S = 30.0  # a lock file without readable content is one being written, for this long
+_HELD: set[str] = set()  # tokens of the run locks this process holds
+
+
+@dataclass(frozen=True)
+class RunLock:
+    """A run directory's lock held by this process (give it up with :func:`_release`)."""
+
+    path: Path
+    token: str
+
+
+def _release(path: Path, token: str) -> None:
+    """Remove the lock file if it is still this token's (a lock broken and taken by another stays theirs)."""
+    _HELD.discard(token)
+    holder = _read_lock(path)
+    if holder is not None and holder.get("token") == token:
+        try:
+            path.unlink()
+        except OSError:
+            pass  # a folder removed meanwhile, or one this process can no longer write
+
+
+def _read_lock(path: Path) -> dict | None:
+    """The lock file's content, or None when it is missing, empty or not a lock's."""
+    try:
+        holder = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    return holder if isinstance(holder, dict) else None
+
+
+def _process_start(pid: int) -> str | None:
+    """When process ``pid`` started (Linux: clock ticks after boot), so that a reused pid is not taken for the
+    process that wrote a lock; None where that cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _age_s(path: Path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return math.inf
+
+
+def _alive(holder: dict | None, path: Path) -> bool:
+    """Whether the lock at ``path`` (content ``holder``) belongs to a process that is still running."""
+    if holder is None:  # being written (fresh), or left damaged (old)
+        return _age_s(path) < LOCK_GRACE_S
+    pid = holder.get("pid")
+    if type(pid) is not int or pid <= 0:
+        return False
+    if holder.get("host") != HOST:
+        return True  # another machine's process: it cannot be asked, so it is taken to be running
+    if pid == os.getpid():
+        return holder.get("token") in _HELD
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user
+    started = _process_start(pid)
+    return not (started and holder.get("started") and started != holder.get("started"))
+
+
+def _ours(name: str) -> bool:
+    """A file the store writes in a run directory (only these are ever removed)."""
+    return (name in (META, LOCK, LOCK + ".break") or CHECKPOINT.match(name) is not None
+            or (name.startswith(".") and name.endswith(".tmp")))
+
+
 class RunStore:
-    """Run directories under ``root`` (written) and ``reference_root`` (read only)."""
+    """Run directories under ``root`` (written) and ``reference_root`` (read only).
+
+    ``root`` defaults to RNN_LAB_RUNS (else runs/ in the repository) and ``max_bytes`` to RNN_LAB_RUNS_MAX_MB; a
+    bad value there is replaced by the default (``rnn_core.environment`` names it). Making a store never
+    raises: a folder that cannot be written is a RunStoreError when the store first writes (or on
+    :meth:`check`). Every failure a user can cause is a UserError: RunStoreError, RunLockedError (another
+    process writes that run) or CheckpointError (a damaged or missing file).
+    """
 
     def __init__(self, root: str | Path | None = None, reference_root: str | Path | None = REFERENCE_ROOT,
                  max_bytes: int | None = None):
-        env_mb = os.environ.get("RNN_LAB_RUNS_MAX_MB")
-        self.root = Path(root or os.environ.get("RNN_LAB_RUNS") or DEFAULT_ROOT)
+        env = environment.read()
+        self.root = Path(root) if root else env.runs or DEFAULT_ROOT
         self.reference_root = Path(reference_root) if reference_root else None
-        self.max_bytes = max_bytes if max_bytes is not None else (int(env_mb) << 20 if env_mb else DEFAULT_MAX_BYTES)
+        self.max_bytes = max_bytes if max_bytes is not None else env.runs_max_bytes
         self._lock = threading.Lock()
+        self._holders: list[Callable[[], Callable[[], Iterable[str]] | None]] = []
+
+    # ------------------------------------------------------------ the folder and the locks
+
+    def check(self) -> Path:
+        """The runs folder, made if missing and tried with a file written and removed; RunStoreError, in one
+        sentence naming the folder and why, when it cannot be used."""
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise RunStoreError(f"The runs folder {root} is a file, not a folder: set RNN_LAB_RUNS (or --run-dir) to "
+                                "a folder.", "runs_root_not_folder", path=str(root))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".probe-", suffix=".tmp", dir=root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise RunStoreError(f"The runs folder {root} cannot be written ({exc.strerror or exc}): set RNN_LAB_RUNS "
+                                "(or --run-dir) to a folder this process can write.", "runs_root_unusable",
+                                path=str(root), why=str(exc.strerror or exc)) from None
+        return root
+
+    def _unusable(self, exc: OSError) -> RunStoreError:
+        return RunStoreError(f"The runs folder {self.root} cannot be written ({exc.strerror or exc}): set RNN_LAB_RUNS "
+                             "(or --run-dir) to a folder this process can write.", "runs_root_unusable",
+                             path=str(self.root), why=str(exc.strerror or exc))
+
+    def claim(self, run_id: str, clear: bool = True) -> RunLock:
+        """Take the lock of run ``run_id``'s directory for this process: RunLockedError, naming the process
+        that holds it, while a live one does (a lock whose process is gone is broken). ``clear``: then remove
+        the run.json and checkpoints an earlier run of this id left, so none is mixed with the new run's."""
+        if not RUN_ID.match(run_id):
+            raise ValueError(f"Bad run id {run_id!r}.")
+        self.check()
+        folder = self.root / run_id
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        lock = self._acquire(folder / LOCK, run_id)
+        if clear:
+            try:
+                for f in folder.iterdir():
+                    if _ours(f.name) and f.name not in (LOCK, LOCK + ".break"):
+                        f.unlink(missing_ok=True)
+            except OSError as exc:
+                _release(lock.path, lock.token)
+                raise self._unusable(exc) from None
+        return lock
+
+    def _acquire(self, path: Path, run_id: str) -> RunLock:
+        mine = {"pid": os.getpid(), "host": HOST, "token": secrets.token_hex(8),
+                "started": _process_start(os.getpid()), "time": time.time()}
+        holder = None
+        for _ in range(50):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _read_lock(path)
+                if _alive(holder, path):
+                    break
+                self._break(path, holder)
+                continue
+            except OSError as exc:
+                raise self._unusable(exc) from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(mine, f)
+            _HELD.add(mine["token"])
+            return RunLock(path, mine["token"])
+        pid = holder.get("pid", "?") if holder else "?"
+        host = holder.get("host", "?") if holder else "?"
+        raise RunLockedError(f"Run {run_id} is being written by another process (pid {pid} on {host}): wait for it "
+                             "to end or use another run id.", "run_locked", run=run_id, pid=pid, host=host)
+
+    @staticmethod
+    def _break(path: Path, holder: dict | None) -> None:
+        """Remove a stale lock, unless another process took the lock meanwhile (the check and the removal
+        happen under a second lock file, so two breakers cannot remove a fresh lock between them)."""
+        breaker = path.with_name(LOCK + ".break")
+        try:
+            os.close(os.open(breaker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            if _age_s(breaker) > LOCK_GRACE_S:  # left by a breaker that died
+                breaker.unlink(missing_ok=True)
+            time.sleep(0.01)
+            return
+        try:
+            current = _read_lock(path)
+            if current == holder and not _alive(current, path):
+                path.unlink(missing_ok=True)
+        finally:
+            breaker.unlink(missing_ok=True)
+
+    def locked(self, run_id: str) -> bool:
+        """True while a live process holds run ``run_id``'s lock."""
+        path = self.root / run_id / LOCK
+        return path.exists() and _alive(_read_lock(path), path)
+
+    def add_holder(self, held: Callable[[], Iterable[str]]) -> None:
+        """Runs that :meth:`prune` never removes: ``held()`` names them (a RunRegistry gives its runs in memory,
+        training or open). A bound method is held weakly: a registry that is gone holds nothing."""
+        ref = weakref.WeakMethod(held) if hasattr(held, "__self__") else (lambda: held)
+        self._holders.append(ref)
+
+    def held_ids(self) -> set[str]:
+        """The ids every holder names."""
+        ids: set[str] = set()
+        for ref in list(self._holders):
+            held = ref()
+            if held is None:
+                self._holders.remove(ref)
+            else:
+                ids.update(held())
+        return ids
+
+    # ------------------------------------------------------------ writing and reading
+
+    def save_meta(self, run: Run) -> None:
+        try:
+            write_atomic(self.root / run.id / META, json.dumps(run.meta()).encode())
+        except OSError as exc:
+            raise self._unusable(exc) from None
+
+    def save_checkpoint(self, run_id: str, epoch: int, payload: dict) -> None:
+        try:
+            write_atomic(self.root / run_id / f"ckpt-{epoch:06d}.pt", payload_bytes(payload))
+        except OSError as exc:
+            raise self._unusable(exc) from None
+        self.prune(keep={run_id})
+
+    def read_checkpoint(self, run_id: str, epoch: int):
+        """(params, vocab, config) of run ``run_id``'s checkpoint at ``epoch``; CheckpointError when there is none
+        (never kept, or removed) or its file is damaged."""
+        name = f"ckpt-{epoch:06d}.pt"
+        path = self._dir(run_id) / name
+        if not path.is_file():
+            raise CheckpointError(f"Run {run_id} has no checkpoint at epoch {epoch}.", "checkpoint_no_epoch",
+                                  run=run_id, epoch=epoch)
+        return read_checkpoint(path, f"{run_id}/{name}")
+
+    def read(self, run_id: str) -> Run:
+        """The run with this id read back from disk, every field checked; CheckpointError, in one sentence, when
+        there is no such run or its run.json is damaged."""
+        if not isinstance(run_id, str) or not RUN_ID.match(run_id):
+            raise CheckpointError(f"There is no run {shown_id(run_id)}.", "run_missing", run=shown_id(run_id))
+        source = f"{run_id}/{META}"
+        try:
+            text = (self._dir(run_id) / META).read_bytes()
+        except FileNotFoundError:
+            raise CheckpointError(f"There is no run {run_id}.", "run_missing", run=run_id) from None
+        except OSError:
+            raise CheckpointError(f"{source} cannot be read.", "run_unreadable", source=source) from None
+        try:
+            meta = json.loads(text)
+        except (ValueError, RecursionError):
+            raise CheckpointError(f"{source} cannot be read.", "run_unreadable", source=source) from None
+        return Run.from_meta(meta, self, run_id=run_id, source=source)
+
+    def load(self, run_id: str) -> Run | None:
+        """The run with this id read back from disk, or None (no such run, or a damaged one: :meth:`read` says
+        which)."""
+        try:
+            return self.read(run_id)
+        except CheckpointError:
+            return None
 
     def _dir(self, run_id: str) -> Path:
         if not RUN_ID.match(run_id):
@@ -489,51 +937,68 @@ class RunStore:
         ref = self.reference_root / run_id if self.reference_root else None
         return ref if ref is not None and (ref / META).exists() else self.root / run_id
 
-    def save_meta(self, run: Run) -> None:
-        write_atomic(self.root / run.id / META, json.dumps(run.meta()).encode())
-
-    def save_checkpoint(self, run_id: str, epoch: int, payload: dict) -> None:
-        write_atomic(self.root / run_id / f"ckpt-{epoch:06d}.pt", payload_bytes(payload))
-        self.prune(keep={run_id})
-
-    def read_checkpoint(self, run_id: str, epoch: int):
-        return read_checkpoint(self._dir(run_id) / f"ckpt-{epoch:06d}.pt")
-
-    def load(self, run_id: str) -> Run | None:
-        """The run with this id read back from disk, or None."""
-        try:
-            path = self._dir(run_id) / META
-            return Run.from_meta(json.loads(path.read_text()), self)
-        except (KeyError, OSError, ValueError):
-            return None
-
     def reference_ids(self) -> list[str]:
         """The shipped reference runs' ids."""
         if self.reference_root is None or not self.reference_root.is_dir():
             return []
         return sorted(p.name for p in self.reference_root.iterdir() if (p / META).exists())
 
-    def prune(self, keep: set[str] = frozenset()) -> list[str]:
-        """Remove the oldest runs (not those in ``keep``) until the store is under its size cap."""
+    # ------------------------------------------------------------ the size cap
+
+    def prune(self, keep: Iterable[str] = frozenset()) -> list[str]:
+        """Remove the least recently written runs until the store is under its size cap, but never one in
+        ``keep``, one a holder names (open or training in this process) or one whose lock a live process holds
+        (training elsewhere): only finished runs nobody holds. Only the store's own files are removed."""
         with self._lock:
             if not self.root.is_dir():
                 return []
+            held = set(keep) | self.held_ids()
             runs = []
             for d in self.root.iterdir():
-                if d.is_dir() and RUN_ID.match(d.name):
-                    size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+                if not (RUN_ID.match(d.name) and d.is_dir()):
+                    continue
+                try:
+                    files = [f for f in d.iterdir() if _ours(f.name)]
+                    size = sum(f.stat().st_size for f in files)
                     runs.append((d.stat().st_mtime, d.name, size))
+                except OSError:
+                    continue  # removed meanwhile
             total = sum(size for _, _, size in runs)
             removed = []
             for _, name, size in sorted(runs):
                 if total <= self.max_bytes:
                     break
-                if name in keep:
-                    continue
-                shutil.rmtree(self.root / name, ignore_errors=True)
-                total -= size
-                removed.append(name)
+                if name not in held and size and self._remove(name):
+                    total -= size
+                    removed.append(name)
             return removed
+
+    def _remove(self, run_id: str) -> bool:
+        """Remove a run's files, holding its lock meanwhile (so no writer starts in it); False when it is locked."""
+        folder = self.root / run_id
+        try:
+            lock = self._acquire(folder / LOCK, run_id)
+        except (RunLockedError, RunStoreError):
+            return False
+        try:
+            for f in folder.iterdir():
+                if _ours(f.name) and f.name != LOCK:
+                    f.unlink(missing_ok=True)
+        except OSError:
+            pass
+        finally:
+            _release(lock.path, lock.token)
+        try:
+            folder.rmdir()  # only when nothing else is in it
+        except OSError:
+            pass
+        return True
+
+
+def shown_id(run_id) -> str:
+    """A run id as a message quotes it (cut, in case it is not one)."""
+    text = str(run_id)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 # ---------------------------------------------------------------- the scheduler
@@ -555,7 +1020,7 @@ class Scheduler:
 
     def __init__(self, chunk_s: float = 0.1, threads: int | None = None, max_active: int = 32,
                  explore_every: int = 25, solo_chunk_s: float = 0.5, max_threads: int | None = None):
-        env = os.environ.get("RNN_LAB_TRAIN_THREADS")
+        env = environment.read().train_threads
         self.chunk_s, self.max_active, self.explore_every = chunk_s, max_active, explore_every
         # A run alone trains in longer turns (less bookkeeping per minibatch); Stop still waits at most this.
         self.solo_chunk_s = max(chunk_s, solo_chunk_s)
@@ -563,7 +1028,7 @@ class Scheduler:
         # torch's thread count is per thread: the worker's choice does not change the pages' threads.
         # ``threads`` (or RNN_LAB_TRAIN_THREADS) fixes the count; else it is chosen per run, from 1 to
         # ``max_threads`` (default: every core, at most 8).
-        fixed = threads or (int(env) if env and not max_threads else None)
+        fixed = threads or (env if not max_threads else None)
         self.threads = fixed or max_threads or min(8, os.cpu_count() or 1)
         self._choices = [fixed] if fixed else sorted({1, self.threads})
         self._rates: dict[str, dict[int, float]] = {}  # run id -> threads -> minibatches/s (moving average)
@@ -647,6 +1112,11 @@ class Scheduler:
                 budget = self.chunk_s if self._queue else self.solo_chunk_s
             try:
                 more = self._timed_turn(run, budget)
+            except UserError as exc:  # e.g. the store's folder could no longer be written: said as it is
+                log.warning("run %s stopped: %s", run.id, exc)
+                with run._lock:
+                    run._end("failed", str(exc))
+                more = False
             except Exception as exc:  # noqa: BLE001  a bug in one run must not stop the others
                 log.exception("run %s failed", run.id)
                 with run._lock:
@@ -679,6 +1149,16 @@ class RunRegistry:
     _runs: collections.OrderedDict = field(default_factory=collections.OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self):
+        self.store.add_holder(self.held_ids)  # the store never prunes a run held here
+
+    def held_ids(self) -> set[str]:
+        """The runs this server holds: every one in memory (open in a session, or recently used) and every one
+        training."""
+        with self._lock:
+            ids = set(self._runs)
+        return ids | {r.id for r in self.scheduler.active()}
+
     def add(self, run: Run) -> Run:
         """Hold ``run`` in memory (and write its metadata)."""
         with self._lock:
@@ -709,11 +1189,11 @@ class RunRegistry:
         return [r for r in (self.get(i) for i in self.store.reference_ids()) if r is not None]
 
     def _evict(self) -> None:
-        """Drop the least recently used runs that are not training (their files stay)."""
+        """Drop the least recently used runs that are not training (their files stay, their locks are given up)."""
         active = set(map(id, self.scheduler.active()))
         for run_id in list(self._runs):
             if len(self._runs) <= self.max_in_memory:
                 break
             if id(self._runs[run_id]) not in active:
-                del self._runs[run_id]
+                self._runs.pop(run_id).close()
 

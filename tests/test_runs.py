@@ -139,11 +139,13 @@ def test_the_store_removes_the_oldest_runs_past_its_cap(counting, tmp_path):
         run.resume()
         while run.advance(1.0):
             pass
+        run.close()  # finished, and no longer held by this process
         runs.append(run)
     size = sum(f.stat().st_size for f in (tmp_path / runs[0].id).iterdir())
     store.max_bytes = int(size * 2.5)
     removed = store.prune(keep={runs[0].id})
     assert removed == [runs[1].id]  # the oldest not kept; the newest stays
+    assert not (tmp_path / runs[1].id).exists()
     assert store.load(runs[0].id) is not None and store.load(runs[2].id) is not None
 
 
@@ -219,3 +221,110 @@ def test_checkpoint_bytes_load_as_a_run_and_bad_files_are_refused_in_one_sentenc
         with pytest.raises(CheckpointError, match=expected) as info:
             read_checkpoint(payload, "bad.pt")
         assert "\n" not in str(info.value) and "bad.pt" in str(info.value)
+
+
+# ---------------------------------------------------------------- values read back, uploads, missing checkpoints
+
+@pytest.fixture(scope="module")
+def five_epochs(counting):
+    """A small run trained 5 of 40 epochs, and its checkpoint at epoch 5 as a file's bytes."""
+    run = make_run(counting, hidden=8, epochs=40)
+    run.resume()
+    while run.epoch < 5:
+        run.advance(0.05)
+    run.request_stop()
+    run.settle()
+    return run, run.checkpoint_bytes(5)
+
+
+def with_config(data: bytes, **changes) -> bytes:
+    import io
+
+    payload = torch.load(io.BytesIO(data), weights_only=True)
+    return rnn_core.checkpoint.payload_bytes({**payload, "config": {**payload["config"], **changes}})
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"epoch": "abc"}, "epoch must be a whole number from 0 to 100,000 (got 'abc')"),
+    ({"epoch": -3}, "epoch must be a whole number from 0 to 100,000 (got -3)"),
+    ({"epoch": 2.5}, "epoch must be a whole number"),
+    ({"batch": "abc"}, "batch must be a whole number from 1 to 1,024 (got 'abc')"),
+    ({"epochs": 0}, "epochs must be a whole number from 1"),
+    ({"perplexity": "abc"}, "perplexity must be a finite number of at least 1 (got 'abc')"),
+    ({"perplexity": float("nan")}, "perplexity must be a finite number of at least 1"),
+    ({"perplexity": 0.5}, "perplexity must be a finite number of at least 1"),
+    ({"lr": float("inf")}, "lr must be a finite number above 0"),
+    ({"clip": "off"}, "clip must be a finite number above 0"),
+    ({"partition": 3}, "partition must be one of sequential, random"),
+    ({"detach": 1}, "detach must be true or false"),
+    ({"prefix": ["a"]}, "prefix must be text"),
+    ({"seed": True}, "seed must be a whole number"),
+])
+def test_a_checkpoint_config_of_wrong_types_or_ranges_is_refused_naming_the_field(five_epochs, changes, expected):
+    _, data = five_epochs
+    with pytest.raises(CheckpointError) as info:
+        read_checkpoint(with_config(data, **changes), "crafted.pt")
+    text = str(info.value)
+    assert text.startswith("crafted.pt: ") and expected in text and "\n" not in text
+    assert info.value.values["source"] == "crafted.pt" and info.value.values["field"] == next(iter(changes))
+
+
+def test_a_checkpoint_config_read_back_is_typed_and_unknown_keys_are_kept(five_epochs):
+    _, data = five_epochs
+    _, _, config = read_checkpoint(with_config(data, epoch=5.0, lr=2, note="mine"), "m.pt")
+    assert config["epoch"] == 5 and type(config["epoch"]) is int and config["lr"] == 2.0 and config["note"] == "mine"
+    params, vocab, config = read_checkpoint(data, "m.pt")
+    with pytest.raises(CheckpointError, match="m.pt: batch must be"):  # a config given by hand is checked too
+        Run.from_checkpoint(params, vocab, {**config, "batch": "abc"}, name="m.pt")
+
+
+def test_an_uploaded_checkpoint_shows_its_own_epoch_and_perplexity(five_epochs, tmp_path):
+    run, data = five_epochs
+    params, vocab, config = read_checkpoint(data, "m.pt")
+    store = RunStore(tmp_path, reference_root=None)
+    uploaded = Run.from_checkpoint(params, vocab, config, store=store, name="m.pt")
+    ppl = run.view().records[4]["perplexity"]
+    for view in (uploaded.view(), store.read(uploaded.id).view()):  # in memory and read back from run.json
+        assert view.origin == "uploaded" and view.records == () and view.status == "done"
+        assert view.epoch == 5 and view.target == 40  # trained 5 of the 40 epochs its run was set to
+        assert view.perplexity == pytest.approx(ppl) and view.perplexity_at(5) == pytest.approx(ppl)
+        assert view.record(5) is None and view.perplexity_at(4) is None and view.checkpoints == (5,)
+    assert uploaded.epoch == 5
+    # a file that says nothing of its run's length: its epoch is the target
+    bare = {k: v for k, v in config.items() if k != "epochs"}
+    assert Run.from_checkpoint(params, vocab, bare, name="m.pt").view().target == 5
+    # a trained run: the figures come from its records
+    view = run.view()
+    assert view.epoch == len(view.records) and view.perplexity == view.records[-1]["perplexity"]
+    assert view.record(2) == view.records[1] and view.file_epoch is None
+
+
+def test_a_checkpoint_that_is_missing_is_a_checkpoint_error(counting, tmp_path):
+    store = RunStore(tmp_path, reference_root=None)
+    run = make_run(counting, store=store, hidden=8, epochs=5)
+    run.resume()
+    while run.advance(1.0):
+        pass
+    (tmp_path / run.id / "ckpt-000002.pt").unlink()  # removed (pruned) after the run listed it
+    back = store.read(run.id)
+    for r in (run, back):
+        with pytest.raises(CheckpointError) as info:
+            r.checkpoint(2)
+        assert str(info.value) == f"Run {run.id} has no checkpoint at epoch 2."
+        assert info.value.key == "checkpoint_no_epoch"
+        with pytest.raises(CheckpointError, match="no checkpoint at epoch 7"):
+            r.checkpoint(7)  # never kept
+    with pytest.raises(CheckpointError, match="no checkpoint at epoch 3"):
+        make_run(counting, hidden=8).checkpoint(3)  # a run without a store
+    # a checkpoint file of another model in the run's folder is refused, not shown as this run's
+    other = make_run(counting, hidden=16, epochs=1)
+    other.resume()
+    other.advance(1.0)
+    (tmp_path / run.id / "ckpt-000001.pt").write_bytes(other.checkpoint_bytes(1))
+    with pytest.raises(CheckpointError, match="holds another model \\(16 hidden units"):
+        back.checkpoint(1)
+    import shutil
+
+    shutil.rmtree(tmp_path / run.id)  # the whole run removed while a page held it
+    with pytest.raises(CheckpointError, match="no checkpoint at epoch 1"):
+        back.checkpoint(1)
