@@ -35,6 +35,20 @@ async def warm_up(_app):
     yield
 
 
+def environment_problems(home: bool) -> None:
+    """A warning line per RNN_LAB_* variable that cannot be used (rnn_core.environment), in the page's language:
+    on the session's first run, and on Home whenever it is shown."""
+    from dashboard import i18n
+    from rnn_core import environment
+
+    first = "_environment_problems" not in st.session_state
+    if first:
+        st.session_state["_environment_problems"] = environment.problems()
+    if first or home:
+        for problem in st.session_state["_environment_problems"]:
+            st.warning(i18n.error_text(problem), icon=":material/warning:")
+
+
 def main() -> None:
     """One session's run: page config, navigation, the shared sidebar, the chosen page."""
     from dashboard import layout, pages, settings, sidebar
@@ -47,6 +61,7 @@ def main() -> None:
     page = st.navigation(pages.pages(), position="top" if lecture else "sidebar")
     st.html(layout.STYLE + (layout.LECTURE_STYLE if lecture else ""))
     pages.toolbar(page.url_path)
+    environment_problems(home=not page.url_path)
     sidebar.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
     page.run()
 

@@ -383,3 +383,18 @@ def test_the_start_problems_include_a_runs_folder_and_a_data_folder_that_cannot_
     assert "/proc/rnn-lab-x" in found[1] and str(a_file) in found[2]
     assert environment.problems({"RNN_LAB_RUNS": str(tmp_path / "fine")}) == []
 
+
+def test_the_dashboard_says_each_environment_problem_in_one_line_at_start(monkeypatch):
+    from tests.test_dashboard_pages import FILES, open_app
+
+    monkeypatch.setenv("RNN_LAB_RUNS_MAX_MB", "abc")
+    monkeypatch.setenv("RNN_LAB_RUNS", "/proc/rnn-lab-x")
+    at = open_app("home")
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "RNN_LAB_RUNS" in w.value]
+    assert len(said) == 2 and "RNN_LAB_RUNS_MAX_MB=abc" in said[0] and "/proc/rnn-lab-x" in said[1]
+    at.switch_page(FILES["data"]).run()  # said once: not again on the next page
+    assert not at.exception and not [w for w in at.warning if "RNN_LAB_RUNS" in w.value]
+    zh = open_app("home", lang="zh")
+    assert any(w.value.startswith("RNN_LAB_RUNS_MAX_MB=abc 不是正的兆字节数") for w in zh.warning)
+    assert any(w.value.startswith("无法写入训练目录 /proc/rnn-lab-x") for w in zh.warning)
