@@ -115,6 +115,8 @@ URL_SPECS = {
 
 # How a number widget shows its value (its format=); other numbers show as plain integers or Python's repr
 URL_FORMATS = {"lr": "%g", "generate_temperature": "%.1f"}
+# A slider's step where it shows only values on that grid (temperature 0.15 would show as 0.1 and be used as 0.15)
+URL_GRID = {"generate_temperature": 0.1}
 
 SIDEBAR_KEYS = ("lang", "mode", "corpus", "token", "clean", "batch", "steps", "hidden", "partition", "lr", "epochs",
                 "clip", "device", "engine", "seed")
@@ -133,8 +135,8 @@ def _number(raw: str) -> float | None:
 
 def url_value(key: str, raw: str) -> tuple[bool, object]:
     """How the widget bound to ``?key=`` is to read `raw`: (True, its value) when it is a value the widget takes
-    as it is, else (False, the value used instead): the default, a number as the widget shows it, a text cut to
-    the box's length. Streamlit itself would drop a bad value silently or read 7.9 as 7."""
+    as it is, else (False, the value used instead): the default, the slider's nearest value, a text cut to the
+    box's length. Streamlit itself would drop a bad value silently or read 7.9 as 7."""
     kind, allowed, default = URL_SPECS[key]
     if kind == "choice":
         return (True, raw) if raw in allowed else (False, default)
@@ -151,9 +153,10 @@ def url_value(key: str, raw: str) -> tuple[bool, object]:
         return False, default
     if kind == "int":
         return (True, int(value)) if value == int(value) else (False, default)
-    shown = float(URL_FORMATS[key] % value) if key in URL_FORMATS else value
-    if shown != value and allowed[0] <= shown <= allowed[1]:
-        return False, shown  # finer than the widget shows: used as it is shown
+    if key in URL_GRID:
+        on_grid = round(round(value / URL_GRID[key]) * URL_GRID[key], 10)
+        if abs(on_grid - value) > 1e-9 and allowed[0] <= on_grid <= allowed[1]:  # 0.30000000000000004 is 0.3
+            return False, on_grid  # between two of the slider's values: the nearest, as the slider shows it
     return True, value
 
 

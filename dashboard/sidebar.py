@@ -58,16 +58,14 @@ def url_checks(*keys: str) -> None:
     again = False
     for key in keys:
         raw = st.query_params.get(key)
-        if raw is None:
+        if raw is None or key in st.session_state:  # a drawn widget keeps its value and writes it to the URL
             continue
         good, used = url_value(key, raw)
         if good:
             continue
         if key == "lang":
             used = locale_language()
-        if key in st.session_state:  # the widget is drawn already: Streamlit keeps its value
-            url_note(key, raw, st.session_state[key])
-        elif url_note(key, raw, used) and key not in CHOICE_KEYS:  # the named choices read the URL themselves
+        if url_note(key, raw, used) and key not in CHOICE_KEYS:  # the named choices read the URL themselves
             again |= url_replace(key, used, URL_SPECS[key][2])
     if again:
         st.rerun()
