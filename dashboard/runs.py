@@ -600,7 +600,8 @@ def pick_model(ctx) -> ShownModel:
     is said in one sentence and the nearest one that can is shown (else the reference run, else none)."""
     mine = current()
     refs = references()
-    has_mine = mine is not None and (mine.epoch > 0 or bool(mine.checkpoints))
+    # a run of this session or another's; the reference run shown on Training is the "reference" choice here
+    has_mine = mine is not None and mine.origin != "reference" and (mine.epoch > 0 or bool(mine.checkpoints))
     shared = is_shared(mine)
     default = "session" if has_mine else "reference" if refs else "untrained"
     names = {"session": t("choice.model.shared") if shared else t("choice.model.session")}
@@ -621,6 +622,8 @@ def pick_model(ctx) -> ShownModel:
     with warnings:
         url_box = st.container()
         model = _chosen_model(ctx, choice, mine if has_mine else None, refs, c1, c2)
+    if not model.trained:
+        notes.pop("epoch", None)  # an untrained model has no checkpoints: no epoch is shown
     with url_box:
         url_warnings(("model", "epoch"))
     return model
