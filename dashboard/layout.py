@@ -79,6 +79,13 @@ def url_replace(param: str, used, default) -> bool:
 
 
 UNSET = object()  # a setting whose widget is not drawn yet: it will take the value noted
+URL_BOX = "_url_box"  # session state: this run's place for the link warnings found further down the page
+
+
+def url_box() -> None:
+    """Make the place, above the page, where warnings about a page's own link values go (a hidden unit's slider
+    sits in a tab that is not shown at first: its warning must not)."""
+    st.session_state[URL_BOX] = st.container()
 
 
 def url_warning(param: str, shown=str, now=UNSET) -> None:
@@ -132,7 +139,7 @@ def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int
     """A slider over 0..size-1 (a slider needs two values: with one there is nothing to choose).
 
     Bound to the URL (``bind="query-params"``), a link's index outside 0..size-1 or not a whole number is named
-    in a warning above the slider, and the default is used.
+    in a warning above the page (``url_box``), and the default is used.
     """
     default = min(default, max(size - 1, 0))
     if kwargs.get("bind") == "query-params":
@@ -141,7 +148,9 @@ def index_slider(label: str, size: int, default: int, key: str, **kwargs) -> int
             good, used = index_value(raw, size, default)
             if not good and url_note(key, raw, used) and url_replace(key, used, default) and size > 1:
                 st.rerun()  # the slider is seeded from the URL as it is now
-        url_warning(key, str, st.session_state.get(key, UNSET) if size > 1 else 0)
+        box = st.session_state.get(URL_BOX)
+        with box if box is not None else st.container():
+            url_warning(key, str, st.session_state.get(key, UNSET) if size > 1 else 0)
     if size <= 1:
         st.caption(t("ui.only_one", label=label))
         return 0

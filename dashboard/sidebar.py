@@ -18,7 +18,7 @@ from .compute import describe_device, resolve_device
 from .corpora import CorpusInfo, corpus_info, corpus_title, upload_cap_mb, upload_encoding_caption
 from .formatting import fmt_ppl
 from .i18n import t
-from .layout import UNSET, choice_text, url_choice, url_note, url_replace, url_warning
+from .layout import UNSET, choice_text, url_box, url_choice, url_note, url_replace, url_warning
 from .pages import language
 from .settings import (
     CHOICE_KEYS,
@@ -113,6 +113,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     bound = dict(bind="query-params")
     language()  # this run's language, when a page file runs on its own
     url_checks(*SIDEBAR_KEYS, *PAGE_URL_KEYS.get(page, ()))
+    url_box()  # the page's own link warnings (a row, a hidden unit) go here, under these
     uses = USES.get(page, USES["training"]) if page is not None else USES["training"]
     unused = set(USES["training"]) - set(uses)
     if lecture:

@@ -119,6 +119,7 @@ def test_a_bad_hidden_unit_is_named_with_the_unit_shown(raw):
     unit = at.slider(key="inside_unit")
     assert used_in(warnings[0], "inside_unit") == str(unit.value) and 0 <= unit.value <= unit.max
     assert f"Unit {unit.value} " in texts(at.markdown)  # the unit the page describes
+    assert not any("inside_unit" in texts(tab.warning) for tab in at.tabs)  # above the page, not in a closed tab
 
 
 @pytest.mark.parametrize("page,param", [("inside", "text"), ("generate", "prefix")])
