@@ -160,13 +160,10 @@ def _read(run_id: str) -> tuple[Run | None, str]:
 
 def _why_not_here(run_id: str) -> str:
     """"missing" when the store has no run of this id, else why its run.json cannot be read (in one sentence)."""
-    read = getattr(registry().store, "read", None)  # the store's reader that says why (None: no reason given)
-    if read is None:
-        return "missing"
     try:
-        read(run_id)
+        registry().store.read(run_id)
     except UserError as exc:
-        return "missing" if getattr(exc, "key", None) == "run_missing" else i18n.error_text(exc)
+        return "missing" if exc.key == "run_missing" else i18n.error_text(exc)
     except DAMAGE:
         return t("runs.damaged")
     return "missing"
@@ -277,23 +274,12 @@ def whose(run: Run) -> str:
 
 
 def file_figures(run: Run | RunView) -> tuple[int, float | None] | None:
-    """(epoch, perplexity) of a run loaded from a checkpoint file, whose training records are not in the file;
-    None for any other run."""
+    """(epoch, perplexity or None) of a run loaded from a checkpoint file, whose training records are not in the
+    file; None for any other run."""
     view = run.view() if isinstance(run, Run) else run
     if view.origin != "uploaded" or view.records:
         return None
-    epoch = getattr(view, "file_epoch", None)
-    ppl = getattr(view, "file_perplexity", None)
-    if epoch is None and isinstance(run, Run):
-        epoch, ppl = run.extra.get("epoch"), run.extra.get("perplexity")
-    if epoch is None:
-        epoch = max(view.checkpoints, default=0)
-    try:
-        epoch = max(0, int(epoch))
-    except (TypeError, ValueError, OverflowError):
-        epoch = max(view.checkpoints, default=0)
-    ok = isinstance(ppl, (int, float)) and not isinstance(ppl, bool) and math.isfinite(ppl) and ppl > 0
-    return epoch, float(ppl) if ok else None
+    return view.file_epoch or 0, view.file_perplexity
 
 
 def figures(run: Run | RunView) -> tuple[int, dict | None]:
@@ -671,14 +657,7 @@ def _chosen_model(ctx, choice: str, mine: Run | None, refs: list[Run], c1, c2) -
 
 def _label(run: Run, view: RunView, epoch: int) -> str:
     """Which model a page shows: whose run, its epoch, corpus, size and perplexity."""
-    record = view.records[epoch - 1] if 0 < epoch <= len(view.records) else None
-    from_file = file_figures(run) if record is None else None
-    if record is not None:
-        ppl = record.get("perplexity")
-    elif from_file is not None and from_file[0] == epoch:
-        ppl = from_file[1]
-    else:
-        ppl = run.extra.get("perplexity") if run.origin == "reference" else None
+    ppl = view.perplexity_at(epoch)  # its record's, or an uploaded checkpoint's own
     ok = isinstance(ppl, (int, float)) and not isinstance(ppl, bool) and math.isfinite(ppl)
     ppl_text = t("runs.ppl_part", ppl=formatting.fmt_ppl(ppl)) if ok else ""
     training = t("runs.snapshot") if view.running else ""

@@ -194,7 +194,9 @@ def test_a_damaged_run_json_is_said_and_every_page_works(reference):
     at = open_app("training", run="broken-run")
     assert not at.exception, [e.value for e in at.exception]
     said = [w for w in texts(at.warning).splitlines() if "broken-run" in w]
-    assert said and "the lesson's reference run (lesson)" in said[0]
+    assert len(said) == 1 and said[0].startswith(
+        "Run `broken-run` could not be read, so the lesson's reference run (lesson) is shown instead: ")
+    assert "hidden" in said[0]  # and why: the store names the field of the wrong type
     for page in ("views/inside.py", "views/generate.py", "views/data.py"):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
@@ -257,3 +259,24 @@ def test_an_uploaded_checkpoint_shows_its_own_epoch_and_perplexity():
     inside = b.switch_page("views/inside.py").run()
     assert f"Trained model of this session: 5 epochs" in inside.success[0].value and ppl in inside.success[0].value
     assert f"5/5 epochs, perplexity {ppl}" in texts(inside.sidebar.caption)
+
+
+@pytest.mark.parametrize("bad", [{"epoch": "abc"}, {"batch": "abc"}, {"epoch": -3}])
+def test_a_checkpoint_with_a_damaged_config_is_said_and_the_pages_keep_working(bad):
+    import rnn_core
+    from rnn_core.checkpoint import checkpoint_payload, payload_bytes
+    from rnn_core.model import formula_params
+
+    tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("toy_english", seed=0), "char", 2000)
+    net = rnn_core.make_model("lesson", len(tc.vocab), 8, "cpu", seed=0)
+    config = {"epoch": 5, "perplexity": 9.5, "corpus": "toy_english", **bad}
+    data = payload_bytes(checkpoint_payload(formula_params(net), tc.vocab, config))
+    at = open_app("training", **SHORT)
+    at.file_uploader(key="upload_checkpoint").upload("crafted.pt", data, "application/octet-stream").run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [e for e in texts(at.error).splitlines() if "crafted.pt" in e]
+    assert len(said) == 1 and next(iter(bad)) in said[0]  # one sentence naming the file and the field
+    assert "run_id" not in at.session_state  # no run was made of it
+    for page in ("views/inside.py", "views/generate.py"):
+        at.switch_page(page).run()
+        assert not at.exception and not at.error, page  # the reference (or untrained) model, said as such
