@@ -280,3 +280,19 @@ def test_a_checkpoint_with_a_damaged_config_is_said_and_the_pages_keep_working(b
     for page in ("views/inside.py", "views/generate.py"):
         at.switch_page(page).run()
         assert not at.exception and not at.error, page  # the reference (or untrained) model, said as such
+
+
+def test_in_chinese_the_shared_view_and_its_warnings_show_no_english_sentence(reference):
+    from tests.test_i18n import english_runs, page_texts
+
+    a, run = start(**RUNNING)
+    b = open_app("training", lang="zh", run=run.id)
+    assert "共享的训练，只读" in texts(b.info) and "train_copy" in button_keys(b)
+    pages = [b, b.switch_page("views/inside.py").run(), open_app("inside", lang="zh", run="nope", epoch="-1",
+                                                                  model="evil")]
+    assert "这里没有训练 `nope`" in texts(pages[-1].warning) and "`epoch=-1`" in texts(pages[-1].warning)
+    for at in pages:
+        assert not at.exception
+        found = {r: text for text in page_texts(at) for r in english_runs(text)}
+        assert not found, found
+    runs.registry().scheduler.stop(run)
