@@ -35,17 +35,18 @@ async def warm_up(_app):
     yield
 
 
-def environment_problems(home: bool) -> None:
+def environment_problems(page: str) -> None:
     """A warning line per RNN_LAB_* variable that cannot be used (rnn_core.environment), in the page's language:
-    on the session's first run, and on Home whenever it is shown."""
+    on every run of the page the session opened first (a bad link value makes that page run twice, and the
+    second run must say it too), and on Home whenever it is shown."""
     from dashboard import i18n
     from rnn_core import environment
 
-    first = "_environment_problems" not in st.session_state
-    if first:
-        st.session_state["_environment_problems"] = environment.problems()
-    if first or home:
-        for problem in st.session_state["_environment_problems"]:
+    if "_environment_problems" not in st.session_state:
+        st.session_state["_environment_problems"] = (page, environment.problems())
+    first_page, problems = st.session_state["_environment_problems"]
+    if page == first_page or not page:
+        for problem in problems:
             st.warning(i18n.error_text(problem), icon=":material/warning:")
 
 
@@ -61,7 +62,7 @@ def main() -> None:
     page = st.navigation(pages.pages(), position="top" if lecture else "sidebar")
     st.html(layout.STYLE + (layout.LECTURE_STYLE if lecture else ""))
     pages.toolbar(page.url_path)
-    environment_problems(home=not page.url_path)
+    environment_problems(page.url_path)
     sidebar.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
     page.run()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
@@ -23,7 +22,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 import rnn_core
-from rnn_core import fast
+from rnn_core import environment, fast
 from rnn_core.runs import Run, RunSettings, RunView
 from rnn_core.training import StepReport, Trainer
 
@@ -49,7 +48,7 @@ BASE = RunSettings(corpus="The Time Machine (H. G. Wells)", token="char", batch=
 BUDGET_S = 120  # what the card promises for a pair on a 2-core CPU
 # Other sizes for every pair, e.g. "hidden=16,epochs=3" (keys: hidden, epochs, batch, steps): quick pairs for the
 # tests or a slow machine. The run ids then carry the sizes' digest instead of SIZES_VERSION.
-SIZES_ENV = "RNN_LAB_EXERCISE_SIZES"
+SIZES_ENV = environment.EXERCISE_SIZES
 SIZE_KEYS = ("hidden", "epochs", "batch", "steps")
 
 
@@ -62,17 +61,18 @@ class Sizes:
 
     @classmethod
     def from_env(cls, spec: str | None = None) -> Sizes:
-        """BASE, or BASE with the sizes ``spec`` names (default: ``$RNN_LAB_EXERCISE_SIZES``)."""
-        spec = (os.environ.get(SIZES_ENV, "") if spec is None else spec).strip()
+        """BASE, or BASE with the sizes ``spec`` names (default: ``$RNN_LAB_EXERCISE_SIZES`` as
+        rnn_core.environment reads it: a value it cannot use leaves BASE, and Home names it)."""
+        if spec is None:
+            spec = ",".join(f"{k}={v}" for k, v in environment.read().exercise_sizes)
+        spec = spec.strip()
         if not spec:
             return cls()
-        changes = {}
-        for part in spec.split(","):
-            key, _, value = (x.strip() for x in part.partition("="))
-            if key not in SIZE_KEYS or not value.isdigit() or int(value) < 1:
-                raise ValueError(f"{SIZES_ENV}={spec!r}: give {', '.join(SIZE_KEYS)} as key=whole number, "
-                                 "separated by commas.")
-            changes[key] = int(value)
+        sizes = environment.parse_sizes(spec)
+        if sizes is None:
+            raise ValueError(f"{SIZES_ENV}={spec!r}: give {', '.join(SIZE_KEYS)} as key=whole number, "
+                             "separated by commas.")
+        changes = dict(sizes)
         return cls(replace(BASE, **changes), "x" + hashlib.sha1(spec.encode()).hexdigest()[:4])
 
 
@@ -219,11 +219,12 @@ ERROR_KEY = "ex_error"  # the page's session state: an error kept by a button, s
 
 def start_pair_keeping_the_error(state: MutableMapping, registry, tc, exercise: Exercise, variation: Variation,
                                  seed: int, corpus: str | None = None, prefix: str | None = None,
-                                 heldout_text: bytes | None = None) -> None:
+                                 heldout_text: bytes | None = None, sizes: Sizes | None = None) -> None:
     """:func:`start_pair` from a button: an error a user can cause is kept in ``state`` for :func:`take_error`."""
     # a button callback cannot draw: the error is said by the page, in its language
     try:
-        start_pair(registry, tc, exercise, variation, seed, corpus=corpus, prefix=prefix, heldout_text=heldout_text)
+        start_pair(registry, tc, exercise, variation, seed, corpus=corpus, prefix=prefix, heldout_text=heldout_text,
+                   sizes=sizes)
     except RUN_ERRORS + (ValueError,) as exc:
         state[ERROR_KEY] = exc
 

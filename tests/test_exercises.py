@@ -145,14 +145,26 @@ def test_the_card_names_the_switch_the_sizes_and_the_lesson_engine_when_an_arm_n
     assert "no no-detach training" in ex.engine_note(detach, *ex.pair_settings(detach, detach.variations[0], 0), "en")
 
 
-def test_a_pair_that_cannot_start_keeps_its_error_to_be_said_once(monkeypatch):
-    monkeypatch.setenv(ex.SIZES_ENV, "lr=2")  # not a size the pairs take
+def test_a_pair_that_cannot_start_keeps_its_error_to_be_said_once():
+    from rnn_core.runs import RunRegistry, RunStore, RunStoreError, Scheduler
+
+    tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("toy_english", seed=0), "char", 4000)
+    registry = RunRegistry(RunStore("/proc/rnn-lab-x", reference_root=None), Scheduler())  # cannot be written
     e = ex.EXERCISES["clip"]
     state = {}
-    ex.start_pair_keeping_the_error(state, None, None, e, e.variations[0], 0)
+    try:
+        ex.start_pair_keeping_the_error(state, registry, tc, e, e.variations[0], 0, sizes=ex.Sizes.from_env(
+            "hidden=8,epochs=1"))
+    finally:
+        registry.scheduler.close()
     error = ex.take_error(state)
-    assert isinstance(error, ValueError) and ex.SIZES_ENV in str(error)
+    assert isinstance(error, RunStoreError) and "/proc/rnn-lab-x" in str(error)
     assert ex.take_error(state) is None
+
+
+def test_a_bad_sizes_variable_leaves_the_pairs_at_their_own_sizes(monkeypatch):
+    monkeypatch.setenv(ex.SIZES_ENV, "lr=2")  # not a size the pairs take: Home names it, the pairs keep theirs
+    assert ex.Sizes.from_env() == ex.Sizes()
 
 
 def test_step_mode_trains_one_minibatch_a_step_and_starts_again_when_its_settings_change(monkeypatch):

@@ -398,3 +398,18 @@ def test_the_dashboard_says_each_environment_problem_in_one_line_at_start(monkey
     zh = open_app("home", lang="zh")
     assert any(w.value.startswith("RNN_LAB_RUNS_MAX_MB=abc 不是正的兆字节数") for w in zh.warning)
     assert any(w.value.startswith("无法写入训练目录 /proc/rnn-lab-x") for w in zh.warning)
+
+
+def test_the_environment_problems_are_said_after_a_bad_link_value_made_the_first_page_run_again(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_dashboard_pages import APP, FILES
+
+    monkeypatch.setenv("RNN_LAB_RUNS_MAX_MB", "abc")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["batch"] = "7.9"  # replaced in the URL by the value used, and the page runs again
+    at.switch_page(FILES["data"]).run()  # a session whose first page is Data
+    assert not at.exception, [e.value for e in at.exception]
+    warnings = [w.value for w in at.warning]
+    assert any("batch=7.9" in w for w in warnings), warnings
+    assert len([w for w in warnings if "RNN_LAB_RUNS_MAX_MB=abc" in w]) == 1, warnings
