@@ -208,7 +208,6 @@ def show(run: Run) -> None:
     st.query_params["run"] = run.id
 
 
-
 def _url_text(raw: str, longest: int = 60) -> str:
     """A URL's value as a warning quotes it, in a code span: cut to ``longest`` characters, without backticks or
     line breaks (a crafted link's Markdown, links or formulas show as the text they are)."""
@@ -253,6 +252,7 @@ def current() -> Run | None:
 
 
 def current_view() -> RunView | None:
+    """A snapshot of the run shown, or None."""
     run = current()
     return run.view() if run is not None else None
 
