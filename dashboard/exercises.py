@@ -26,7 +26,7 @@ from rnn_core import environment, fast
 from rnn_core.runs import Run, RunSettings, RunView
 from rnn_core.training import StepReport, Trainer
 
-from . import i18n
+from . import i18n, runs
 from .corpora import CorpusInfo, visible_spaces
 from .formatting import fmt_seconds, fmt_setting
 from .i18n import t
@@ -220,11 +220,21 @@ ERROR_KEY = "ex_error"  # the page's session state: an error kept by a button, s
 def start_pair_keeping_the_error(state: MutableMapping, registry, tc, exercise: Exercise, variation: Variation,
                                  seed: int, corpus: str | None = None, prefix: str | None = None,
                                  heldout_text: bytes | None = None, sizes: Sizes | None = None) -> None:
-    """:func:`start_pair` from a button: an error a user can cause is kept in ``state`` for :func:`take_error`."""
+    """:func:`start_pair` from a button: an error a user can cause is kept in ``state`` for :func:`take_error`.
+
+    A pair's runs are shared by every session on the same card (the same sizes and seed train the same numbers),
+    but controlled by the session that started them: an arm another session stopped halfway is not continued
+    from here (NotOwnerError); the arms this press starts are this session's to stop."""
     # a button callback cannot draw: the error is said by the page, in its language
     try:
-        start_pair(registry, tc, exercise, variation, seed, corpus=corpus, prefix=prefix, heldout_text=heldout_text,
-                   sizes=sizes)
+        for run in find_pair(registry, exercise, variation, seed, sizes):
+            if run is not None and not pair_complete(run) and not run.running and runs.controlled_elsewhere(run):
+                raise runs.NotOwnerError(f"Run {run.id} belongs to another session: it can be watched here, not "
+                                         "controlled.", "not_owner", id=run.id)
+        for run in start_pair(registry, tc, exercise, variation, seed, corpus=corpus, prefix=prefix,
+                              heldout_text=heldout_text, sizes=sizes):
+            if run.running:
+                runs.take_control(run)
     except RUN_ERRORS + (ValueError,) as exc:
         state[ERROR_KEY] = exc
 
@@ -234,9 +244,15 @@ def take_error(state: MutableMapping) -> Exception | None:
     return state.pop(ERROR_KEY, None)
 
 
-def stop_pair(registry, runs) -> None:
-    for run in runs:
-        if run is not None and run.running:
+def controls_pair(pair) -> bool:
+    """Whether this session may stop the pair: it started an arm that is training."""
+    return any(run is not None and run.running and runs.owns(run) for run in pair)
+
+
+def stop_pair(registry, pair) -> None:
+    """Stop the arms of the pair this session started (the others train on for the sessions that started them)."""
+    for run in pair:
+        if run is not None and run.running and runs.owns(run):
             registry.scheduler.stop(run)
 
 

@@ -113,6 +113,23 @@ def owns(run: Run | None) -> bool:
     return run is not None and _key_matches(run.id, _keys().get(run.id))
 
 
+def controlled_elsewhere(run: Run | None) -> bool:
+    """True when another session holds ``run``'s owner key (this session may watch it, not control it)."""
+    if run is None:
+        return False
+    with _registry_lock:
+        owned = run.id in _owner_hashes
+    return owned and not owns(run)
+
+
+def take_control(run: Run) -> bool:
+    """Make this session the owner of a run that no session controls (a shared exercise arm it starts); True
+    when this session controls it afterwards."""
+    if not controlled_elsewhere(run) and not owns(run):
+        _grant(run)
+    return owns(run)
+
+
 def is_shared(run: Run | None) -> bool:
     """True for another session's run, opened by its address: it can be watched, not controlled."""
     return run is not None and run.origin != "reference" and not owns(run)

@@ -255,6 +255,24 @@ def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
     assert len(table) == 2 and list(table["epochs"]) == [a.epoch, b.epoch]
 
 
+def test_a_pair_is_stopped_only_by_the_session_that_started_it(monkeypatch):
+    monkeypatch.setenv(ex.SIZES_ENV, "hidden=16,epochs=5000")  # still training while both sessions look at it
+    owner = open_page(exercise="clip", seed="6")
+    owner.button(key="ex_run").click().run()
+    reg = runs.registry()
+    e = ex.EXERCISES["clip"]
+    a, b = ex.find_pair(reg, e, e.variations[0], 6)
+    assert a.running and b.running and not owner.button(key="ex_stop").disabled
+    other = open_page(exercise="clip", seed="6")  # another session, the same link: the same pair, watched
+    assert not other.exception and other.button(key="ex_stop").disabled
+    owner.button(key="ex_stop").click().run()
+    assert not owner.exception and not a.running and not b.running
+    other.run()  # its page drawn again: the pair is stopped
+    other.button(key="ex_run").click().run()  # the owner's stopped pair is not continued by another session
+    assert not a.running and not b.running
+    assert any(str(a.id) in w.value or str(b.id) in w.value for w in other.error), [w.value for w in other.error]
+
+
 def test_training_compares_its_run_with_the_reference_run_and_lists_the_settings_that_differ():
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params.update(hidden="16", epochs="3")

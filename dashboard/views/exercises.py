@@ -87,7 +87,7 @@ with st.container(border=True):
               on_click=ex.start_pair_keeping_the_error, args=(state, reg, info.tc, exercise, variation, seed),
               kwargs={"corpus": info.title, "prefix": corpora.default_prefix(info), "heldout_text": heldout_text},
               disabled=running, width="stretch")
-    b2.button(tr("card.stop"), key="ex_stop", disabled=not running, width="stretch",
+    b2.button(tr("card.stop"), key="ex_stop", disabled=not ex.controls_pair((run_a, run_b)), width="stretch",
               on_click=lambda: ex.stop_pair(reg, ex.find_pair(reg, exercise, variation, seed)))
     if (error := ex.take_error(state)) is not None:
         layout.user_error(error)
