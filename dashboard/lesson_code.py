@@ -15,6 +15,7 @@ from .i18n import t
 CELLS = {
     "data": ("seq_data_iter_random", "seq_data_iter_sequential", "load"),
     "shapes": ("one_hot", "rnn", "RNNModelScratch", "check_shapes"),
+    "unrolled": ("rnn",),
     "identity": ("identity",),
     "training": ("grad_clipping", "train_epoch_ch8", "train"),
     "inside": ("rnn",),
@@ -22,6 +23,11 @@ CELLS = {
 }
 # page -> {how a line of its cells starts: a note added at the end of that line}
 NOTES = {
+    "unrolled": {
+        "for X in inputs:": "one column of the picture per time step",
+        "H = torch.tanh(": "XW + HW + b, then φ: the cells z and H",
+        "Y = torch.mm(H, W_hq)": "O_t: its softmax gives the three tokens under each column",
+    },
     "inside": {
         "H = torch.tanh(": "the hidden state drawn here",
         "Y = torch.mm(H, W_hq)": "softmax(Y): the probabilities; the loss is -log softmax(Y)[true next token]",

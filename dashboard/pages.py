@@ -16,6 +16,7 @@ PAGES = {
     "": ("views/home.py", ":material/home:"),
     "data": ("views/data.py", ":material/dataset:"),
     "shapes": ("views/shapes.py", ":material/view_in_ar:"),
+    "unrolled": ("views/unrolled.py", ":material/linear_scale:"),
     "identity": ("views/identity.py", ":material/join:"),
     "training": ("views/training.py", ":material/model_training:"),
     "inside": ("views/inside.py", ":material/biotech:"),

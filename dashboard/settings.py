@@ -194,6 +194,7 @@ USES = {
     "": (*CORPUS_KEYS, "device"),
     "data": (*CORPUS_KEYS, "batch", "steps", "partition", "seed"),
     "shapes": (*CORPUS_KEYS, "batch", "steps", "hidden", "partition", "seed"),
+    "unrolled": ("seed",),  # its untrained model's seed; its other models bring their own settings
     "identity": ("seed",),
     "training": (*CORPUS_KEYS, "batch", "steps", "hidden", "partition", "lr", "epochs", "clip", "engine", "device",
                  "seed"),
@@ -205,4 +206,5 @@ USES = {
 CHOICE_KEYS = {"lang", "mode", "corpus", "token", "clean", "partition", "device", "model"}
 # Every URL parameter a widget reads; the ones not in CHOICE_KEYS are bound to their widgets (Streamlit refuses
 # to set these directly, and keeps them itself)
-BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_f64", "inside_unit", "shapes_row"}
+BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_f64", "inside_unit", "shapes_row",
+              "t", "unrolled_text"}

@@ -62,6 +62,11 @@ def check_shapes(at):
     assert "W_hh" in set(at.dataframe[0].value["name"])
 
 
+def check_unrolled(at):
+    assert at.session_state["unrolled_model"] == "tiny" and at.slider(key="t").value == 1
+    assert len(charts(at)) == 2  # the chain and the weights it reads (tests/test_unrolled.py checks the numbers)
+
+
 def check_identity(at):
     diff = next(m for m in at.metric if m.label == "max |difference|")
     assert float(diff.value) < 1e-5
