@@ -17,9 +17,15 @@ LIMITS = {
     "num_steps": (1, 1000),
     "num_hiddens": (1, 4096),
     "num_epochs": (1, 100_000),
+    "embed": (0, 20_000),  # an embedding's size (0: the vocabulary's); as wide as the largest vocabulary
+    "seed": (0, 2**63 - 1),  # a signed 64-bit number, which torch.manual_seed, random and numpy all take
 }
 MAX_VOCAB = 20_000  # word vocabularies above this are refused (raise min_freq or use chars)
+MAX_LR = float(torch.finfo(torch.float32).max)  # the weights are float32: a larger lr cannot even be multiplied in
 BYTES_PER_FLOAT = 4
+# Copies of the parameters held while training: the parameters, their gradients, the trainer's snapshot
+# for divergence, the run's CPU copy of the last epoch's model.
+PARAM_COPIES = 4
 # Rough sustained float32 throughput used for time estimates, by device type (FLOP/s), and the fixed
 # cost of one time step (Python loop, kernel launches), measured on a 2-core CPU with the lesson engine.
 ASSUMED_FLOPS = {"cpu": 50e9, "cuda": 5e12, "mps": 1e12}
@@ -46,17 +52,25 @@ class Estimate:
 
 
 def estimate(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int, num_tokens: int,
-             device_type: str = "cpu") -> Estimate:
-    """Memory and time for one epoch of the lesson's training loop."""
+             device_type: str = "cpu", *, input: str = "onehot", embed: int = 0, detach: bool = True) -> Estimate:
+    """Memory and time for one epoch of the lesson's training loop.
+
+    Every parameter is counted: with ``input="embedding"`` the embedding E (V, e) and a W_xh of (e, h),
+    e = ``embed`` or V. Without detaching (``detach=False``) the graph of a whole epoch is kept, so the
+    activations of every minibatch in it are held at once.
+    """
     V, h = vocab_size, num_hiddens
-    n_params = 2 * V * h + h * h + h + V
-    # params, grads, the divergence snapshot
-    param_bytes = 3 * n_params * BYTES_PER_FLOAT
-    # per step: one-hot (b,V), X W_xh, H W_hh, their sum, H (b,h) each, O (b,V); then softmax and its grad
-    activation_bytes = num_steps * batch_size * (5 * h + 4 * V) * BYTES_PER_FLOAT
-    flops_per_token = 3 * 2 * (V * h + h * h + h * V)  # forward matmuls, backward twice that
+    e = (embed or V) if input == "embedding" else 0
+    x = e or V  # the input's width: an embedding's size, else the one-hot's
+    n_params = x * h + h * h + h + h * V + V + V * e  # W_xh, W_hh, b_h, W_hq, b_q, E
+    param_bytes = PARAM_COPIES * n_params * BYTES_PER_FLOAT
+    # per step: the input (b, x), X W_xh, H W_hh, their sum, H (b,h) each, O (b,V); then softmax and its grad
+    activation_bytes = num_steps * batch_size * (5 * h + 3 * V + x) * BYTES_PER_FLOAT
+    flops_per_token = 3 * 2 * (x * h + h * h + h * V)  # forward matmuls (E's rows are a lookup), backward twice that
     tokens_per_epoch = max(0, (num_tokens // (batch_size * num_steps)) * batch_size * num_steps)
     steps_per_epoch = tokens_per_epoch // batch_size
+    if not detach:
+        activation_bytes *= max(1, steps_per_epoch // num_steps)  # one graph across the epoch's minibatches
     seconds = (tokens_per_epoch * flops_per_token / ASSUMED_FLOPS.get(device_type, 50e9)
                + steps_per_epoch * SECONDS_PER_STEP.get(device_type, 150e-6))
     return Estimate(param_bytes, activation_bytes, flops_per_token, tokens_per_epoch, seconds)
@@ -83,14 +97,19 @@ def check_range(name: str, value, label: str | None = None) -> None:
 
 def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens: int, num_tokens: int,
                    num_epochs: int = 1, lr: float = 1.0, theta: float | None = 1.0, device: torch.device | None = None,
-                   memory_fraction: float = 0.5) -> Estimate:
-    """Refuse settings that cannot run; return the estimate for those that can."""
+                   memory_fraction: float = 0.5, *, input: str = "onehot", embed: int = 0,
+                   detach: bool = True) -> Estimate:
+    """Refuse settings that cannot run; return the estimate for those that can (the switches as in RunSettings)."""
     check_range("batch_size", batch_size, "Batch size")
     check_range("num_steps", num_steps, "Number of steps")
     check_range("num_hiddens", num_hiddens, "Hidden size")
     check_range("num_epochs", num_epochs, "Number of epochs")
+    check_range("embed", embed, "Embedding size")
     if not (lr > 0 and lr < float("inf")):
         raise SettingsError(f"The learning rate must be a positive number (got {lr}).", "bad_lr", lr=lr)
+    if lr > MAX_LR:
+        raise SettingsError(f"The learning rate {lr:g} is too large: use at most {MAX_LR:.4g}, the largest float32 "
+                            "number.", "lr_too_large", lr=f"{lr:g}", max=f"{MAX_LR:.4g}")
     if theta is not None and not (theta > 0 and theta < float("inf")):
         raise SettingsError(f"The clipping threshold theta must be a positive number or off (got {theta}).",
                             "bad_theta", theta=theta)
@@ -99,7 +118,7 @@ def check_settings(vocab_size: int, batch_size: int, num_steps: int, num_hiddens
                             f"or a higher minimum frequency.", "vocab_too_large", size=f"{vocab_size:,}",
                             limit=f"{MAX_VOCAB:,}")
     est = estimate(vocab_size, batch_size, num_steps, num_hiddens, num_tokens,
-                   device.type if device is not None else "cpu")
+                   device.type if device is not None else "cpu", input=input, embed=embed, detach=detach)
     budget = available_memory(device) * memory_fraction
     if est.total_bytes > budget:
         raise SettingsError(f"These settings need about {est.total_bytes / 2**30:.1f} GiB but only "
