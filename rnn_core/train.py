@@ -1,30 +1,39 @@
 """Headless trainer: ``python -m rnn_core.train --epochs 500``.
 
 Progress goes to stderr; the last line on stdout is one JSON object with the run's figures. A problem the
-user can fix (bad corpus, sizes, device, divergence) exits with status 2 and one line on stderr.
+user can fix (bad corpus, sizes, paths, device, divergence: any ``rnn_core.errors.UserError``) exits with
+status 2 and one line on stderr, found before training wherever it can be. Ctrl-C (SIGINT) exits with status
+130 and one line that says what was saved: with ``--save``, the last finished epoch's model.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from . import fast, variants
-from .checkpoint import CheckpointError, read_checkpoint, save_checkpoint
-from .corpus import CLEANINGS, CorpusError, load_corpus
+from .checkpoint import read_checkpoint, write_atomic
+from .corpus import CLEANINGS, load_corpus
 from .data import tokenize_corpus
 from .engines import DEFAULT_ENGINE, ENGINES
-from .guards import SettingsError, check_settings
-from .model import DeviceError, device_label, resolve_device
+from .errors import UserError
+from .guards import SettingsError, check_range, check_settings
+from .model import device_label, resolve_device
 from .runs import RUN_ID, Run, RunSettings, RunStore, Scheduler
 from .training import DivergenceError, predict
 
-USER_ERRORS = (CorpusError, SettingsError, DeviceError, DivergenceError, CheckpointError)
+DEFAULT_HIDDEN = 512
+INTERRUPTED = 130  # the shell's status for a program ended by SIGINT (128 + 2)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run; the message says what was and was not saved."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,16 +51,20 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--max-tokens", type=int, default=10_000, help="use the first N tokens (<=0: all)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--num-steps", type=int, default=35)
-    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--hidden", type=int, default=None,
+                   help=f"hidden units (default {DEFAULT_HIDDEN}; with --load, the file's)")
     p.add_argument("--epochs", type=int, default=500)
     p.add_argument("--lr", type=float, default=1.0)
     p.add_argument("--clip", type=clip_value, default=1.0, help="gradient clipping threshold theta, or 'off'")
     p.add_argument("--random-iter", action="store_true", help="random partitioning (default: sequential)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
     p.add_argument("--engine", choices=sorted(ENGINES), default=DEFAULT_ENGINE)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads for training (default: 1 or every core, whichever trains faster at the "
+                        "moment; fix it, e.g. 1, for runs that repeat bit for bit)")
+    p.add_argument("--seed", type=int, default=0, help="0 to 2**63-1")
     p.add_argument("--prefix", default="time traveller")
-    p.add_argument("--save", default=None, help="write a checkpoint here")
+    p.add_argument("--save", default=None, help="write a checkpoint to this file (checked before training)")
     p.add_argument("--load", default=None, help="start from this checkpoint (from --save or the dashboard)")
     p.add_argument("--run-dir", default=None,
                    help="keep the run in this run store (run.json + log-spaced checkpoints), as the dashboard does")
@@ -88,8 +101,111 @@ def progress(view, total: int, out=None) -> None:
     out.flush()
 
 
+def usage_error(message: str) -> SettingsError:
+    """A command line's own error (a flag's value or path): an English sentence with no message id, as only the
+    commands (this one, ``python -m rnn_core.reference``) say it."""
+    return SettingsError(message)
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _can_write_in(folder: Path) -> str | None:
+    """None if a file can be made in ``folder`` (tried, then removed), else why not."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "permission denied"
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
+    return None
+
+
+def check_folder(path: str, label: str, is_target: bool = True) -> None:
+    """Refuse a folder that is not a directory or cannot be made or written, in one sentence that starts with
+    ``label`` (the flag and the user's path). ``is_target``: the folder is what the user named (not a file's).
+
+    Nothing is created: a folder that does not exist yet is judged by the nearest one above it that does.
+    """
+    folder = Path(path).expanduser().absolute()
+    if is_target and folder.exists() and not folder.is_dir():
+        raise SettingsError(f"{label} is a file, not a directory: name a directory.")
+    base = _nearest_existing(folder)
+    if not base.is_dir():
+        raise SettingsError(f"{label} cannot be made: {base} is a file, not a directory.")
+    why = _can_write_in(base)
+    if why is not None and is_target and base == folder:
+        raise SettingsError(f"{label} cannot be written to ({why}).")
+    if why is not None:
+        raise SettingsError(f"{label} cannot be {'made' if is_target else 'written'}: {base} cannot be written to "
+                            f"({why}).")
+
+
+def check_save_path(path: str) -> None:
+    """Refuse a --save path that names a directory or lies where no file can be written (before training)."""
+    target = Path(path).expanduser()
+    if target.is_dir() or path.endswith(("/", os.sep)):
+        raise SettingsError(f"--save {path} is a directory: give a file name, e.g. {Path(path) / 'model.pt'}.")
+    check_folder(str(target.parent), f"--save {path}", is_target=False)
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """The run directory and the --save file, checked before any work so that nothing is half done."""
+    if args.run_dir:
+        check_folder(args.run_dir, f"--run-dir {args.run_dir}")
+    if args.save:
+        check_save_path(args.save)
+
+
+def check_numbers(args: argparse.Namespace) -> None:
+    """Values argparse cannot bound: the seed's range and the thread count."""
+    check_range("seed", args.seed, "Seed")
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise SettingsError(f"--threads must be a whole number from 1 to 1,024 (got {args.threads}).")
+
+
+def note(line: str) -> None:
+    """A line of its own on stderr (after the progress bar's, if one is drawn)."""
+    global _bar_open
+    sys.stderr.write(("\n" if _bar_open else "") + line + "\n")
+    sys.stderr.flush()
+    _bar_open = False
+
+
+def save_epoch(training: Run, path: str, epoch: int) -> None:
+    """Write the run's model at ``epoch`` (its last finished one) to ``path``; an OSError names ``path``."""
+    try:
+        write_atomic(path, training.checkpoint_bytes(epoch))
+    except OSError as exc:  # said with the user's path, not write_atomic's temporary file
+        raise SettingsError(f"--save {path} could not be written ({(exc.strerror or str(exc)).lower()}).") from None
+
+
+def interrupted(training: Run, args: argparse.Namespace) -> str:
+    """After Ctrl-C: save the last finished epoch to --save, and say what was and was not saved."""
+    latest = training.latest()
+    epoch = latest[0] if latest is not None else 0
+    where = f"after epoch {epoch} of {args.epochs}" if epoch else f"in epoch 1 of {args.epochs}"
+    kept = []
+    if epoch and args.save:
+        save_epoch(training, args.save, epoch)
+        kept.append(f"saved epoch {epoch} to {args.save}")
+    if epoch and args.run_dir:
+        kept.append(f"run {training.id} in {args.run_dir} keeps epoch {epoch}")
+    if not kept:
+        why = "no epoch had finished" if epoch == 0 else "no --save or --run-dir was given"
+        kept.append(f"nothing was saved ({why})")
+    return f"interrupted {where}: {'; '.join(kept)}"
+
+
 def run(args: argparse.Namespace) -> dict:
     """Train as the arguments say; returns the summary dict."""
+    check_numbers(args)
+    check_paths(args)
     device = resolve_device(args.device)
     tc = tokenize_corpus(load_corpus(args.corpus, seed=args.seed), args.token, args.max_tokens, clean=args.clean)
     init_params = None
@@ -98,16 +214,22 @@ def run(args: argparse.Namespace) -> dict:
         if vocab.idx_to_token != tc.vocab.idx_to_token:
             raise SettingsError(f"{args.load} was trained on another vocabulary ({len(vocab)} tokens) than "
                                 f"{args.corpus}'s ({len(tc.vocab)}): use the corpus and token type it was trained on.")
-        args.hidden = int(init_params["W_hh"].shape[0])
+        held = int(init_params["W_hh"].shape[0])
+        if args.hidden is not None and args.hidden != held:
+            note(f"note: {args.load} holds {held} hidden units: training with {held}, not --hidden {args.hidden}")
+        args.hidden = held
+    elif args.hidden is None:
+        args.hidden = DEFAULT_HIDDEN
+    switches = variants.settings_from_args(args)
     check_settings(len(tc.vocab), args.batch_size, args.num_steps, args.hidden, len(tc.corpus),
-                   args.epochs, args.lr, args.clip, device)
+                   args.epochs, args.lr, args.clip, device, input=switches["input"], embed=switches["embed"],
+                   detach=switches["detach"])
     if args.engine == "fast" and device.type == "cpu":  # the whole run on the C++ kernels, built first if need be
         fast.kernels(block=True, announce=lambda line: print(line, file=sys.stderr, flush=True))
     settings = RunSettings(corpus=str(args.corpus), token=args.token, batch=args.batch_size, steps=args.num_steps,
                            hidden=args.hidden, lr=args.lr, epochs=args.epochs, clip=args.clip,
                            partition="random" if args.random_iter else "sequential", engine=args.engine,
-                           device=args.device, seed=args.seed, prefix=args.prefix,
-                           **variants.settings_from_args(args))
+                           device=args.device, seed=args.seed, prefix=args.prefix, **switches)
     heldout_text = None
     if settings.heldout.startswith("upload:"):
         heldout_text = Path(settings.heldout.removeprefix("upload:")).read_bytes()
@@ -117,23 +239,31 @@ def run(args: argparse.Namespace) -> dict:
     try:
         training = Run.create(settings, tc, store=store, run_id=args.run_id, device=device, init_params=init_params,
                               heldout_text=heldout_text)
+    except UserError:
+        raise
     except ValueError as exc:  # a switch or held-out text that cannot be used, said in one sentence
         raise SettingsError(str(exc)) from None
-    # The dashboard's scheduler with this one run: the same turns and the same choice of threads (1 or every
-    # core, whichever trains faster on this machine now: on busy cores, every core can be many times slower)
-    scheduler = Scheduler()
+    # The dashboard's scheduler with this one run: the same turns and, unless --threads fixes it, the same
+    # choice of threads (1 or every core, whichever trains faster on this machine now: on busy cores, every core
+    # can be many times slower). A fixed count gives the same sums in the same order, so a rerun repeats the
+    # figures bit for bit on the same machine.
+    scheduler = Scheduler(threads=args.threads)
     start = time.perf_counter()
     scheduler.start(training)
-    shown = 0
+    shown, stopped_by_user = 0, False
     try:
         while training.running:
             time.sleep(0.1)
             if not args.quiet and training.epoch > shown:
                 shown = training.epoch
                 progress(training.view(), args.epochs)
+    except KeyboardInterrupt:
+        stopped_by_user = True
     finally:
-        scheduler.stop(training)
+        scheduler.stop(training)  # its chunk in progress ends; the last finished epoch is kept
         scheduler.close()
+    if stopped_by_user:
+        raise Interrupted(interrupted(training, args))
     seconds = time.perf_counter() - start
     view = training.view()
     if view.status == "failed":
@@ -147,8 +277,7 @@ def run(args: argparse.Namespace) -> dict:
     net = training.trainer.net
     last = view.last
     if args.save:
-        save_checkpoint(args.save, net, tc.vocab, {**asdict(view.settings), "epoch": view.epoch,
-                                                   "perplexity": last["perplexity"]})
+        save_epoch(training, args.save, view.epoch)
     train_seconds = sum(r["seconds"] for r in view.records)
     return {
         "perplexity": last["perplexity"], "loss": last["loss"],
@@ -159,29 +288,38 @@ def run(args: argparse.Namespace) -> dict:
         "num_tokens": len(tc.corpus), "batch_size": args.batch_size, "num_steps": args.num_steps,
         "hidden": args.hidden, "lr": args.lr, "clip": args.clip, "random_iter": args.random_iter,
         "seed": args.seed, "sample": predict(args.prefix, 50, net, tc.vocab), "run": training.id,
-        "checkpoints": list(view.checkpoints),
+        "checkpoints": list(view.checkpoints), "threads": args.threads,
         "engine_used": view.settings.engine, "activation": settings.activation, "input": settings.input,
         "detach": settings.detach, "predict": settings.predict, "heldout": settings.heldout,
         "heldout_perplexity": last.get("heldout_perplexity"),
     }
 
 
-def main(argv=None) -> int:
+def guarded(work) -> int:
+    """Call ``work()``: 0 when it returns; 2 with one line on stderr for a problem the user can fix; 130 after
+    Ctrl-C, with one line that says what was saved."""
     try:
-        summary = run(parse_args(argv))
-    except USER_ERRORS as exc:
-        message = f"error: {exc}"
+        work()
+    except UserError as exc:  # every error a user can cause, the run store's included
+        message, code = f"error: {exc}", 2
     except torch.OutOfMemoryError:
-        message = "error: the device ran out of memory: lower the batch size, steps or hidden size, or use --device cpu"
-    except OSError as exc:  # e.g. --save into a folder that cannot be written
-        message = f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        message, code = ("error: the device ran out of memory: lower the batch size, steps or hidden size, or use "
+                         "--device cpu"), 2
+    except OSError as exc:  # e.g. a --heldout file that cannot be read
+        message, code = f"error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 2
+    except Interrupted as exc:
+        message, code = str(exc), INTERRUPTED
     except KeyboardInterrupt:
-        message = "error: interrupted"
+        message, code = "interrupted before training began: nothing was saved", INTERRUPTED
     else:
-        print(json.dumps(summary))
         return 0
-    sys.stderr.write(("\n" if _bar_open else "") + message + "\n")
-    return 2
+    note(" ".join(message.split()))  # one line, whatever the sentence held
+    return code
+
+
+def main(argv=None) -> int:
+    """The CLI: the summary as one JSON line on stdout (status 0), else status 2 or 130 and one line on stderr."""
+    return guarded(lambda: print(json.dumps(run(parse_args(argv)))))
 
 
 if __name__ == "__main__":

@@ -1,17 +1,22 @@
-"""The headless trainer: a JSON line on success, status 2 and one line on stderr for bad input.
+"""The headless trainer: a JSON line on success, status 2 and one line on stderr for bad input, status 130 and
+one line that says what was saved after Ctrl-C.
 
-One test runs it as the program a user starts; the rest call the same ``main(argv)`` in-process, which spares
+Two tests run it as the program a user starts; the rest call the same ``main(argv)`` in-process, which spares
 a Python and torch start-up per case.
 """
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-from rnn_core.train import main
+from rnn_core.train import guarded, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,3 +151,196 @@ def test_a_run_dir_holds_the_run_as_the_dashboard_keeps_it(tmp_path, capsys, fas
 
     run = RunStore(tmp_path, reference_root=None).load("cli-run")
     assert run.status == "done" and run.checkpoints == [1, 2, 5, 10, 12] and run.epoch == 12
+
+
+def _one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+def _file(tmp):
+    path = tmp / "a-file"
+    path.write_text("not a directory")
+    return str(path)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def _unwritable_dir(tmp):
+    """A directory no file can be made in: one made read-only, or, where that does not hold (root), /sys."""
+    folder = tmp / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if not _writable(folder):
+        return str(folder)
+    folder.chmod(0o755)
+    if Path("/sys").is_dir() and not _writable(Path("/sys")):
+        return "/sys"
+    pytest.skip("no directory here refuses this user's writes")
+
+
+def _no_proc(tmp):
+    if not Path("/proc").is_dir():
+        pytest.skip("no /proc on this system")
+    return "/proc/x"
+
+
+def _tmp_dir(tmp):
+    folder = tmp / "a-folder"
+    folder.mkdir()
+    return str(folder)
+
+
+# (arguments, what the one line names): each refused before any work, with the user's own value or path
+SMALL = ["--corpus", "counting", "--hidden", "16", "--batch-size", "8", "--num-steps", "10", "--epochs", "2"]
+
+
+@pytest.mark.parametrize("flag,make_value,expected", [
+    ("--lr", lambda tmp: "1e308", "The learning rate 1e+308 is too large"),
+    ("--lr", lambda tmp: "inf", "learning rate must be a positive number (got inf)"),
+    ("--lr", lambda tmp: "nan", "learning rate must be a positive number (got nan)"),
+    ("--embed", lambda tmp: "-1", "Embedding size must be a whole number from 0 to 20,000 (got -1)"),
+    ("--embed", lambda tmp: "100000000", "Embedding size must be a whole number from 0 to 20,000 (got 100000000)"),
+    ("--seed", lambda tmp: "99999999999999999999999",
+     "Seed must be a whole number from 0 to 9,223,372,036,854,775,807 (got 99999999999999999999999)"),
+    ("--run-dir", _file, "is a file, not a directory"),
+    ("--run-dir", _no_proc, "cannot be made"),
+    ("--run-dir", _unwritable_dir, "cannot be written to"),
+    ("--save", _tmp_dir, "is a directory"),
+    ("--save", lambda tmp: os.path.join(_unwritable_dir(tmp), "model.pt"), "cannot be written"),
+    ("--save", lambda tmp: os.path.join(_file(tmp), "model.pt"), "is a file, not a directory"),
+], ids=["lr-1e308", "lr-inf", "lr-nan", "embed-negative", "embed-huge", "seed-huge", "run-dir-file",
+        "run-dir-proc", "run-dir-unwritable", "save-directory", "save-unwritable", "save-under-a-file"])
+def test_a_bad_value_or_path_is_one_line_that_names_it(tmp_path, capsys, flag, make_value, expected,
+                                                      fast_kernels_built):
+    value = make_value(tmp_path)
+    switches = ["--input", "embedding"] if flag == "--embed" else []
+    assert main([*SMALL, *switches, flag, value, "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    line = _one_error_line(err)
+    assert out == "" and expected in line, line
+    if flag in ("--run-dir", "--save"):
+        assert f"{flag} {value} " in line and ".tmp" not in line  # the user's path, never a temporary file's
+
+
+def test_save_into_a_directory_is_refused_before_any_epoch(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    # with the progress bar on: a single epoch would have drawn it, and the run store would hold a checkpoint
+    assert main([*SMALL, "--epochs", "50", "--run-dir", str(runs), "--run-id", "refused",
+                 "--save", _tmp_dir(tmp_path)]) == 2
+    line = _one_error_line(capsys.readouterr().err)
+    assert "a-folder is a directory" in line and "ppl" not in line
+    assert not runs.exists()  # nothing was made, not even the run directory
+
+
+def test_the_memory_guard_counts_every_parameter_and_the_graph_kept_without_detaching():
+    from rnn_core.engines import make_model
+    from rnn_core.guards import BYTES_PER_FLOAT, PARAM_COPIES, SettingsError, check_settings, estimate
+    from rnn_core.model import formula_params
+
+    V, h = 28, 16
+    for engine, switches in [("lesson", {}), ("fast", {}), ("torch", {}), ("lesson", {"input": "embedding"}),
+                             ("lesson", {"input": "embedding", "embed": 7})]:
+        net = make_model(engine, V, h, "cpu", seed=0, **switches)
+        numel = sum(t.numel() for t in formula_params(net).values())
+        est = estimate(V, 8, 10, h, 1000, **switches)
+        assert est.param_bytes == PARAM_COPIES * BYTES_PER_FLOAT * numel, (engine, switches)
+    # an embedding of 20,000 is refused where the same one-hot model fits
+    onehot = estimate(V, 8, 10, h, 1000)
+    wide = estimate(V, 8, 10, h, 1000, input="embedding", embed=20_000)
+    assert wide.total_bytes > 50 * onehot.total_bytes
+    from rnn_core.guards import available_memory
+
+    fraction = (onehot.total_bytes * wide.total_bytes) ** 0.5 / available_memory()  # a budget between the two
+    check_settings(V, 8, 10, h, 1000, memory_fraction=fraction)
+    with pytest.raises(SettingsError, match="GiB"):
+        check_settings(V, 8, 10, h, 1000, memory_fraction=fraction, input="embedding", embed=20_000)
+    # without detaching, the graph of all 12 minibatches of an epoch is held at once
+    assert estimate(V, 8, 10, h, 1000, detach=False).activation_bytes == 12 * onehot.activation_bytes
+
+
+def test_load_says_that_the_files_hidden_size_wins(tmp_path, capsys, fast_kernels_built):
+    saved = tmp_path / "small.pt"
+    assert main([*SMALL, "--quiet", "--save", str(saved)]) == 0  # 16 hidden units
+    capsys.readouterr()
+    assert main([*SMALL, "--quiet", "--load", str(saved), "--hidden", "64"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.strip().splitlines()[-1])["hidden"] == 16
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [f"note: {saved} holds 16 hidden units: training with 16, not --hidden 64"]
+    # the same size asked for: nothing to say
+    assert main([*SMALL, "--quiet", "--load", str(saved)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def _training(args: list[str]) -> tuple[subprocess.Popen, bytes]:
+    """``python -m rnn_core.train ARGS``, returned once its progress bar is past epoch 1: (process, stderr so far)."""
+    if os.name != "posix":
+        pytest.skip("SIGINT is POSIX")
+    proc = subprocess.Popen([sys.executable, "-m", "rnn_core.train", *SMALL, "--epochs", "100000", *args], cwd=ROOT,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            # a shell's background job starts with SIGINT ignored, and Python then never sees it
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    err = b""
+    deadline = time.monotonic() + 300  # generous: a start-up on a busy machine
+    try:
+        while not re.search(rb"\] [2-9]\d*/100000", err):  # the progress bar past epoch 1
+            assert proc.poll() is None and time.monotonic() < deadline, err.decode(errors="replace")
+            err += os.read(proc.stderr.fileno(), 4096)
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, err
+
+
+def _interrupt(proc: subprocess.Popen, err: bytes) -> tuple[bytes, str]:
+    """Send SIGINT, wait for the end: (stdout, the whole stderr)."""
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, rest = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return out, (err + rest).decode()
+
+
+def test_ctrl_c_saves_the_last_finished_epoch_and_says_so(tmp_path, fast_kernels_built):
+    save = tmp_path / "model.pt"
+    out, err = _interrupt(*_training(["--save", str(save)]))
+    assert out == b"" and "Traceback" not in err, err
+    lines = [line for line in err.split("\n") if line.strip()]
+    assert len(lines) == 2, err  # the progress bar's line, then one line that says what was saved
+    found = re.fullmatch(r"interrupted after epoch (\d+) of 100000: saved epoch (\d+) to (.+)", lines[1])
+    assert found and found[1] == found[2] and found[3] == str(save), lines[1]
+    from rnn_core.checkpoint import read_checkpoint
+
+    assert read_checkpoint(save)[2]["epoch"] == int(found[1]) >= 2
+
+
+def test_a_second_writer_of_a_run_directory_is_refused_in_one_line(tmp_path, capsys, fast_kernels_built):
+    runs = tmp_path / "runs"
+    proc, err = _training(["--run-dir", str(runs), "--run-id", "shared"])
+    try:
+        assert main([*SMALL, "--quiet", "--run-dir", str(runs), "--run-id", "shared"]) == 2
+        line = _one_error_line(capsys.readouterr().err)
+        assert "shared" in line and "another process" in line, line
+    finally:
+        out, err = _interrupt(proc, err)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert re.search(r"interrupted after epoch \d+ of 100000: run shared in .* keeps epoch \d+\n$", err), err
+
+
+def test_ctrl_c_before_training_says_nothing_was_saved(capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert guarded(interrupted) == 130
+    assert capsys.readouterr().err == "interrupted before training began: nothing was saved\n"
