@@ -220,19 +220,17 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
                              hoverinfo="skip", showlegend=False, cliponaxis=False))
     traces.append(_text(gx, [y + 1.25 for y in gy], glabel, position="bottom center"))
 
+    traces.append(go.Scatter(x=xs, y=ys, text=words, mode="text", textfont=dict(size=sizes, color="#31333f"),
+                             hoverinfo="skip", showlegend=False, cliponaxis=False))
+
     # ---- row names on the left, unit numbers beside the first step's cells
     left = -LABEL_W - 0.3 * (len(str(max(units))) - 1)  # room for the unit numbers (u7, u263)
-    rows_named = [(y_token + 0.9, "unrolled.chart.row_input"), (y_b + k / 2, "unrolled.chart.row_sum"),
-                  (y_c + k / 2, "unrolled.chart.row_phi"), (y_p + 1.6, "unrolled.chart.row_softmax"),
-                  (y_e + 1.2, "unrolled.chart.row_predicted"), (y_f + 1.0, "unrolled.chart.row_backward")]
+    named = [(y_token + 0.9, "row_input"), (y_b + k / 2, "row_sum"), (y_c + k / 2, "row_phi"),
+             (y_p + 1.6, "row_softmax"), (y_e + 1.2, "row_predicted"), (y_f + 1.0, "row_backward")]
     if e:
-        rows_named.append((0.5, "unrolled.chart.scale"))
-    for y, key in rows_named:
-        word(left, y, t(key, lang, t=step, power=power_text(e)), NUMBER_FONT)
-    traces.append(go.Scatter(x=xs[:-len(rows_named)], y=ys[:-len(rows_named)], text=words[:-len(rows_named)],
-                             mode="text", textfont=dict(size=sizes[:-len(rows_named)], color="#31333f"),
-                             hoverinfo="skip", showlegend=False, cliponaxis=False))
-    traces.append(_text(xs[-len(rows_named):], ys[-len(rows_named):], words[-len(rows_named):],
+        named.append((0.5, "scale"))  # the cells' numbers are in units of 10^e
+    traces.append(_text([left] * len(named), [y for y, _ in named],
+                        [t(f"unrolled.chart.{key}", lang, t=step, power=power_text(e)) for _, key in named],
                         position="middle right"))
     unit_y = [y_b + j + 0.5 for j in range(k)] + [y_c + j + 0.5 for j in range(k)]
     traces.append(_text([-0.12] * (2 * k), unit_y, [f"{t('unrolled.chart.unit_short', lang)}{u_}" for u_ in units] * 2,
@@ -291,7 +289,7 @@ def weights_figure(u: Unrolled, step: int, units: list[int], lang: str = "en") -
                                  tickfont=dict(size=NUMBER_FONT - 1), fixedrange=True, showgrid=False)
         layout_axes[yaxis] = dict(domain=list(yd), anchor=xa, type="category", autorange="reversed",
                                   tickfont=dict(size=NUMBER_FONT), fixedrange=True, showgrid=False,
-                                  showticklabels=name in ("W_xh", "W_hh", "b_h"))
+                                  showticklabels=name in ("W_xh", "W_hh"))
         title = titles[name] if not e else f"{titles[name]}  (×{power_text(e)})"
         notes.append(dict(text=title, x=xd[0], y=yd[1], xref="paper", yref="paper", xanchor="left",
                           yanchor="bottom", yshift=18, showarrow=False, font=dict(size=NUMBER_FONT + 3)))

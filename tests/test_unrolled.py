@@ -257,3 +257,15 @@ def test_the_untrained_model_says_it_is_untrained_in_chinese():
     assert_clean(at)
     assert at.title[0].value.startswith("2b · 循环的展开")
     assert "未训练" in texts(at.warning)
+
+
+def test_the_text_comes_from_the_link_and_a_page_turn_keeps_the_language():
+    at = open_app("unrolled", lang="zh", unrolled_text="the time machine", t=4)
+    assert_clean(at)
+    box = at.text_input(key="unrolled_text")
+    assert box.value == "the time machine" and box.proto.query_param_key == "unrolled_text"
+    assert at.slider(key="t").max == len("the time machine") - 1
+    at.button(key="page_next").click().run()  # the bound ?t= and ?unrolled_text= stay behind, the rest goes along
+    assert_clean(at)
+    assert at.title[0].value.startswith("3 · ") and at.query_params.get("lang") in ("zh", ["zh"])
+    assert "t" not in at.query_params

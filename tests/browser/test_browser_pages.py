@@ -16,7 +16,7 @@ from tests.browser import st_browser as sb
 # The slider each page depends on most, moved one step down from the lesson's value (not cached yet).
 # Training and Exercises are left out: their speed is the live curve's (test_browser_training.py) and the
 # pair's (test_browser_exercises.py).
-SLIDER_FOR_PAGE = {"": "batch", "data": "steps", "shapes": "hidden", "identity": "hidden",
+SLIDER_FOR_PAGE = {"": "batch", "data": "steps", "shapes": "hidden", "unrolled": None, "identity": "hidden",
                    "training": None, "inside": "hidden", "generate": "hidden", "exercises": None}
 
 
