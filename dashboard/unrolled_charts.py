@@ -67,15 +67,14 @@ def power_text(e: int) -> str:
     return "10" + str(e).translate(SUPERSCRIPT)
 
 
-def _text(x, y, text, size=NUMBER_FONT, color="#31333f", position="middle center", hovertext=None) -> go.Scatter:
+def _text(x, y, text, size=NUMBER_FONT, color="#31333f", position="middle center") -> go.Scatter:
     return go.Scatter(x=list(x), y=list(y), text=list(text), mode="text", textposition=position,
-                      textfont=dict(size=size, color=color), hoverinfo="text" if hovertext else "skip",
-                      hovertext=hovertext, showlegend=False, cliponaxis=False)
+                      textfont=dict(size=size, color=color), hoverinfo="skip", showlegend=False, cliponaxis=False)
 
 
-def _rect(x0, y0, x1, y1, fill="rgba(0,0,0,0)", line="#b0b3bb", width=1, layer="above", dash=None) -> dict:
+def _rect(x0, y0, x1, y1, fill="rgba(0,0,0,0)", line="#b0b3bb", width=1, layer="above") -> dict:
     return dict(type="rect", x0=x0, y0=y0, x1=x1, y1=y1, fillcolor=fill, layer=layer,
-                line=dict(color=line, width=width, dash=dash))
+                line=dict(color=line, width=width))
 
 
 def _arrow(x0, y0, x1, y1, color, width=1.5) -> dict:
@@ -133,8 +132,8 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
     text = scaled_text(z, e, digits)
     zmax = float(np.nanmax(np.abs(z))) or 1.0
     traces = [go.Heatmap(z=z, x=edges_x, y=edges_y, text=text, texttemplate="%{text}",
-                         textfont=dict(size=NUMBER_FONT), customdata=hover, hovertemplate="%{customdata}<extra></extra>",
-                         colorscale=DIVERGING, zmin=-zmax, zmax=zmax, zmid=0, showscale=False, xgap=1, ygap=1)]
+                         textfont=dict(size=NUMBER_FONT), customdata=hover,
+                         hovertemplate="%{customdata}<extra></extra>", colorscale=DIVERGING, zmin=-zmax, zmax=zmax, zmid=0, showscale=False, xgap=1, ygap=1)]
     shapes, arrows = [], []
 
     # ---- highlight of the chosen step, drawn under everything
@@ -251,7 +250,7 @@ def weights_figure(u: Unrolled, step: int, units: list[int], lang: str = "en") -
     p = {k: v.double().numpy() for k, v in u.params.items()}
     tokens = [show_token(tok) for tok in u.tokens]
     V, k = len(tokens), len(units)
-    blocks = {  # name -> (matrix, x domain, y domain, row labels, column labels)
+    blocks = {  # name -> the numbers drawn: rows are tokens (top) or units, columns are units
         "W_xh": p["W_xh"][:, units], "W_hq": p["W_hq"][units, :].T, "b_q": p["b_q"][:, None],
         "W_hh": p["W_hh"][np.ix_(units, units)], "b_h": p["b_h"][units][None, :],
     }
