@@ -77,7 +77,7 @@ PROGRESS_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+)")
 # "... batch size 31 (this run: 32) ...": the setting named as the Training page names it (English)
 DIFFERS_RE = {k: re.compile(rf"{re.escape(t(f'setting.{k}', 'en'))} (\d+) \(this run: (\d+)\)")
               for k in ("batch", "steps")}
-SIDEBAR_MODEL_RE = re.compile(r"Session model: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
+SIDEBAR_MODEL_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
 BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs on (?P<title>.+?), "
                        r"(?P<hidden>\d+) hidden units")
 def _int(text: str) -> int:
@@ -175,6 +175,7 @@ class Client:
         self.run_started = 0.0
         self.first_update = None  # fragment runs done before Start's first epoch was shown
         self.shown: dict[str, tuple[float, str]] = {}  # what the page shows: name -> (time received, text)
+        self.sample_next = False  # the next code block is the sample under the Samples heading
         self.closed = False
 
     # ------------------------------------------------------------ the protocol
@@ -273,15 +274,19 @@ class Client:
                 self.rec.errors.append(f"traceback text on the page: {body[:200]}")
             if body.startswith(("**Settings:**", "**This run:**")):
                 self.shown["settings"] = (now, body.replace("**", ""))
-            elif "Session model:" in body:
+            elif SIDEBAR_MODEL_RE.search(body):
                 self.shown["sidebar_model"] = (now, body.replace("**", ""))
         elif kind == "progress":
             self.shown["progress"] = (now, el.progress.text)
             self.progress_seen.append(now)
         elif kind == "heading" and "Samples from" in el.heading.body:
             self.shown["samples_heading"] = (now, el.heading.body)
-        elif kind == "code" and el.code.language != "python":
+            self.sample_next = True
+        elif kind == "code" and el.code.language != "python" and self.sample_next:
+            # the sample is the code block right under its heading; other code blocks (an error, the owner key
+            # in its popover) are not samples
             self.shown["sample"] = (now, el.code.code_text)
+            self.sample_next = False
 
     async def until(self, condition, what: str, timeout_s: float = WAIT_TIMEOUT_S) -> None:
         """Wait for `condition()` (checked after every message), or raise TimeoutError naming `what`."""
