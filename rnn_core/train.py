@@ -8,10 +8,13 @@ status 2 and one line on stderr, found before training wherever it can be. Ctrl-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -185,6 +188,20 @@ def save_epoch(training: Run, path: str, epoch: int) -> None:
         raise SettingsError(f"--save {path} could not be written ({(exc.strerror or str(exc)).lower()}).") from None
 
 
+@contextlib.contextmanager
+def further_interrupts_ignored():
+    """Ctrl-C does nothing inside: after a first Ctrl-C, the run is stopped and saved whole, however often it is
+    pressed again (a terminal's ``timeout`` passes its own SIGINT on too)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives signals (and may set their handlers)
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 def interrupted(training: Run, args: argparse.Namespace) -> str:
     """After Ctrl-C: save the last finished epoch to --save, and say what was and was not saved."""
     latest = training.latest()
@@ -259,11 +276,14 @@ def run(args: argparse.Namespace) -> dict:
                 progress(training.view(), args.epochs)
     except KeyboardInterrupt:
         stopped_by_user = True
+        with further_interrupts_ignored():
+            scheduler.stop(training)  # its chunk in progress ends; the last finished epoch is kept
+            scheduler.close()
+            raise Interrupted(interrupted(training, args)) from None
     finally:
-        scheduler.stop(training)  # its chunk in progress ends; the last finished epoch is kept
-        scheduler.close()
-    if stopped_by_user:
-        raise Interrupted(interrupted(training, args))
+        if not stopped_by_user:
+            scheduler.stop(training)
+            scheduler.close()
     seconds = time.perf_counter() - start
     view = training.view()
     if view.status == "failed":

@@ -301,10 +301,12 @@ def _training(args: list[str]) -> tuple[subprocess.Popen, bytes]:
     return proc, err
 
 
-def _interrupt(proc: subprocess.Popen, err: bytes) -> tuple[bytes, str]:
-    """Send SIGINT, wait for the end: (stdout, the whole stderr)."""
+def _interrupt(proc: subprocess.Popen, err: bytes, times: int = 1) -> tuple[bytes, str]:
+    """Send SIGINT (``times`` times in a row, as an impatient user or a terminal's timeout does), wait for the end:
+    (stdout, the whole stderr)."""
     try:
-        proc.send_signal(signal.SIGINT)
+        for _ in range(times):
+            proc.send_signal(signal.SIGINT)
         out, rest = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
@@ -312,9 +314,10 @@ def _interrupt(proc: subprocess.Popen, err: bytes) -> tuple[bytes, str]:
     return out, (err + rest).decode()
 
 
-def test_ctrl_c_saves_the_last_finished_epoch_and_says_so(tmp_path, fast_kernels_built):
+@pytest.mark.parametrize("times", [1, 3])
+def test_ctrl_c_saves_the_last_finished_epoch_and_says_so(tmp_path, fast_kernels_built, times):
     save = tmp_path / "model.pt"
-    out, err = _interrupt(*_training(["--save", str(save)]))
+    out, err = _interrupt(*_training(["--save", str(save)]), times=times)
     assert out == b"" and "Traceback" not in err, err
     lines = [line for line in err.split("\n") if line.strip()]
     assert len(lines) == 2, err  # the progress bar's line, then one line that says what was saved
