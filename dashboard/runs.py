@@ -546,23 +546,27 @@ def _info_for(vocab: rnn_core.Vocab, ctx) -> CorpusInfo:
     return info if info.vocab.idx_to_token == vocab.idx_to_token else ctx.info
 
 
-def _epoch_from_url(epochs: list[int]) -> int:
-    """The scrubber's first value: the URL's epoch when it is one of ``epochs``, else the nearest one (a bad
-    value is named in a warning with the epoch shown), else the last."""
+def _epoch_from_url(epochs: list[int]) -> None:
+    """Check the URL's epoch before the scrubber is drawn: a value that is not one of ``epochs`` is named in a
+    warning with the nearest one (the last for a value that is no number), and that epoch replaces it in the
+    URL, so the scrubber, bound to ``?epoch=``, starts there and a copied link reopens what is shown. The page
+    runs again for it (Streamlit seeds a bound widget from the URL it was opened with)."""
     raw = st.query_params.get("epoch")
     notes = _warnings()
     if raw is None or not epochs:
-        return epochs[-1] if epochs else 0
+        return
     try:
         wanted = int(raw)
     except ValueError:
         wanted = None
     if wanted in epochs:
-        notes.pop("epoch", None)
-        return wanted
+        if notes.get("epoch", (None, None))[1] != wanted:
+            notes.pop("epoch", None)  # a good link, not the epoch a bad one was replaced by
+        return
     used = epochs[-1] if wanted is None else min(epochs, key=lambda e: (abs(e - wanted), -e))
     notes["epoch"] = (t("url.epoch", value=_url_text(raw), used=used), used)
-    return used
+    if "epoch" not in st.session_state and layout.url_replace("epoch", used, epochs[-1]):
+        st.rerun()
 
 
 def _model_from_url(default: str, name) -> None:
@@ -645,10 +649,10 @@ def _chosen_model(ctx, choice: str, mine: Run | None, refs: list[Run], c1, c2) -
     if not epochs:
         return _untrained(ctx)
     notes = _warnings()
-    first = _epoch_from_url(epochs)
+    _epoch_from_url(epochs)
     with c2:
         if len(epochs) > 1:
-            epoch = st.select_slider(t("runs.checkpoint"), epochs, value=first, key="epoch",
+            epoch = st.select_slider(t("runs.checkpoint"), epochs, value=epochs[-1], key="epoch",
                                      bind="query-params", help=t("runs.checkpoint_help"))
         else:
             epoch = epochs[0]
