@@ -259,7 +259,7 @@ def test_an_uploaded_checkpoint_shows_its_own_epoch_and_perplexity():
     assert row["epochs"] == "5/5" and row["perplexity"] == ppl
     assert "stop_training" in button_keys(b)  # B's own run (an upload never replaces another's)
     inside = b.switch_page("views/inside.py").run()
-    assert f"Trained model of this session: 5 epochs" in inside.success[0].value and ppl in inside.success[0].value
+    assert "Trained model of this session: 5 epochs" in inside.success[0].value and ppl in inside.success[0].value
     assert f"5/5 epochs, perplexity {ppl}" in texts(inside.sidebar.caption)
 
 
