@@ -66,7 +66,7 @@ def settings_line() -> None:
 # Start and Stop first, then the live curves: both on a projector's first screen (1280x720)
 if shared:
     st.info(t("training.shared", id=run.id), icon=":material/visibility:")
-b1, b2, _ = st.columns([1, 1.6, 2.4] if shared else [1, 1, 3], gap="medium")  # room for "Train my own copy"
+b1, b2, _ = st.columns([1, 2.4, 1.6] if shared else [1, 1, 3], gap="medium")  # room for "Train my own copy"
 b1.button(t("training.start"), type="secondary" if shared else "primary", disabled=estimate is None,
           width="stretch", key="start_training", on_click=runs.press_start, args=(s, info, ctx.device),
           help=t("training.start_help"), shortcut=pages.KEYS["start"])
