@@ -543,3 +543,30 @@ def spectrum_chart(spectra: pd.DataFrame, lang: str = "en") -> go.Figure:
         go.Scatter(x=epochs, y=spectra["sigma_max"].tolist() if len(spectra) else [], mode="lines+markers",
                    name="σ_max(W_hh)", line=dict(color=COLORS["accent"], width=3)),
     ], layout)
+
+
+# ---------------------------------------------------------------- Playback through training
+
+def perplexity_marker(history: pd.DataFrame, epoch: int, checkpoints: list[int] | None = None,
+                      lang: str = "en") -> go.Figure:
+    """A small perplexity-by-epoch curve of a run (log x: checkpoints sit at 1, 2, 5, 10, ...), its checkpoints
+    as dots and a marker at ``epoch``, the frame shown. ``history`` holds the run's records (epoch, perplexity)."""
+    h = history[["epoch", "perplexity"]].dropna()
+    fig = go.Figure(go.Scatter(x=h["epoch"], y=h["perplexity"], mode="lines", line=dict(color=COLORS["ppl"], width=2),
+                               hovertemplate=hover(t("chart.epoch", lang) + " %{x}",
+                                                   t("chart.ppl", lang) + " %{y:.3f}"),
+                               showlegend=False))
+    at = h.set_index("epoch")["perplexity"]
+    saved = [e for e in (checkpoints or []) if e in at.index]
+    if saved:
+        fig.add_trace(go.Scatter(x=saved, y=[at[e] for e in saved], mode="markers", hoverinfo="skip",
+                                 marker=dict(color=COLORS["ref"], size=6), showlegend=False))
+    if epoch in at.index:
+        fig.add_trace(go.Scatter(x=[epoch], y=[at[epoch]], mode="markers+text", text=[f"{at[epoch]:.2f}"],
+                                 textposition="top right", hoverinfo="skip", showlegend=False,
+                                 marker=dict(color=COLORS["accent"], size=14, line=dict(color="black", width=1))))
+    fig.update_layout(template=TEMPLATE, height=200, margin=dict(l=60, r=20, t=10, b=45),
+                      font=dict(size=FONT_SIZE - 4),
+                      xaxis=dict(type="log", title=dict(text=t("chart.epoch", lang), standoff=4)),
+                      yaxis=dict(type="log", title=dict(text=t("chart.ppl_log", lang), standoff=4)))
+    return fig

@@ -522,6 +522,23 @@ class ShownModel:
     label: str
     key: tuple  # identifies the parameters (for caches of what the model computes)
     trained: bool
+    run: Run | None = None  # the run whose checkpoint it is (None: untrained)
+
+
+def earlier_checkpoints(model: ShownModel) -> list[tuple[int, object, tuple]]:
+    """(epoch, model, key) of each checkpoint of the shown model's run up to the one shown, that can be read."""
+    if model.run is None:
+        return []
+    run, shown = model.run, model.key[-1]
+    out = []
+    for e in sorted({*(e for e in run.view().checkpoints if e <= shown), shown}):  # shown: maybe the newest
+        try:
+            params = run.checkpoint(e) if e != shown else None
+            net = model.net if e == shown else _net_at(run.id, e, params, run.settings.activation)
+        except (UserError, *DAMAGE):
+            continue  # a checkpoint that cannot be read is left out of the list (the scrubber says why)
+        out.append((e, net, ("run", run.id, e)))
+    return out
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -648,17 +665,7 @@ def _chosen_model(ctx, choice: str, mine: Run | None, refs: list[Run], c1, c2) -
     epochs = sorted(set(view.checkpoints) | ({latest[0]} if latest and latest[0] else set()))
     if not epochs:
         return _untrained(ctx)
-    notes = _warnings()
-    _epoch_from_url(epochs)
-    with c2:
-        if len(epochs) > 1:
-            epoch = st.select_slider(t("runs.checkpoint"), epochs, value=epochs[-1], key="epoch",
-                                     bind="query-params", help=t("runs.checkpoint_help"))
-        else:
-            epoch = epochs[0]
-            st.caption(t("runs.one_checkpoint", epoch=epoch))
-    if "epoch" in notes and epoch != notes["epoch"][1]:
-        del notes["epoch"]  # the scrubber was moved
+    epoch = scrubber(view, epochs, c2)
     shown, params, why = _readable(run, epoch, epochs)
     if shown is None:  # no checkpoint of this run can be read: the reference run, else an untrained model
         st.error(t("runs.no_checkpoint", id=run.id, why=why), icon=":material/error:")
@@ -673,7 +680,91 @@ def _chosen_model(ctx, choice: str, mine: Run | None, refs: list[Run], c1, c2) -
         st.warning(t("runs.checkpoint_fallback", epoch=epoch, used=shown, why=why), icon=":material/error:")
     net = _net_at(run.id, shown, params, view.settings.activation)
     return ShownModel(net, _info_for(run.vocab, ctx), run.vocab, _label(run, view, shown), ("run", run.id, shown),
-                      True)
+                      True, run)
+
+
+# ---------------------------------------------------------------- the scrubber and playback through training
+
+PLAY = "epoch_play"  # session state: True while the checkpoints play, one a frame
+PLAY_EVERY_S = 1.5  # a frame's time on screen; building one takes less once its checkpoint was shown (cached)
+
+
+def scrubber(view: RunView, epochs: list[int], box) -> int:
+    """The checkpoint scrubber (bound to ``?epoch=``), its Play / Pause button and the run's perplexity curve
+    with the epoch shown marked, drawn in ``box``; the epoch chosen.
+
+    While playing, every run of the page shows the next checkpoint, and a timer runs the page once a frame;
+    after the last checkpoint it pauses. Pause keeps the epoch shown, in the scrubber and in the URL."""
+    notes = _warnings()
+    _epoch_from_url(epochs)
+    if st.session_state.get("epoch") is not None and st.session_state["epoch"] not in epochs:
+        # another run's checkpoint (the model choice changed): the nearest of this one's
+        st.session_state["epoch"] = min(epochs, key=lambda e: (abs(e - st.session_state["epoch"]), -e))
+    playing = _advance(epochs)
+    with box:
+        if len(epochs) > 1:
+            c_scrub, c_play = st.columns([8, 1], vertical_alignment="bottom")
+            epoch = c_scrub.select_slider(t("runs.checkpoint"), epochs, value=epochs[-1], key="epoch",
+                                          bind="query-params", help=t("runs.checkpoint_help"))
+            c_play.button("", icon=":material/pause:" if playing else ":material/play_arrow:",
+                          key="epoch_play_button", on_click=_press_play, args=(tuple(epochs),),
+                          help=t("runs.pause" if playing else "runs.play_help"))
+        else:
+            epoch = epochs[0]
+            st.caption(t("runs.one_checkpoint", epoch=epoch))
+        _perplexity_curve(view, epoch, epochs)
+    if "epoch" in notes and epoch != notes["epoch"][1]:
+        del notes["epoch"]  # the scrubber was moved
+    if playing:
+        st.session_state["_play_full_run"] = True
+        _timer()
+    return epoch
+
+
+def _press_play(epochs: tuple[int, ...]) -> None:
+    """Play or Pause: Play on the last checkpoint starts again from the first."""
+    playing = not st.session_state.get(PLAY, False)
+    st.session_state[PLAY] = playing
+    if playing:
+        st.session_state["_play_pressed"] = True  # the run that follows shows the frame it starts from
+        if st.session_state.get("epoch", epochs[-1]) == epochs[-1]:
+            st.session_state["epoch"] = epochs[0]
+
+
+def _advance(epochs: list[int]) -> bool:
+    """Move the scrubber to the next checkpoint when playing (before it is drawn); whether it still plays."""
+    if not st.session_state.get(PLAY):
+        return False
+    if len(epochs) < 2:  # another model, with one checkpoint: nothing to play
+        st.session_state[PLAY] = False
+        return False
+    if st.session_state.pop("_play_pressed", False):
+        return True
+    now = st.session_state.get("epoch", epochs[-1])
+    later = [e for e in epochs if e > now]
+    if later:
+        st.session_state["epoch"] = later[0]
+    if len(later) <= 1:  # the last checkpoint is shown: pause there
+        st.session_state[PLAY] = False
+        return False
+    return True
+
+
+@st.fragment(run_every=PLAY_EVERY_S)
+def _timer() -> None:
+    # Drawn only while playing. With the page it does nothing; run alone by its timer it runs the page, which
+    # shows the next checkpoint (a fragment cannot move the scrubber, drawn outside it).
+    if not st.session_state.pop("_play_full_run", False):
+        st.rerun(scope="app")
+
+
+def _perplexity_curve(view: RunView, epoch: int, epochs: list[int]) -> None:
+    """The run's perplexity by epoch with the epoch shown marked; a checkpoint file has no curve: said."""
+    if file_figures(view) is not None or not view.records:
+        st.caption(t("runs.no_curve"))
+        return
+    layout.cached_chart("perplexity_marker", (view.id, len(view.records), epoch, tuple(epochs)),
+                        view.frame(), epoch, list(epochs), key="epoch_curve")
 
 
 def _label(run: Run, view: RunView, epoch: int) -> str:

@@ -30,9 +30,10 @@ def open_app(page: str = "home", **query) -> AppTest:
     return at
 
 
-def charts(at: AppTest) -> list[dict]:
-    """The plotly figures on the page, as dicts."""
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+def charts(at: AppTest, curve: bool = False) -> list[dict]:
+    """The plotly figures on the page, as dicts (the checkpoint scrubber's perplexity curve only with `curve`)."""
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")
+            if curve or not c.proto.id.endswith("-epoch_curve")]
 
 
 def texts(elements) -> str:

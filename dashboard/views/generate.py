@@ -41,6 +41,14 @@ with sample_col:
     st.code(compute.continuation(model.net, model.vocab, model.key, prefix, length, float(temperature), int(seed)),
             language=None, wrap_lines=True)
 
+if model.trained:
+    # Samples by checkpoint, as char-rnn's post shows them: the same prefix continued greedily after each saved
+    # epoch up to the one shown (Play through training adds a line a frame).
+    st.subheader(t("generate.by_checkpoint"))
+    lines = [f"{e:>6} │ " + compute.continuation(net, model.vocab, key, prefix, length, 0.0, 0).replace("\n", "⏎")
+             for e, net, key in runs.earlier_checkpoints(model)]
+    st.code("\n".join([f"{t('generate.col_epoch'):>6} │", *lines]), language=None)
+
 temperatures = tuple(sorted({0.5, 1.0, 2.0, round(float(temperature), 2)}))
 layout.cached_chart("next_token_chart", (model.key, prefix, temperatures),
                 compute.next_tokens(model.net, model.vocab, model.key, prefix, temperatures))

@@ -27,29 +27,39 @@ layout.header(
 )
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def model_numbers(model: str, seed: int):
-    """(parameters, vocabulary, activation, epoch, run) of a model choice; run is None when untrained."""
-    run = unrolled.tiny_run() if model != "lesson" else runs.get(REFERENCE_ID)
+@st.cache_resource(max_entries=2, show_spinner=False)
+def model_run(model: str):
+    """The run a model choice reads: the tiny model's (also the untrained one's size), or the lesson's."""
+    return unrolled.tiny_run() if model != "lesson" else runs.get(REFERENCE_ID)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def model_numbers(model: str, seed: int, epoch: int | None = None):
+    """(parameters, vocabulary, activation, epoch, run) of a model choice at a checkpoint (None: the last); run is
+    None when untrained."""
+    run = model_run(model)
     if run is None or not run.checkpoints:
         return None
     if model == "untrained":
         return unrolled.untrained_params(len(run.vocab), run.settings.hidden, seed), run.vocab, "tanh", 0, None
-    epoch = run.checkpoints[-1]
+    epoch = epoch if epoch in run.checkpoints else run.checkpoints[-1]
     return run.checkpoint(epoch), run.vocab, run.settings.activation, epoch, run
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
-def unrolled_text(model: str, seed: int, text: str):
-    """Every number of the chain for `text` (shared, never changed)."""
-    params, vocab, activation, _, _ = model_numbers(model, seed)
+@st.cache_resource(max_entries=64, show_spinner=False)
+def unrolled_text(model: str, seed: int, epoch: int | None, text: str):
+    """Every number of the chain for `text` at a checkpoint (shared, never changed)."""
+    params, vocab, activation, _, _ = model_numbers(model, seed, epoch)
     return unrolled.unroll(params, vocab, corpora.split_text(vocab, text), activation)
 
 
 model = layout.url_choice(st, "segmented_control", t("unrolled.model"), list(MODELS), "unrolled_model", "tiny",
                           lambda m: t(f"unrolled.model.{m}"), help=t("unrolled.model_help"))
 seed = ctx.settings.seed
-loaded = model_numbers(model, seed)
+run = model_run(model) if model != "untrained" else None
+# the checkpoint scrubber and Play through training (the untrained model has no checkpoints)
+epoch = runs.scrubber(run.view(), list(run.checkpoints), st.container()) if run and run.checkpoints else None
+loaded = model_numbers(model, seed, epoch)
 if loaded is None:
     st.error(t("unrolled.missing", model=t(f"unrolled.model.{model}")), icon=":material/error:")
     st.stop()
@@ -57,7 +67,8 @@ params, vocab, activation, epoch, run = loaded
 if run is None:
     st.warning(t("unrolled.banner.untrained", hidden=params["W_hh"].shape[0], seed=seed), icon=":material/warning:")
 else:
-    ppl = run.extra.get("eval_perplexity")
+    # the evaluated perplexity belongs to the last checkpoint; an earlier one has its epoch's training record
+    ppl = run.extra.get("eval_perplexity") if epoch == run.checkpoints[-1] else run.view().perplexity_at(epoch)
     st.success(t(f"unrolled.banner.{model}", epoch=epoch, hidden=run.settings.hidden,
                  ppl=formatting.fmt_ppl(ppl) if ppl else "–"), icon=":material/model_training:")
 
@@ -93,7 +104,7 @@ def chain() -> None:
     if len(tokens) < 2:
         st.error(t("inside.two_tokens"))
         return
-    u = unrolled_text(model, seed, text)
+    u = unrolled_text(model, seed, epoch, text)
     steps, playing = u.steps, st.session_state.get("unrolled_play", False)
     if playing != st.session_state.get("_unrolled_timer", False):
         st.rerun(scope="app")  # Play or Pause was pressed: the timer starts or stops with a full run
