@@ -57,8 +57,10 @@ model = layout.url_choice(st, "segmented_control", t("unrolled.model"), list(MOD
                           lambda m: t(f"unrolled.model.{m}"), help=t("unrolled.model_help"))
 seed = ctx.settings.seed
 run = model_run(model) if model != "untrained" else None
-# the checkpoint scrubber and Play through training (the untrained model has no checkpoints)
-epoch = runs.scrubber(run.view(), list(run.checkpoints), st.container()) if run and run.checkpoints else None
+epoch, banner = None, st
+if run and run.checkpoints:  # the checkpoint scrubber and Play through training, the banner beside them
+    c_epoch, banner = st.columns([3, 2], gap="large")
+    epoch = runs.scrubber(run.view(), list(run.checkpoints), c_epoch)
 loaded = model_numbers(model, seed, epoch)
 if loaded is None:
     st.error(t("unrolled.missing", model=t(f"unrolled.model.{model}")), icon=":material/error:")
@@ -69,7 +71,7 @@ if run is None:
 else:
     # the evaluated perplexity belongs to the last checkpoint; an earlier one has its epoch's training record
     ppl = run.extra.get("eval_perplexity") if epoch == run.checkpoints[-1] else run.view().perplexity_at(epoch)
-    st.success(t(f"unrolled.banner.{model}", epoch=epoch, hidden=run.settings.hidden,
+    banner.success(t(f"unrolled.banner.{model}", epoch=epoch, hidden=run.settings.hidden,
                  ppl=formatting.fmt_ppl(ppl) if ppl else "–"), icon=":material/model_training:")
 
 
