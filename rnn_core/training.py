@@ -11,14 +11,16 @@ temperature or from the sharpened distribution P^alpha. :meth:`Trainer.step` tra
 reports what it did (step mode).
 
 Records are yielded per epoch so a UI can draw live and stop between epochs. Per-batch statistics are
-accumulated on the device and read once per epoch: reading a GPU scalar every batch would stall it.
+accumulated on the device and read once per epoch: reading a GPU scalar every batch would stall it. Each record
+also carries every minibatch's loss and gradient norm before clipping (``batch_losses``, ``batch_grad_norms``):
+an exploding gradient is a few minibatches, which a mean per epoch hides.
 """
 from __future__ import annotations
 
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 import torch
@@ -54,6 +56,10 @@ class EpochRecord:
     seconds: float
     sample: str | None = None  # text generated from the prefix, every `sample_every` epochs
     heldout_perplexity: float | None = None  # on a text it never trains on (Run with a held-out text)
+    # per minibatch, in training order: the loss that was backpropagated and ||g|| before clipping (a minibatch
+    # was clipped when its norm is above theta); None in records written before they were kept
+    batch_losses: list[float] | None = None
+    batch_grad_norms: list[float] | None = None
 
 
 @dataclass
@@ -199,6 +205,9 @@ class _EpochPass:
     norm_sum: torch.Tensor
     clipped: torch.Tensor
     state: tuple | None = None
+    # 0-d tensors, one per minibatch, read at the epoch's end (copies: a CUDA graph's outputs are reused)
+    batch_losses: list = field(default_factory=list)
+    batch_norms: list = field(default_factory=list)
     n_tokens: int = 0
     n_batches: int = 0
     seconds: float = 0.0  # time spent computing (not the pauses between chunks)
@@ -319,6 +328,8 @@ class Trainer:
             ep.loss_sum += loss.detach() * Y.numel()
             ep.norm_sum += norm
             ep.clipped += (norm > self.theta).float()
+            ep.batch_losses.append(loss.detach().clone())
+            ep.batch_norms.append(norm.detach().clone())
             ep.n_tokens += Y.numel()
             ep.n_batches += 1
             self.batches_done += 1
@@ -348,7 +359,8 @@ class Trainer:
                               seed=self.sample_seed + epoch)
         record = EpochRecord(epoch, mean_loss, math.exp(mean_loss), ep.n_tokens / ep.seconds,
                              ep.norm_sum.item() / ep.n_batches, ep.clipped.item() / ep.n_batches, ep.seconds,
-                             sample)
+                             sample, batch_losses=torch.stack(ep.batch_losses).cpu().tolist(),
+                             batch_grad_norms=torch.stack(ep.batch_norms).cpu().tolist())
         self.history.append(record)
         if mean_loss <= self._blowup_loss:
             self.good_epoch = epoch
