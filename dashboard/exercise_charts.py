@@ -1,4 +1,5 @@
-"""Chart builders for the Exercises page: an A/B pair's curves overlaid, and one minibatch in step mode.
+"""Chart builders for the Exercises page: an A/B pair's curves and every minibatch overlaid, and one minibatch in
+step mode.
 
 DataFrames and tensors in, plotly Figures out (no Streamlit), with the dashboard's ``rnnlab`` template.
 """
@@ -53,29 +54,40 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
     return _layout(fig, title, 420)
 
 
-def ab_gradients(frame: pd.DataFrame, labels: dict[str, str], theta: dict[str, float | None],
-                 target_epochs: int, lang: str | None = None) -> go.Figure:
-    """Mean gradient norm before clipping per epoch (log) and the share of minibatches clipped, A and B."""
-    titles = (t("exercises.chart.grad", lang), t("exercises.chart.clipped", lang))
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=titles)
-    epoch = f'{t("chart.epoch", lang)} %{{x}}'
+def ab_minibatches(minibatches: pd.DataFrame, above: pd.DataFrame, labels: dict[str, str], theta: float | None,
+                   target_epochs: int, lang: str | None = None) -> go.Figure:
+    """Every minibatch of arms A and B on the epoch axis (``dashboard.exercises.minibatch_frame``): ‖g‖ before
+    clipping with θ drawn on it (log), the loss (log, where a blow-up shows), and per epoch the share of
+    minibatches whose ‖g‖ was above θ (``above_by_epoch``: what the arm with θ clipped)."""
+    titles = (t("exercises.chart.grad", lang), t("exercises.chart.loss", lang), t("exercises.chart.clipped", lang))
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.07, subplot_titles=titles,
+                        row_heights=[0.4, 0.35, 0.25])
+    where = t("exercises.chart.minibatch", lang)
     for arm in ("A", "B"):
-        d = frame[frame["arm"] == arm]
+        d = minibatches[minibatches["arm"] == arm]
         if not len(d):
             continue
-        color = ARM_COLORS[arm]
-        fig.add_scatter(x=d["epoch"], y=d["grad_norm"], mode="lines", name=labels[arm], line=dict(color=color, width=3),
-                        row=1, col=1, hovertemplate=hover(epoch, "‖g‖ %{y:.3g}"))
-        fig.add_scatter(x=d["epoch"], y=d["clip_fraction"], mode="lines", name=labels[arm], showlegend=False,
-                        line=dict(color=color, width=3), row=1, col=2,
-                        hovertemplate=hover(epoch, f'{t("hover.clipped", lang)} %{{y:.0%}}'))
-    for arm, value in theta.items():
-        if value is not None:
-            fig.add_hline(y=value, line=dict(color=ARM_COLORS[arm], dash="dash", width=1), row=1, col=1)
-    fig.update_yaxes(type="log", row=1, col=1)
-    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=1, col=2)
-    fig.update_xaxes(title=t("chart.epoch", lang), range=[0, max(target_epochs, 1) + 0.5])
-    return _layout(fig, None, 360)
+        color, custom = ARM_COLORS[arm], d[["epoch", "minibatch"]].to_numpy()
+        fig.add_scatter(x=d["x"], y=d["grad_norm"], mode="lines", name=labels[arm], line=dict(color=color, width=1.5),
+                        customdata=custom, row=1, col=1, hovertemplate=hover(labels[arm], where, "‖g‖ %{y:.3g}"))
+        fig.add_scatter(x=d["x"], y=d["loss"], mode="lines", name=labels[arm], showlegend=False,
+                        line=dict(color=color, width=1.5), customdata=custom, row=2, col=1,
+                        hovertemplate=hover(labels[arm], where, f'{t("chart.loss", lang)} %{{y:.3g}}'))
+        e = above[above["arm"] == arm]
+        fig.add_bar(x=e["epoch"] - 0.5, y=e["share"], name=labels[arm], showlegend=False, marker_color=color,
+                    opacity=0.8, customdata=e[["epoch", "above", "minibatches"]].to_numpy(), row=3, col=1,
+                    hovertemplate=hover(labels[arm], f'{t("chart.epoch", lang)} %{{customdata[0]}}',
+                                        "‖g‖ > θ: %{customdata[1]} / %{customdata[2]} (%{y:.0%})"))
+    if theta is not None:
+        fig.add_hline(y=theta, line=dict(color="#2ca02c", dash="dash", width=2), row=1, col=1,
+                      annotation_text=f"θ = {theta:g}", annotation_position="top left")
+    fig.update_yaxes(type="log", title="‖g‖", row=1, col=1)
+    fig.update_yaxes(type="log", title=t("chart.loss", lang), row=2, col=1)
+    fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=3, col=1)
+    fig.update_xaxes(range=[0, max(target_epochs, 1) + 0.5])
+    fig.update_xaxes(title=t("exercises.chart.x", lang), row=3, col=1)
+    fig.update_layout(barmode="group", bargap=0.1)
+    return _layout(fig, None, 620)
 
 
 def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8, lang: str | None = None) -> go.Figure:

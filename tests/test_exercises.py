@@ -1,15 +1,20 @@
 """The Exercises page: pairs differ in one switch, their answers come from their numbers, both languages
 say the same things, the page renders, step mode steps, and a short pair trains to the end and reopens."""
+import base64
 import dataclasses
+import json
 import math
+import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 import rnn_core
+from dashboard import exercise_charts as xc
 from dashboard import exercises as ex
 from dashboard import runs
 from dashboard.i18n import catalogue
@@ -42,6 +47,21 @@ def test_every_pair_differs_in_its_switch_only_and_has_its_own_ids():
     assert ex.parse_seed("12") == 12 and ex.parse_seed("x") == 0 and ex.parse_seed("-1") == 0
 
 
+def test_every_record_keeps_each_minibatchs_loss_and_gradient_norm():
+    from rnn_core.data import load_data
+    from rnn_core.training import Trainer
+
+    loader, vocab = load_data("toy_english", batch_size=4, num_steps=10, max_tokens=2000, seed=0)
+    net = rnn_core.make_model("fast", len(vocab), 16, "cpu", seed=0)
+    records = list(Trainer(net, loader, vocab, lr=1.0, theta=0.17, sample_every=0).epochs(2))
+    for r in records:
+        assert len(r.batch_losses) == len(r.batch_grad_norms) == len(loader)
+        assert r.grad_norm == pytest.approx(sum(r.batch_grad_norms) / len(loader))  # the epoch's mean, from them
+        assert r.clip_fraction == sum(g > 0.17 for g in r.batch_grad_norms) / len(loader)
+        assert r.loss == pytest.approx(sum(r.batch_losses) / len(loader), rel=1e-5)  # equal-sized minibatches
+        assert 0 < r.clip_fraction < 1  # the comparison means something
+
+
 def test_every_exercise_and_pair_is_worded_in_both_catalogues():
     for lang in ("en", "zh"):
         words = catalogue(lang)
@@ -69,29 +89,189 @@ def test_other_sizes_come_from_the_environment_and_train_other_pairs():
         ex.Sizes.from_env("lr=2")
 
 
-def view(settings: RunSettings, ppl: list[float], status="done", grad=None, clip=None, held=None, samples=None):
+def view(settings: RunSettings, ppl: list[float], status="done", held=None, samples=None, norms=None, losses=None,
+         seconds=0.2):
+    """A run's snapshot from its perplexity per epoch and, per epoch, its minibatches' ‖g‖ and losses (default:
+    4 minibatches of ‖g‖ 0.5 at the epoch's loss); the per-epoch mean and clipped share follow from them."""
+    norms = norms or [[0.5] * 4 for _ in ppl]
+    losses = losses or [[math.log(p)] * len(n) for p, n in zip(ppl, norms)]
+    theta = settings.clip if settings.clip is not None else math.inf
     records = tuple({"epoch": i + 1, "loss": math.log(p), "perplexity": p, "tokens_per_s": 1e4,
-                     "grad_norm": (grad or [0.5] * len(ppl))[i], "clip_fraction": (clip or [0.0] * len(ppl))[i],
-                     "seconds": 0.2, "sample": (samples or {}).get(i + 1), "wall_s": 0.4 * (i + 1), "busy_s": 0.2,
-                     "threads": 1, "heldout_perplexity": held[i] if held else None} for i, p in enumerate(ppl))
+                     "grad_norm": sum(norms[i]) / len(norms[i]),
+                     "clip_fraction": sum(g > theta for g in norms[i]) / len(norms[i]),
+                     "seconds": seconds, "sample": (samples or {}).get(i + 1), "wall_s": 0.4 * (i + 1),
+                     "busy_s": 0.2, "threads": 1, "heldout_perplexity": held[i] if held else None,
+                     "batch_losses": list(losses[i]), "batch_grad_norms": list(norms[i])} for i, p in enumerate(ppl))
     return RunView("x-a", settings, status, None, records, 0.0, 0.4 * len(ppl), 10_000, (1,), len(ppl), "CPU",
                    True, 28, "trained")
 
 
-def test_the_clip_answer_quotes_the_spike_and_the_clipped_run():
+def numbers(text: str) -> list[float]:
+    """Every number of a sentence or cell as the card writes it (``ex.fmt``: 40, 0.872, 1.3e71, 1,548)."""
+    return [float(x.replace(",", "")) for x in re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:e-?\d+)?", text)]
+
+
+def clip_pair(seed=0, sizes=None):
     e = ex.EXERCISES["clip"]
     v = e.variations[0]
-    sa, sb = ex.pair_settings(e, v, 0)
-    a = view(sa, [20, 10, 6, 5, 4.5], clip=[0.0, 0.2, 0.4, 0.2, 0.2], grad=[0.5, 1.2, 2, 1, 1])
-    b = view(sb, [20, 10, 6, 3.1e4, 50], grad=[0.5, 1.2, 2, 40, 9])
+    return (e, v, *ex.pair_settings(e, v, seed, sizes))
+
+
+def test_the_clip_answer_says_what_every_minibatch_did():
+    e, v, sa, sb = clip_pair()
+    quiet = [[0.5, 0.6, 0.4, 0.5]]
+    a = view(sa, [20, 10, 6, 5, 4.5], norms=quiet * 2 + [[0.5, 1.3, 0.6, 2.0], [0.5, 0.4, 0.3, 1.5], quiet[0]])
+    b_norms = quiet * 3 + [[0.5, 40.0, 9.0, 3.0], [2.0, 1.0, 0.5, 0.5]]
+    b_losses = [[3.0] * 4, [2.3] * 4, [1.8, 1.6, 1.9, 1.8], [1.7, 9.0, 4.0, 3.0], [3.9] * 4]
+    b = view(sb, [20, 10, 6, 3.1e4, 50], norms=b_norms, losses=b_losses)
     lines = ex.summary(e, v, a, b, "en")
-    assert len(lines) == 2
-    assert "spiked from 6 to 3.1e4 at epoch 4" in lines[0] and "40" in lines[0]
-    assert "4.5" in lines[1] and "20%" in lines[1] and "50" in lines[1]
-    diverged = view(sb, [20, 10, 1e30], status="diverged")
-    assert "diverged at epoch 3" in ex.summary(e, v, a, diverged, "en")[0]
+    assert lines == ["B (no clipping): the gradient norm reached 40, 40× θ = 1, and the loss jumped from 1.6 to 9 "
+                     "in epoch 4 (guessing uniformly: 3.33).",
+                     "A (θ = 1) clipped 3 of 20 (15%) minibatches and reached perplexity 4.5; B (no clipping) 50."]
+    diverged = view(sb, [20, 10, 6, 3.1e4], status="diverged", norms=b_norms[:4], losses=b_losses[:4])
+    lines = ex.summary(e, v, a, diverged, "en")
+    assert lines[0].endswith("the run diverged at epoch 4 (the last good model is kept).")
+    assert lines[1] == "A (θ = 1) clipped 3 of 20 (15%) minibatches and trained on to perplexity 4.5."
     assert ex.summary(e, v, None, None, "en") == [ex.tr("sum.waiting", "en")]
-    assert "3.1e4" in ex.summary(e, v, a, b, "zh")[0]
+    zh = ex.summary(e, v, a, b, "zh")
+    assert "40" in zh[0] and "3/20 个（15%）" in zh[1]
+
+
+def test_a_clip_pair_whose_gradient_never_reached_theta_says_so_without_sending_the_class_elsewhere():
+    e, v, sa, sb = clip_pair()
+    same = [20, 10, 6, 6.5, 5]
+    norms = [[0.5, 0.8, 0.7, 0.9]] * 5
+    for lang, words in (("en", "never clipped"), ("zh", "从未裁剪")):
+        lines = ex.summary(e, v, view(sa, same, norms=norms), view(sb, same, norms=norms), lang)
+        assert words in lines[0] and numbers(lines[0])[-1] == 0.9 and numbers(lines[1]) == [5, 5]
+        assert "seed" not in " ".join(lines) and "种子" not in " ".join(lines)
+    assert not any("another seed" in text or "换一个种子" in text for lang in ("en", "zh")
+                   for key, text in catalogue(lang).items() if key.startswith("exercises."))
+
+
+def test_the_table_and_the_sentences_count_minibatches_as_the_chart_draws_them():
+    # 2 of 800 minibatches above θ: a mean per epoch would say 0.872 and "0%"
+    e, v, sa, sb = clip_pair()
+    norms = [[0.8] * 8 for _ in range(100)]
+    norms[40][3], norms[41][5] = 1.3, 1.1
+    a = view(sa, [6.0] * 100, norms=norms)
+    b = view(sb, [6.1] * 100, norms=[[0.8] * 8 for _ in range(100)])
+    labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
+    table = ex.pair_table(a, b, labels, "en")
+    assert list(table["max ‖g‖"]) == ["1.3", "0.8"]
+    assert list(table["‖g‖ > θ (minibatches)"]) == ["2 of 800 (0.25%)", "0 of 800 (0%)"]
+    mb = ex.minibatch_frame(a, b)
+    fig = xc.ab_minibatches(mb, ex.above_by_epoch(mb), labels, 1.0, 100)
+    grad_a, loss_a, bars_a = (tr for tr in fig.data if tr.name == labels["A"])
+    assert max(grad_a.y) == 1.3 and len(grad_a.y) == 800 and grad_a.x[-1] == 100
+    assert sum(np.asarray(bars_a.y) * 8) == 2 and max(bars_a.y) == 1 / 8  # 12% of epochs 41 and 42
+    line = ex.summary(e, v, a, b, "en")[1]
+    assert "2 of 800 (0.25%)" in line and table["‖g‖ > θ (minibatches)"][0] in line
+    assert fig.layout.shapes[0].y0 == 1.0  # θ drawn on the ‖g‖ trace
+
+
+def test_while_a_pair_trains_its_arms_are_compared_at_the_same_epoch():
+    e, v, sa, sb = clip_pair()
+    a = view(sa, [10.0] * 91 + [5.0], status="running")
+    b = view(sb, [10.0] * 89 + [9.0], status="running")
+    lines = ex.summary(e, v, a, b, "en")
+    assert lines[1].endswith("perplexity 10 and 9. (so far: epoch 90)"), lines  # not A's 5 at epoch 92
+    labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
+    assert list(ex.pair_table(a, b, labels, "en")["epochs"]) == [90, 90]
+    cut_a, cut_b = ex.at_same_epoch(a, b)
+    assert (cut_a.epoch, cut_b.epoch) == (90, 90) and ex.minibatch_frame(cut_a, cut_b)["epoch"].max() == 90
+    e = ex.EXERCISES["tuning"]
+    v = e.variation("lr")
+    assert "A (lr 1) 10 after 90 epochs, B (lr 2) 9 after 90" in ex.summary(e, v, a, b, "en")[0]
+    finished = dataclasses.replace(b, status="diverged")  # an arm that ended sooner is not waited for
+    assert [x.epoch for x in ex.at_same_epoch(a, finished)] == [92, 90]
+    done_a = dataclasses.replace(a, status="done")
+    assert ex.at_same_epoch(done_a, finished) == (done_a, finished)
+
+
+def test_a_spike_is_a_loss_that_went_back_above_guessing_not_a_harder_minibatch():
+    e, v, sa, sb = clip_pair()
+    low = [[0.7, 0.9, 0.75, 1.3]] * 3  # late in training: a harder minibatch costs 1.9x the lowest, below log 28
+    calm = ex.arm_stats(view(sb, [2.2] * 3, losses=low, norms=[[0.5, 1.5, 0.5, 0.5]] * 3), 1.0)
+    assert calm.jump == pytest.approx(1.3 / 0.7) and not calm.spiked
+    blown = ex.arm_stats(view(sb, [2.2] * 3, losses=low[:2] + [[0.7, 5.0, 3.0, 3.0]]), 1.0)
+    assert blown.spiked and (blown.jump_from, blown.jump_to, blown.jump_epoch) == (0.7, 5.0, 3)
+    a = view(sa, [2.2] * 3, losses=low, norms=[[0.5, 1.5, 0.5, 0.5]] * 3)
+    line = ex.summary(e, v, a, view(sb, [2.3] * 3, losses=low, norms=[[0.5, 1.5, 0.5, 0.5]] * 3), "en")[0]
+    assert line == ("B (no clipping): the gradient norm was above θ = 1 in 3 of 12 (25%) minibatches (largest 1.5), "
+                    "but the loss never jumped back above guessing uniformly (3.33).")
+
+
+def test_the_class_predicts_first_and_the_finished_pair_answers_beside_its_choice():
+    e, v, sa, sb = clip_pair()
+    assert ex.guess_kind(e, v) == "blowup" and ex.guess_question(e, v, "en") == "Without clipping, what will B (no clipping) do?"
+    a = view(sa, [20, 10, 6], norms=[[0.5, 2.0]] * 3)
+    b_losses = [[3.0, 3.0], [2.0, 2.0], [2.0, 90.0]]
+    running = view(sb, [20, 10, 6], status="running", norms=[[0.5, 30.0]] * 3, losses=b_losses)
+    assert ex.guess_outcome(e, v, a, running) is None and ex.guess_reveal(e, v, "diverge", a, running) is None
+    diverged = dataclasses.replace(running, status="diverged")
+    assert ex.guess_outcome(e, v, a, diverged) == "diverge"
+    assert ex.guess_outcome(e, v, a, dataclasses.replace(running, status="done")) == "spike"
+    text, right = ex.guess_reveal(e, v, "diverge", a, diverged, "en")
+    assert right and text == ("You predicted **diverge: its loss blows up and the run stops**; the runs: **diverge: its "
+                              "loss blows up and the run stops**. Right.")
+    text, right = ex.guess_reveal(e, v, "same", a, diverged, "zh")
+    assert right is False and text.startswith(f"你的预测：**{ex.guess_choice(e, v, 'same', 'zh')}**；训练结果：**发散")
+    assert text.endswith("这次没猜中：下面的数字说明了原因。")
+    assert ex.guess_reveal(e, v, None, a, diverged, "en") == ("The runs: **diverge: its loss blows up and the run "
+                                                              "stops**.", None)
+    tuning = ex.EXERCISES["tuning"]
+    lr = tuning.variation("lr")
+    assert ex.guess_kind(tuning, lr) == "lower"
+    assert ex.guess_outcome(tuning, lr, view(sa, [9, 6.0]), view(sb, [9, 6.1])) == "same"  # within 2%
+    assert ex.guess_outcome(tuning, lr, view(sa, [9, 6.0]), view(sb, [9, 5.0])) == "B"
+    assert ex.guess_choice(tuning, lr, "B", "en") == "B (lr 2)"
+    assert ex.guess_choice(tuning, lr, "same", "zh") == "差不多（相差不到 2%）"
+    assert "ended about the same (within 2%)" in ex.summary(tuning, lr, view(sa, [9, 6.0]), view(sb, [9, 6.1]), "en")[0]
+    for lang in ("en", "zh"):  # every question and choice is worded in both languages
+        for ex_ in ex.EXERCISES.values():
+            for var in ex_.variations:
+                assert "{" not in ex.guess_question(ex_, var, lang)
+                assert all(ex.guess_choice(ex_, var, c, lang) for c in ex.GUESS_CHOICES[ex.guess_kind(ex_, var)])
+
+
+# Minibatches of 2 x 10 characters: their gradients are noisy enough that within 3 epochs of a 32-unit model an
+# unclipped run's loss jumps above guessing at every seed 0-4 (python -m benchmarks.exercise_pairs --sizes ...).
+TEST_SIZES = "hidden=32,batch=2,steps=10,epochs=3"
+
+
+def test_the_clipping_pair_at_test_sizes_shows_its_effect_at_every_seed(tmp_path):
+    from rnn_core.runs import RunRegistry, RunStore, Scheduler
+
+    sizes = ex.Sizes.from_env(TEST_SIZES)
+    tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("toy_english", seed=0), "char", 10_000)
+    reg = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(threads=1))
+    e, v, *_ = clip_pair()
+    pairs = {seed: ex.start_pair(reg, tc, e, v, seed, sizes=sizes) for seed in range(5)}
+    try:
+        for seed, (run_a, run_b) in pairs.items():
+            a, b = run_a.wait(300), run_b.wait(300)
+            assert (a.settings.batch, a.settings.clip, b.settings.clip) == (2, 1.0, None)
+            sa, sb = ex.pair_stats(a, b)
+            assert sa.clipped > 0 and sa.final_ppl != sb.final_ppl, seed  # the arms differ
+            assert sb.grad_max > 5 * sa.theta and (sb.spiked or sb.status == "diverged"), seed  # B blew up
+            labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
+            table = ex.pair_table(a, b, labels, "en").set_index("arm")
+            mb = ex.minibatch_frame(a, b)
+            fig = xc.ab_minibatches(mb, ex.above_by_epoch(mb), labels, 1.0, a.target)
+            grad = {arm: max(next(t for t in fig.data if t.name == labels[arm]).y) for arm in ("A", "B")}
+            lines = ex.summary(e, v, a, b, "en")
+            # the sentence says what the numbers show, with the table's numbers, and the table the chart's
+            assert lines[0].startswith(f"B (no clipping): the gradient norm reached {table.loc[labels['B'], 'max ‖g‖']}")
+            assert table.loc[labels["B"], "max ‖g‖"] == ex.fmt(grad["B"])
+            assert numbers(lines[0])[0] == pytest.approx(grad["B"], rel=5e-3)
+            assert f"clipped {table.loc[labels['A'], '‖g‖ > θ (minibatches)']} minibatches" in lines[1]
+            assert table.loc[labels["A"], "‖g‖ > θ (minibatches)"] == ex.share(int((mb[mb.arm == "A"].grad_norm > 1).sum()),
+                                                                             len(mb[mb.arm == "A"]), "en")
+            assert f"perplexity {table.loc[labels['A'], 'perplexity']}" in lines[1]
+            assert ex.guess_outcome(e, v, a, b) in ("diverge", "spike")
+    finally:
+        reg.scheduler.close()
 
 
 def test_the_answers_of_the_other_cards_come_from_their_numbers():
@@ -118,22 +298,26 @@ def test_the_answers_of_the_other_cards_come_from_their_numbers():
 
 
 def test_the_pair_table_shows_each_arms_numbers_from_its_records():
-    e = ex.EXERCISES["clip"]
-    v = e.variations[0]
-    sa, sb = ex.pair_settings(e, v, 0)
-    a = view(sa, [20, 10, 6, 5.5], clip=[0.0, 0.5, 0.5, 0.0], grad=[0.5, 1.2, 3.25, 1], held=[30, 20, 12, 11])
-    b = view(sb, [20, 12, 9], status="diverged", grad=[0.5, 40, 9])
+    e, v, sa, sb = clip_pair()
+    a = view(sa, [20, 10, 6, 5.5], held=[30, 20, 12, 11],
+             norms=[[0.5, 0.5], [1.2, 0.4], [3.25, 0.5], [0.5, 0.5]])
+    b = view(sb, [20, 12, 9], status="diverged", norms=[[0.5, 0.5], [40, 0.3], [9, 2]])
     labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
     table = ex.pair_table(a, b, labels, "en")
     assert list(table["arm"]) == [labels["A"], labels["B"]] and list(table["epochs"]) == [4, 3]
     assert list(table["perplexity"]) == ["5.5", "9"] and list(table["best"]) == ["5.5", "9"]
-    assert list(table["max ‖g‖"]) == ["3.25", "40"] and list(table["clipped"]) == ["25%", "0%"]
+    assert list(table["max ‖g‖"]) == ["3.25", "40"]
+    assert list(table["‖g‖ > θ (minibatches)"]) == ["2 of 8 (25%)", "3 of 6 (50%)"]
     assert list(table["held-out perplexity"]) == ["11", "–"] and list(table["s / epoch"]) == ["0.2", "0.2"]
     assert list(table["tokens/s"]) == ["50,000", "50,000"]  # 10,000 tokens an epoch in 0.2 s
     assert list(table["status"]) == ["finished", "stopped: diverged"]
     only_b = ex.pair_table(None, b, labels, "zh")
     assert len(only_b) == 1 and only_b.iloc[0][ex.tr("col.epochs", "zh")] == 3
     assert len(ex.pair_table(None, None, labels, "en")) == 0
+    old = dataclasses.replace(a, records=tuple({k: x for k, x in r.items() if not k.startswith("batch_")}
+                                               for r in a.records))  # recorded before minibatches were kept
+    assert list(ex.pair_table(old, None, labels, "en")["max ‖g‖"]) == ["–"]
+    assert ex.summary(e, v, old, old, "en")[0].startswith("A (θ = 1) and B (no clipping) ended about the same")
 
 
 def test_the_card_names_the_switch_the_sizes_and_the_lesson_engine_when_an_arm_needs_it():
@@ -233,9 +417,27 @@ def test_the_page_renders_every_card_and_steps_one_minibatch_at_a_time():
     assert any("still attached" in m.value for m in at.markdown)
 
 
+def values(array) -> np.ndarray:
+    """A plotly figure's array as its JSON holds it: a list, or a typed array ({"dtype", "bdata"})."""
+    if isinstance(array, dict):
+        flat = np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+        return flat.reshape([int(n) for n in str(array["shape"]).split(",")]) if "shape" in array else flat
+    return np.asarray(array, dtype=float)
+
+
+def minibatch_chart(at: AppTest) -> dict:
+    """The card's minibatch chart (the one with θ drawn on it), as a dict."""
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    return next(f for f in figures if any(a.get("text", "").startswith("θ") for a in f["layout"].get("annotations", ())))
+
+
 def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
-    monkeypatch.setenv(ex.SIZES_ENV, "hidden=16,epochs=3")
+    monkeypatch.setenv(ex.SIZES_ENV, TEST_SIZES)
     at = open_page(exercise="clip", seed="5")
+    guess = at.radio(key="ex_guess_clip_off")  # predict first
+    assert guess.value is None and guess.options == [ex.guess_choice(*clip_pair()[:2], c, "en")
+                                                     for c in ("diverge", "spike", "same")]
+    guess.set_value("diverge").run()
     at.button(key="ex_run").click().run()
     assert not at.exception
     reg = runs.registry()
@@ -247,12 +449,33 @@ def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
         time.sleep(0.1)
     assert a.status in ("done", "diverged") and b.status in ("done", "diverged")
     assert a.settings.clip == 1.0 and b.settings.clip is None and a.settings.seed == b.settings.seed == 5
+    at.run()
+    actual = ex.guess_outcome(e, e.variations[0], a.view(), b.view())
+    reveal = [m.value for m in (at.success if actual == "diverge" else at.warning)]
+    assert any("You predicted **diverge" in r and ex.guess_choice(e, e.variations[0], actual, "en") in r
+               for r in reveal), reveal
     again = open_page(exercise="clip", seed="5")  # another session, the same URL: the same pair, finished
     assert not again.exception
+    assert any(i.value.startswith("The runs: **") for i in again.info)  # no prediction made there
     answer = next(m.value for m in again.markdown if m.value.startswith("**What the numbers say**"))
-    assert ex.summary(e, e.variations[0], a.view(), b.view(), "en")[1] in answer
-    table = again.dataframe[0].value
-    assert len(table) == 2 and list(table["epochs"]) == [a.epoch, b.epoch]
+    lines = ex.summary(e, e.variations[0], a.view(), b.view(), "en")
+    assert lines[0] in answer and lines[1] in answer
+    table = again.dataframe[0].value.set_index("arm")
+    labels = {arm: ex.arm_label(e.variations[0], arm, "en") for arm in ("A", "B")}
+    assert list(table["epochs"]) == [a.epoch, b.epoch]
+    # the sentences' numbers are the table's, and the table's are the chart's
+    chart = minibatch_chart(again)
+    traces = {(t["name"], t["type"], t.get("yaxis", "y")): t for t in chart["data"]}
+    for arm in ("A", "B"):
+        g = values(traces[(labels[arm], "scatter", "y")]["y"])
+        per_epoch = values(traces[(labels[arm], "bar", "y3")]["customdata"]).reshape(-1, 3)  # epoch, above, all
+        assert per_epoch[:, 1].sum() == (g > 1.0).sum() and per_epoch[:, 2].sum() == len(g)
+        assert table.loc[labels[arm], "max ‖g‖"] == ex.fmt(float(g.max()))
+        assert table.loc[labels[arm], "‖g‖ > θ (minibatches)"] == ex.share(int((g > 1.0).sum()), len(g), "en")
+    b_max = float(values(traces[(labels["B"], "scatter", "y")]["y"]).max())
+    a_clipped = table.loc[labels["A"], "‖g‖ > θ (minibatches)"]
+    assert ex.fmt(b_max) in lines[0] and numbers(ex.fmt(b_max))[0] in numbers(lines[0])
+    assert a_clipped in lines[1] and table.loc[labels["A"], "perplexity"] in lines[1]
 
 
 def test_a_pair_is_stopped_only_by_the_session_that_started_it(monkeypatch):
@@ -324,15 +547,6 @@ def test_a_run_with_relu_and_an_embedding_is_shown_as_it_trained():
     X = torch.randint(0, 12, (2, 6))
     with torch.no_grad():
         assert torch.equal(shown(X, shown.begin_state(2))[0], net(X, net.begin_state(2))[0])
-
-
-def test_a_clip_pair_that_never_clipped_says_so():
-    e = ex.EXERCISES["clip"]
-    v = e.variations[0]
-    sa, sb = ex.pair_settings(e, v, 0)
-    same = [20, 10, 6, 6.5, 5]
-    lines = ex.summary(e, v, view(sa, same, grad=[0.5, 0.8, 0.7, 0.9, 0.6]), view(sb, same), "en")
-    assert "never reached θ" in lines[0] and "0.9" in lines[0] and "5" in lines[1]
 
 
 def test_in_chinese_the_page_shows_no_english_sentence(monkeypatch):

@@ -82,6 +82,12 @@ with st.container(border=True):
     run_a, run_b = ex.find_pair(reg, exercise, variation, seed)
     running = ex.pair_running(run_a, run_b)
     done = ex.pair_complete(run_a) and ex.pair_complete(run_b)
+    guess_key = f"ex_guess_{ex_id}_{variation.id}"  # the class's prediction, per pair (kept while it trains)
+    st.markdown(f"**{tr('guess.title')}** · {tr('guess.intro')}")
+    st.radio(ex.guess_question(exercise, variation, lang), ex.GUESS_CHOICES[ex.guess_kind(exercise, variation)],
+             index=None, key=guess_key, horizontal=True, disabled=running,
+             format_func=lambda c: ex.guess_choice(exercise, variation, c, lang),
+             help=tr("guess.locked") if running else None)
     b1, b2, _ = st.columns([2, 2, 3])
     b1.button(tr("card.rerun") if done else tr("card.run"), type="primary", key="ex_run",
               on_click=ex.start_pair_keeping_the_error, args=(state, reg, info.tc, exercise, variation, seed),
@@ -106,6 +112,11 @@ def pair_view() -> None:
                     text=tr("card.running", a=va.epoch if va else 0, b=vb.epoch if vb else 0))
     else:
         st.caption(tr("card.done"))
+    if (reveal := ex.guess_reveal(exercise, variation, state.get(guess_key), va, vb, lang)) is not None:
+        text, right = reveal
+        (st.success if right else st.info if right is None else st.warning)(
+            text, icon=":material/check_circle:" if right else ":material/lightbulb:")
+    va, vb = ex.at_same_epoch(va, vb)  # while they train, every number and chart below at the same epoch
     st.markdown(f"**{tr('card.answer')}**  \n" + "  \n".join(ex.summary(exercise, variation, va, vb, lang)))
     frame = ex.pair_frame(va, vb)
     vocab_size = (va or vb).vocab_size if (va or vb) else len(info.vocab)
@@ -115,8 +126,12 @@ def pair_view() -> None:
     if len(table):
         st.markdown(f"**{tr('card.table')}**")
         st.dataframe(table, hide_index=True, width="stretch")
-        layout.chart(xc.ab_gradients(frame, labels, {"A": settings_a.clip, "B": settings_b.clip}, settings_a.epochs,
-                                 lang=lang), key="ex_gradients")
+        minibatches = ex.minibatch_frame(va, vb)
+        if len(minibatches):
+            st.markdown(f"**{tr('card.minibatches')}**")
+            layout.chart(xc.ab_minibatches(minibatches, ex.above_by_epoch(minibatches), labels,
+                                           ex.pair_theta(settings_a, settings_b), settings_a.epochs, lang=lang),
+                         key="ex_minibatches")
         samples = ex.samples_side_by_side(va, vb).rename(columns=labels)
         if len(samples):
             st.markdown(f"**{tr('card.samples', prefix=(va or vb).settings.prefix)}**")
