@@ -78,6 +78,7 @@ def url_replace(param: str, used, default) -> bool:
     return True
 
 
+PAGE_TURNED = "_page_turned"  # session state: True on the first run of a page the session turned to (Home.py)
 UNSET = object()  # a setting whose widget is not drawn yet: it will take the value noted
 URL_BOX = "_url_box"  # session state: this run's place for the link warnings found further down the page
 
@@ -119,7 +120,13 @@ def url_choice(box, widget: str, label: str, options: list[str], key: str, defau
     bad one is noted for ``sidebar.url_checks`` to name), and the widget's value goes back to the URL on every
     run, left out when it is the default, as a bound widget does.
     """
-    if st.session_state.get(key) not in options:
+    kept = st.session_state.get(f"_choice.{key}")  # this session's choice, kept apart from the widget's state
+    if kept in options and (key not in st.session_state or st.session_state.get(PAGE_TURNED)):
+        # A widget drawn by a page (the model choice on Inside and on Generate) is another widget on the next
+        # page, and Streamlit drops its state there: it would start at its first option (seen: Inside's
+        # reference model became "this session's" on Generate, which has none, and showed an untrained one).
+        st.session_state[key] = kept
+    elif st.session_state.get(key) not in options:
         raw = st.query_params.get(key)
         st.session_state[key] = raw if raw in options else default
         if raw is not None and raw not in options and key in URL_SPECS:
@@ -128,6 +135,7 @@ def url_choice(box, widget: str, label: str, options: list[str], key: str, defau
         kwargs["required"] = True  # a click on the chosen option keeps it
     shown = {option: names(option) for option in options}  # named now, in this run's language
     value = getattr(box, widget)(label, options, key=key, format_func=lambda o: shown.get(o, str(o)), **kwargs)
+    st.session_state[f"_choice.{key}"] = value
     if value == default:
         st.query_params.pop(key, None)
     else:

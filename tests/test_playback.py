@@ -165,3 +165,17 @@ def test_an_uploaded_checkpoint_says_it_has_no_curve(tiny):
     assert_clean(inside)
     assert "no perplexity curve" in texts(inside.caption)
     assert not any(any(tr.get("mode") == "markers+text" for tr in c["data"]) for c in charts(inside, curve=True))
+
+
+def test_a_page_turn_pauses_the_play_and_keeps_the_model_chosen(reference):
+    at = open_app("inside")
+    at.button(key="epoch_play_button").click().run()
+    assert at.session_state["epoch_play"]
+    at.switch_page("views/generate.py").run()
+    assert_clean(at)
+    assert not at.session_state["epoch_play"]
+    # the model chosen on Inside is the one Generate shows (the choice's widget is another one on each page)
+    assert at.radio(key="model").value == "reference" and "reference run" in at.success[0].value
+    epoch = shown_epoch(at)
+    at.run()  # no frame advances on the new page
+    assert shown_epoch(at) == epoch and not at.session_state["epoch_play"]
