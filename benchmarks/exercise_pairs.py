@@ -13,7 +13,7 @@ English: the sentence a class reads at these settings.
 
 ``--set`` changes settings of both arms (the candidates tried before choosing the clipping pair's); ``--sizes``
 the sizes as ``RNN_LAB_EXERCISE_SIZES`` does. Numbers are measurements, reported in docs/performance.md,
-never asserted. Writes ``artifacts/exercise_pairs.json``.
+never asserted. Writes ``artifacts/exercise_pairs.json`` (``--out``).
 """
 from __future__ import annotations
 
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--set", default="", help="settings of both arms: lr=4,steps=35")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the machine is shared)")
     parser.add_argument("--arms", default="AB", help="the arms to train: AB, A or B (a quick look at one arm)")
+    parser.add_argument("--out", default=str(ARTIFACTS / "exercise_pairs.json"), help="where the rows are written")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     fast.kernels(block=True)
@@ -107,9 +108,11 @@ def main() -> None:
             stats = dict(zip("AB", ex.pair_stats(*views)))
             rows = {arm: arm_row(stats[arm], trained[arm][1]) for arm in trained}
             answer = ex.summary(exercise, variation, *views, "en") if len(trained) == 2 else []
+            outcome = ex.guess_outcome(exercise, variation, *views) if len(trained) == 2 else None
             results.append({"pair": f"{exercise.id}/{variation.id}", "seed": seed, "set": args.set,
                             "sizes": args.sizes, **{f"{arm}_{k}": v for arm, row in rows.items()
-                                                    for k, v in row.items()}, "answer": answer})
+                                                    for k, v in row.items()}, "answer": answer,
+                            "outcome": outcome})
             for arm, row in rows.items():
                 print(f"{exercise.id}/{variation.id} seed {seed} {arm}: {row['status']:8} {row['epochs']:4} ep  "
                       f"ppl {row['ppl']:8.3g} (best {row['best']:.3g})  max‖g‖ {row['g_max']:9.3g}  "
@@ -117,9 +120,9 @@ def main() -> None:
                       f"loss jump {row['jump'] or 0:6.2f}x (epoch {row['jump_epoch']})  {row['seconds']:5.1f} s",
                       flush=True)
             if answer:
-                print("   " + " / ".join(answer), flush=True)
-    ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "exercise_pairs.json").write_text(json.dumps(results, indent=1))
+                print(f"   [{outcome}] " + " / ".join(answer), flush=True)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(results, indent=1))  # after every pair: a long run can be cut short
 
 
 if __name__ == "__main__":

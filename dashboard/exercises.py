@@ -520,7 +520,7 @@ def clip_lines(A: str, B: str, sa: ArmStats, sb: ArmStats, lr: float, lang: str 
     if not sa.clipped:  # A never clipped: B took exactly A's steps
         return [tr("sum.clip_never", lang, A=A, theta=theta, n=f"{sa.minibatches:,}", a=fmt(sa.grad_max)),
                 tr("sum.clip_same", lang, a=fmt(sa.final_ppl), b=fmt(sb.final_ppl))]
-    g = dict(B=B, g=fmt(sb.grad_max), times=fmt(sb.grad_max / sa.theta), theta=theta, lo=fmt(sb.jump_from),
+    g = dict(B=B, g=fmt(sb.grad_max), theta=theta, lo=fmt(sb.jump_from),
              hi=fmt(sb.jump_to), epoch=sb.jump_epoch, uniform=fmt(sb.uniform))
     if sb.status == "diverged":
         blew = tr("sum.b_diverged" if sb.spiked else "sum.b_diverged_only", lang, **g, end=sb.epochs)

@@ -125,7 +125,7 @@ def test_the_clip_answer_says_what_every_minibatch_did():
     b_losses = [[3.0] * 4, [2.3] * 4, [1.8, 1.6, 1.9, 1.8], [1.7, 9.0, 4.0, 3.0], [3.9] * 4]
     b = view(sb, [20, 10, 6, 3.1e4, 50], norms=b_norms, losses=b_losses)
     lines = ex.summary(e, v, a, b, "en")
-    assert lines == ["B (no clipping): the gradient norm reached 40, 40× θ = 1, and the loss jumped from 1.6 to 9 "
+    assert lines == ["B (no clipping): the gradient norm reached 40 (θ = 1) and the loss jumped from 1.6 to 9 "
                      "in epoch 4 (guessing uniformly: 3.33).",
                      "A (θ = 1) clipped 3 of 20 (15%) minibatches and reached perplexity 4.5; B (no clipping) 50."]
     diverged = view(sb, [20, 10, 6, 3.1e4], status="diverged", norms=b_norms[:4], losses=b_losses[:4])
