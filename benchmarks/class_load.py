@@ -425,9 +425,11 @@ class Client:
             self.rec.start_to_first_epoch_s = round(time.perf_counter() - t0, 3)
             self.first_update = len(self.progress_seen)
 
-            while time.perf_counter() < load_end and not self.closed:
+            # every session moves a slider at least once, even when opening and Start took the whole window (a
+            # busy machine): a session that moved none would have checked nothing of what a slider changes
+            while (time.perf_counter() < load_end or not self.rec.slider_s) and not self.closed:
                 await asyncio.sleep(min(self.rng.uniform(1.0, 3.0), max(0.0, load_end - time.perf_counter())))
-                if time.perf_counter() >= load_end:
+                if time.perf_counter() >= load_end and self.rec.slider_s:
                     break
                 await self.move_slider()
                 self.check_settings("slider")
