@@ -5,6 +5,8 @@ DataFrames and tensors in, plotly Figures out (no Streamlit), with the dashboard
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -79,12 +81,15 @@ def ab_minibatches(minibatches: pd.DataFrame, above: pd.DataFrame, labels: dict[
                     hovertemplate=hover(labels[arm], f'{t("chart.epoch", lang)} %{{customdata[0]}}',
                                         "‖g‖ > θ: %{customdata[1]} / %{customdata[2]} (%{y:.0%})"))
     if theta is not None:
-        fig.add_hline(y=theta, line=dict(color="#2ca02c", dash="dash", width=2), row=1, col=1,
-                      annotation_text=f"θ = {theta:g}", annotation_position="top left")
+        fig.add_hline(y=theta, line=dict(color="#2ca02c", dash="dash", width=2), row=1, col=1)
+        # on a log axis an annotation's y is log10 of the value (add_hline's own label would sit at 10^θ)
+        fig.add_annotation(text=f"θ = {theta:g}", x=0, xref="x domain", y=math.log10(theta), yref="y",
+                           xanchor="left", yanchor="bottom", showarrow=False, font=dict(color="#2ca02c"))
     fig.update_yaxes(type="log", title="‖g‖", row=1, col=1)
     fig.update_yaxes(type="log", title=t("chart.loss", lang), row=2, col=1)
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%", row=3, col=1)
-    fig.update_xaxes(range=[0, max(target_epochs, 1) + 0.5])
+    step = next(d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000) if d * 10 >= target_epochs)
+    fig.update_xaxes(range=[0, max(target_epochs, 1) + 0.5], tick0=0, dtick=step)  # whole epochs
     fig.update_xaxes(title=t("exercises.chart.x", lang), row=3, col=1)
     fig.update_layout(barmode="group", bargap=0.1)
     return _layout(fig, None, 620)
