@@ -8,8 +8,9 @@ lesson's 10,000 characters of The Time Machine), here one arm after the other in
 scheduler. A row per seed and arm, counted as the page counts (``dashboard.exercises.pair_stats``): the epochs
 trained, the status (done or diverged), the final and best perplexity, the largest per-minibatch ‖g‖ before
 clipping and how many minibatches were above the pair's θ, the largest jump of a minibatch's loss over the lowest
-before it (from 1.5×, the page calls it a spike: the arm lost what it had learnt), and the seconds it took. Then the page's answer for the pair, in
-English: the sentence a class reads at these settings.
+before it (from 1.5× and above log|V|, the page calls it a spike: the arm lost what it had learnt), and the seconds
+it took. Then the prediction the runs bear out and the page's answer for the pair, in English: the sentences a
+class reads at these settings.
 
 ``--set`` changes settings of both arms (the candidates tried before choosing the clipping pair's); ``--sizes``
 the sizes as ``RNN_LAB_EXERCISE_SIZES`` does. Numbers are measurements, reported in docs/performance.md,

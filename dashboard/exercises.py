@@ -314,8 +314,8 @@ MINIBATCH_COLUMNS = ["arm", "epoch", "minibatch", "x", "loss", "grad_norm", "abo
 def arm_minibatches(view: RunView | None, arm: str, theta: float | None) -> pd.DataFrame:
     """Every minibatch of one arm in training order: its epoch, its index in the epoch (1-based), ``x`` on the
     epoch axis (epoch - 1 + minibatch / minibatches in that epoch: the epoch's last minibatch sits on the epoch),
-    its loss and ‖g‖ before clipping, whether ‖g‖ was above the pair's ``theta``, and whether this arm clipped it
-    (above its own θ). Epochs recorded without per-minibatch numbers are left out."""
+    its loss and ‖g‖ before clipping, whether ‖g‖ was above the pair's ``theta``, and whether this arm clipped
+    it (above its own θ). Epochs recorded without per-minibatch numbers are left out."""
     rows = []
     own = view.settings.clip if view is not None else None
     for r in view.records if view is not None else ():

@@ -204,7 +204,8 @@ def test_a_spike_is_a_loss_that_went_back_above_guessing_not_a_harder_minibatch(
 
 def test_the_class_predicts_first_and_the_finished_pair_answers_beside_its_choice():
     e, v, sa, sb = clip_pair()
-    assert ex.guess_kind(e, v) == "blowup" and ex.guess_question(e, v, "en") == "Without clipping, what will B (no clipping) do?"
+    assert ex.guess_kind(e, v) == "blowup"
+    assert ex.guess_question(e, v, "en") == "Without clipping, what will B (no clipping) do?"
     a = view(sa, [20, 10, 6], norms=[[0.5, 2.0]] * 3)
     b_losses = [[3.0, 3.0], [2.0, 2.0], [2.0, 90.0]]
     running = view(sb, [20, 10, 6], status="running", norms=[[0.5, 30.0]] * 3, losses=b_losses)
@@ -216,7 +217,8 @@ def test_the_class_predicts_first_and_the_finished_pair_answers_beside_its_choic
     assert right and text == ("You predicted **diverge: its loss blows up and the run stops**; the runs: **diverge: its "
                               "loss blows up and the run stops**. Right.")
     text, right = ex.guess_reveal(e, v, "same", a, diverged, "zh")
-    assert right is False and text.startswith(f"你的预测：**{ex.guess_choice(e, v, 'same', 'zh')}**；训练结果：**发散")
+    same = ex.guess_choice(e, v, "same", "zh")
+    assert right is False and text.startswith(f"你的预测：**{same}**；训练结果：**发散")
     assert text.endswith("这次没猜中：下面的数字说明了原因。")
     assert ex.guess_reveal(e, v, None, a, diverged, "en") == ("The runs: **diverge: its loss blows up and the run "
                                                               "stops**.", None)
@@ -262,12 +264,13 @@ def test_the_clipping_pair_at_test_sizes_shows_its_effect_at_every_seed(tmp_path
             grad = {arm: max(next(t for t in fig.data if t.name == labels[arm]).y) for arm in ("A", "B")}
             lines = ex.summary(e, v, a, b, "en")
             # the sentence says what the numbers show, with the table's numbers, and the table the chart's
-            assert lines[0].startswith(f"B (no clipping): the gradient norm reached {table.loc[labels['B'], 'max ‖g‖']}")
+            b_max = table.loc[labels["B"], "max ‖g‖"]
+            assert lines[0].startswith(f"B (no clipping): the gradient norm reached {b_max}")
             assert table.loc[labels["B"], "max ‖g‖"] == ex.fmt(grad["B"])
             assert numbers(lines[0])[0] == pytest.approx(grad["B"], rel=5e-3)
             assert f"clipped {table.loc[labels['A'], '‖g‖ > θ (minibatches)']} minibatches" in lines[1]
-            assert table.loc[labels["A"], "‖g‖ > θ (minibatches)"] == ex.share(int((mb[mb.arm == "A"].grad_norm > 1).sum()),
-                                                                             len(mb[mb.arm == "A"]), "en")
+            a_norms = mb[mb.arm == "A"].grad_norm
+            assert table.loc[labels["A"], "‖g‖ > θ (minibatches)"] == ex.share(int((a_norms > 1).sum()), len(a_norms), "en")
             assert f"perplexity {table.loc[labels['A'], 'perplexity']}" in lines[1]
             assert ex.guess_outcome(e, v, a, b) in ("diverge", "spike")
     finally:
@@ -428,7 +431,8 @@ def values(array) -> np.ndarray:
 def minibatch_chart(at: AppTest) -> dict:
     """The card's minibatch chart (the one with θ drawn on it), as a dict."""
     figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return next(f for f in figures if any(a.get("text", "").startswith("θ") for a in f["layout"].get("annotations", ())))
+    return next(f for f in figures
+                if any(a.get("text", "").startswith("θ") for a in f["layout"].get("annotations", ())))
 
 
 def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):

@@ -19,12 +19,14 @@ def test_the_clipping_pair_trains_to_the_end_and_answers(page, app_url):
     run = page.get_by_role("button", name=re.compile(r"Run the pair", re.I)).first
     expect(run).to_be_enabled()
     run.click()
-    expect(page.get_by_text("Both runs finished", exact=False).first).to_be_visible(timeout=3 * sb.APP_TIMEOUT_MS)  # the pair trains
+    finished = page.get_by_text("Both runs finished", exact=False).first
+    expect(finished).to_be_visible(timeout=3 * sb.APP_TIMEOUT_MS)  # the pair trains
     expect(page.get_by_text("You predicted", exact=False).first).to_be_visible()
     reveal = page.locator("[data-testid='stAlert']").filter(has_text="You predicted").first.inner_text()
     answer = page.get_by_text("What the numbers say", exact=False).first
     expect(answer).to_be_visible()
-    text = page.locator("[data-testid='stMarkdownContainer']").filter(has_text="What the numbers say").first.inner_text()
+    markdown = page.locator("[data-testid='stMarkdownContainer']")
+    text = markdown.filter(has_text="What the numbers say").first.inner_text()
     # At the server's small sizes (32 hidden units, 20 epochs) the gradient of seed 11 never reaches θ: the page says
     # so, and that both runs took the same steps (python -m benchmarks.exercise_pairs --seeds 11 --sizes ...).
     assert "A (θ = 1) never clipped: its gradient norm stayed below θ = 1 in all 700 minibatches" in text, text
