@@ -1,7 +1,6 @@
 """Two browsers on one server: A starts a run; B opens A's ?run= link and sees it read only, with no Stop
 button (X does nothing there either), and A's run trains on; A stops it."""
 import re
-import time
 
 from playwright.sync_api import expect
 
@@ -25,10 +24,13 @@ def _epoch(page) -> int:
 
 def _wait_for_epoch_above(page, epoch: int, what: str) -> int:
     """Wait (on the page's own redraws) until its progress bar names an epoch above ``epoch``; that epoch."""
-    deadline = time.monotonic() + sb.APP_TIMEOUT_MS / 1000
-    while (now := _epoch(page)) <= epoch:
-        assert time.monotonic() < deadline, f"{what}: still at epoch {now} after {sb.APP_TIMEOUT_MS / 1000:.0f} s"
-        page.wait_for_timeout(200)
+    bar = "[data-testid='stProgress']"
+    page.wait_for_function(  # the page's state, polled in the browser; a TimeoutError names ``what``
+        """([bar, epoch]) => { const el = document.querySelector(bar); const m = el && el.innerText.match(/(\\d+)/);
+                               return m !== null && Number(m[1]) > epoch; }""",
+        arg=[bar, epoch], timeout=sb.APP_TIMEOUT_MS)
+    now = _epoch(page)
+    assert now > epoch, f"{what}: still at epoch {now}"
     return now
 
 
