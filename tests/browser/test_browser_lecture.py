@@ -87,6 +87,7 @@ def assert_above_the_fold(tab, lang: str, state: str) -> None:
     for key in ("training.start", "training.stop"):
         box = tab.get_by_role("button", name=re.compile(f"^{t(key, lang)}")).first.bounding_box()
         assert box and box["y"] + box["height"] <= SMALL_PROJECTOR["height"], f"{state}: {key} below the fold: {box}"
+    expect(chart).to_be_visible()  # a live redraw may be replacing it: wait until it is drawn again
     box = chart.bounding_box()
     # the curves' plotting area starts under the chart's titles: half the chart in view shows them
     assert box["y"] + box["height"] / 2 <= SMALL_PROJECTOR["height"], f"{state}: live curves below the fold: {box}"
