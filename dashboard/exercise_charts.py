@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .charts import TEMPLATE, hover, show_token
+from .chart_base import TEMPLATE, hover, show_token
 from .i18n import t
 
 ARM_COLORS = {"A": "#1f77b4", "B": "#d62728"}

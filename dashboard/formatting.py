@@ -50,13 +50,13 @@ def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def decay_frame(diagnostics) -> pd.DataFrame:
-    """A run's gradient-flow curves by checkpoint epoch: columns epoch, d, mean (for charts.decay_curves_chart)."""
+    """A run's gradient-flow curves by checkpoint epoch: columns epoch, d, mean (for training_charts.decay_curves_chart)."""
     rows = [(g["epoch"], d, v) for g in diagnostics for d, v in enumerate(g["decay"])]
     return pd.DataFrame(rows, columns=["epoch", "d", "mean"])
 
 
 def spectrum_frame(diagnostics) -> pd.DataFrame:
-    """ρ(W_hh) and σ_max(W_hh) by checkpoint epoch (for charts.spectrum_chart)."""
+    """ρ(W_hh) and σ_max(W_hh) by checkpoint epoch (for training_charts.spectrum_chart)."""
     return pd.DataFrame({"epoch": [g["epoch"] for g in diagnostics], "radius": [g["radius"] for g in diagnostics],
                          "sigma_max": [g["singular"][0] for g in diagnostics]})
 

@@ -191,21 +191,21 @@ def chart(fig, key: str | None = None) -> None:
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _figure(builder: str, cache_key: tuple, _args: tuple, _kwargs: dict):
+def _figure(builder_name: str, cache_key: tuple, _builder, _args: tuple, _kwargs: dict):
     # Figures are never mutated after building (st.plotly_chart serialises a copy), so sharing is safe.
-    from . import charts  # plotly loads with the first chart, not with Home
-
-    return getattr(charts, builder)(*_args, **_kwargs)
+    return _builder(*_args, **_kwargs)
 
 
-def cached_chart(builder: str, cache_key: tuple, *args, key: str | None = None, **kwargs) -> None:
-    """Render ``charts.<builder>(*args, **kwargs)``, built once per `cache_key` (which must identify the inputs).
+def cached_chart(builder, cache_key: tuple, *args, key: str | None = None, **kwargs) -> None:
+    """Render ``builder(*args, **kwargs)`` (a chart builder), built once per `cache_key` (which must identify
+    the inputs).
 
     Building a plotly figure costs tens of milliseconds; a slider that does not touch a chart's inputs
     should not pay for it again.
     """
     lang = i18n.current()
-    chart(_figure(builder, (*cache_key, lang), args, {"lang": lang, **kwargs}), key=key)
+    name = f"{builder.__module__}.{builder.__qualname__}"
+    chart(_figure(name, (*cache_key, lang), builder, args, {"lang": lang, **kwargs}), key=key)
 
 
 def run_error(view) -> str | None:

@@ -763,7 +763,9 @@ def _perplexity_curve(view: RunView, epoch: int, epochs: list[int]) -> None:
     if file_figures(view) is not None or not view.records:
         st.caption(t("runs.no_curve"))
         return
-    layout.cached_chart("perplexity_marker", (view.id, len(view.records), epoch, tuple(epochs)),
+    from . import training_charts  # plotly loads with the first chart, not with Home
+
+    layout.cached_chart(training_charts.perplexity_marker, (view.id, len(view.records), epoch, tuple(epochs)),
                         view.frame(), epoch, list(epochs), key="epoch_curve")
 
 

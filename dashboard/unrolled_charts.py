@@ -24,7 +24,7 @@ from plotly.colors import sample_colorscale
 
 from rnn_core.unrolled import Unrolled
 
-from .charts import COLORS, DIVERGING, TEMPLATE, show_token
+from .chart_base import COLORS, DIVERGING, TEMPLATE, show_token
 from .explain import SUPERSCRIPT, num
 from .i18n import t
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from rnn_core.unrolled import Unrolled
 
-from .charts import show_token
+from .chart_base import show_token
 from .explain import num
 from .i18n import t
 

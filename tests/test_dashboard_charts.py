@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from dashboard import charts
+from dashboard import chart_base, exercise_charts, inside_charts, lesson_charts, training_charts, unrolled_charts
 
 STEPS = pd.DataFrame({"step": range(4), "input": list("the "), "target": list("he t"), "predicted": list("hhet"),
                       "p_target": [0.5, 0.1, 0.2, 0.9], "p_predicted": [0.5, 0.3, 0.4, 0.9],
@@ -15,8 +16,10 @@ HISTORY = pd.DataFrame({"epoch": [1, 2, 3], "loss": [3.2, 2.9, 2.5], "perplexity
                         "seconds": [0.1] * 3, "sample": ["a", None, None]})
 
 
-def test_charts_module_has_no_streamlit():
-    tree = ast.parse(Path(charts.__file__).read_text())
+@pytest.mark.parametrize("module", [chart_base, lesson_charts, training_charts, inside_charts, exercise_charts,
+                                    unrolled_charts], ids=lambda m: m.__name__)
+def test_chart_modules_have_no_streamlit(module):
+    tree = ast.parse(Path(module.__file__).read_text())
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
                 for alias in getattr(node, "names", [])} | {
         (node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
@@ -24,7 +27,7 @@ def test_charts_module_has_no_streamlit():
 
 
 def test_vocab_frequency_draws_the_used_tokens_most_frequent_first_with_a_visible_space():
-    fig = charts.vocab_frequency(pd.DataFrame({"index": [0, 1, 2, 3], "token": ["<unk>", " ", "e", "t"],
+    fig = lesson_charts.vocab_frequency(pd.DataFrame({"index": [0, 1, 2, 3], "token": ["<unk>", " ", "e", "t"],
                                                "count": [0, 10, 5, 7]}))
     (bars,) = fig.data
     assert list(bars.x) == ["␣", "t", "e"] and list(bars.y) == [10, 7, 5]  # <unk>, never seen, is left out
@@ -33,40 +36,40 @@ def test_vocab_frequency_draws_the_used_tokens_most_frequent_first_with_a_visibl
 def test_minibatch_map_colours_each_position_by_the_minibatch_that_reads_it():
     spans = pd.DataFrame({"minibatch": [0, 0, 1, 1], "row": [0, 1, 0, 1],
                           "start": [0, 50, 5, 55], "stop": [5, 55, 10, 60]})
-    row0, row1 = np.asarray(charts.minibatch_map(spans, 100, "map").data[0].z, dtype=float)  # a line per batch row
+    row0, row1 = np.asarray(lesson_charts.minibatch_map(spans, 100, "map").data[0].z, dtype=float)  # a line per batch row
     assert (row0[0:5] == 0).all() and (row0[5:10] == 1).all() and np.isnan(row0[10:]).all()
     assert (row1[50:55] == 0).all() and (row1[55:60] == 1).all()
     assert np.isnan(row1[:50]).all() and np.isnan(row1[60:]).all()  # positions no minibatch reads stay blank
 
 
 def test_one_hot_heatmap_has_one_column_per_token_in_index_order():
-    fig = charts.one_hot_heatmap(np.eye(3, 5), list("abc"), list("<abcd"), "one-hot")
+    fig = lesson_charts.one_hot_heatmap(np.eye(3, 5), list("abc"), list("<abcd"), "one-hot")
     (heat,) = fig.data
     assert list(heat.x) == list("<abcd") and np.array_equal(np.asarray(heat.z, dtype=float), np.eye(3, 5))
 
 
 def test_matrix_heatmap_draws_the_line_between_the_two_blocks_it_joins():
-    fig = charts.matrix_heatmap(np.ones((3, 5)), "XH", split=1, axis="col", col_labels=list("xhhhh"))
+    fig = lesson_charts.matrix_heatmap(np.ones((3, 5)), "XH", split=1, axis="col", col_labels=list("xhhhh"))
     (line,) = fig.layout.shapes
     assert line.x0 == line.x1 == 0.5  # between column 0 (X) and columns 1.. (H)
 
 
 def test_training_curves_show_uniform_and_perfect_before_the_first_epoch():
-    fig = charts.training_curves(None, 28, 10)
+    fig = training_charts.training_curves(None, 28, 10)
     assert all(len(trace.x) == 0 for trace in fig.data)
     assert {s.y0 for s in fig.layout.shapes} >= {28, 1}  # perplexity of uniform guessing over |V| = 28, and 1
     assert any("uniform guessing" in a.text for a in fig.layout.annotations)
 
 
 def test_gradient_chart_shows_each_epochs_norm_clipped_share_and_theta():
-    fig = charts.gradient_chart(HISTORY, 1.0, 10)
+    fig = training_charts.gradient_chart(HISTORY, 1.0, 10)
     clipped, norm = fig.data
     assert list(clipped.y) == [0, 50, 10] and list(norm.y) == [0.5, 1.5, 0.8]  # clip_fraction in %, ‖g‖
     assert [s.y0 for s in fig.layout.shapes] == [1.0] and "θ = 1" in fig.layout.annotations[0].text
 
 
 def test_step_timeline_labels_steps_by_their_input_and_plots_loss_unit_and_gradient():
-    fig = charts.step_timeline(STEPS, np.array([0.1, -0.2, 0.3, 0.0]), 2)
+    fig = inside_charts.step_timeline(STEPS, np.array([0.1, -0.2, 0.3, 0.0]), 2)
     loss, unit, grad = fig.data
     assert list(loss.x) == ["0: t", "1: h", "2: e", "3: ␣"] and list(loss.y) == list(STEPS["loss"])
     assert list(unit.y) == [0.1, -0.2, 0.3, 0.0] and list(grad.y) == list(STEPS["grad_norm"])
@@ -74,19 +77,19 @@ def test_step_timeline_labels_steps_by_their_input_and_plots_loss_unit_and_gradi
 
 
 def test_next_token_chart_has_one_bar_series_per_temperature():
-    fig = charts.next_token_chart(pd.DataFrame({"token": list("ab") * 2, "temperature": [0.5] * 2 + [1.0] * 2,
+    fig = inside_charts.next_token_chart(pd.DataFrame({"token": list("ab") * 2, "temperature": [0.5] * 2 + [1.0] * 2,
                                                 "p": [0.9, 0.1, 0.7, 0.3]}))
     assert [(t.name, list(t.x), list(t.y)) for t in fig.data] == [("T = 0.5", ["a", "b"], [0.9, 0.1]),
                                                                   ("T = 1", ["a", "b"], [0.7, 0.3])]
 
 
 def test_training_curves_mark_perfect_and_uniform_perplexity():
-    fig = charts.training_curves(HISTORY, 28, 10)
+    fig = training_charts.training_curves(HISTORY, 28, 10)
     texts = " ".join(a.text for a in fig.layout.annotations)
     assert "|V| = 28" in texts and "1: perfect" in texts
     assert list(fig.data[1].y) == [24.5, 18.2, 12.2]
 
 
 def test_activation_html_escapes_and_colours():
-    out = charts.activation_html(["<", "a"], np.array([0.5, -0.25]))
+    out = inside_charts.activation_html(["<", "a"], np.array([0.5, -0.25]))
     assert "&lt;" in out and "rgba(214,39,40,1.00)" in out and "rgba(31,119,180,0.50)" in out

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from dashboard import charts
+from dashboard import chart_base, inside_charts, training_charts
 
 
 def flow_arrays(T=6, factor=0.1):
@@ -18,7 +18,7 @@ def flow_arrays(T=6, factor=0.1):
 
 def test_gradient_flow_chart_is_log_scaled_with_power_of_ten_ticks():
     G, curve = flow_arrays()
-    fig = charts.gradient_flow_chart(G, curve, 0.5 ** np.arange(6) * 2, list("abcdef"), list("bcdefg"))
+    fig = inside_charts.gradient_flow_chart(G, curve, 0.5 ** np.arange(6) * 2, list("abcdef"), list("bcdefg"))
     heat, line, bound = fig.data
     z = np.asarray(heat.z, dtype=float)
     assert np.isnan(z[0, 1]) and z[5, 0] == np.float32(math.log10(2e-5))  # log10 G; nothing above the diagonal
@@ -29,17 +29,17 @@ def test_gradient_flow_chart_is_log_scaled_with_power_of_ten_ticks():
     assert list(fig.layout.yaxis2.ticktext) == [f"1e{k}" for k in range(math.ceil(lo), math.floor(hi) + 1)]
     assert list(fig.layout.yaxis2.tickvals) == [10.0 ** k for k in range(math.ceil(lo), math.floor(hi) + 1)]
     assert all(t.startswith("1e") for t in heat.colorbar.ticktext)
-    assert len(charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg")).data) == 2
+    assert len(inside_charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg")).data) == 2
 
 
 def test_log_ticks_stay_few_over_many_decades():
-    vals, text = charts._log_ticks(-41.3, 0.2)
+    vals, text = chart_base.log_ticks(-41.3, 0.2)
     assert len(vals) <= 7 and 0 in vals and text[vals.index(0)] == "1e0"
     assert all(b - a == vals[1] - vals[0] for a, b in zip(vals, vals[1:]))
 
 
 def test_surprise_html_colours_by_surprisal_and_escapes():
-    out = charts.surprise_html(["<", "a", " "], np.array([math.log(28), 0.0]), math.log(28))
+    out = inside_charts.surprise_html(["<", "a", " "], np.array([math.log(28), 0.0]), math.log(28))
     assert out.count("<span") == 3 and "&lt;" in out
     assert "rgba(214,39,40,1.00)" in out and "rgba(214,39,40,0.00)" in out
     assert "p = 0.036" in out  # exp(-log 28)
@@ -50,7 +50,7 @@ def test_step_heatmaps_follow_the_unit_order():
                           "p_target": [0.5, 0.1], "p_predicted": [0.5, 0.3], "loss": [0.7, 2.3],
                           "grad_norm": [1e-3, 1e-2]})
     hidden = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
-    fig = charts.step_heatmaps(hidden, np.full((2, 4), 0.25), list("<abc"), steps, unit_order=np.array([2, 0, 1]))
+    fig = inside_charts.step_heatmaps(hidden, np.full((2, 4), 0.25), list("<abc"), steps, unit_order=np.array([2, 0, 1]))
     assert np.allclose(np.asarray(fig.data[0].z, dtype=float), hidden[:, [2, 0, 1]])
     assert list(fig.data[0].x) == ["unit 2", "unit 0", "unit 1"]
 
@@ -69,8 +69,8 @@ def test_decay_curves_chart_overlays_epochs_on_a_log_axis():
             net.params[1].mul_(5.0)  # "training" grows W_hh
         curve = decay_curve(net, X)
         frames.append(pd.DataFrame({"epoch": epoch, "d": range(len(curve)), "mean": curve.numpy()}))
-    fig = charts.decay_curves_chart(pd.concat(frames))
+    fig = training_charts.decay_curves_chart(pd.concat(frames))
     assert [t.name for t in fig.data] == ["epoch 1", "epoch 5"] and len(fig.data[0].x) == 11
     assert fig.layout.yaxis.type == "log" and all(t.startswith("1e") for t in fig.layout.yaxis.ticktext)
     assert fig.data[1].y[-1] > fig.data[0].y[-1]  # a larger W_hh carries the gradient further back
-    assert not charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data  # no checkpoint yet
+    assert not training_charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data  # no checkpoint yet

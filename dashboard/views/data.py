@@ -1,7 +1,7 @@
 """1 · Data: the corpus, its vocabulary, and how minibatches are cut from it."""
 import streamlit as st
 
-from dashboard import corpora, layout, lesson_code, pages, settings, sidebar
+from dashboard import corpora, layout, lesson_charts, lesson_code, pages, settings, sidebar
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -43,7 +43,7 @@ with left:
                  column_config={"index": t("data.col_index"), "token": t("data.col_token"),
                                 "count": st.column_config.NumberColumn(t("data.col_count"), format="localized")})
 with right:
-    layout.cached_chart("vocab_frequency", info.key, vocab_df)
+    layout.cached_chart(lesson_charts.vocab_frequency, info.key, vocab_df)
 
 st.header(t("data.map"))
 st.markdown(t("data.map_intro", batch=s.batch, steps=s.steps, seed=s.seed))
@@ -52,7 +52,7 @@ if loader is not None:
     left, right = st.columns(2, gap="large")
     for col, partition in ((left, "sequential"), (right, "random")):
         with col:
-            layout.cached_chart("minibatch_map", (info.key, s.batch, s.steps, s.seed, partition), maps[partition],
+            layout.cached_chart(lesson_charts.minibatch_map, (info.key, s.batch, s.steps, s.seed, partition), maps[partition],
                             len(info.tc.corpus), t(f"data.map_{partition}"))
 
     st.header(t("data.xy"))

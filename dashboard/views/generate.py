@@ -1,7 +1,7 @@
 """6 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
 import streamlit as st
 
-from dashboard import compute, corpora, layout, lesson_code, runs, sidebar
+from dashboard import compute, corpora, inside_charts, layout, lesson_code, runs, sidebar
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -50,6 +50,6 @@ if model.trained:
     st.code("\n".join([f"{t('generate.col_epoch'):>6} │", *lines]), language=None)
 
 temperatures = tuple(sorted({0.5, 1.0, 2.0, round(float(temperature), 2)}))
-layout.cached_chart("next_token_chart", (model.key, prefix, temperatures),
+layout.cached_chart(inside_charts.next_token_chart, (model.key, prefix, temperatures),
                 compute.next_tokens(model.net, model.vocab, model.key, prefix, temperatures))
 st.caption(t("generate.note"))

@@ -1,7 +1,7 @@
 """3 · Concat identity: X W_xh + H W_hh equals [X | H] @ [W_xh ; W_hh], up to float32 rounding."""
 import streamlit as st
 
-from dashboard import charts, compute, layout, lesson_code, sidebar
+from dashboard import compute, layout, lesson_charts, lesson_code, sidebar
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -27,26 +27,26 @@ r = compute.identity(n, d, h, s.seed, float64)
 ident = (n, d, h, s.seed, float64)  # everything the figures below depend on
 
 st.markdown(t("identity.blocks"))
-inner = charts.block_labels("x", d) + charts.block_labels("h", h)
+inner = lesson_charts.block_labels("x", d) + lesson_charts.block_labels("h", h)
 left, right = st.columns([d + h + 2, h + 2], gap="large")
 with left:
-    layout.cached_chart("matrix_heatmap", ("XH", *ident), r["XH"], f"[X | H]: {n}×({d}+{h})", split=d,
+    layout.cached_chart(lesson_charts.matrix_heatmap, ("XH", *ident), r["XH"], f"[X | H]: {n}×({d}+{h})", split=d,
                     axis="col", col_labels=inner)
 with right:
-    layout.cached_chart("matrix_heatmap", ("W", *ident), r["W"], f"[W_xh ; W_hh]: ({d}+{h})×{h}", split=d,
-                    axis="row", row_labels=charts.block_labels("W_xh·", d) + charts.block_labels("W_hh·", h))
+    layout.cached_chart(lesson_charts.matrix_heatmap, ("W", *ident), r["W"], f"[W_xh ; W_hh]: ({d}+{h})×{h}", split=d,
+                    axis="row", row_labels=lesson_charts.block_labels("W_xh·", d) + lesson_charts.block_labels("W_hh·", h))
 
 zmax = float(max(abs(r["separate"]).max(), abs(r["concatenated"]).max()))
 a, b = st.columns(2, gap="large")
 with a:
-    layout.cached_chart("matrix_heatmap", ("separate", *ident), r["separate"], t("identity.two"), zmax=zmax)
+    layout.cached_chart(lesson_charts.matrix_heatmap, ("separate", *ident), r["separate"], t("identity.two"), zmax=zmax)
 with b:
-    layout.cached_chart("matrix_heatmap", ("concatenated", *ident), r["concatenated"], t("identity.one"), zmax=zmax)
+    layout.cached_chart(lesson_charts.matrix_heatmap, ("concatenated", *ident), r["concatenated"], t("identity.one"), zmax=zmax)
 
 dtype = "float64" if float64 else "float32"
 c, d_ = st.columns(2, gap="large")
 with c:
-    layout.cached_chart("difference_heatmap", ("difference", *ident), r["difference"], t("identity.diff_title"))
+    layout.cached_chart(lesson_charts.difference_heatmap, ("difference", *ident), r["difference"], t("identity.diff_title"))
 with d_:
     m1, m2 = st.container(), st.container()  # one above the other: a number like 2.384e-07 needs the width
     m1.metric(t("identity.maxdiff"), f"{r['max_abs_diff']:.3e}")

@@ -2,7 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import charts, compute, corpora, explain, formatting, i18n, layout, lesson_code, runs, sidebar
+from dashboard import (compute, corpora, explain, formatting, i18n, inside_charts, layout, lesson_code, runs,
+                       sidebar)
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -46,7 +47,7 @@ step_tab, flow_tab, units_tab, surprise_tab, twin_tab = st.tabs(
 
 with step_tab:
     st.markdown(t("inside.steps_text"))
-    layout.cached_chart("step_heatmaps", seen, hidden, r["probs"], r["tokens"], steps, unit_order=units["order"])
+    layout.cached_chart(inside_charts.step_heatmaps, seen, hidden, r["probs"], r["tokens"], steps, unit_order=units["order"])
     table = st.expander(t("inside.table"), on_change="rerun", key="inside_table")
     if table.open:  # a table is costly to draw: only when asked for
         with table:
@@ -57,7 +58,7 @@ with flow_tab:
     spec = compute.w_hh_spectrum(model.net, model.key)
     per_step = spec.sigma_max * flow.max_tanh_prime
     st.markdown(t("inside.flow_text") + (t("inside.flow_bound") if per_step < 1 else t("inside.flow_end")))
-    layout.cached_chart("gradient_flow_chart", (*seen, "flow"), flow.matrix.numpy(), flow.curve.numpy(),
+    layout.cached_chart(inside_charts.gradient_flow_chart, (*seen, "flow"), flow.matrix.numpy(), flow.curve.numpy(),
                     flow.bound(per_step).numpy() if per_step < 1 else None, flow.inputs, flow.targets)
     st.markdown("\n".join(f"- {s}" for s in explain.gradient_flow(flow)))
     m1, m2, m3, m4 = st.columns(4)
@@ -87,7 +88,7 @@ with units_tab:
                            help=t("inside.unit_help"))
     st.markdown(explain.unit(units["finder"], units["correlations"].iloc[unit], unit, units["labels"],
                              len(units["tokens"])))
-    st.html(charts.activation_html(corpora.display_tokens(model.vocab, units["tokens"]),
+    st.html(inside_charts.activation_html(corpora.display_tokens(model.vocab, units["tokens"]),
                                    units["hidden"][:, unit]))
     st.caption(t("inside.units_caption"))
 
@@ -100,7 +101,7 @@ with surprise_tab:
         s = compute.surprise(model.net, model.vocab, model.key, text_s)
         sur = s["surprise"]
         st.markdown(explain.surprise(sur, len(model.vocab)))
-        st.html(charts.surprise_html(corpora.display_tokens(model.vocab, sur.tokens), sur.surprisal.numpy(),
+        st.html(inside_charts.surprise_html(corpora.display_tokens(model.vocab, sur.tokens), sur.surprisal.numpy(),
                                      float(np.log(len(model.vocab))), lang=i18n.current()))
         st.markdown(t("inside.top_k") + " " + explain.top_k(s["top_k"]))
         st.dataframe(s["top_k"], hide_index=True, width="stretch", height=320,

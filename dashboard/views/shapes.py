@@ -1,7 +1,7 @@
 """2 · One-hot & shapes: X (batch, steps) -> X.T -> one-hot (steps, batch, vocab), and a forward pass's shapes."""
 import streamlit as st
 
-from dashboard import compute, corpora, layout, lesson_code, settings, sidebar
+from dashboard import compute, corpora, layout, lesson_charts, lesson_code, settings, sidebar
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -30,7 +30,7 @@ if X is not None:
     inputs = info.vocab.to_tokens(X[row])
     st.markdown(t("shapes.row_text", row=row, text=corpora.join_tokens(info, inputs), steps=s.steps, batch=s.batch,
                   V=V))
-    layout.cached_chart("one_hot_heatmap", (info.key, s.batch, s.steps, s.partition, s.seed, row), one_hot, inputs,
+    layout.cached_chart(lesson_charts.one_hot_heatmap, (info.key, s.batch, s.steps, s.partition, s.seed, row), one_hot, inputs,
                     info.vocab.idx_to_token, t("shapes.one_hot_title", row=row, steps=s.steps, V=V))
 
 st.header(t("shapes.forward"))
@@ -49,4 +49,4 @@ with right:
         else:
             st.error(t("shapes.failed", text=text), icon=":material/cancel:")
     st.caption(t("shapes.stack_note"))
-    layout.cached_chart("tensor_sizes", (V, s.batch, s.steps, s.hidden, s.seed), trace)
+    layout.cached_chart(lesson_charts.tensor_sizes, (V, s.batch, s.steps, s.hidden, s.seed), trace)

@@ -7,7 +7,8 @@ Another session's run (opened by its address) is shown read only, with "Train my
 """
 import streamlit as st
 
-from dashboard import charts, compute, corpora, explain, formatting, layout, lesson_code, pages, runs, settings, sidebar
+from dashboard import (compute, corpora, explain, formatting, layout, lesson_code, pages, runs, settings, sidebar,
+                       training_charts)
 from dashboard.compare import compare_with
 from dashboard.i18n import current as lang_in_use, t
 
@@ -104,7 +105,7 @@ def live() -> None:
     run = runs.current()
     if run is None:
         st.progress(0.0, text=t("training.press_start"))
-        layout.chart(charts.training_curves(None, len(info.vocab), s.epochs, lang=lang_in_use()),
+        layout.chart(training_charts.training_curves(None, len(info.vocab), s.epochs, lang=lang_in_use()),
                      key="training_curves")
         return
     view = run.view()
@@ -133,7 +134,7 @@ def live() -> None:
                       ppl=formatting.fmt_ppl(from_file[1]) if from_file[1] is not None else "–"),
                     icon=":material/upload_file:")
         else:
-            layout.chart(charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
+            layout.chart(training_charts.training_curves(view.frame(), view.vocab_size, view.target, lang=lang_in_use()),
                          key="training_curves")
     if st.session_state.get("_live_was_running") and not view.running:
         st.session_state["_live_was_running"] = False
@@ -153,7 +154,7 @@ def details() -> None:
         st.caption(t("training.as_of", epoch=view.epoch, every=f"{DETAILS_EVERY_S:g}"))
     g, smp = st.columns([1, 1], gap="large")
     with g:
-        layout.chart(charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use()),
+        layout.chart(training_charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use()),
                  key="training_gradients")
     with smp:
         st.subheader(t("training.samples", prefix=view.settings.prefix))
@@ -178,9 +179,9 @@ def details() -> None:
         c1, c2 = st.columns(2, gap="large")
         shown = (view.id, view.checkpoints)  # the figures change only at a checkpoint epoch
         with c1:
-            layout.cached_chart("decay_curves_chart", shown, formatting.decay_frame(flows), key="training_decay")
+            layout.cached_chart(training_charts.decay_curves_chart, shown, formatting.decay_frame(flows), key="training_decay")
         with c2:
-            layout.cached_chart("spectrum_chart", shown, formatting.spectrum_frame(flows), key="training_spectrum")
+            layout.cached_chart(training_charts.spectrum_chart, shown, formatting.spectrum_frame(flows), key="training_spectrum")
         st.caption(t("training.flow_caption"))
 
 
