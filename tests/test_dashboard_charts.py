@@ -93,3 +93,12 @@ def test_training_curves_mark_perfect_and_uniform_perplexity():
 def test_activation_html_escapes_and_colours():
     out = inside_charts.activation_html(["<", "a"], np.array([0.5, -0.25]))
     assert "&lt;" in out and "rgba(214,39,40,1.00)" in out and "rgba(31,119,180,0.50)" in out
+
+
+@pytest.mark.parametrize("lo, hi", [(1, 262_144), (2.5, 60), (1e-12, 1), (0.8, 1.2), (3, 7), (1.02, 30)])
+def test_log_ticks_say_the_values_they_mark(lo, hi):
+    vals, text = chart_base.whole_log_ticks(lo, hi)
+    assert 2 <= len(vals) <= 8 and vals == sorted(vals)
+    assert all(lo * 0.999 <= v <= hi * 1.001 for v in vals)
+    for v, label in zip(vals, text):  # a label read back is its tick's value: "20" is never written "2"
+        assert float(label.replace(",", "")) == pytest.approx(v, rel=1e-9)
