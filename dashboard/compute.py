@@ -14,6 +14,7 @@ import torch
 import rnn_core
 import rnn_core.gradflow
 from rnn_core.model import device_label, lesson_shape_checks, shape_trace
+from rnn_core.training import MAX_LOSS
 from rnn_core.vocab import is_char_vocab
 
 from .corpora import corpus_info, split_text
@@ -92,15 +93,10 @@ def inspect(_net, _vocab, model_key: tuple, text: str) -> dict:
             "tokens": list(_vocab.idx_to_token)}
 
 
-def most_active_unit(hidden: np.ndarray) -> int:
-    """The hidden unit whose activation varies most over the steps (a good first one to look at)."""
-    return int(np.argmax(hidden.std(axis=0)))
-
-
 def mean_loss(steps: pd.DataFrame) -> tuple[float, float]:
     """(mean loss, perplexity) over the steps of one string."""
     loss = float(steps["loss"].mean())
-    return loss, math.exp(min(loss, 700.0))
+    return loss, math.exp(min(loss, MAX_LOSS))
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -137,10 +133,10 @@ def next_token_distribution(net, vocab: rnn_core.Vocab, prefix: str,
     # inspect_sequence predicts the token after each input; a dummy last token makes the prefix all input
     probs = rnn_core.inspect_sequence(net, vocab, tokens + [tokens[-1]]).probs[-1].double()
     frames = []
-    for t in temperatures:
-        p = probs ** (1.0 / t)
+    for T in temperatures:
+        p = probs ** (1.0 / T)
         p = p / p.sum()
-        frames.append(pd.DataFrame({"token": vocab.idx_to_token, "temperature": t, "p": p.numpy()}))
+        frames.append(pd.DataFrame({"token": vocab.idx_to_token, "temperature": T, "p": p.numpy()}))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from .engines import make_model
 from .errors import UserError
 from .model import ALL_PARAM_NAMES, PARAM_NAMES, formula_params
 from .vocab import Vocab
@@ -232,7 +233,6 @@ def model_switches(params: dict, config: dict) -> dict:
 
 def load_checkpoint(path: str | Path | bytes, device=None, engine: str = "lesson"):
     """(net, vocab, config) from a checkpoint; only tensors and plain data are unpickled."""
-    from .engines import make_model  # local: engines imports model code that imports this package
 
     params, vocab, config = read_checkpoint(path)
     net = make_model(engine, len(vocab), params["W_hh"].shape[0], device, **model_switches(params, config))

@@ -110,12 +110,6 @@ class GradientFlow:
         diag = torch.diagonal(self.matrix)  # G[t, t]
         return torch.stack([per_step ** d * diag[d:].mean() for d in range(self.steps)])
 
-    def geometric_factor(self) -> float:
-        """(curve[T−1] / curve[0]) ** (1 / (T−1)): the mean per-step factor from the ends of the curve."""
-        if self.steps < 2:
-            return math.nan
-        return self.ratio(self.steps - 1) ** (1.0 / (self.steps - 1))
-
 
 def _max_step_factor(G: torch.Tensor) -> float:
     """max over t, s of G[t, s−1] / G[t, s] (pairs where both exist and G[t, s] > 0)."""
