@@ -80,6 +80,29 @@ DIFFERS_RE = {k: re.compile(rf"{re.escape(t(f'setting.{k}', 'en'))} (\d+) \(this
 SIDEBAR_MODEL_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
 BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs on (?P<title>.+?), "
                        r"(?P<hidden>\d+) hidden units")
+LANGS = ("en", "zh")
+
+
+def corpus_titles() -> dict[str, str]:
+    """Every title a page may give a built-in corpus (the catalogues' in each language, rnn_core's own) -> its
+    key: pages name a corpus in the page's language, so a title is compared by the corpus it names."""
+    titles = {}
+    for key, (title, *_rest) in rc_corpus.BUILTIN_CORPORA.items():
+        titles[title] = key
+        for lang in LANGS:
+            titles[t(f"corpus.{key}.title", lang)] = key
+    return titles
+
+
+CORPUS_TITLES = corpus_titles()
+
+
+def corpus_of(title: str) -> str:
+    """The key of the built-in corpus a shown title names; the title itself when it names none (a leak of
+    something that is no built-in corpus is then reported as the text shown)."""
+    return CORPUS_TITLES.get(title.strip(), title)
+
+
 def _int(text: str) -> int:
     return int(text.replace(",", ""))
 
@@ -254,6 +277,11 @@ class Client:
     def element(self, el, now: float) -> None:
         """Keep what the checks read; record exceptions and error boxes."""
         kind = el.WhichOneof("type")
+        if self.sample_next and kind != "code":
+            # the sample is the element right under its heading; anything else there (the caption "no sample
+            # yet") means there is none in this run, and a later code block (the toolbar's "link to this view"
+            # in the next full run, an error, the owner key) is no sample
+            self.sample_next = False
         widget = getattr(el, kind, None)
         wid = getattr(widget, "id", "")
         if isinstance(wid, str) and wid.startswith("$$ID-"):
@@ -333,7 +361,7 @@ class Client:
             self.rec.errors.append(f"{where}: no Settings line on the Training page")
             return
         p = self.plan
-        self.expect(where, "corpus", m["title"], p.title)
+        self.expect(where, "corpus", corpus_of(m["title"]), p.corpus, "corpus")
         self.expect(where, "hidden units", int(m["hidden"]), p.hidden, "hidden")
         self.expect(where, "seed", int(m["seed"]), p.seed, "seed")
         self.expect(where, "epochs", _int(m["epochs"]), p.epochs, "epochs")
@@ -461,7 +489,7 @@ class Client:
             if m is None:
                 self.rec.errors.append(f"inside: not the trained-model banner: {self.shown['banner'][1][:120]!r}")
             else:
-                self.expect("inside", "model's corpus", m["title"], p.title)
+                self.expect("inside", "model's corpus", corpus_of(m["title"]), p.corpus, "corpus")
                 self.expect("inside", "model's hidden units", int(m["hidden"]), p.hidden, "hidden")
                 self.rec.checks += 1
                 if _int(m["epoch"]) < self.rec.epochs_trained:
