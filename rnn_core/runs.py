@@ -48,7 +48,8 @@ from .engines import ENGINES, engine_for, make_model
 from .errors import UserError
 from .guards import LIMITS
 from .model import ACTIVATIONS, INPUTS, device_label, formula_params, resolve_device
-from .training import MAX_LOSS, DivergenceError, EpochRecord, Trainer, evaluate, parse_predict
+from .training import (MAX_LOSS, DivergenceError, EpochRecord, Trainer, evaluate, json_safe, parse_predict,
+                       records_from_json)
 from .variants import heldout_batch, heldout_tokens
 from .vocab import Vocab
 
@@ -61,6 +62,7 @@ DEFAULT_MAX_BYTES = environment.DEFAULT_RUNS_MAX_MB << 20  # RNN_LAB_RUNS_MAX_MB
 RUN_ID = re.compile(r"^[A-Za-z0-9_-]{3,40}$")
 META = "run.json"
 LOCK = ".lock"  # {"pid", "host", "token", "started"} of the process writing the run
+STOP = "stop"  # present: a stop was asked for, by any process on any machine (rnn_core.run_control)
 CHECKPOINT = re.compile(r"^ckpt-(\d{6,})\.pt$")
 SAMPLE_EVERY = 10  # the lesson prints a sample every 10 epochs
 META_EVERY_S = 5.0  # between checkpoints, run.json is rewritten at most this often
@@ -481,6 +483,10 @@ class Run:
                     if record is not None:
                         self._on_epoch(record)
             except DivergenceError as exc:
+                if exc.record is not None:  # the epoch that blew up, as far as it went
+                    with self._lock:
+                        self.records.append({**asdict(exc.record), "wall_s": self.wall_s, "busy_s": self._busy_s,
+                                             "threads": torch.get_num_threads()})
                 self._finish("diverged", str(exc))
             except torch.OutOfMemoryError:
                 if torch.cuda.is_available():
@@ -502,6 +508,8 @@ class Run:
         params = _cpu_copy(formula_params(self.trainer.net))
         with self._lock:
             busy = self._busy_s + (time.perf_counter() - self._turn_start if self._turn_start else 0.0)
+            if self.records and self.records[-1].get("diverged"):  # continued after a blow-up: trained again
+                self.records.pop()
             self.records.append({**asdict(record), "wall_s": self.wall_s, "busy_s": busy,
                                  "threads": torch.get_num_threads()})
             self._latest = (record.epoch, params)
@@ -555,7 +563,8 @@ class Run:
                     "settings": asdict(self.settings), "status": self.status, "error": self.error,
                     "wall_s": self.wall_s, "good_epoch": self.good_epoch, "tokens_per_epoch": self.tokens_per_epoch,
                     "device": self.device, "checkpoints": list(self.checkpoints), "extra": self.extra,
-                    "vocab": self.vocab.to_dict(), "records": list(self.records),
+                    "vocab": self.vocab.to_dict(),
+                    "records": [json_safe(r) if r.get("diverged") else r for r in self.records],
                     "probe": None if self.probe is None else [t.tolist() for t in self.probe]}
 
     @classmethod
@@ -583,7 +592,7 @@ class Run:
         error = meta.get("error")
         created = meta.get("created")
         return cls(run_id, settings, vocab, store=store, origin=origin,
-                   records=_check_records(source, meta.get("records", [])),
+                   records=_check_records(source, records_from_json(meta.get("records", []))),
                    checkpoints=_check_checkpoints(source, meta.get("checkpoints", [])),
                    status=status if status != "running" else "stopped",  # its server is gone
                    error=None if error is None else check_text(source, "error", error),
@@ -744,7 +753,7 @@ def _alive(holder: dict | None, path: Path) -> bool:
 
 def _ours(name: str) -> bool:
     """A file the store writes in a run directory (only these are ever removed)."""
-    return (name in (META, LOCK, LOCK + ".break") or CHECKPOINT.match(name) is not None
+    return (name in (META, LOCK, LOCK + ".break", STOP) or CHECKPOINT.match(name) is not None
             or (name.startswith(".") and name.endswith(".tmp")))
 
 

@@ -40,7 +40,14 @@ BLOWUP_EPOCHS = 3
 
 
 class DivergenceError(UserError, RuntimeError):
-    """Training diverged; the model holds the last good parameters (``Trainer.good_epoch``)."""
+    """Training diverged; the model holds the last good parameters (``Trainer.good_epoch``).
+
+    ``record``: when the loss went non-finite partway through an epoch, that epoch as far as it went (an
+    :class:`EpochRecord` with ``diverged=True``, its per-minibatch numbers holding the inf/nan of the blow-up);
+    None when the epochs that blew up were recorded whole (a loss stuck above the bound).
+    """
+
+    record: EpochRecord | None = None
 
 
 @dataclass
@@ -60,6 +67,9 @@ class EpochRecord:
     # was clipped when its norm is above theta); None in records written before they were kept
     batch_losses: list[float] | None = None
     batch_grad_norms: list[float] | None = None
+    # the epoch in which the loss went non-finite, as far as it went: its loss and perplexity are inf or nan, its
+    # per-minibatch numbers run to the end of the chunk that blew up (inf/nan kept); the model is the last good one
+    diverged: bool = False
 
 
 @dataclass
@@ -339,14 +349,17 @@ class Trainer:
         ep.seconds += time.perf_counter() - start
         # Past MAX_LOSS nats exp(loss) overflows a double: the perplexity is infinite, the run has blown up.
         if not math.isfinite(mean_loss) or mean_loss > MAX_LOSS:
+            record = self._diverged_record(ep, mean_loss)
             self._pass = None
             self._restore_good()
-            raise DivergenceError(
+            error = DivergenceError(
                 f"The loss became non-finite (perplexity overflowed) in epoch {self.epoch + 1}; the model was reset to "
                 + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
                 + ". Lower the learning rate or the clipping threshold theta.",
                 "diverged_nonfinite" if self.good_epoch else "diverged_nonfinite_start",
                 epoch=self.epoch + 1, good=self.good_epoch)
+            error.record = record
+            raise error
         if not finished and ep.n_batches < len(self.loader):
             return None
         if not finished:  # the budget ran out on the last minibatch: the epoch is complete all the same
@@ -376,6 +389,17 @@ class Trainer:
                 "diverged_stuck" if self.good_epoch else "diverged_stuck_start", factor=f"{BLOWUP_FACTOR:g}",
                 bound=f"{self._blowup_loss:.2f}", epochs=BLOWUP_EPOCHS, epoch=epoch, good=self.good_epoch)
         return record
+
+    def _diverged_record(self, ep: _EpochPass, mean_loss: float) -> EpochRecord:
+        """The epoch that blew up, as far as it went: every minibatch's loss and ||g|| (inf/nan kept), marked
+        diverged. Not in :attr:`history`: the model is put back to :attr:`good_epoch`."""
+        n = max(ep.n_batches, 1)
+        perplexity = math.exp(mean_loss) if mean_loss <= MAX_LOSS else math.inf  # nan stays nan
+        return EpochRecord(self.epoch + 1, mean_loss, perplexity, ep.n_tokens / ep.seconds if ep.seconds else 0.0,
+                           ep.norm_sum.item() / n, ep.clipped.item() / n, ep.seconds,
+                           batch_losses=torch.stack(ep.batch_losses).cpu().tolist() if ep.batch_losses else [],
+                           batch_grad_norms=torch.stack(ep.batch_norms).cpu().tolist() if ep.batch_norms else [],
+                           diverged=True)
 
     def _watch(self, observe: dict, ep: _EpochPass, X, Y, y_hat, y, loss, norm, keep_graph: bool) -> None:
         """Step mode: what this minibatch did, taken after clipping and before the SGD update."""
@@ -416,6 +440,40 @@ class Trainer:
         """The history as a DataFrame, one row per epoch."""
         columns = list(EpochRecord.__dataclass_fields__)
         return pd.DataFrame([asdict(r) for r in self.history], columns=columns)
+
+
+# run.json is strict JSON: a non-finite number is written as one of these strings and read back as the float
+NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def json_safe(value):
+    """``value`` (dicts, lists, numbers) with every inf/nan float written as "inf", "-inf" or "nan"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else "inf" if value > 0 else "-inf"
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def from_json_safe(value):
+    """:func:`json_safe` undone: "inf", "-inf" and "nan" in numeric places become floats again.
+
+    Applied to a record's numbers and number lists only (a sample text "nan" stays text)."""
+    if isinstance(value, dict):
+        return {k: v if k == "sample" else from_json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [from_json_safe(v) for v in value]
+    return NON_FINITE.get(value, value) if isinstance(value, str) else value
+
+
+def records_from_json(records):
+    """run.json's records with a diverged record's "inf"/"nan" read back as floats (anything else as it is: the
+    reader checks it)."""
+    if not isinstance(records, list):
+        return records
+    return [from_json_safe(r) if isinstance(r, dict) and r.get("diverged") is True else r for r in records]
 
 
 def _ratio(delta: torch.Tensor, w: torch.Tensor) -> float:

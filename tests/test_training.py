@@ -1,4 +1,5 @@
 """Training, clipping, divergence, generation, inspection and checkpoints."""
+import json
 import math
 
 import pytest
@@ -146,3 +147,87 @@ def test_a_blown_up_finite_loss_counts_as_divergence():
     # lr 100 with theta 1000: the loss grows to ~1e30 nats, finite in float32 but exp() of it is not
     with pytest.raises(DivergenceError, match="perplexity overflowed"):
         small_run(epochs=5, lr=100.0, theta=1000.0, source="counting")
+
+
+def test_the_epoch_that_blows_up_is_on_the_error_minibatch_by_minibatch():
+    loader, vocab = load_data("toy_english", batch_size=8, num_steps=10, max_tokens=3000, seed=0)
+    net = RNN(len(vocab), 16, "cpu", seed=0)
+    trainer = Trainer(net, loader, vocab, lr=1.0, sample_every=0)
+    trainer.train_epoch()
+    trainer.lr = float("inf")
+    with pytest.raises(DivergenceError) as caught:
+        trainer.train_epoch()
+    record = caught.value.record
+    assert record is not None and record.diverged and record.epoch == 2
+    assert trainer.epoch == 1 and not trainer.history[0].diverged  # not in the history: the model is epoch 1's
+    assert len(record.batch_losses) == len(record.batch_grad_norms) == len(loader)  # the chunk ran to the end
+    assert math.isfinite(record.batch_losses[0])  # the first step of lr inf is taken after its loss
+    assert not all(math.isfinite(x) for x in record.batch_losses + record.batch_grad_norms)
+    assert not math.isfinite(record.loss) and not math.isfinite(record.perplexity)
+
+
+def test_a_stuck_loss_is_recorded_whole_and_carries_no_partial_epoch():
+    with pytest.raises(DivergenceError) as caught:
+        small_run(epochs=5, lr=100.0, theta=1000.0, source="counting")
+    assert caught.value.record is None or caught.value.record.diverged
+
+
+def test_non_finite_numbers_are_written_as_strict_json_and_read_back():
+    from rnn_core.training import from_json_safe, json_safe, records_from_json
+    record = {"epoch": 3, "loss": math.inf, "sample": "nan", "batch_grad_norms": [1.0, math.inf, -math.inf, math.nan],
+              "diverged": True}
+    text = json.dumps(json_safe(record), allow_nan=False)  # raises on a bare inf/nan
+    back = records_from_json([json.loads(text)])[0]
+    assert back["loss"] == math.inf and back["sample"] == "nan"
+    assert back["batch_grad_norms"][:3] == [1.0, math.inf, -math.inf] and math.isnan(back["batch_grad_norms"][3])
+    assert records_from_json([{"epoch": 1, "loss": "inf"}]) == [{"epoch": 1, "loss": "inf"}]  # only diverged ones
+    assert from_json_safe(json_safe([0.5])) == [0.5]
+
+
+def test_a_run_keeps_the_epoch_that_blew_up_marked_diverged_and_every_reader_takes_it(tmp_path):
+    from dashboard import layout, runs as ui_runs, training_charts
+    from rnn_core.runs import Run, RunSettings, RunStore
+    tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("counting", seed=0, n_chars=3000), "char")
+    store = RunStore(tmp_path, reference_root=None)
+    settings = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=10, engine="fast", device="cpu",
+                           prefix="one", clip=None)
+    run = Run.create(settings, tc, store=store)
+    blow_up = lambda trainer: setattr(trainer, "lr", math.inf) if trainer.epoch >= 2 else None  # noqa: E731
+    run.trainer.before_chunk = blow_up
+    run.resume()
+    while run.advance(1.0):
+        pass
+    view = run.view()
+    assert view.status == "diverged" and view.good_epoch == 2
+    assert [r["epoch"] for r in view.records] == [1, 2, 3] and [r["diverged"] for r in view.records] == [0, 0, 1]
+    last = view.records[-1]
+    assert not all(math.isfinite(g) for g in last["batch_grad_norms"]) and last["perplexity"] == math.inf
+    # run.json stays strict JSON and reads back with the inf/nan
+    text = (tmp_path / run.id / "run.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"run.json holds a bare {c}"))
+    back = store.read(run.id).view()
+    assert back.records[-1]["diverged"] is True and back.records[-1]["perplexity"] == math.inf
+    assert [math.isfinite(g) for g in back.records[-1]["batch_grad_norms"]] == [
+        math.isfinite(g) for g in last["batch_grad_norms"]]
+    # the readers: perplexity, pace, the Training page's curves and figures, playback's curve, the error sentence
+    for v in (view, back):
+        assert v.perplexity_at(2) == v.records[1]["perplexity"] and v.perplexity_at(3) == math.inf
+        assert v.eta_s is None and v.seconds_per_epoch() >= 0 and v.tokens_per_s >= 0
+        frame = v.frame()
+        assert list(frame["diverged"]) == [False, False, True]
+        for fig in (training_charts.training_curves(frame, v.vocab_size, v.target),
+                    training_charts.gradient_chart(frame, v.settings.clip, v.target),
+                    training_charts.perplexity_marker(frame, v.good_epoch, list(v.checkpoints))):
+            json.loads(fig.to_json(), parse_constant=lambda c: pytest.fail(f"a chart holds a bare {c}"))
+        assert ui_runs.figures(v)[0] == 3
+        assert "epoch 2" in layout.run_error(v)
+    assert run.latest()[0] == 2 and view.checkpoints[-1] == 2  # the model kept is epoch 2's
+    # continued after the blow-up: epoch 3 is trained again and replaces the diverged record
+    run.trainer.before_chunk = None
+    run.trainer.lr = 1.0
+    run.resume()
+    while run.advance(1.0) and run.epoch < 4:
+        pass
+    run.request_stop()
+    records = run.view().records
+    assert [r["epoch"] for r in records[:4]] == [1, 2, 3, 4] and not any(r["diverged"] for r in records)
