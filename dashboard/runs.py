@@ -58,7 +58,9 @@ def registry() -> RunRegistry:
     global _registry
     with _registry_lock:
         if _registry is None:
-            _registry = RunRegistry(RunStore(), Scheduler())
+            store = RunStore()  # RNN_LAB_WORKERS / RNN_LAB_RAY_ADDRESS: where its runs train (rnn_core.scheduler)
+            from rnn_core.scheduler import make_scheduler
+            _registry = RunRegistry(store, make_scheduler(store))
         return _registry
 
 

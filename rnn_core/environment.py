@@ -9,6 +9,9 @@ RNN_LAB_TRAIN_THREADS  torch threads of each training turn (1 to 1024)       cho
 RNN_LAB_DATA           the folder that holds timemachine.txt                 ``data/``
 RNN_LAB_NO_EXT         ``1`` turns the fast engine's C++ kernels off         on
 RNN_LAB_EXERCISE_SIZES the exercise pairs' sizes, e.g. ``hidden=32,epochs=20`` the exercises' own
+RNN_LAB_WORKERS        worker processes that train the runs: ``0`` trains in  ``auto``: sized to the machine
+                       the server's process, ``auto`` or 1 to 256             (``rnn_core.workers``)
+RNN_LAB_RAY_ADDRESS    a Ray cluster's address: each run a job there          unset: this machine
 ====================== ===================================================== =============================
 
 A value that cannot be used never crashes a page or the CLI: :func:`read` uses the default instead and names
@@ -31,6 +34,8 @@ log = logging.getLogger("rnn_lab.environment")
 
 RUNS, RUNS_MAX_MB, TRAIN_THREADS = "RNN_LAB_RUNS", "RNN_LAB_RUNS_MAX_MB", "RNN_LAB_TRAIN_THREADS"
 DATA, NO_EXT, EXERCISE_SIZES = "RNN_LAB_DATA", "RNN_LAB_NO_EXT", "RNN_LAB_EXERCISE_SIZES"
+WORKERS, RAY_ADDRESS = "RNN_LAB_WORKERS", "RNN_LAB_RAY_ADDRESS"
+MAX_WORKERS = 256
 DEFAULT_RUNS_MAX_MB = 1024
 MAX_THREADS = 1024
 # The sizes an exercise pair may be given, with their bounds (rnn_core.guards.LIMITS' for the same settings)
@@ -49,6 +54,8 @@ class Environment:
     no_ext: bool = False
     exercise_sizes: tuple[tuple[str, int], ...] = ()  # (): the exercises' own sizes
     problems: tuple[UserMessage, ...] = ()
+    workers: int | None = None  # None: auto (rnn_core.workers.default_workers); 0: in the server's process
+    ray_address: str | None = None  # None: no Ray cluster
 
     @property
     def runs_max_bytes(self) -> int:
@@ -116,7 +123,18 @@ def read(environ: Mapping[str, str] | None = None) -> Environment:
                 "their own sizes.", "env_exercise_sizes", name=EXERCISE_SIZES, value=_shown(value),
                 keys=", ".join(SIZE_BOUNDS)))
 
-    return Environment(runs, runs_max_mb, train_threads, data, no_ext, sizes, tuple(problems))
+    workers = None
+    if (value := raw(WORKERS)) is not None and value.lower() != "auto":
+        if value.isdigit() and 0 <= int(value) <= MAX_WORKERS:
+            workers = int(value)
+        else:
+            problems.append(UserMessage(
+                f"{WORKERS}={_shown(value)} is neither auto nor a whole number from 0 to {MAX_WORKERS}: the number "
+                "of worker processes is sized to the machine, the default.", "env_workers", name=WORKERS,
+                value=_shown(value), hi=MAX_WORKERS))
+
+    return Environment(runs, runs_max_mb, train_threads, data, no_ext, sizes, tuple(problems), workers=workers,
+                       ray_address=raw(RAY_ADDRESS))
 
 
 def parse_sizes(spec: str) -> tuple[tuple[str, int], ...] | None:

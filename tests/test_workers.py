@@ -1,0 +1,193 @@
+"""Runs trained in worker processes (rnn_core.workers): the server's copy of a run reads as a local run does, the
+worker writes run.json and the checkpoints into the store, Stop keeps the epoch (also when asked for through the
+store's control file, as another process or machine asks), runs spread over the workers, the server's limit,
+divergence, a worker that dies, and which scheduler the environment picks."""
+import json
+import os
+import signal
+import time
+
+import pytest
+import torch
+
+import rnn_core
+from rnn_core import environment, run_control
+from rnn_core.runs import STOP, Run, RunLimitError, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
+from rnn_core.scheduler import make_scheduler
+from rnn_core.workers import RemoteRun, WorkerPool, default_workers
+
+SMALL = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=20, engine="fast", device="cpu",
+                    prefix="one")
+LONG = 100_000  # epochs (the most a run may have): a run that trains until it is stopped
+
+
+@pytest.fixture(scope="module")
+def counting():
+    return rnn_core.tokenize_corpus(rnn_core.builtin_corpus("counting", seed=0, n_chars=3000), "char")
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory):
+    """Two worker processes (started once for the module) over a store of their own."""
+    store = RunStore(tmp_path_factory.mktemp("runs"), reference_root=None)
+    pool = WorkerPool(store, workers=2, threads=1)
+    yield pool
+    for run in pool.active():
+        pool.stop(run)
+    pool.close()
+
+
+def until(condition, what: str, timeout_s=90.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout_s:.0f} s")
+        time.sleep(0.05)
+
+
+def make_run(pool, tc, **changes):
+    return Run.create(RunSettings(**{**SMALL.__dict__, **changes}), tc, store=pool.store, device="cpu")
+
+
+def test_a_run_trains_in_a_worker_process_writing_run_json_and_checkpoints(pool, counting):
+    run = make_run(pool, counting)
+    assert isinstance(run, RemoteRun) and run.host.process.pid != os.getpid()
+    assert run.view().status == "new" and run.view().trainable and run.latest()[0] == 0
+    pool.start(run)
+    view = run.wait(120)
+    assert view.status == "done" and view.epoch == 20
+    assert [r["epoch"] for r in view.records] == list(range(1, 21))
+    assert view.checkpoints == tuple(checkpoint_epochs(20))
+    assert run.latest()[0] == 20
+    # the worker wrote the store: run.json as the view says, a checkpoint file per checkpoint epoch
+    meta = json.loads((pool.store.root / run.id / "run.json").read_text())
+    assert meta["status"] == "done" and [r["loss"] for r in meta["records"]] == [r["loss"] for r in view.records]
+    files = sorted(p.name for p in (pool.store.root / run.id).glob("ckpt-*.pt"))
+    assert files == [f"ckpt-{e:06d}.pt" for e in checkpoint_epochs(20)]
+    assert torch.equal(run.checkpoint(20)["W_hh"], pool.store.read(run.id).checkpoint(20)["W_hh"])
+    assert torch.equal(run.checkpoint(5)["W_xh"], pool.store.read_checkpoint(run.id, 5)[0]["W_xh"])
+
+
+def test_stop_keeps_the_epoch_and_continue_goes_on_from_it(pool, counting):
+    run = make_run(pool, counting, epochs=LONG, hidden=32)
+    pool.start(run)
+    until(lambda: run.view().epoch >= 3, "third epoch")
+    pool.stop(run)
+    stopped = run.view()
+    assert stopped.status == "stopped" and not run.running
+    assert stopped.epoch in stopped.checkpoints  # the epoch it stopped at is kept, as a file in the store
+    assert (pool.store.root / run.id / f"ckpt-{stopped.epoch:06d}.pt").exists()
+    on_disk = pool.store.read(run.id).view()
+    assert on_disk.status == "stopped" and on_disk.epoch == stopped.epoch
+    assert run not in pool.active()
+    time.sleep(3 * run_control.WATCH_EVERY_S)
+    assert run.view().epoch == stopped.epoch  # it stays stopped
+    run.resume()
+    until(lambda: run.view().epoch >= stopped.epoch + 2, "two more epochs after Continue")
+    assert run.view().records[: stopped.epoch] == stopped.records
+    pool.stop(run)
+    assert run.view().status == "stopped"
+
+
+def test_a_stop_asked_for_through_the_store_s_control_file_stops_the_run(pool, counting):
+    run = make_run(pool, counting, epochs=LONG)
+    pool.start(run)
+    until(lambda: run.view().epoch >= 2, "second epoch")
+    run_control.request_stop(RunStore(pool.store.root, reference_root=None), run.id)  # as another process would
+    until(lambda: run.view().status == "stopped", "stop through the control file")
+    assert not (pool.store.root / run.id / STOP).exists()  # answered: the file is gone
+    view = run.view()
+    until(lambda: pool.store.read(run.id).view().epoch == view.epoch, "run.json of the stopped epoch")
+    assert view.epoch in view.checkpoints
+
+
+def test_runs_go_to_the_least_loaded_worker_and_each_makes_progress(pool, counting):
+    a, b = (make_run(pool, counting, epochs=LONG, seed=i) for i in range(2))
+    pool.start(a)
+    pool.start(b)
+    try:
+        assert a.host is not b.host and a.host.process.pid != b.host.process.pid
+        until(lambda: a.view().epoch >= 2 and b.view().epoch >= 2, "both runs training")
+        assert set(pool.active()) == {a, b}
+    finally:
+        pool.stop(a)
+        pool.stop(b)
+    assert pool.active() == []
+
+
+def test_the_server_s_limit_on_runs_training_at_once(tmp_path, counting):
+    pool = WorkerPool(RunStore(tmp_path, reference_root=None), workers=1, threads=1, max_active=1)
+    try:
+        a, b = (make_run(pool, counting, epochs=LONG, seed=i) for i in range(2))
+        pool.start(a)
+        with pytest.raises(RunLimitError) as refused:
+            pool.start(b)
+        assert refused.value.key == "server_limit" and not b.running
+        pool.stop(a)
+        pool.start(b)  # room again
+        assert b.running
+        pool.stop(b)
+    finally:
+        pool.close()
+
+
+def test_a_diverged_run_is_said_as_such_keeping_its_last_good_model(pool, counting):
+    run = make_run(pool, counting, hidden=64, lr=1e4, clip=None, epochs=30)
+    pool.start(run)
+    view = run.wait(120)
+    assert view.status == "diverged" and "Lower the learning rate" in view.error
+    epoch, params = run.latest()
+    assert epoch == view.good_epoch and all(torch.isfinite(p).all() for p in params.values())
+    assert pool.store.read(run.id).view().status == "diverged"
+
+
+def test_a_worker_that_dies_fails_its_runs_and_the_server_goes_on(tmp_path, counting):
+    pool = WorkerPool(RunStore(tmp_path, reference_root=None), workers=1, threads=1)
+    try:
+        run = make_run(pool, counting, epochs=LONG)
+        pool.start(run)
+        until(lambda: run.view().epoch >= 1, "first epoch")
+        os.kill(run.host.process.pid, signal.SIGKILL)
+        until(lambda: run.view().status == "failed", "the run marked failed")
+        assert "ended" in run.view().error and pool.active() == []
+    finally:
+        pool.close()
+
+
+def test_a_registry_over_the_pool_keeps_its_runs_and_lets_go_of_evicted_ones(tmp_path, counting):
+    store = RunStore(tmp_path, reference_root=None)
+    pool = WorkerPool(store, workers=1, threads=1)
+    registry = RunRegistry(store, pool, max_in_memory=1)
+    try:
+        first = registry.add(make_run(pool, counting, epochs=3))
+        pool.start(first)
+        first.wait(120)
+        second = registry.add(make_run(pool, counting, epochs=3, seed=1))
+        assert first.id not in registry._runs  # evicted: its lock given up in the worker
+        assert not store.locked(first.id) and store.locked(second.id)
+        back = registry.get(first.id)
+        assert back.view().epoch == 3 and not back.view().trainable  # read back from the store
+    finally:
+        pool.close()
+
+
+def test_the_environment_picks_the_scheduler(tmp_path):
+    store = RunStore(tmp_path, reference_root=None)
+    assert type(make_scheduler(store, {"RNN_LAB_WORKERS": "0"})) is Scheduler
+    pool = make_scheduler(store, {"RNN_LAB_WORKERS": "2"})
+    try:
+        assert isinstance(pool, WorkerPool) and pool.n == 2 and store.placement is pool
+        assert pool.workers == []  # no process until a run starts
+    finally:
+        pool.close()
+    assert store.placement is None
+    auto = make_scheduler(store, {})
+    assert (type(auto) is Scheduler) == (default_workers() == 0)
+    if isinstance(auto, WorkerPool):
+        auto.close()
+    assert default_workers(2) == 0 and default_workers(4) == 0 and default_workers(8) == 2
+    assert default_workers(64) == 16
+    env = environment.read({"RNN_LAB_WORKERS": "many"})
+    assert env.workers is None and env.problems[0].key == "env_workers"
+    assert environment.read({"RNN_LAB_WORKERS": "auto"}).workers is None
+    assert environment.read({"RNN_LAB_WORKERS": "3"}).workers == 3
