@@ -67,9 +67,14 @@ def power_text(e: int) -> str:
     return "10" + str(e).translate(SUPERSCRIPT)
 
 
+# a click on a step selects it (plotly then dims every point it did not select): the words stay as they are
+BRIGHT = dict(marker=dict(opacity=1))
+
+
 def _text(x, y, text, size=NUMBER_FONT, color="#31333f", position="middle center") -> go.Scatter:
     return go.Scatter(x=list(x), y=list(y), text=list(text), mode="text", textposition=position,
-                      textfont=dict(size=size, color=color), hoverinfo="skip", showlegend=False, cliponaxis=False)
+                      textfont=dict(size=size, color=color), hoverinfo="skip", showlegend=False, cliponaxis=False,
+                      unselected=dict(textfont=dict(color=color), **BRIGHT))
 
 
 def _rect(x0, y0, x1, y1, fill="rgba(0,0,0,0)", line="#b0b3bb", width=1, layer="above") -> dict:
@@ -216,11 +221,12 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
     if first > 1 and step >= first:  # the gradient goes on to the steps left of the window
         arrows.append(_arrow(1.0, y_f + 0.8, -0.85, y_f + 0.8, BACKWARD, 0.5 + 5 * strength(row[first - 2])))
     traces.append(go.Scatter(x=gx, y=gy, mode="markers", marker=dict(size=gsize, color=gcolor, line=dict(width=0)),
-                             hoverinfo="skip", showlegend=False, cliponaxis=False))
+                             hoverinfo="skip", showlegend=False, cliponaxis=False, unselected=BRIGHT))
     traces.append(_text(gx, [y + 1.25 for y in gy], glabel, position="bottom center"))
 
     traces.append(go.Scatter(x=xs, y=ys, text=words, mode="text", textfont=dict(size=sizes, color="#31333f"),
-                             hoverinfo="skip", showlegend=False, cliponaxis=False))
+                             hoverinfo="skip", showlegend=False, cliponaxis=False,
+                             unselected=dict(textfont=dict(color="#31333f"), **BRIGHT)))
 
     # ---- row names on the left, unit numbers beside the first step's cells
     left = -LABEL_W - 0.3 * (len(str(max(units))) - 1)  # room for the unit numbers (u7, u263)
@@ -234,6 +240,12 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
     unit_y = [y_b + j + 0.5 for j in range(k)] + [y_c + j + 0.5 for j in range(k)]
     traces.append(_text([-0.12] * (2 * k), unit_y, [f"{t('unrolled.chart.unit_short', lang)}{u_}" for u_ in units] * 2,
                         size=NUMBER_FONT - 1, color="#808495", position="middle left"))
+
+    # the columns' click targets: an invisible square over each step's token box, its customdata the step
+    traces.append(go.Scatter(x=[base[s] + 1.5 for s in shown], y=[y_token + 0.9] * len(shown), customdata=list(shown),
+                             mode="markers", marker=dict(symbol="square", size=40, opacity=0), showlegend=False,
+                             unselected=dict(marker=dict(opacity=0)), selected=dict(marker=dict(opacity=0)),
+                             hovertemplate=t("unrolled.chart.select", lang, t="%{customdata}") + "<extra></extra>"))
 
     fig = go.Figure(traces)
     fig.update_layout(

@@ -67,13 +67,14 @@ def target_ranks(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 def top_k_frame(probs: torch.Tensor, tokens: list[str], vocab: Vocab, k: int = 5) -> pd.DataFrame:
     """Per step the k most likely next tokens with their probabilities, the true one's probability and rank.
 
-    probs (T, V) are the predictions after reading tokens[0..T-1]; tokens[t + 1] is the truth at step t.
+    probs (T, V) are the predictions after reading tokens[0..T-1]; the frame counts steps t = 1..T (step t reads
+    tokens[t - 1], the t-th token, and its truth is tokens[t]).
     """
     k = min(k, probs.shape[1])
     targets = torch.tensor(vocab[list(tokens[1:])])
     top_p, top_i = probs.topk(k, dim=1)  # (T, k), most likely first
     frame = pd.DataFrame({
-        "step": range(len(targets)), "input": list(tokens[:-1]), "true next": list(tokens[1:]),
+        "step": range(1, len(targets) + 1), "input": list(tokens[:-1]), "true next": list(tokens[1:]),
         "p(true)": probs.gather(1, targets[:, None])[:, 0].tolist(),
         "rank": target_ranks(probs, targets).tolist(),
     })

@@ -29,11 +29,12 @@ class Inspection:
     vocab: Vocab
 
     def steps_frame(self) -> pd.DataFrame:
-        """One row per step: input, target, top prediction, p(target), loss, gradient norm."""
+        """One row per step t = 1..T (step t reads x_t and predicts x_{t+1}, as the unrolled picture counts):
+        input, target, top prediction, p(target), loss, gradient norm."""
         top = self.probs.argmax(dim=1)
         target_idx = torch.tensor(self.vocab[self.targets])
         return pd.DataFrame({
-            "step": range(len(self.inputs)),
+            "step": range(1, len(self.inputs) + 1),
             "input": self.inputs,
             "target": self.targets,
             "predicted": self.vocab.to_tokens(top),
@@ -45,12 +46,12 @@ class Inspection:
 
     def hidden_frame(self) -> pd.DataFrame:
         """(steps x hidden) activations, rows labelled by step and input token."""
-        index = [f"{t}:{c}" for t, c in enumerate(self.inputs)]
+        index = [f"{t}:{c}" for t, c in enumerate(self.inputs, start=1)]
         return pd.DataFrame(self.hidden.numpy(), index=index)
 
     def probs_frame(self) -> pd.DataFrame:
         """(steps x vocab) probabilities, columns are tokens."""
-        index = [f"{t}:{c}" for t, c in enumerate(self.inputs)]
+        index = [f"{t}:{c}" for t, c in enumerate(self.inputs, start=1)]
         return pd.DataFrame(self.probs.numpy(), index=index, columns=self.vocab.idx_to_token)
 
 

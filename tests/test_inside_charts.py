@@ -16,20 +16,39 @@ def flow_arrays(T=6, factor=0.1):
     return G, curve
 
 
-def test_gradient_flow_chart_is_log_scaled_with_power_of_ten_ticks():
+def test_gradient_flow_chart_is_log_scaled_with_ticks_that_say_their_values():
     G, curve = flow_arrays()
     fig = inside_charts.gradient_flow_chart(G, curve, 0.5 ** np.arange(6) * 2, list("abcdef"), list("bcdefg"))
-    heat, line, bound = fig.data
+    heat, line, bound, cells = fig.data
     z = np.asarray(heat.z, dtype=float)
     assert np.isnan(z[0, 1]) and z[5, 0] == np.float32(math.log10(2e-5))  # log10 G; nothing above the diagonal
     assert list(line.y) == list(curve) and bound.name == "bound"
     assert fig.layout.yaxis2.type == "log"
     lo, hi = fig.layout.yaxis2.range  # log10 units, around 2e-5 .. 2
     assert lo < math.log10(2e-5) and hi > math.log10(2)
-    assert list(fig.layout.yaxis2.ticktext) == [f"1e{k}" for k in range(math.ceil(lo), math.floor(hi) + 1)]
-    assert list(fig.layout.yaxis2.tickvals) == [10.0 ** k for k in range(math.ceil(lo), math.floor(hi) + 1)]
-    assert all(t.startswith("1e") for t in heat.colorbar.ticktext)
-    assert len(inside_charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg")).data) == 2
+    vals, text = chart_base.whole_log_ticks(10 ** lo, 10 ** hi)
+    assert list(fig.layout.yaxis2.tickvals) == vals and list(fig.layout.yaxis2.ticktext) == text
+    # the colour bar is log10 G: its ticks sit at log10 of the values they name
+    vals, text = chart_base.whole_log_ticks(2e-5, 2)
+    assert list(heat.colorbar.ticktext) == text
+    assert np.allclose(heat.colorbar.tickvals, np.log10(vals))
+    # a click target on every cell of the lower triangle, carrying its loss step t (1-based) and G[t, s]
+    assert len(cells.x) == 21 and cells.marker.opacity == 0
+    custom = np.asarray(cells.customdata, dtype=float)
+    assert set(custom[:, 0]) == set(range(1, 7))
+    assert all(math.isclose(g, G[int(t) - 1, int(x.split(":")[0]) - 1], rel_tol=1e-6)
+               for (t, g), x in zip(custom, cells.x))
+    assert list(heat.x)[:2] == ["1: a", "2: b"] and list(heat.y)[0] == "1: a→b"  # steps counted from 1
+    assert len(inside_charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg")).data) == 3
+
+
+def test_the_selected_step_is_framed_on_its_row_and_bold():
+    G, curve = flow_arrays()
+    fig = inside_charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg"), step=4)
+    frame, = fig.layout.shapes
+    assert (frame.yref, frame.y0, frame.y1) == ("y", 2.5, 3.5)  # row index 3: loss step t = 4
+    assert list(fig.layout.yaxis.ticktext)[3] == "<b>4: d→e</b>"
+    assert not inside_charts.gradient_flow_chart(G, curve, None, list("abcdef"), list("bcdefg")).layout.shapes
 
 
 def test_log_ticks_stay_few_over_many_decades():

@@ -2,8 +2,8 @@
 import numpy as np
 import streamlit as st
 
-from dashboard import (compute, corpora, explain, formatting, i18n, inside_charts, layout, lesson_code, runs,
-                       sidebar)
+from dashboard import (compute, corpora, explain, formatting, i18n, inside_charts, inside_tables, layout, lesson_code,
+                       linked_explain, linked_step, pages, runs, sidebar)
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -37,6 +37,11 @@ c1.metric(t("inside.m_steps"), len(steps))
 c2.metric(t("inside.m_loss"), f"{loss:.3f}", help=t("inside.m_loss_help"))
 c3.metric(t("inside.m_ppl"), formatting.fmt_ppl(ppl), help=t("inside.m_ppl_help", V=len(model.vocab)))
 
+linked_step.prepare(len(steps))  # the step t every view below selects (the unrolled page's too)
+step = linked_step.slider(st, len(steps), t("inside.step_help"))
+linked_step.notes(step)
+lecture = pages.lecture_mode()  # larger tick labels
+
 passage = corpora.passage(model.info)
 units = compute.hidden_units(model.net, model.vocab, model.key, passage)
 seen = (model.key, text)  # what the figures below depend on
@@ -47,7 +52,9 @@ step_tab, flow_tab, units_tab, surprise_tab, twin_tab = st.tabs(
 
 with step_tab:
     st.markdown(t("inside.steps_text"))
-    layout.cached_chart(inside_charts.step_heatmaps, seen, hidden, r["probs"], r["tokens"], steps, unit_order=units["order"])
+    linked_step.chart(inside_charts.step_heatmaps, seen, hidden, r["probs"], r["tokens"], steps, key="inside_steps",
+                      steps=len(steps), unit_order=units["order"], step=step, lecture=lecture)
+    st.markdown(linked_explain.steps_row(steps, step))
     table = st.expander(t("inside.table"), on_change="rerun", key="inside_table")
     if table.open:  # a table is costly to draw: only when asked for
         with table:
@@ -58,8 +65,10 @@ with flow_tab:
     spec = compute.w_hh_spectrum(model.net, model.key)
     per_step = spec.sigma_max * flow.max_tanh_prime
     st.markdown(t("inside.flow_text") + (t("inside.flow_bound") if per_step < 1 else t("inside.flow_end")))
-    layout.cached_chart(inside_charts.gradient_flow_chart, (*seen, "flow"), flow.matrix.numpy(), flow.curve.numpy(),
-                    flow.bound(per_step).numpy() if per_step < 1 else None, flow.inputs, flow.targets)
+    linked_step.chart(inside_charts.gradient_flow_chart, (*seen, "flow"), flow.matrix.numpy(), flow.curve.numpy(),
+                      flow.bound(per_step).numpy() if per_step < 1 else None, flow.inputs, flow.targets,
+                      key="inside_flow", steps=len(steps), step=step, lecture=lecture)
+    st.markdown(linked_explain.flow_row(flow.matrix.numpy(), step))
     st.markdown("\n".join(f"- {s}" for s in explain.gradient_flow(flow)))
     m1, m2, m3, m4 = st.columns(4)
     m1.metric("ρ(W_hh)", f"{spec.radius:.3g}", help=t("inside.rho_help"))
@@ -102,16 +111,18 @@ with surprise_tab:
         sur = s["surprise"]
         st.markdown(explain.surprise(sur, len(model.vocab)))
         st.html(inside_charts.surprise_html(corpora.display_tokens(model.vocab, sur.tokens), sur.surprisal.numpy(),
-                                     float(np.log(len(model.vocab))), lang=i18n.current()))
+                                            float(np.log(len(model.vocab))), lang=i18n.current(), step=step))
+        st.caption(linked_explain.surprise_char(sur.tokens, sur.surprisal.numpy(), step))
         st.markdown(t("inside.top_k") + " " + explain.top_k(s["top_k"]))
-        st.dataframe(s["top_k"], hide_index=True, width="stretch", height=320,
-                     column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in s["top_k"].columns if c.startswith("p")})
+        row = linked_explain.top_k_row(s["top_k"], step)
+        if row:
+            st.markdown(row)
+        st.dataframe(inside_tables.top_k_table(s["top_k"]), hide_index=True, width="stretch", height=320,
+                     column_config=inside_tables.top_k_columns(s["top_k"]))
 
 with twin_tab:
     st.markdown(t("inside.twin_text"))
     diffs = compute.twin(model.net, model.vocab, model.key, text)
-    st.dataframe(diffs, hide_index=True, width="stretch",
-                 column_config={"largest |value|": st.column_config.NumberColumn(format="%.3e"),
-                                "max |difference|": st.column_config.NumberColumn(format="%.2e")})
+    st.dataframe(inside_tables.twin_table(diffs), hide_index=True, width="stretch",
+                 column_config=inside_tables.twin_columns())
     st.markdown(explain.twin(diffs))

@@ -2,7 +2,7 @@
 of one step's loss flowing back along the chain."""
 import streamlit as st
 
-from dashboard import corpora, formatting, i18n, layout, lesson_code, runs, sidebar
+from dashboard import corpora, formatting, i18n, layout, lesson_code, linked_step, runs, sidebar
 from dashboard import unrolled_charts as charts
 from dashboard import unrolled_explain as explain
 from dashboard.i18n import t
@@ -75,21 +75,6 @@ else:
                  ppl=formatting.fmt_ppl(ppl) if ppl else "–"), icon=":material/model_training:")
 
 
-def step_from_url(steps: int) -> None:
-    """A link's ?t= that is not a step of this text: named in a warning, the nearest step used instead."""
-    raw = st.query_params.get("t")
-    if raw is None or "t" in st.session_state:
-        return
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 1.0
-    if not (1 <= value <= steps and value == int(value)):
-        used = min(max(1, round(value)), steps) if value == value and abs(value) < 1e9 else 1
-        if layout.url_note("t", raw, used) and layout.url_replace("t", used, 1):
-            st.rerun()
-
-
 def play() -> None:
     st.session_state["unrolled_play"] = not st.session_state.get("unrolled_play", False)
 
@@ -110,26 +95,19 @@ def chain() -> None:
     steps, playing = u.steps, st.session_state.get("unrolled_play", False)
     if playing != st.session_state.get("_unrolled_timer", False):
         st.rerun(scope="app")  # Play or Pause was pressed: the timer starts or stops with a full run
-    step_from_url(steps)
-    if "t" in st.session_state and not 1 <= st.session_state["t"] <= steps:
-        st.session_state["t"] = steps  # the text got shorter than the step it was on
+    linked_step.prepare(steps)  # ?t=, the step kept from Inside, a text shorter than the step
     if playing and st.session_state.get("_unrolled_ticks", 0):
         st.session_state["t"] = st.session_state.get("t", 1) % steps + 1
     st.session_state["_unrolled_ticks"] = st.session_state.get("_unrolled_ticks", 0) + 1 if playing else 0
-    if steps > 1:
-        step = c2.slider(t("unrolled.step"), 1, steps, key="t", bind="query-params",
-                         help=t("unrolled.step_help", count=COLUMNS))
-    else:
-        step = 1
-        c2.caption(t("unrolled.one_step"))
+    step = linked_step.slider(c2, steps, t("unrolled.step_help", count=COLUMNS))
     c3.button("", icon=":material/pause:" if playing else ":material/play_arrow:", key="unrolled_play_button",
               on_click=play, help=t("unrolled.pause" if playing else "unrolled.play_help"), disabled=steps < 2)
-    layout.url_warning("t", str, st.session_state.get("t", layout.UNSET))
+    linked_step.notes(step)
     shown = charts.window(step, steps, COLUMNS)
     units = u.top_units(step, UNITS)
     if u.hidden > UNITS:
         st.caption(explain.units(u, step, units))
-    layout.chart(charts.chain_figure(u, step, shown, units, lang=i18n.current()), key="unrolled_chain")
+    linked_step.show(charts.chain_figure(u, step, shown, units, lang=i18n.current()), "unrolled_chain", steps)
     st.markdown(explain.step(u, step))
     st.markdown(explain.backward(u, step))
     st.caption(t("unrolled.legend", columns=len(shown), steps=steps))

@@ -1,0 +1,46 @@
+"""Inside's tables as they are shown: the top-k table and the nn.RNN twin check, with spaces as '␣' and headers and
+row names in the page's language. rnn_core's DataFrames keep their column ids (the tests and sentences read them);
+the copies here only change what is displayed."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from .chart_base import show_token
+from .explain import twin_name
+from .i18n import t
+
+TOP_K_HEADERS = {"step": "inside.col_step", "input": "inside.col_input", "true next": "inside.col_true",
+                 "p(true)": "inside.col_p_true", "rank": "inside.col_rank"}
+TWIN_HEADERS = {"compared": "inside.col_compared", "shape": "inside.col_shape",
+                "largest |value|": "inside.col_largest", "max |difference|": "inside.col_difference"}
+
+
+def top_k_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The top-k frame with every token as a chart shows it (a space as '␣')."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in ("input", "true next") or (column.startswith("#") and column[1:].isdigit()):
+            out[column] = out[column].map(show_token)
+    return out
+
+
+def top_k_columns(frame: pd.DataFrame) -> dict:
+    """column_config of the top-k table: headers in the page's language, probabilities to 3 decimals."""
+    config = {c: st.column_config.NumberColumn(t(TOP_K_HEADERS[c]) if c in TOP_K_HEADERS else c, format="%.3f")
+              for c in frame.columns if c.startswith("p")}
+    config.update({c: t(key) for c, key in TOP_K_HEADERS.items() if c in frame.columns and c not in config})
+    return config
+
+
+def twin_table(diffs: pd.DataFrame) -> pd.DataFrame:
+    """The twin check with the rows that have a name (outputs, final state, loss) named in the page's language."""
+    out = diffs.copy()
+    out["compared"] = out["compared"].map(twin_name)
+    return out
+
+
+def twin_columns() -> dict:
+    return {"compared": t(TWIN_HEADERS["compared"]), "shape": t(TWIN_HEADERS["shape"]),
+            "largest |value|": st.column_config.NumberColumn(t(TWIN_HEADERS["largest |value|"]), format="%.3e"),
+            "max |difference|": st.column_config.NumberColumn(t(TWIN_HEADERS["max |difference|"]), format="%.2e")}
