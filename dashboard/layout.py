@@ -5,7 +5,7 @@ import streamlit as st
 
 from . import i18n
 from .i18n import t
-from .settings import URL_SPECS, index_value
+from .settings import ALWAYS_IN_URL, URL_SPECS, index_value
 
 STYLE = """
 <style>
@@ -118,7 +118,7 @@ def url_choice(box, widget: str, label: str, options: list[str], key: str, defau
     Not ``bind="query-params"``: a bound widget writes the shown name into the URL (``?lang=简体中文``), which
     the app in another language cannot read back. Instead the URL's value seeds the widget once per session (a
     bad one is noted for ``sidebar.url_checks`` to name), and the widget's value goes back to the URL on every
-    run, left out when it is the default, as a bound widget does.
+    run, left out when it is the default, as a bound widget does (except ``settings.ALWAYS_IN_URL``).
     """
     kept = st.session_state.get(f"_choice.{key}")  # this session's choice, kept apart from the widget's state
     if kept in options and (key not in st.session_state or st.session_state.get(PAGE_TURNED)):
@@ -136,7 +136,7 @@ def url_choice(box, widget: str, label: str, options: list[str], key: str, defau
     shown = {option: names(option) for option in options}  # named now, in this run's language
     value = getattr(box, widget)(label, options, key=key, format_func=lambda o: shown.get(o, str(o)), **kwargs)
     st.session_state[f"_choice.{key}"] = value
-    if value == default:
+    if value == default and key not in ALWAYS_IN_URL:  # the language stays: its default is the browser's
         st.query_params.pop(key, None)
     else:
         st.query_params[key] = value

@@ -9,7 +9,7 @@ import streamlit as st
 from . import i18n
 from .i18n import t
 from .layout import url_choice
-from .settings import BOUND_KEYS, CHOICE_KEYS, URL_SPECS
+from .settings import BOUND_KEYS, CHOICE_KEYS, URL_SPECS, foreign_params
 
 # url_path -> (file, icon); titles and help texts are the catalogue's nav.<page>.title / nav.<page>.help
 PAGES = {
@@ -71,8 +71,9 @@ def view_link(page: str) -> str:
     """The address of this exact view: the page, the URL's parameters and every bound setting as it is now."""
     from urllib.parse import urlencode
 
-    params = st.query_params.to_dict()
-    for key in sorted(BOUND_KEYS):
+    foreign = foreign_params(page)  # another page's control (a row, an exercise) is not part of this view
+    params = {k: v for k, v in st.query_params.to_dict().items() if k not in foreign}
+    for key in sorted(BOUND_KEYS - foreign):
         if key in st.session_state and st.session_state[key] is not None:
             value = st.session_state[key]
             default = URL_SPECS.get(key, (None, None, object()))[2]
@@ -109,12 +110,27 @@ def chinese_demo(where=st) -> None:
     box.caption(t("demo.zh_about"))
 
 
-def switch_to(path: str) -> None:
-    """Open another page, keeping the URL's parameters (bound ones follow their widgets; the named choices go
-    along by hand: the run that switches ends before their widgets are drawn, and their state with it)."""
+def drop_foreign_params(page: str) -> None:
+    """Take other pages' parameters out of this page's URL (a page turn by the navigation or the browser's history
+    brings them along): the address bar and a copied link name this page's view only."""
     from streamlit.errors import StreamlitAPIException
 
-    keep = {k: v for k, v in st.query_params.to_dict().items() if k not in BOUND_KEYS or k in CHOICE_KEYS}
+    for key in foreign_params(page) & set(st.query_params.keys()):
+        try:
+            del st.query_params[key]
+        except StreamlitAPIException:  # bound to a widget of this run: not another page's after all
+            pass
+
+
+def switch_to(path: str) -> None:
+    """Open another page, keeping the URL's shared parameters (bound ones follow their widgets; the named choices
+    go along by hand: the run that switches ends before their widgets are drawn, and their state with it), not
+    this page's own (settings.PAGE_PARAMS), except those the next page shares."""
+    from streamlit.errors import StreamlitAPIException
+
+    foreign = foreign_params(path)
+    keep = {k: v for k, v in st.query_params.to_dict().items()
+            if (k not in BOUND_KEYS or k in CHOICE_KEYS) and k not in foreign}
     try:
         st.switch_page(PAGES[path][0], query_params=keep)
     except StreamlitAPIException:  # a parameter bound by a widget this module does not know

@@ -204,6 +204,28 @@ USES = {
 
 # The choices shown by name in the page's language (layout.url_choice): the app keeps them in the URL itself
 CHOICE_KEYS = {"lang", "mode", "corpus", "token", "clean", "partition", "device", "model"}
+# Kept in the URL even at its default: the language's default is the browser's, so a link without it opens a
+# zh view in English on another browser
+ALWAYS_IN_URL = {"lang"}
+
+# The URL parameters of a page's own controls (url_path -> keys). A page's URL carries only its own and the
+# shared ones (the sidebar's settings, lang, mode, run): a page turn or "Link to this view" drops the others.
+# Shared by design: `t` (the step) between the unrolled page and Inside; `model` and `epoch` (the model shown
+# and its checkpoint, one scrubber with one Play) between Inside, Generate and the unrolled page.
+PAGE_PARAMS = {
+    "shapes": ("shapes_row",),
+    "unrolled": ("unrolled_model", "unrolled_text", "t", "epoch"),
+    "identity": ("identity_n", "identity_d", "identity_h", "identity_f64"),
+    "inside": ("text", "inside_unit", "t", "model", "epoch"),
+    "generate": ("prefix", "generate_length", "generate_temperature", "generate_seed", "model", "epoch"),
+    "exercises": ("exercise", "variation"),
+}
+
+
+def foreign_params(page: str) -> set[str]:
+    """The URL parameters of other pages' controls that `page` has no control for."""
+    others = {key for keys in PAGE_PARAMS.values() for key in keys}
+    return others - set(PAGE_PARAMS.get(page, ()))
 # Every URL parameter a widget reads; the ones not in CHOICE_KEYS are bound to their widgets (Streamlit refuses
 # to set these directly, and keeps them itself)
 BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_f64", "inside_unit", "shapes_row",

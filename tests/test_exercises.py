@@ -559,7 +559,7 @@ def test_in_chinese_the_page_shows_no_english_sentence(monkeypatch):
 
     monkeypatch.setenv(ex.SIZES_ENV, "hidden=16,epochs=2")
     at = open_app("exercises", lang="zh", exercise="relu", seed="6")
-    assert at.title[0].value.startswith("7 · 练习")
+    assert at.title[0].value.startswith("8 · 练习")
     at.button(key="ex_run").click().run()
     e = ex.EXERCISES["relu"]
     for run in ex.find_pair(runs.registry(), e, e.variations[0], 6):

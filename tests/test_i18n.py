@@ -99,6 +99,23 @@ def test_in_chinese_a_page_shows_no_english_sentence(page):
     assert not found, found
 
 
+# A page's own title id (its heading) besides its navigation title nav.<page>.title
+PAGE_TITLE_IDS = {"data": "data.title", "shapes": "shapes.title", "unrolled": "unrolled.title",
+                  "identity": "identity.title", "training": "training.title", "inside": "inside.title",
+                  "generate": "generate.title", "exercises": "exercises.page.title"}
+
+
+@pytest.mark.parametrize("lang", list(i18n.LANGS))
+def test_the_pages_are_numbered_in_their_order_in_both_languages(lang):
+    from dashboard.pages import PAGES as ORDER
+
+    steps = [path for path in ORDER if path]
+    assert set(steps) == set(PAGE_TITLE_IDS)
+    for number, path in enumerate(steps, start=1):
+        for key in (f"nav.{path}.title", PAGE_TITLE_IDS[path]):
+            assert i18n.t(key, lang).startswith(f"{number} · "), (key, i18n.t(key, lang))
+
+
 def test_the_language_follows_the_url_and_the_sidebar():
     at = open_app("data", lang="zh")
     assert at.title[0].value.startswith("1 · 数据")

@@ -65,7 +65,7 @@ def test_lecture_mode_puts_the_page_settings_inline_and_leaves_the_sidebar_empty
     assert "开始" in [b.label for b in at.button]
     at.button(key="page_previous").click().run()  # the previous page, still in lecture mode
     assert_clean(at)
-    assert at.title[0].value.startswith("3 · ") and at.query_params.get("mode") in ("lecture", ["lecture"])
+    assert at.title[0].value.startswith("4 · ") and at.query_params.get("mode") in ("lecture", ["lecture"])
 
 
 def test_identity_in_lecture_mode_shows_only_the_seed_as_its_setting():
@@ -123,3 +123,65 @@ def test_choices_read_in_the_pages_language_while_the_url_keeps_their_identifier
     assert_clean(at)
     assert at.radio(key="token").value == "word" and at.radio(key="partition").value == "random"
     assert at.title[0].value.startswith("2 · ") and not at.warning  # in Chinese, no bad-URL warning
+
+
+def view_link(at) -> str:
+    """The toolbar's "Link to this view" (the server's address is unknown here: it starts with the page's path)."""
+    return next(c.value for c in at.code if c.value.startswith("/"))
+
+
+def link_params(at) -> dict[str, str]:
+    from urllib.parse import parse_qs, urlsplit
+
+    return {k: v[0] for k, v in parse_qs(urlsplit(view_link(at)).query).items()}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_language_stays_in_the_url_even_when_it_is_the_browsers(lang):
+    """The default language is the browser's: a link without ?lang= opens a zh view in English elsewhere."""
+    at = open_app("data", lang=lang)  # no browser locale here: English is this browser's language
+    assert_clean(at)
+    assert at.query_params["lang"] in (lang, [lang]) and link_params(at)["lang"] == lang
+    at.button(key="page_next").click().run()
+    assert_clean(at)
+    assert at.query_params["lang"] in (lang, [lang]) and link_params(at)["lang"] == lang
+    plain = open_app("shapes")  # no ?lang= at all: the language in use is written into the URL
+    assert plain.query_params["lang"] in ("en", ["en"]) and link_params(plain)["lang"] == "en"
+
+
+# (page, its own parameters, the button that turns the page, the page it turns to)
+TURNS = [
+    ("shapes", {"shapes_row": "3"}, "page_next", "unrolled"),
+    ("unrolled", {"unrolled_model": "lesson", "unrolled_text": "hello", "t": "3"}, "page_next", "identity"),
+    ("identity", {"identity_n": "5", "identity_f64": "true"}, "page_next", "training"),
+    ("generate", {"prefix": "the time", "generate_length": "120"}, "page_next", "exercises"),
+    ("exercises", {"exercise": "clip", "variation": "off"}, "page_previous", "generate"),
+]
+
+
+@pytest.mark.parametrize("page,own,button,turned", TURNS, ids=[t[0] for t in TURNS])
+def test_a_page_turn_leaves_the_last_pages_own_parameters_behind(page, own, button, turned):
+    from dashboard.pages import PAGES
+
+    at = open_app(page, hidden="16", **own)
+    assert_clean(at)
+    assert set(own) <= set(link_params(at)), view_link(at)  # this page's link names its own view
+    at.button(key=button).click().run()
+    assert_clean(at)
+    assert not set(own) & set(at.query_params), dict(at.query_params)  # none of them is the next page's
+    link = link_params(at)
+    assert not set(own) & set(link), view_link(at)
+    assert link["hidden"] == "16" and link.get("lang") == "en"  # the sidebar's settings are shared by every page
+    assert at.title[0].value.startswith(f"{list(PAGES).index(turned)} · ")  # the page turned to
+
+
+def test_the_model_and_checkpoint_shown_are_shared_by_inside_and_generate():
+    """By design one model choice and one scrubber (with one Play) serve Inside, Generate and the unrolled page."""
+    at = open_app("inside", model="reference", epoch="5", text="the time", hidden="16")
+    assert_clean(at)
+    assert at.session_state["epoch"] == 5
+    at.button(key="page_next").click().run()  # Generate
+    assert_clean(at)
+    assert at.session_state["epoch"] == 5 and at.radio(key="model").value == "reference"
+    link = link_params(at)
+    assert link["epoch"] == "5" and "text" not in link and "text" not in at.query_params

@@ -202,7 +202,7 @@ def test_the_sentences_state_the_numbers_drawn(tiny, tiny_params, t):
 def test_the_page_opens_on_the_tiny_model_at_step_one():
     at = open_app("unrolled")
     assert_clean(at)
-    assert at.title[0].value.startswith("2b · The recurrence, unrolled")
+    assert at.title[0].value.startswith("3 · The recurrence, unrolled")
     assert at.session_state["unrolled_model"] == "tiny" and at.slider(key="t").value == 1
     assert "8 hidden units, 200 epochs" in texts(at.success)
     assert len(page_charts(at)) == 2
@@ -255,7 +255,7 @@ def test_the_lessons_model_shows_the_units_that_matter_and_says_so(lang):
 def test_the_untrained_model_says_it_is_untrained_in_chinese():
     at = open_app("unrolled", lang="zh", unrolled_model="untrained")
     assert_clean(at)
-    assert at.title[0].value.startswith("2b · 循环的展开")
+    assert at.title[0].value.startswith("3 · 循环的展开")
     assert "未训练" in texts(at.warning)
 
 
@@ -267,5 +267,5 @@ def test_the_text_comes_from_the_link_and_a_page_turn_keeps_the_language():
     assert at.slider(key="t").max == len("the time machine") - 1
     at.button(key="page_next").click().run()  # the bound ?t= and ?unrolled_text= stay behind, the rest goes along
     assert_clean(at)
-    assert at.title[0].value.startswith("3 · ") and at.query_params.get("lang") in ("zh", ["zh"])
+    assert at.title[0].value.startswith("4 · ") and at.query_params.get("lang") in ("zh", ["zh"])
     assert "t" not in at.query_params

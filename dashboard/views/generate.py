@@ -1,4 +1,4 @@
-"""6 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
+"""7 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
 import streamlit as st
 
 from dashboard import compute, corpora, inside_charts, layout, lesson_code, runs, sidebar

@@ -1,4 +1,4 @@
-"""3 · Concat identity: X W_xh + H W_hh equals [X | H] @ [W_xh ; W_hh], up to float32 rounding."""
+"""4 · Concat identity: X W_xh + H W_hh equals [X | H] @ [W_xh ; W_hh], up to float32 rounding."""
 import streamlit as st
 
 from dashboard import compute, layout, lesson_charts, lesson_code, sidebar
