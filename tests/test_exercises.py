@@ -69,10 +69,18 @@ def test_every_exercise_and_pair_is_worded_in_both_catalogues():
             assert all(words[f"exercises.ex.{e.id}.{part}"] for part in ("title", "q", "why"))
             for v in e.variations:
                 name = ex.pair_name(v, lang)
-                assert name and "{" not in name and len(name.split(" vs ")) == 2, name
+                assert name and "{" not in name and len(name.split(" vs " if lang == "en" else " 对比 ")) == 2, name
+                for arm in "AB":  # from the arm's settings: one pair of brackets, the value of what differs
+                    label = ex.arm_label(v, arm, lang)
+                    assert label.startswith(arm) and "{" not in label, label
+                    assert label.count("(") + label.count("（") == 1 == label.count(")") + label.count("）"), label
     hidden = ex.EXERCISES["tuning"].variation("hidden")
-    assert ex.pair_name(hidden, "zh") == f"{ex.HIDDEN} 个隐藏单元 vs {2 * ex.HIDDEN} 个隐藏单元"
+    assert ex.pair_name(hidden, "zh") == f"{ex.HIDDEN} 个隐藏单元 对比 {2 * ex.HIDDEN} 个隐藏单元"
     assert ex.arm_label(hidden, "B", "en") == f"B ({2 * ex.HIDDEN} hidden units)"
+    relu, reluclip = ex.EXERCISES["relu"].variations
+    assert [ex.arm_label(relu, arm, "en") for arm in "AB"] == ["A (tanh)", "B (ReLU)"]  # not "B (ReLU (θ = 1))"
+    assert [ex.arm_label(reluclip, arm, "zh") for arm in "AB"] == ["A（θ = 1）", "B（不裁剪）"]
+    assert ex.arm_label(ex.EXERCISES["embedding"].variations[0], "A", "zh") == "A（独热编码）"
     assert not hasattr(ex, "MESSAGES")  # one place for the words: the catalogues
 
 
@@ -326,7 +334,10 @@ def test_the_pair_table_shows_each_arms_numbers_from_its_records():
 def test_the_card_names_the_switch_the_sizes_and_the_lesson_engine_when_an_arm_needs_it():
     clip, embedding, detach = (ex.EXERCISES[i] for i in ("clip", "embedding", "detach"))
     sa, sb = ex.pair_settings(clip, clip.variations[0], 0)
-    assert "**θ**: A 1, B off" in ex.settings_line(sa, sb, "en") and f"batch {sa.batch}" in ex.settings_line(sa, sb)
+    assert "**θ**: A 1, B no clipping" in ex.settings_line(sa, sb, "en") and f"batch {sa.batch}" in ex.settings_line(sa, sb)
+    assert ex.settings_line(sa, sb, "zh").startswith("**θ**：A 1，B 不裁剪")
+    emb = ex.pair_settings(embedding, embedding.variations[0], 0)
+    assert ex.settings_line(*emb, "zh").startswith("**输入**：A 独热编码，B 嵌入")  # not "A onehot, B embedding"
     assert ex.engine_note(clip, sa, sb, "en") is None
     assert "no embedding" in ex.engine_note(embedding, *ex.pair_settings(embedding, embedding.variations[0], 0), "en")
     assert "no no-detach training" in ex.engine_note(detach, *ex.pair_settings(detach, detach.variations[0], 0), "en")
@@ -363,10 +374,10 @@ def test_step_mode_trains_one_minibatch_a_step_and_starts_again_when_its_setting
     step = ex.StepMode(state, info, 3, detach=True, theta=1.0)
     assert step.last is None and step.history == []
     step.steps(3)
-    n = len(step.trainer().loader)
+    n = step.trainer().minibatches_per_epoch
     assert [r["step"] for r in step.history] == [1, 2, 3]
     assert (step.last.epoch, step.last.batch) == (1 + 2 // n, 2 % n)
-    assert step.history[-1]["loss"] == step.last.loss and step.history[-1]["‖g‖ after"] <= 1.0 + 1e-6
+    assert step.history[-1]["loss"] == step.last.loss and step.history[-1]["g_after"] <= 1.0 + 1e-6
     lines = ex.step_rows(step.last, info.vocab, 4).splitlines()
     assert len(lines) == 8 and lines[0].startswith("X[0]  ") and lines[1].startswith("Y[0]  ")
     assert list(ex.update_table(step.last, "en")["W"]) == list(step.last.update_ratio)
@@ -383,7 +394,7 @@ def test_step_mode_trains_one_minibatch_a_step_and_starts_again_when_its_setting
     other.steps(10)
     assert other.history == [] and isinstance(ex.take_error(state), rnn_core.DivergenceError)
     other.reset()
-    assert "step_trainer" not in state and "step_last" not in state
+    assert "step_trainer" not in state
 
 
 def open_page(**query) -> AppTest:
@@ -404,18 +415,19 @@ def test_the_page_renders_every_card_and_steps_one_minibatch_at_a_time():
         assert any(ex.tr(f"ex.{exercise_id}.q", "en")[:40] in m.value for m in at.markdown)
     at.button(key="step_one").click().run()
     assert not at.exception
-    first = at.session_state["step_last"]
+    first = at.session_state["step_trainer"].last
     assert first.batch == 0 and first.X.shape == (32, 35)
     assert any("X[0]" in c.value for c in at.code)
     at.button(key="step_ten").click().run()
-    n = len(at.session_state["step_trainer"][1].loader)
-    last = at.session_state["step_last"]
+    n = at.session_state["step_trainer"].minibatches_per_epoch
+    last = at.session_state["step_trainer"].last
     assert not at.exception and (last.epoch, last.batch) == (1 + 10 // n, 10 % n)
-    assert len(at.session_state["step_trainer"][2]) == 11
+    assert len(at.session_state["step_trainer"].history) == 11
     at.toggle(key="step_detach").set_value(False).run()  # no detach: the lesson engine, the graph kept
+    assert any("started again from minibatch 1" in i.value and "detach" in i.value for i in at.info)
     at.button(key="step_one").click().run()
     at.button(key="step_one").click().run()
-    report = at.session_state["step_last"]
+    report = at.session_state["step_trainer"].last
     assert report.attached and report.graph_batches == 2
     assert any("still attached" in m.value for m in at.markdown)
 
