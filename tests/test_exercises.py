@@ -578,8 +578,66 @@ def test_in_chinese_the_page_shows_no_english_sentence(monkeypatch):
         run.wait(300)
     at.run()
     at.button(key="step_one").click().run()
+    at.button(key="step_one").click().run()  # two steps: the table of steps
     assert not at.exception
     texts = page_texts(at)
     assert any("梯度范数的峰值" in text for text in texts)  # the answer, in Chinese
+    headers = [str(c) for d in at.dataframe for c in d.value.columns]  # the tables' headers: samples, steps, pair
+    assert "迭代周期" in headers and "裁剪前 ‖g‖" in headers and "epoch" not in headers
+    texts += headers
     found = {run: text for text in texts for run in english_runs(text)}
     assert not found, found
+
+
+def test_the_epoch_that_blew_up_is_counted_drawn_and_quoted():
+    e, v, sa, sb = clip_pair()
+    quiet = [[0.5, 0.6, 0.4, 0.5]]
+    a = view(sa, [20, 10, 6, 5], norms=quiet * 2 + [[0.5, 1.3, 0.6, 2.0], quiet[0]])
+    b = view(sb, [20, 10, 6], norms=quiet * 3)
+    # epoch 4 blew up at its 3rd minibatch: what the Trainer keeps on its DivergenceError, as the Run records it
+    blown = {**b.records[-1], "epoch": 4, "loss": math.nan, "perplexity": math.inf, "diverged": True,
+             "batch_losses": [1.8, 60.0, math.inf, math.nan], "batch_grad_norms": [0.5, 7.5e6, math.inf, math.nan]}
+    b = dataclasses.replace(b, status="diverged", records=(*b.records, blown), good_epoch=3)
+    labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
+    sb_stats = ex.arm_stats(b, 1.0)
+    assert (sb_stats.blowup_epoch, sb_stats.blowup_minibatch, sb_stats.grad_max, sb_stats.good_epoch) == (4, 3, 7.5e6, 3)
+    lines = ex.summary(e, v, a, b, "en")
+    assert lines[0] == ("B (no clipping): the gradient norm reached 7.5e6 (θ = 1) and the loss jumped from 1.79 to 60 "
+                        "in epoch 4 (guessing uniformly: 3.33); at minibatch 3 of epoch 4 its loss or gradient norm was "
+                        "no longer a finite number and the run stopped, keeping the model of epoch 3."), lines
+    zh = ex.summary(e, v, a, b, "zh")
+    assert "第 4 个迭代周期的第 3 个小批量" in zh[0] and "7.5e6" in zh[0] and "保留第 3 个迭代周期的模型" in zh[0]
+    table = ex.pair_table(a, b, labels, "en")
+    assert list(table["max ‖g‖"]) == ["2", "7.5e6, then not finite"] and list(table["perplexity"]) == ["5", "∞"]
+    mb = ex.minibatch_frame(a, b)
+    blew = mb[(mb["arm"] == "B") & mb["diverged"]]
+    assert list(blew["minibatch"]) == [1, 2, 3, 4] and list(blew["x"]) == [3.25, 3.5, 3.75, 4.0]
+    fig = xc.ab_minibatches(mb, ex.above_by_epoch(mb), labels, 1.0, 4)
+    spec = json.loads(fig.to_json())
+    grad_b = next(tr for tr in fig.data if tr.name == labels["B"] and tr.yaxis == "y")
+    assert max(y for y in grad_b.y if math.isfinite(y)) == 7.5e6  # the spike, drawn on the ‖g‖ axis with θ
+    crosses = [tr for tr in fig.data if getattr(tr, "mode", None) == "markers"]
+    assert len(crosses) == 2 and [len(tr.x) for tr in crosses] == [2, 2]  # ‖g‖ inf, nan; loss inf, nan
+    top = fig.layout.yaxis.range[1]
+    assert crosses[0].y[0] <= 10 ** top and crosses[0].y[0] >= 7.5e6  # at the top of the axis, above the spike
+    assert spec["layout"]["legend"]["y"] < 0  # below the plot, clear of the titles
+    # log axes labelled with their values: 20 reads "20", never "2"
+    for axis in ("yaxis", "yaxis2"):
+        ticks = spec["layout"][axis]
+        assert ticks["type"] == "log" and len(ticks["ticktext"]) == len(ticks["tickvals"]) >= 2
+        assert all(math.isclose(float(t.replace(",", "")), v) for t, v in zip(ticks["ticktext"], ticks["tickvals"]))
+    curves = xc.ab_curves(ex.pair_frame(a, b), labels, 4, 28, "t")
+    assert json.loads(curves.to_json())["layout"]["legend"]["y"] < 0
+    assert ex.guess_outcome(e, v, a, b) == "diverge"
+
+
+def test_the_samples_header_and_step_history_are_in_the_pages_language():
+    from dashboard import exercise_step
+    history = [{"step": 1, "epoch": 1, "minibatch": 1, "loss": 3.3, "g_before": 2.0, "g_after": 1.0}]
+    assert list(exercise_step.history_table(history, "zh").columns) == ["步", "迭代周期", "小批量", "损失", "裁剪前 ‖g‖",
+                                                                        "裁剪后 ‖g‖"]
+    settings = exercise_step.StepSettings(hidden=256, batch=32, steps=35, lr=1.0, theta=None, detach=True, seed=0)
+    intro = ex.intro(settings, "en")
+    assert "batch 32, 35 time steps, 256 hidden units, lr 1, θ: no clipping" in intro
+    assert "Training page" not in intro
+    assert "256 个隐藏单元" in ex.intro(settings, "zh") and "不裁剪" in ex.intro(settings, "zh")
