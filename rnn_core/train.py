@@ -72,6 +72,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--run-dir", default=None,
                    help="keep the run in this run store (run.json + log-spaced checkpoints), as the dashboard does")
     p.add_argument("--run-id", default=None, help="the run's id in --run-dir (default: a random one)")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="train as a job on this Ray cluster (needs --run-dir on a volume every node mounts)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     variants.add_arguments(p)  # the lesson's exercises: --activation, --input, --no-detach, --predict, --heldout
     return p.parse_args(argv)
@@ -253,6 +255,11 @@ def run(args: argparse.Namespace) -> dict:
     if args.run_id is not None and not RUN_ID.match(args.run_id):
         raise SettingsError(f"--run-id {args.run_id!r}: use 3 to 40 letters, digits, '-' or '_'.")
     store = RunStore(args.run_dir, reference_root=None, max_bytes=1 << 62) if args.run_dir else None
+    if args.ray and store is None:
+        raise SettingsError("--ray needs --run-dir: a folder every node of the cluster mounts at the same path.")
+    if args.ray:
+        from .scheduler import make_scheduler  # ray is optional (requirements-cluster.txt): imported when asked for
+    cluster = make_scheduler(store, ray_address=args.ray) if args.ray else None
     try:
         training = Run.create(settings, tc, store=store, run_id=args.run_id, device=device, init_params=init_params,
                               heldout_text=heldout_text)
@@ -264,7 +271,7 @@ def run(args: argparse.Namespace) -> dict:
     # choice of threads (1 or every core, whichever trains faster on this machine now: on busy cores, every core
     # can be many times slower). A fixed count gives the same sums in the same order, so a rerun repeats the
     # figures bit for bit on the same machine.
-    scheduler = Scheduler(threads=args.threads)
+    scheduler = cluster or Scheduler(threads=args.threads)
     start = time.perf_counter()
     scheduler.start(training)
     shown, stopped_by_user = 0, False

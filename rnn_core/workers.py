@@ -22,15 +22,14 @@ import os
 import threading
 import time
 import weakref
-from dataclasses import replace
 
 import numpy as np
 import torch
 
 from . import environment
-from .errors import UserError
+from .engines import make_model
 from .run_control import Host, request_stop, tensors
-from .runs import Run, RunLimitError, RunStore, RunStoreError, Scheduler, new_run_id
+from .runs import Run, RunLimitError, RunStore, RunStoreError, new_run_id
 
 log = logging.getLogger("rnn_lab.workers")
 
@@ -48,9 +47,25 @@ def default_workers(cores: int | None = None) -> int:
 
 
 class RemoteTrainer:
-    """Stands in for a trainer that lives in another process: what ``Run.view`` reads of it."""
+    """Stands in for a trainer that lives in another process: what ``Run.view`` reads of it, and ``net``, a model
+    here holding the run's newest parameters (a copy: the run trains on elsewhere)."""
 
     epoch_fraction = 0.0
+
+    def __init__(self, run: "RemoteRun"):
+        self._run = weakref.ref(run)
+        self._net = None  # (epoch, model)
+
+    @property
+    def net(self):
+        run = self._run()
+        epoch, params = run.latest()
+        if self._net is None or self._net[0] != epoch:
+            net = make_model(run.settings.engine, len(run.vocab), run.settings.hidden, "cpu",
+                             **run.settings.switches())
+            net.load_formula_params(params)
+            self._net = (epoch, net)
+        return self._net[1]
 
 
 class RemoteRun(Run):
@@ -58,9 +73,10 @@ class RemoteRun(Run):
 
     def __init__(self, run_id, settings, vocab, *, scheduler: "RemoteScheduler", host, store, tokens_per_epoch,
                  device, probe, latest):
-        super().__init__(run_id, settings, vocab, trainer=RemoteTrainer(), store=store,
+        super().__init__(run_id, settings, vocab, trainer=None, store=store,
                          tokens_per_epoch=tokens_per_epoch, device=device, probe=probe)
         self.remote, self.host = scheduler, host
+        self.trainer = RemoteTrainer(self)
         self._latest = latest
         self._mirror_wall = (0.0, None)  # (wall_s at the snapshot, monotonic time of the snapshot if running)
         # when the server lets go of this object, the host lets go of the run (its trainer and its lock)
@@ -208,10 +224,8 @@ class RemoteScheduler:
     def _poll(self) -> None:
         with self._lock:
             gone, self._gone = self._gone, []
-            hosts = {}
             for run_id in gone:
-                ref = self._runs.pop(run_id, None)
-                hosts[run_id] = getattr(ref() if ref else None, "host", None)
+                self._runs.pop(run_id, None)
         for run in self._held():
             if run.running:
                 try:
@@ -222,7 +236,7 @@ class RemoteScheduler:
             self._forget(run_id)
 
     def _forget(self, run_id: str) -> None:
-        """Subclasses know the host of a run that is gone."""
+        """The host lets go of a run the server let go of (subclasses know which host holds it)."""
 
     def _lost(self, run: RemoteRun, exc: Exception) -> None:
         """The host went away: the run is failed, its files as the host left them."""
