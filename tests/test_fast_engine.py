@@ -331,6 +331,27 @@ def test_cpp_kernels_equal_python_path_and_lesson(kernels, num_hiddens, batch, s
             assert torch.allclose(a, b, rtol=0, atol=1e-5), (name, (a - b).abs().max().item())
 
 
+@pytest.mark.parametrize("num_hiddens, batch, steps", [
+    (64, 24, 35),   # 3 groups of 8 columns: 2 threads take 8 and 16, 3 threads 8 each
+    (100, 40, 9),   # 5 groups: 2 threads take 16 and 24, 3 threads 8, 16 and 16
+    (512, 32, 35),  # the lesson's size: 4 groups, 3 threads take 8, 8 and 16
+    (16, 8, 5),     # 1 group: one thread works, whatever the count
+])
+def test_threads_split_the_batch_alike(kernels, num_hiddens, batch, steps):
+    """The C++ kernels split the batch over the threads (each thread runs its own sequences through every
+    step): 1, 2 and 3 threads give the lesson's loss, state and gradients, and each other's."""
+    by_threads = {n: lesson_python_and_cpp(num_hiddens, batch, steps, n) for n in (1, 2, 3)}
+    for n, (lesson, _, cpp) in by_threads.items():
+        one = by_threads[1][2]
+        assert abs(lesson["loss"].item() - cpp["loss"].item()) < 1e-5, n
+        assert abs(one["loss"].item() - cpp["loss"].item()) < 1e-6, n
+        assert torch.allclose(lesson["out"], cpp["out"], atol=1e-5), n
+        for name in ("H", "dH0", *PARAM_NAMES):
+            assert cpp[name].abs().max() > 1e-4, name  # the comparison means something
+            assert torch.allclose(lesson[name], cpp[name], rtol=0, atol=1e-5), (n, name)
+            assert torch.allclose(one[name], cpp[name], rtol=0, atol=1e-6), (n, name)
+
+
 @pytest.fixture
 def fresh_kernels(monkeypatch):
     """The kernels' build as in a new process (the process's own is put back afterwards)."""

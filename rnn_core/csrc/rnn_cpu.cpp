@@ -7,10 +7,13 @@
 // :h, column block t hold H_t^T (hidden-major) and whose rows h: hold [one-hot(x_{t+1}); 1], so one matmul
 // over all steps gives dW_hh, dW_xh and db_h (an ATen/MKL call, as is dW_hq).
 //
-// What C++ adds: the loop over time runs here, in one OpenMP team for the whole sequence (a barrier per
-// step instead of Python, the dispatcher and a fork and join per matmul). Each step's matmul runs in small
-// register tiles, each thread on its own rows, from weights packed once per sequence (MKL packs them on
-// every call), and the elementwise work is done on each tile while it is in registers: forward, the input
+// What C++ adds: the loop over time runs here, in one OpenMP team for the whole sequence (instead of Python,
+// the dispatcher and a fork and join per matmul). The batch is split over the threads: each thread runs its
+// own sequences (columns) through all steps, forward and backward, and the threads meet only once per call
+// (after packing the weights), never per step, so a thread that loses its core to another program delays
+// the call by its own share instead of stalling every step. The weight gradients, summed over all sequences,
+// are one matmul afterwards. Each step's matmul runs in small register tiles, from weights packed once per
+// sequence (MKL packs them on every call), and the elementwise work is done on each tile while it is in registers: forward, the input
 // x_t W_xh + b_h (a gather: no one-hot matmul), tanh, and from the same H_{t-1} the outputs O_{t-1};
 // backward, the gradient from the outputs W_hq dO_t^T and tanh' = 1 - H_t^2. Shapes the tiles do not cover
 // (batch not a multiple of 8, a CPU without AVX2) run the same loop with ATen matmuls.
@@ -43,13 +46,14 @@
 //   kSmall, kT0..kT4, kP0..kP5, kLn2Hi/kLn2Lo, kClamp: Cephes' tanhf and expf (accuracy stated at tanh).
 //   Scratch reallocation at "more than 4 n + 64 Ki elements": a small model after a big one gives back the
 //     memory, while sizes that vary a little reuse it.
-//   team_size(): torch's thread count, at most one thread per core (a barrier per step waits for the slowest).
+//   team_size(): torch's thread count, at most one thread per 8 columns of the batch.
 //
 // Checked against (tests/test_fast_engine.py, each also run on the Python path): the lesson model
 // (rnn_core.model.RNN, i.e. rnn_step over time with autograd) in test_loss_and_gradients_equal_autograd_on_lesson
 // (loss, outputs, state, every gradient and dH0, at h = 64 and 512), test_cpp_kernels_equal_python_path_and_lesson
 // (the same against the lesson and the Python path at shapes that hit each tile edge: h = 512, 100, 64, 16;
-// batch 32, 24, 5, 8; 1 and 2 threads), test_nan_propagates_like_the_lesson, test_one_step_and_no_grad_forward,
+// batch 32, 24, 5, 8; 1 and 2 threads), test_threads_split_the_batch_alike (1, 2, 3 threads,
+// batches that do not divide), test_nan_propagates_like_the_lesson, test_one_step_and_no_grad_forward,
 // test_gradient_through_the_new_state_alone, test_backward_through_two_pending_minibatches and
 // test_twenty_epochs_end_at_the_same_perplexity.
 //
@@ -316,13 +320,15 @@ void pack_block(int64_t rows, int64_t K, int64_t ib, float* out, Get A) {
     for (int r = 0; r < R; ++r) o[k * R + r] = A(i0 + r, k);
 }
 
-// Scratch memory reused across calls (one set per calling thread): a fresh megabyte per call costs page
-// faults. Reallocated when a call needs more, or less than a quarter (one big model does not keep its
-// memory for good).
+// Scratch memory reused across calls (one set per thread): a fresh megabyte per call costs page faults.
+// Reallocated when a call needs more, or less than a quarter (one big model does not keep its memory for
+// good). The calling thread's set holds the packed weights, which every thread of the team reads; each
+// thread of the team (OpenMP keeps them from call to call) holds its own columns' B operand.
 struct Scratch {
   std::vector<float> A_h;  // W_hh^T (forward) or W_hh (backward), packed: (h, h)
   std::vector<float> A_q;  // W_hq^T (forward, (V, h)) or W_hq (backward, (h, V)), packed
-  std::vector<float> Bp;   // two (h, batch) in panels: the previous and this step's H_t^T (or dA_t^T)
+  std::vector<float> Bp;   // two (h, width) in panels, this thread's columns: the previous and this step's
+                           // H_t^T (or dA_t^T)
   std::vector<int32_t> x;  // tokens as int32
 };
 Scratch& scratch() {
@@ -340,11 +346,28 @@ T* grown(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
-// torch's thread count, but no more threads than cores: a barrier per step waits for the slowest thread,
-// and one that shares a core with another waits for the scheduler.
-int team_size() {
+// The team: torch's thread count, at most one thread per 8 columns of the batch (a tile's column is 8 batch
+// entries). Not capped at the cores: the threads never wait for each other within the sequence, so one
+// that shares a core delays the end of the call by its own share of the work, not every step.
+int team_size(int64_t batch) {
 #ifdef _OPENMP
-  return std::max(1, std::min(at::get_num_threads(), omp_get_num_procs()));
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), batch / 8)));
+#else
+  return 1;
+#endif
+}
+
+int thread_id() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
+int team() {
+#ifdef _OPENMP
+  return omp_get_num_threads();
 #else
   return 1;
 #endif
@@ -352,12 +375,15 @@ int team_size() {
 
 // This thread's share [first, last) of n work items.
 std::pair<int64_t, int64_t> my_share(int64_t n) {
-#ifdef _OPENMP
-  int64_t id = omp_get_thread_num(), nt = omp_get_num_threads();
-#else
-  int64_t id = 0, nt = 1;
-#endif
+  int64_t id = thread_id(), nt = team();
   return {n * id / nt, n * (id + 1) / nt};
+}
+
+// This thread's columns [c0, c1) of the batch: whole groups of 8, as even as they go (batch 24 on 2 threads:
+// 8 and 16).
+std::pair<int64_t, int64_t> my_columns(int64_t batch) {
+  auto [g0, g1] = my_share(batch / 8);
+  return {8 * g0, 8 * g1};
 }
 
 inline void barrier() {
@@ -367,17 +393,18 @@ inline void barrier() {
 }
 
 // Forward over all steps. hs: Hs (row stride ld) with block 0 = H_0^T; O (steps*batch, V) to fill.
-// Step t computes the rows of H_t from H_{t-1} and, from the same H_{t-1}, the rows of O_{t-1}; one more
-// pass computes O_T. One team of threads for the whole sequence; a barrier after each step.
+// The batch is split over the threads: each runs its own columns (sequences) through every step, from its
+// own copy of their H_{t-1}^T in panels, so no thread waits for another within the sequence. Step t
+// computes H_t from H_{t-1} and, from the same H_{t-1}, O_{t-1}; one more pass computes O_T. The weights
+// are packed once, shared, by all threads together: the one barrier of the call.
 void forward_tiled(float* hs, int64_t ld, const float* W_hh, const float* W_xh_T, const float* b_h,
                    const int32_t* x, const float* W_hq, const float* b_q, float* O, int64_t h, int64_t V,
                    int64_t steps, int64_t batch) {
   Scratch& s = scratch();
   float* A_h = grown(s.A_h, h * h);
   float* A_o = grown(s.A_q, V * h);
-  float* Bp = grown(s.Bp, 2 * h * batch);
   const int nb_h = blocks(h), nb_o = blocks(V);
-#pragma omp parallel num_threads(team_size())
+#pragma omp parallel num_threads(team_size(batch))
   {
     auto [p0, p1] = my_share(nb_h + nb_o);
     for (int64_t ib = p0; ib < p1; ++ib) {
@@ -386,79 +413,81 @@ void forward_tiled(float* hs, int64_t ld, const float* W_hh, const float* W_xh_T
       else  // A = W_hq^T (V, h): A(i, k) = W_hq[k][i]
         pack_block(V, h, ib - nb_h, A_o, [&](int64_t i, int64_t k) { return W_hq[k * V + i]; });
     }
-    auto [r0, r1] = my_share(h);
-    for (int64_t j0 = 0; j0 < batch; j0 += kPanel) {  // H_0^T into B's panels
-      const int64_t width = std::min(kPanel, batch - j0);
-      for (int64_t i = r0; i < r1; ++i) std::copy_n(hs + i * ld + j0, width, Bp + j0 * h + i * width);
+    auto [c0, c1] = my_columns(batch);
+    const int64_t w = c1 - c0;
+    float* Bp = grown(scratch().Bp, 2 * h * std::max<int64_t>(w, 1));  // this thread's own
+    for (int64_t j0 = c0; j0 < c1; j0 += kPanel) {  // H_0^T into B's panels
+      const int64_t width = std::min(kPanel, c1 - j0);
+      for (int64_t i = 0; i < h; ++i) std::copy_n(hs + i * ld + j0, width, Bp + (j0 - c0) * h + i * width);
     }
-    barrier();
+    barrier();  // the packed weights complete
     const Product none{nullptr, nullptr, 0, 0};
     for (int64_t t = 1; t <= steps + 1; ++t) {
-      const float* B = Bp + ((t - 1) & 1) * h * batch;  // H_{t-1}^T, in panels
-      float* B_next = Bp + (t & 1) * h * batch;
-      const int64_t n_h = t <= steps ? nb_h : 0, n_o = t >= 2 ? nb_o : 0;
+      const float* B = Bp + ((t - 1) & 1) * h * w;  // H_{t-1}^T of this thread's columns, in panels
+      float* B_next = Bp + (t & 1) * h * w;
       OutputOut out{b_q, t >= 2 ? O + (t - 2) * batch * V : O, V};
-      auto [w0, w1] = my_share(n_h + n_o);
-      for (int64_t j0 = 0; j0 < batch; j0 += kPanel) {
-        const int64_t width = std::min(kPanel, batch - j0);
-        const float* B_panel = B + j0 * h;
-        HiddenOut hid{W_xh_T, b_h, x + (t - 1) * batch, V, hs + t * batch, ld, B_next + j0 * h, width};
-        for (int64_t w = w0; w < w1; ++w) {
-          if (w < n_h)
-            row_block(block_rows(h, w), hid, Product{A_h + w * kRows * h, B_panel, width, h}, none, w * kRows,
+      for (int64_t j0 = c0; j0 < c1; j0 += kPanel) {
+        const int64_t width = std::min(kPanel, c1 - j0);
+        const float* B_panel = B + (j0 - c0) * h;
+        HiddenOut hid{W_xh_T, b_h, x + (t - 1) * batch, V, hs + t * batch, ld, B_next + (j0 - c0) * h, width};
+        if (t <= steps)
+          for (int64_t ib = 0; ib < nb_h; ++ib)
+            row_block(block_rows(h, ib), hid, Product{A_h + ib * kRows * h, B_panel, width, h}, none, ib * kRows,
                       j0, j0 + width);
-          else
-            row_block(block_rows(V, w - n_h), out, Product{A_o + (w - n_h) * kRows * h, B_panel, width, h}, none,
-                      (w - n_h) * kRows, j0, j0 + width);
-        }
+        if (t >= 2)
+          for (int64_t ib = 0; ib < nb_o; ++ib)
+            row_block(block_rows(V, ib), out, Product{A_o + ib * kRows * h, B_panel, width, h}, none, ib * kRows,
+                      j0, j0 + width);
       }
-      if (t <= steps) barrier();  // H_t complete before any thread reads it
     }
   }
 }
 
 // Backward over all steps. da: dA (h, steps, batch) to fill, row stride ld_a; hs: Hs (row stride ld);
 // dO_T: dO^T (V, steps*batch) or null; dH_T_T: dH_T^T (h, batch) or null. Block t of dA is step t+1.
-// Also dH0_T = W_hh dA_1^T (h, batch), the gradient reaching H_0, unless null.
+// Also dH0_T = W_hh dA_1^T (h, batch), the gradient reaching H_0, unless null. Split over the threads by
+// columns as the forward is; the weight gradients are summed over all steps and columns afterwards, in one
+// matmul (backward() below).
 void backward_tiled(float* da, int64_t ld_a, const float* hs, int64_t ld, const float* W_hh, const float* W_hq,
                     const float* dO_T, const float* dH_T_T, int64_t h, int64_t V, int64_t steps, int64_t batch,
                     float* dH0_T) {
   Scratch& s = scratch();
   float* A_h = grown(s.A_h, h * h);
   float* A_q = grown(s.A_q, h * V);
-  float* Bp = grown(s.Bp, 2 * h * batch);
   const int nb_h = blocks(h);
   const int64_t N = steps * batch;
-#pragma omp parallel num_threads(team_size())
+#pragma omp parallel num_threads(team_size(batch))
   {
     auto [b0, b1] = my_share(nb_h);
     for (int64_t ib = b0; ib < b1; ++ib) {
       pack_block(h, h, ib, A_h, [&](int64_t i, int64_t k) { return W_hh[i * h + k]; });  // A = W_hh
       pack_block(h, V, ib, A_q, [&](int64_t i, int64_t k) { return W_hq[i * V + k]; });  // A = W_hq
     }
-    barrier();
+    auto [c0, c1] = my_columns(batch);
+    const int64_t w = c1 - c0;
+    float* Bp = grown(scratch().Bp, 2 * h * std::max<int64_t>(w, 1));  // this thread's own
+    barrier();  // the packed weights complete
     for (int64_t t = steps - 1; t >= 0; --t) {
-      const float* B = Bp + ((t + 1) & 1) * h * batch;  // dA_{t+1}^T, in panels
-      float* B_next = Bp + (t & 1) * h * batch;
-      for (int64_t j0 = 0; j0 < batch; j0 += kPanel) {
-        const int64_t width = std::min(kPanel, batch - j0);
+      const float* B = Bp + ((t + 1) & 1) * h * w;  // dA_{t+1}^T of this thread's columns, in panels
+      float* B_next = Bp + (t & 1) * h * w;
+      for (int64_t j0 = c0; j0 < c1; j0 += kPanel) {
+        const int64_t width = std::min(kPanel, c1 - j0);
         GradOut grad{t == steps - 1 ? dH_T_T : nullptr, batch, hs + (t + 1) * batch, ld, da + t * batch, ld_a,
-                     B_next + j0 * h, width};
-        for (int64_t ib = b0; ib < b1; ++ib) {
-          Product P{A_h + ib * kRows * h, B + j0 * h, width, t == steps - 1 ? 0 : h};  // W_hh dA_{t+1}^T
+                     B_next + (j0 - c0) * h, width};
+        for (int64_t ib = 0; ib < nb_h; ++ib) {
+          Product P{A_h + ib * kRows * h, B + (j0 - c0) * h, width, t == steps - 1 ? 0 : h};  // W_hh dA_{t+1}^T
           Product Q{A_q + ib * kRows * V, dO_T ? dO_T + t * batch : nullptr, N, dO_T ? V : 0};  // W_hq dO_t^T
           row_block(block_rows(h, ib), grad, P, Q, ib * kRows, j0, j0 + width);
         }
       }
-      barrier();
     }
     if (dH0_T) {  // W_hh dA_1^T; dA_1^T (t = 0) is in buffer 0
       const Product none{nullptr, nullptr, 0, 0};
       PlainOut plain{dH0_T, batch};
-      for (int64_t j0 = 0; j0 < batch; j0 += kPanel) {
-        const int64_t width = std::min(kPanel, batch - j0);
-        for (int64_t ib = b0; ib < b1; ++ib)
-          row_block(block_rows(h, ib), plain, Product{A_h + ib * kRows * h, Bp + j0 * h, width, h}, none,
+      for (int64_t j0 = c0; j0 < c1; j0 += kPanel) {
+        const int64_t width = std::min(kPanel, c1 - j0);
+        for (int64_t ib = 0; ib < nb_h; ++ib)
+          row_block(block_rows(h, ib), plain, Product{A_h + ib * kRows * h, Bp + (j0 - c0) * h, width, h}, none,
                     ib * kRows, j0, j0 + width);
       }
     }
