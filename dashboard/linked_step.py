@@ -30,7 +30,7 @@ def from_url(steps: int) -> None:
     try:
         value = float(raw)
     except ValueError:
-        value = 1.0
+        value = float("nan")  # not a number: the first step
     if not (1 <= value <= steps and value == int(value)):
         used = min(max(1, round(value)), steps) if value == value and abs(value) < 1e9 else 1
         if layout.url_note(KEY, raw, used) and layout.url_replace(KEY, used, 1):
@@ -41,8 +41,10 @@ def prepare(steps: int) -> None:
     """Before the slider is drawn: check the link's ?t=, give back the step kept across a page turn, and keep the
     step within this text (a shorter text takes its last step; the clamp is noted for ``notes``)."""
     kept = st.session_state.get(KEPT)
-    if kept is not None and st.session_state.get(layout.PAGE_TURNED) and st.session_state.get(KEY) != kept:
-        st.session_state[KEY] = kept  # the step of the page turned from
+    if kept is not None and st.session_state.get(layout.PAGE_TURNED):
+        # the step of the page turned from, set by code: Streamlit's value kept for the last page's slider (another
+        # widget) would not seed this one
+        st.session_state[KEY] = kept
     from_url(steps)
     now = st.session_state.get(KEY)
     if now is not None and not 1 <= now <= steps:
