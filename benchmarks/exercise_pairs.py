@@ -31,6 +31,7 @@ import rnn_core
 from rnn_core import corpus as rc_corpus
 from rnn_core import fast
 from rnn_core.runs import Run
+from rnn_core.training import json_safe
 
 import streamlit.logger  # noqa: E402
 
@@ -78,7 +79,7 @@ def arm_row(stats: ex.ArmStats, seconds: float) -> dict:
             "g_max": stats.grad_max, "g_max_epoch": stats.grad_max_epoch, "above_theta": stats.above,
             "clipped": stats.clipped, "minibatches": stats.minibatches, "jump": stats.jump,
             "jump_from": stats.jump_from, "jump_to": stats.jump_to, "jump_epoch": stats.jump_epoch,
-            "seconds": seconds}
+            "blowup_epoch": stats.blowup_epoch, "blowup_minibatch": stats.blowup_minibatch, "seconds": seconds}
 
 
 def main() -> None:
@@ -118,12 +119,15 @@ def main() -> None:
                 print(f"{exercise.id}/{variation.id} seed {seed} {arm}: {row['status']:8} {row['epochs']:4} ep  "
                       f"ppl {row['ppl']:8.3g} (best {row['best']:.3g})  max‖g‖ {row['g_max']:9.3g}  "
                       f"(epoch {row['g_max_epoch']})  above θ {row['above_theta']:4}/{row['minibatches']}  "
-                      f"loss jump {row['jump'] or 0:6.2f}x (epoch {row['jump_epoch']})  {row['seconds']:5.1f} s",
+                      f"loss jump {row['jump'] or 0:6.2f}x (epoch {row['jump_epoch']})  "
+                      f"not finite from epoch {row['blowup_epoch']} minibatch {row['blowup_minibatch']}  "
+                      f"{row['seconds']:5.1f} s",
                       flush=True)
             if answer:
                 print(f"   [{outcome}] " + " / ".join(answer), flush=True)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(results, indent=1))  # after every pair: a long run can be cut short
+        # after every pair (a long run can be cut short); a diverged arm's perplexity is written "inf"
+        Path(args.out).write_text(json.dumps(json_safe(results), indent=1))
 
 
 if __name__ == "__main__":

@@ -90,7 +90,8 @@ class Exercise:
 
 
 EXERCISES: dict[str, Exercise] = {e.id: e for e in (
-    Exercise("embedding", {"engine": "lesson", "epochs": 50}, (Variation("embedding", {"input": "onehot"}, {"input": "embedding"}),)),
+    Exercise("embedding", {"engine": "lesson", "epochs": 50},
+             (Variation("embedding", {"input": "onehot"}, {"input": "embedding"}),)),
     Exercise("tuning", {}, (
         Variation("lr", {"lr": 1.0}, {"lr": 2.0}),
         Variation("hidden", {"hidden": HIDDEN}, {"hidden": 2 * HIDDEN}),
@@ -110,7 +111,8 @@ EXERCISES: dict[str, Exercise] = {e.id: e for e in (
     # every seed 0-4 diverges at epoch 87-90, its per-minibatch ‖g‖ up to 40-3e13; clipped, every seed trains on to
     # perplexity 3.1-3.4 with no loss spike.
     Exercise("clip", {"batch": 8}, (Variation("off", {"clip": 1.0}, {"clip": None}),)),
-    Exercise("detach", {"engine": "lesson", "epochs": 40}, (Variation("nodetach", {"detach": True}, {"detach": False}),)),
+    Exercise("detach", {"engine": "lesson", "epochs": 40},
+             (Variation("nodetach", {"detach": True}, {"detach": False}),)),
     # Batch 32 at lr 2, measured for seeds 0-4 (docs/performance.md): ReLU ends at perplexity 2.4-2.6 against tanh's
     # 5.6-5.9, and an unclipped ReLU run trains as well as a clipped one (its largest ‖g‖ 1.3-1.8): the card says
     # so. At the clipping card's batch 8 an unclipped ReLU run diverges (epoch 82-88), but ReLU trains on the fast

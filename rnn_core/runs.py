@@ -487,7 +487,7 @@ class Run:
                     if record is not None:
                         self._on_epoch(record)
             except DivergenceError as exc:
-                if exc.record is not None:  # the epoch that blew up, as far as it went
+                if exc.record is not None:  # the epoch that ended the run (the one that blew up, as far as it went)
                     with self._lock:
                         self.records.append({**asdict(exc.record), "wall_s": self.wall_s, "busy_s": self._busy_s,
                                              "threads": torch.get_num_threads()})

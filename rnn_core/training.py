@@ -42,9 +42,10 @@ BLOWUP_EPOCHS = 3
 class DivergenceError(UserError, RuntimeError):
     """Training diverged; the model holds the last good parameters (``Trainer.good_epoch``).
 
-    ``record``: when the loss went non-finite partway through an epoch, that epoch as far as it went (an
-    :class:`EpochRecord` with ``diverged=True``, its per-minibatch numbers holding the inf/nan of the blow-up);
-    None when the epochs that blew up were recorded whole (a loss stuck above the bound).
+    ``record``: the epoch that ended the run. When the loss went non-finite partway through an epoch, that epoch
+    as far as it went (an :class:`EpochRecord` with ``diverged=True``, its per-minibatch numbers holding the inf/nan
+    of the blow-up; not in the history). When the loss stayed above the bound, the last of those epochs, whole
+    (``diverged=False``, in the history: :meth:`Trainer.train_for` raises instead of returning it).
     """
 
     record: EpochRecord | None = None
@@ -381,13 +382,15 @@ class Trainer:
                 torch._foreach_copy_(self._good_params, [p.detach() for p in net.params])
         elif epoch - self.good_epoch >= BLOWUP_EPOCHS:
             self._restore_good()
-            raise DivergenceError(
+            error = DivergenceError(
                 f"The loss stayed above {BLOWUP_FACTOR:g} x log|V| = {self._blowup_loss:.2f} (worse than guessing "
                 f"uniformly) for {BLOWUP_EPOCHS} epochs, up to epoch {epoch}; the model was reset to "
                 + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
                 + ". Lower the learning rate or the clipping threshold theta.",
                 "diverged_stuck" if self.good_epoch else "diverged_stuck_start", factor=f"{BLOWUP_FACTOR:g}",
                 bound=f"{self._blowup_loss:.2f}", epochs=BLOWUP_EPOCHS, epoch=epoch, good=self.good_epoch)
+            error.record = record  # a whole epoch, in the history too: the caller gets it only here
+            raise error
         return record
 
     def _diverged_record(self, ep: _EpochPass, mean_loss: float) -> EpochRecord:

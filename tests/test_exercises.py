@@ -334,7 +334,8 @@ def test_the_pair_table_shows_each_arms_numbers_from_its_records():
 def test_the_card_names_the_switch_the_sizes_and_the_lesson_engine_when_an_arm_needs_it():
     clip, embedding, detach = (ex.EXERCISES[i] for i in ("clip", "embedding", "detach"))
     sa, sb = ex.pair_settings(clip, clip.variations[0], 0)
-    assert "**θ**: A 1, B no clipping" in ex.settings_line(sa, sb, "en") and f"batch {sa.batch}" in ex.settings_line(sa, sb)
+    line = ex.settings_line(sa, sb, "en")
+    assert "**θ**: A 1, B no clipping" in line and f"batch {sa.batch}" in ex.settings_line(sa, sb)
     assert ex.settings_line(sa, sb, "zh").startswith("**θ**：A 1，B 不裁剪")
     emb = ex.pair_settings(embedding, embedding.variations[0], 0)
     assert ex.settings_line(*emb, "zh").startswith("**输入**：A 独热编码，B 嵌入")  # not "A onehot, B embedding"
@@ -600,11 +601,12 @@ def test_the_epoch_that_blew_up_is_counted_drawn_and_quoted():
     b = dataclasses.replace(b, status="diverged", records=(*b.records, blown), good_epoch=3)
     labels = {arm: ex.arm_label(v, arm, "en") for arm in ("A", "B")}
     sb_stats = ex.arm_stats(b, 1.0)
-    assert (sb_stats.blowup_epoch, sb_stats.blowup_minibatch, sb_stats.grad_max, sb_stats.good_epoch) == (4, 3, 7.5e6, 3)
+    s = sb_stats
+    assert (s.blowup_epoch, s.blowup_minibatch, s.grad_max, s.good_epoch) == (4, 3, 7.5e6, 3)
     lines = ex.summary(e, v, a, b, "en")
-    assert lines[0] == ("B (no clipping): the gradient norm reached 7.5e6 (θ = 1) and the loss jumped from 1.79 to 60 "
-                        "in epoch 4 (guessing uniformly: 3.33); at minibatch 3 of epoch 4 its loss or gradient norm was "
-                        "no longer a finite number and the run stopped, keeping the model of epoch 3."), lines
+    assert lines[0] == ("B (no clipping): the gradient norm reached 7.5e6 (θ = 1) and the loss jumped from 1.79 to "
+                        "60 in epoch 4 (guessing uniformly: 3.33); at minibatch 3 of epoch 4 its loss or gradient "
+                        "norm was no longer a finite number and the run stopped, keeping the model of epoch 3."), lines
     zh = ex.summary(e, v, a, b, "zh")
     assert "第 4 个迭代周期的第 3 个小批量" in zh[0] and "7.5e6" in zh[0] and "保留第 3 个迭代周期的模型" in zh[0]
     table = ex.pair_table(a, b, labels, "en")

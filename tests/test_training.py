@@ -166,10 +166,16 @@ def test_the_epoch_that_blows_up_is_on_the_error_minibatch_by_minibatch():
     assert not math.isfinite(record.loss) and not math.isfinite(record.perplexity)
 
 
-def test_a_stuck_loss_is_recorded_whole_and_carries_no_partial_epoch():
-    with pytest.raises(DivergenceError) as caught:
-        small_run(epochs=5, lr=100.0, theta=1000.0, source="counting")
-    assert caught.value.record is None or caught.value.record.diverged
+def test_a_loss_stuck_above_the_bound_hands_over_its_last_epoch_whole():
+    loader, vocab = load_data("counting", batch_size=16, num_steps=10, max_tokens=4000, seed=0)
+    trainer = Trainer(RNN(len(vocab), 32, "cpu", seed=0), loader, vocab, lr=1.0, sample_every=0)
+    trainer.train_epoch()
+    trainer._blowup_loss = 0.0  # every epoch from here on counts as worse than guessing
+    with pytest.raises(DivergenceError, match="for 3 epochs") as caught:
+        trainer.epochs(5).__next__(), trainer.train_epoch(), trainer.train_epoch()
+    record = caught.value.record
+    assert record is trainer.history[-1] and record.epoch == 4 and not record.diverged  # a whole epoch
+    assert len(record.batch_losses) == len(loader) and all(math.isfinite(x) for x in record.batch_losses)
 
 
 def test_non_finite_numbers_are_written_as_strict_json_and_read_back():
