@@ -260,12 +260,18 @@ def _worker_main(conn, root: str, reference_root: str | None, threads: int, max_
         if method == "exit":
             break
         try:
-            conn.send(("ok", getattr(host, method)(*args)))
+            reply = ("ok", getattr(host, method)(*args))
         except Exception as exc:  # noqa: BLE001  every failure goes back to the caller, said as it is
+            reply = ("error", exc)
+        try:
             try:
-                conn.send(("error", exc))
-            except Exception:  # noqa: BLE001  an exception that does not pickle
+                conn.send(reply)
+            except (OSError, EOFError):
+                raise
+            except Exception as exc:  # noqa: BLE001  an answer that does not pickle
                 conn.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        except (OSError, EOFError):  # the server is gone (killed): stop the runs, keeping their epochs
+            break
     host.close()
 
 
