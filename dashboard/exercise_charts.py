@@ -16,6 +16,7 @@ from .chart_base import TEMPLATE, hover, log_axis, show_token, whole_log_ticks
 from .i18n import t
 
 ARM_COLORS = {"A": "#1f77b4", "B": "#d62728"}
+TOP_MARGIN = 70  # the template's: room for the title
 
 
 def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
@@ -54,7 +55,7 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
     hi = max(float(values.max()) if len(values) else vocab_size, vocab_size)
     fig.update_yaxes(**log_axis(lo * 0.9, hi * 1.5, title=t("chart.ppl_log", lang),
                                 range=[np.log10(lo * 0.9), np.log10(hi * 1.5)]))
-    return _legend_below(_layout(fig, title, 460), 110)
+    return _legend_below(_layout(fig, title, 480))
 
 
 def _log_range(values, *extra: float) -> tuple[float, float]:
@@ -121,21 +122,24 @@ def ab_minibatches(minibatches: pd.DataFrame, above: pd.DataFrame, labels: dict[
     if theta is not None:
         fig.add_hline(y=theta, line=dict(color="#2ca02c", dash="dash", width=2), row=1, col=1)
         # on a log axis an annotation's y is log10 of the value (add_hline's own label would sit at 10^θ)
-        fig.add_annotation(text=f"θ = {theta:g}", x=1, xref="x domain", y=math.log10(theta), yref="y",
-                           xanchor="right", yanchor="bottom", showarrow=False, font=dict(color="#2ca02c"),
-                           bgcolor="rgba(255,255,255,0.8)")
+        fig.add_annotation(text=f"θ = {theta:g}", x=0, xref="x domain", y=math.log10(theta), yref="y",
+                           xanchor="left", yanchor="bottom", showarrow=False, font=dict(color="#2ca02c"))
     fig.update_yaxes(range=[0, 1.05], tickvals=[0, 0.5, 1], tickformat=".0%", row=3, col=1)
     step = next(d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10_000) if d * 10 >= target_epochs)
     fig.update_xaxes(range=[0, max(target_epochs, 1) + 0.5], tick0=0, dtick=step)  # whole epochs
     fig.update_xaxes(title=t("exercises.chart.x", lang), row=3, col=1)
     fig.update_layout(barmode="group", bargap=0.1)
-    return _legend_below(_layout(fig, None, 700), 130)
+    return _legend_below(_layout(fig, None, 720))
 
 
-def _legend_below(fig: go.Figure, bottom: int) -> go.Figure:
-    """The legend in one row under the plot (below the x axis title), clear of every title."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.1, x=0, xanchor="left"),
-                      margin=dict(b=bottom))
+def _legend_below(fig: go.Figure, gap_px: int = 80) -> go.Figure:
+    """The legend in one row under the plot, ``gap_px`` below the x axis (under its tick labels and title), clear of
+    every title; the bottom margin grows to hold it."""
+    height, top = fig.layout.height, TOP_MARGIN
+    bottom = gap_px + 45
+    plot_px = max(height - top - bottom, 100)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-gap_px / plot_px, x=0, xanchor="left"),
+                      margin=dict(t=top, b=bottom))
     return fig
 
 
