@@ -90,12 +90,12 @@ def clip_lines(A: str, B: str, sa: ArmStats, sb: ArmStats, lr: float, lang: str 
                 tr("sum.clip_same", lang, a=fmt(sa.final_ppl), b=fmt(sb.final_ppl))]
     g = dict(B=B, g=fmt(sb.grad_max), theta=theta, lo=fmt(sb.jump_from),
              hi=fmt(sb.jump_to), epoch=sb.jump_epoch, uniform=fmt(sb.uniform))
+    kept = tr("sum.kept_epoch", lang, good=sb.good_epoch) if sb.good_epoch else tr("sum.kept_initial", lang)
     if sb.status == "diverged" and sb.blowup_epoch is not None:  # the epoch that blew up is in the numbers
-        kept = tr("sum.kept_epoch", lang, good=sb.good_epoch) if sb.good_epoch else tr("sum.kept_initial", lang)
         where = dict(blowup=sb.blowup_epoch, k=sb.blowup_minibatch, kept=kept)
         blew = tr("sum.b_blew_up" if sb.spiked else "sum.b_blew_up_only", lang, **g, **where)
-    elif sb.status == "diverged":
-        blew = tr("sum.b_diverged" if sb.spiked else "sum.b_diverged_only", lang, **g, end=sb.epochs)
+    elif sb.status == "diverged":  # its loss stayed above the bound: every epoch is whole
+        blew = tr("sum.b_diverged" if sb.spiked else "sum.b_diverged_only", lang, **g, end=sb.epochs, kept=kept)
     elif sb.spiked:
         blew = tr("sum.b_spiked", lang, **g)
     else:

@@ -138,7 +138,7 @@ def test_the_clip_answer_says_what_every_minibatch_did():
                      "A (θ = 1) clipped 3 of 20 (15%) minibatches and reached perplexity 4.5; B (no clipping) 50."]
     diverged = view(sb, [20, 10, 6, 3.1e4], status="diverged", norms=b_norms[:4], losses=b_losses[:4])
     lines = ex.summary(e, v, a, diverged, "en")
-    assert lines[0].endswith("the run diverged at epoch 4 (the last good model is kept).")
+    assert lines[0].endswith("the run stopped as diverged after epoch 4, keeping the model of epoch 4.")
     assert lines[1] == "A (θ = 1) clipped 3 of 20 (15%) minibatches and trained on to perplexity 4.5."
     assert ex.summary(e, v, None, None, "en") == [ex.tr("sum.waiting", "en")]
     zh = ex.summary(e, v, a, b, "zh")
