@@ -5,6 +5,7 @@ import pandas as pd
 
 import rnn_core
 import rnn_core.runs
+from rnn_core.engines import ENGINES  # each named by the catalogue's settings.engine.<name>
 
 from .corpora import corpus_title, visible_spaces
 from .i18n import t
@@ -29,16 +30,35 @@ def fmt_seconds(seconds: float) -> str:
 
 
 def fmt_setting(value) -> str:
-    """A setting's value as the sidebar shows it (clipping off reads 'off')."""
-    return "off" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+    """A setting's value as the sidebar shows it (clipping off reads 'off', in the page's language)."""
+    return t("settings.clip_off") if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def describe_settings(rs: rnn_core.runs.RunSettings, vocab_size: int) -> str:
-    """One sentence of a run's settings (the Training page's settings line)."""
-    theta = "off" if rs.clip is None else f"{rs.clip:g}"
-    return t("settings.line", corpus=corpus_title(rs.corpus), token=rs.token, V=vocab_size, batch=rs.batch,
+    """One sentence of a run's settings (the Training page's settings line), its words in the page's language."""
+    theta = t("settings.no_clip") if rs.clip is None else t("settings.theta", theta=f"{rs.clip:g}")
+    token = t(f"choice.token.{rs.token}") if rs.token in ("char", "word") else rs.token
+    engine = t(f"settings.engine.{rs.engine}") if rs.engine in ENGINES else rs.engine
+    return t("settings.line", corpus=corpus_title(rs.corpus), token=token, V=vocab_size, batch=rs.batch,
              steps=rs.steps, hidden=rs.hidden, lr=f"{rs.lr:g}", theta=theta, epochs=f"{rs.epochs:,}",
-             partition=t(f"partition.{rs.partition}"), engine=rs.engine, seed=rs.seed)
+             partition=t(f"partition.{rs.partition}"), engine=engine, seed=rs.seed)
+
+
+# What each row of the shape trace (rnn_core.shape_trace, one row per tensor by name) is, by its catalogue id
+# shapes.f.<id>: rnn_core writes it in English; the page says it in its language
+SHAPE_NOTES = {"X": "indices", "X.T": "transpose", "one_hot(X.T)": "one_hot", "X_t": "x_t", "H_{t-1}": "h_prev",
+               "X_t W_xh": "input", "H_{t-1} W_hh": "recurrent", "H_t": "h_t", "O_t": "o_t", "outputs": "outputs",
+               "H": "state", "y": "targets", "loss": "loss",
+               **{name: "parameter" for name in rnn_core.model.PARAM_NAMES}}
+
+
+def shape_rows(trace: pd.DataFrame) -> pd.DataFrame:
+    """The shape table as the page shows it: each row's formula column in the page's language (code and formulas
+    stay as they are)."""
+    out = trace.copy()
+    out["formula"] = [t(f"shapes.f.{SHAPE_NOTES[name]}") if name in SHAPE_NOTES else formula
+                      for name, formula in zip(out["name"], out["formula"])]
+    return out
 
 
 def samples_frame(history: pd.DataFrame) -> pd.DataFrame:

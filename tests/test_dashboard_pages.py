@@ -165,10 +165,10 @@ def test_hidden_slider_changes_the_shape_table():
 
 def test_batch_slider_changes_the_minibatch_map():
     at = open_app("data")
-    per_epoch = next(m for m in at.metric if m.label == "Minibatches per epoch").value
+    per_epoch = next(m for m in at.metric if m.label == "Minibatches").value
     at.slider(key="batch").set_value(8).run()
     assert_clean(at)
-    assert next(m for m in at.metric if m.label == "Minibatches per epoch").value != per_epoch
+    assert next(m for m in at.metric if m.label == "Minibatches").value != per_epoch
     assert len(at.dataframe[1].value) == 8  # first X and Y: one line per batch row
 
 
@@ -325,3 +325,31 @@ def test_streamlit_run_serves_home_as_an_app_that_warms_up(monkeypatch):
     monkeypatch.setattr(rnn_core, "tokenize_corpus", no_tokenizing)  # a spy on the public function the pages call
     info = corpora.corpus_info(settings.LESSON)
     assert info.used in ("time_machine", settings.FALLBACK_CORPUS) and len(info.vocab) > 2
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_home_says_where_the_settings_are_in_each_mode(lang):
+    """Lab mode has the settings in the sidebar; lecture mode has no sidebar, its settings are above each page."""
+    from dashboard.i18n import t
+
+    lab, lecture = open_app("home", lang=lang), open_app("home", lang=lang, mode="lecture")
+    assert_clean(lab)
+    assert_clean(lecture)
+    assert t("home.controls_lab", lang) in texts(lab.markdown) and lab.sidebar.slider
+    assert t("home.controls_lecture", lang) in texts(lecture.markdown) and not lecture.sidebar.slider
+    assert t("lecture.settings", lang) in t("home.controls_lecture", lang)  # names the expander it means
+    assert t("lecture.settings", lang) in [e.label for e in lecture.expander]
+
+
+def test_the_vocabulary_chart_says_plainly_when_it_shows_every_token():
+    chars = open_app("data")
+    vocab = chars.dataframe[0].value
+    occurring = int((vocab["count"] > 0).sum())
+    title = charts(chars)[0]["layout"]["title"]["text"].replace("<br>", " ")  # wrapped to the chart's width
+    assert f"all {occurring} tokens" in title and "top" not in title, title
+    zh = open_app("data", lang="zh")
+    assert f"全部 {occurring} 个" in charts(zh)[0]["layout"]["title"]["text"].replace("<br>", "")
+    words = open_app("data", token="word", corpus="toy_english")
+    shown = len(charts(words)[0]["data"][0]["x"])
+    title = charts(words)[0]["layout"]["title"]["text"].replace("<br>", " ")
+    assert shown == 40 and f"top 40 of {int((words.dataframe[0].value['count'] > 0).sum())}" in title, title

@@ -145,23 +145,23 @@ def user_error_classes() -> set[str]:
 
 def raised_user_errors(path: Path) -> list[tuple[str, int, list[str] | None, set[str]]]:
     """(class, line, message ids or None when the id is not written out, value names) of every
-    ``raise <UserError subclass>(message, key, **values)`` in a file."""
+    ``<UserError subclass>(message, key, **values)`` made in a file (raised at once or kept and raised later)."""
     import ast
 
     classes = user_error_classes()
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if not (isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call)):
+        if not isinstance(node, ast.Call):
             continue
-        func = node.exc.func
+        func = node.func
         name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
         if name not in classes:
             continue
-        key = node.exc.args[1] if len(node.exc.args) > 1 else None
+        key = node.args[1] if len(node.args) > 1 else None
         branches = [key.body, key.orelse] if isinstance(key, ast.IfExp) else [key]
         ids = [b.value for b in branches if isinstance(b, ast.Constant) and isinstance(b.value, str)]
         literal = all(isinstance(b, ast.Constant) for b in branches)
-        values = {k.arg for k in node.exc.keywords if k.arg}
+        values = {k.arg for k in node.keywords if k.arg}
         found.append((name, node.lineno, ids if literal else None, values))
     return found
 
@@ -224,3 +224,126 @@ def test_a_corpus_warning_is_said_in_the_pages_language_and_keeps_its_id_through
     assert str(kept).startswith("menu.txt is not valid UTF-8") and kept.key == "read_as_latin1"
     zh = i18n.error_text(kept, "zh")
     assert "menu.txt" in zh and "Latin-1" in zh and "UTF-8" in zh and "read as" not in zh
+
+
+# ---------------------------------------------------------------- Chinese words in Chinese
+
+# Latin words a Chinese text may keep: names (RNN Lab, PyTorch, NVIDIA), units, formula symbols and functions,
+# the identifiers a user types or reads in a URL or a file name (off, auto, lesson, keep, data/, timemachine.txt)
+IDENTIFIERS = {
+    "RNN", "Lab", "PyTorch", "torch", "nn", "NVIDIA", "Apple", "GPU", "CPU", "CUDA", "MPS", "cpu", "cuda", "mps",
+    "tanh", "ReLU", "softmax", "argmax", "log", "max", "exp", "SGD", "SHA", "UTF", "Latin", "NFKC", "Unicode",
+    "NUL", "NaN", "nan", "MB", "MiB", "GiB", "GFLOP", "XW", "HW", "xh", "hh", "dim",
+    "auto", "off", "true", "false", "lesson", "keep", "sequential", "random", "lab", "lecture", "mode", "data",
+    "timemachine", "rest", "builtin", "upload", "hidden", "epochs", "lr", "inputs", "prefix",
+    "Language",  # the language control names itself in English too, for a reader who cannot read the other
+}
+# A Latin word of two letters or more, not part of an identifier (W_xh, float32, X.T, one_hot) or a call (cat(...))
+LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_.\\/+-])[A-Za-z]{2,}(?![A-Za-z0-9_(=])")
+NOT_WORDS = [re.compile(p, re.S) for p in (r"```.*?```", r"`[^`]*`", r"\$[^$]*\$", r"“[^”]*”", r'"[^"]*"',
+                                           r"https?://\S+", r"<[^>]+>", r"\{[^{}]*\}", r"\?\w+=\S*")]
+
+
+def english_words(text: str) -> set[str]:
+    """Latin words in `text` that are not identifiers, once code, formulas, quotes and {fields} are taken out."""
+    for pattern in NOT_WORDS:
+        text = pattern.sub(" ", text)
+    return set(LATIN_WORD.findall(text)) - IDENTIFIERS
+
+
+def test_the_english_word_check_finds_words_and_spares_identifiers():
+    assert english_words("转置：time first（步数）") == {"time", "first"}
+    assert english_words("char 词元，引擎 fast") == {"char", "fast"}
+    assert english_words("`one_hot(X.T)` W_xh float32 cat(O_1..O_T, dim=0) 在 data/ 中，SHA-1，?mode=lecture") == set()
+
+
+def test_the_chinese_catalogue_has_no_english_word_outside_identifiers():
+    found = {key: words for key, value in i18n.catalogue("zh").items() if (words := english_words(value))}
+    assert not found, found
+
+
+# A space between two Chinese characters (or their punctuation) reads as a gap in the sentence: "只改 一个开关"
+CJK = r"[\u3400-\u9fff\u3000-\u303f\uff01-\uff5e《》“”‘’]"
+CJK_GAP = re.compile(rf"{CJK} +{CJK}")
+# The exercises' A/B pair names keep " 对比 " between their two arms as a separator, like English " vs "
+CJK_GAP_KEPT = (" 对比 ",)
+
+
+def cjk_gaps(text: str) -> list[str]:
+    text = text.replace("**", "")  # bold marks are not on screen
+    for kept in CJK_GAP_KEPT:
+        text = text.replace(kept, "对比")
+    return CJK_GAP.findall(text)
+
+
+def test_no_chinese_message_has_a_space_between_two_chinese_characters():
+    assert cjk_gaps("只改 **一个开关**") and cjk_gaps("在 《时间机器》（H. G. 威尔斯） 上") and not cjk_gaps("第 3 个")
+    found = {key: gaps for key, value in i18n.catalogue("zh").items() if (gaps := cjk_gaps(value))}
+    assert not found, found
+
+
+def table_texts(at, code_columns=("token", "X (input)", "Y (target = X shifted by one)", "name")) -> list[str]:
+    """Every table's column labels as shown (column_config's label, else the column's name) and its cells that are
+    words (not corpus text, nor the tensors' names as the lesson's code writes them)."""
+    out = []
+    for table in at.dataframe:
+        config = json.loads(table.proto.columns or "{}")
+        df = table.value
+        for column in df.columns:
+            out.append(str(config.get(column, {}).get("label", column)))
+            if column not in code_columns:
+                out += [cell for cell in df[column].tolist() if isinstance(cell, str)]
+    return out
+
+
+MY_PAGES = ["home", "data", "shapes", "identity", "generate"]
+
+
+@pytest.mark.parametrize("page", MY_PAGES)
+def test_in_chinese_no_label_header_or_table_has_an_english_word(page):
+    at = open_app(page, lang="zh", hidden=16)
+    assert_clean(at)
+    shown = page_texts(at) + table_texts(at)
+    found = {word: text for text in shown for word in english_words(text)}
+    assert not found, found
+    gaps = {gap: text for text in shown for gap in cjk_gaps(text)}
+    assert not gaps, gaps
+
+
+def test_the_shape_tables_rows_are_each_said_in_both_languages():
+    import rnn_core
+    from dashboard import formatting
+
+    trace = rnn_core.shape_trace(5, 2, 3, 4, device="cpu", max_steps_listed=1)
+    assert set(trace["name"]) <= set(formatting.SHAPE_NOTES)
+    for note in set(formatting.SHAPE_NOTES.values()):
+        assert i18n.t(f"shapes.f.{note}", "zh") and f"shapes.f.{note}" in i18n.catalogue("en")
+    # in English the table reads as rnn_core writes it
+    english = {note: i18n.t(f"shapes.f.{note}", "en") for note in formatting.SHAPE_NOTES.values()}
+    assert all(english[formatting.SHAPE_NOTES[n]] == f for n, f in zip(trace["name"], trace["formula"]))
+
+
+def test_the_training_settings_line_names_its_settings_in_the_pages_language(monkeypatch):
+    from dashboard import formatting
+    from rnn_core.engines import ENGINES
+    from rnn_core.runs import RunSettings
+
+    run = RunSettings(corpus="time_machine", token="char", batch=32, steps=35, hidden=512, lr=1.0, epochs=500,
+                      clip=None, partition="sequential", engine="fast", seed=0)
+    monkeypatch.setattr(i18n, "current", lambda: "zh")
+    line = formatting.describe_settings(run, 28)
+    assert "字符词元" in line and "**快速引擎**" in line and "不裁剪梯度" in line and "顺序分区" in line, line
+    assert not english_words(line) and not cjk_gaps(line), line
+    assert formatting.fmt_setting(None) == "不裁剪"
+    for engine in ENGINES:
+        assert i18n.t(f"settings.engine.{engine}", "zh") and f"settings.engine.{engine}" in i18n.catalogue("en")
+    monkeypatch.setattr(i18n, "current", lambda: "en")
+    english = formatting.describe_settings(run, 28)
+    assert "char tokens" in english and "engine **fast**" in english and "no clipping" in english, english
+
+
+def test_english_counts_one_in_the_singular():
+    assert i18n.t("runs.trained", "en", who="The run", epoch=1, corpus="The Time Machine", hidden=1, ppl="",
+                  training="") == "The run: 1 epoch on The Time Machine, 1 hidden unit."
+    assert "21 epochs" in i18n.t("runs.trained", "en", who="r", epoch=21, corpus="c", hidden=8, ppl="", training="")
+    assert i18n.singular_for_one("1/5 epochs, 0.1 seconds, 10,001 tokens") == "1/5 epochs, 0.1 seconds, 10,001 tokens"

@@ -106,8 +106,8 @@ def test_data_with_a_fractional_batch_cuts_minibatches_of_the_size_it_names():
     assert at.slider(key="batch").value == 32
     assert "have shape `(32, 35)`" in texts(at.markdown)  # the first minibatch X, Y
     lesson = open_app("data")
-    per_epoch = next(m for m in lesson.metric if m.label == "Minibatches per epoch").value
-    assert next(m for m in at.metric if m.label == "Minibatches per epoch").value == per_epoch
+    per_epoch = next(m for m in lesson.metric if m.label == "Minibatches").value
+    assert next(m for m in at.metric if m.label == "Minibatches").value == per_epoch
 
 
 @pytest.mark.parametrize("raw", ["-1", "99999", "2.5", "x"])

@@ -10,6 +10,7 @@ No Streamlit calls here beyond reading the session's language, so chart builders
 from __future__ import annotations
 
 import json
+import re
 import string
 from functools import lru_cache
 from pathlib import Path
@@ -53,12 +54,30 @@ def current() -> str:
     return lang if lang in LANGS else DEFAULT
 
 
+# English nouns counted by a number in a message ("{epoch} epochs"): with a count of 1 they read in the singular
+# ("1 epoch", "1 hidden unit"); Chinese has no plural.
+SINGULAR = {"epochs": "epoch", "steps": "step", "units": "unit", "tokens": "token", "minibatches": "minibatch",
+            "checkpoints": "checkpoint", "runs": "run", "characters": "character", "seconds": "second",
+            "rows": "row", "words": "word", "times": "time"}
+ONE = re.compile(r"(?<![\d.,/−-])1 ((?:hidden |time )?)(" + "|".join(SINGULAR) + r")\b")
+
+
+def singular_for_one(text: str) -> str:
+    """'1 epochs' -> '1 epoch' (not '21 epochs', '0.1 seconds', '10,001 tokens' or '1/5 epochs')."""
+    return ONE.sub(lambda m: f"1 {m.group(1)}{SINGULAR[m.group(2)]}", text)
+
+
 def t(key: str, lang: str | None = None, /, **fmt) -> str:
-    """The message `key` in `lang` (default: the run's language), its ``{fields}`` filled from `fmt`."""
-    text = catalogue(lang or current()).get(key)
+    """The message `key` in `lang` (default: the run's language), its ``{fields}`` filled from `fmt` (in English,
+    a noun counted by 1 in the singular)."""
+    lang = lang or current()
+    text = catalogue(lang).get(key)
     if text is None:
         text = catalogue(DEFAULT)[key]  # a KeyError here is a programming error: the id does not exist
-    return text.format(**fmt) if fmt else text
+    if not fmt:
+        return text
+    text = text.format(**fmt)
+    return singular_for_one(text) if lang == "en" else text
 
 
 def error_text(exc: BaseException, lang: str | None = None, /) -> str:

@@ -19,7 +19,9 @@ st.markdown(t("data.corpus", title=corpora.corpus_title(info.used), note=sidebar
 if info.used != pages.CHINESE_DEMO["corpus"]:
     pages.chinese_demo()
 c1, c2, c3, c4 = st.columns(4)
-c1.metric(t("data.m_text"), f"{info.tc.num_tokens_total:,}", help=sidebar.corpus_note(info))
+# short labels, the whole sentence in their help: four metrics share the width a projector's 1024 px leaves
+c1.metric(t("data.m_text"), f"{info.tc.num_tokens_total:,}",
+          help=t("data.m_text_help", note=sidebar.corpus_note(info)))
 c2.metric(t("data.m_used"), f"{len(info.tc.corpus):,}", help=t("data.m_used_help", n=f"{settings.MAX_TOKENS:,}"))
 c3.metric(t("data.m_vocab"), f"{len(info.vocab):,}", help=t("data.m_vocab_help"))
 try:

@@ -10,7 +10,8 @@ from rnn_core.model import device_label
 ctx = sidebar.context()
 
 st.title("RNN Lab")
-st.markdown(t("home.intro"))
+# where the settings are: the sidebar in lab mode, above each page in lecture mode (which has no sidebar)
+st.markdown(t("home.intro", controls=t("home.controls_lecture" if pages.lecture_mode() else "home.controls_lab")))
 st.latex(r"H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h) \qquad O_t = H_t W_{hq} + b_q")
 
 st.header(t("home.map"))

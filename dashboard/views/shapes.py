@@ -1,7 +1,7 @@
 """2 · One-hot & shapes: X (batch, steps) -> X.T -> one-hot (steps, batch, vocab), and a forward pass's shapes."""
 import streamlit as st
 
-from dashboard import compute, corpora, layout, lesson_charts, lesson_code, settings, sidebar
+from dashboard import compute, corpora, formatting, layout, lesson_charts, lesson_code, settings, sidebar
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -38,7 +38,8 @@ trace, checks = compute.shape_table(V, s.batch, s.steps, s.hidden, s.seed)
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(t("shapes.forward_text", V=V, batch=s.batch, steps=s.steps, hidden=s.hidden))
-    st.dataframe(compute.printable_trace(trace), hide_index=True, width="stretch", height=560, key="shape_table",
+    rows = formatting.shape_rows(compute.printable_trace(trace))  # each row said in the page's language
+    st.dataframe(rows, hide_index=True, width="stretch", height=560, key="shape_table",
                  column_config={c: t(f"shapes.col_{c}") for c in ("step", "name", "shape", "formula", "dtype")})
 with right:
     st.subheader(t("shapes.checks"))
