@@ -1,7 +1,8 @@
 """What every chart builder shares: the large-font ``rnnlab`` template, colours, token labels, hover texts.
 
 The builders live in one module per thing they show (lesson_charts, training_charts, inside_charts,
-exercise_charts, unrolled_charts): DataFrames and tensors in, plotly Figures out. No Streamlit here. Fonts are large on purpose: the charts are read from the back of a lecture hall.
+exercise_charts, unrolled_charts): DataFrames and tensors in, plotly Figures out. No Streamlit here. Fonts are
+large on purpose: the charts are read from the back of a lecture hall.
 Every builder uses the ``rnnlab`` template registered below (the pages render with ``theme=None`` so
 Streamlit does not override it).
 """
@@ -30,6 +31,79 @@ _template.layout.update(
 pio.templates["rnnlab"] = _template
 TEMPLATE = "rnnlab"
 
+# Lecture mode (?mode=lecture): the same look, and no tick label under LECTURE_TICK px. layout.chart draws every
+# figure with this template in lecture mode and raises the tick fonts a builder set smaller (lecture_figure).
+LECTURE_TICK = 16
+_lecture = go.layout.Template(_template)
+_lecture.layout.update(xaxis=dict(tickfont=dict(size=FONT_SIZE)), yaxis=dict(tickfont=dict(size=FONT_SIZE)))
+pio.templates["rnnlab_lecture"] = _lecture
+LECTURE_TEMPLATE = "rnnlab_lecture"
+
+# The narrowest a chart is drawn at 1024 px (a projector), beside the sidebar: the page's column is ~560 px, a
+# half column (st.columns(2, gap="large")) ~250 px. Titles are wrapped to these widths (plotly does not wrap).
+PAGE_PX = 560
+HALF_PX = 250
+
+
+# Glyph widths in em of the charts' font (Helvetica/Arial metrics: Liberation Sans on Debian), by character class
+_EM = {**dict.fromkeys("fijlrtI!'\",./:;[]\\|`()-{}·ℓ ", 0.3), **dict.fromkeys("cksvxyzJ\"^*", 0.5),
+       **dict.fromkeys("ABEFKPSTVXYZL&", 0.67), **dict.fromkeys("CDGHNOQRUw", 0.75),
+       **dict.fromkeys("mM%", 0.86), **dict.fromkeys("W@", 0.97)}
+AXIS_TITLE_SIZE = round(1.2 * FONT_SIZE)  # plotly draws axis titles at 1.2 x the layout's font
+
+
+def text_px(text: str, size: float) -> float:
+    """Estimated width in px of `text` at font `size` px: a CJK character is 1 em, a Latin one its glyph's width
+    (0.56 em for most)."""
+    return size * sum(1.0 if ord(c) >= 0x2E80 or c in "→…" else _EM.get(c, 0.56) for c in text)
+
+
+def wrap(text: str, width_px: float, size: float) -> str:
+    """`text` with ``<br>`` where it must break to fit `width_px` at `size` px: between words, or between CJK
+    characters (Chinese has no spaces). A single word longer than the width stays whole."""
+    lines, line = [], ""
+    for piece in _pieces(text):
+        if line and text_px((line + piece).rstrip(), size) > width_px:
+            lines.append(line.rstrip())
+            line = piece.lstrip()
+        else:
+            line += piece
+    lines.append(line.rstrip())
+    return "<br>".join(part for part in lines if part)
+
+
+def _pieces(text: str) -> list[str]:
+    """Where `text` may break: after a space, and before or after a CJK character (a word keeps its space)."""
+    pieces, word = [], ""
+    for c in text:
+        if ord(c) >= 0x2E80:
+            if word:
+                pieces.append(word)
+            # full-width punctuation stays with the character before it
+            if pieces and c in "，。；：、）】》" :
+                pieces[-1] += c
+            else:
+                pieces.append(c)
+            word = ""
+        else:
+            word += c
+            if c == " ":
+                pieces.append(word)
+                word = ""
+    if word:
+        pieces.append(word)
+    return pieces
+
+
+def lines(text: str | None) -> int:
+    """How many lines a (wrapped) title has."""
+    return text.count("<br>") + 1 if text else 0
+
+
+def title_margin(text: str | None, size: float = FONT_SIZE + 4) -> int:
+    """The top margin a title of these lines needs (px), with room for the plot's top tick label."""
+    return 30 + int(1.3 * size * lines(text)) if text else 30
+
 
 def show_token(token: str) -> str:
     """A token as it reads on a chart axis: a space becomes '␣'."""
@@ -41,10 +115,48 @@ def hover(*lines: str) -> str:
     return "<br>".join(lines) + "<extra></extra>"
 
 
-def styled(fig: go.Figure, title: str | None, height: int | None = None) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=title)
+def styled(fig: go.Figure, title: str | None, height: int | None = None, width: float | None = None) -> go.Figure:
+    """The template, the title (wrapped to `width` px, the narrowest the chart is drawn at) and its margin."""
+    if title and width:
+        title = wrap(title, width - 10, FONT_SIZE + 4)
+    fig.update_layout(template=TEMPLATE, title=title, margin=dict(t=title_margin(title)))
     if height:
-        fig.update_layout(height=height)
+        fig.update_layout(height=height + 26 * (lines(title) - 1))
+    return fig
+
+
+def legend_below(names: list[str], width: float, x_title_lines: int = 1) -> tuple[dict, int]:
+    """A horizontal legend at the foot of a chart `width` px wide, under its x axis title (never over it), and the
+    bottom margin (px) that holds the tick labels, the title and the legend's rows."""
+    size = FONT_SIZE - 2
+    rows, used = 1, 0.0
+    for name in names:  # plotly fills a row left to right: a symbol (~40 px), the name, a gap
+        item = 50 + text_px(name, size)
+        if used and used + item > width - 20:
+            rows, used = rows + 1, 0.0
+        used += item
+    legend = dict(orientation="h", yref="container", y=0.0, yanchor="bottom", xref="container", x=0.0,
+                  xanchor="left", font=dict(size=size))
+    return legend, 40 + int(1.3 * AXIS_TITLE_SIZE) * x_title_lines + int(1.5 * size) * rows + 8
+
+
+def lecture_figure(fig: go.Figure) -> go.Figure:
+    """A copy of `fig` for lecture mode: the lecture template, and every tick label at LECTURE_TICK px or more
+    (a builder's own smaller tick font too)."""
+    fig = go.Figure(fig)
+    fig.update_layout(template=LECTURE_TEMPLATE)
+    base = fig.layout.font.size or FONT_SIZE
+
+    def raise_ticks(axis) -> None:
+        if (axis.tickfont.size or base) < LECTURE_TICK:
+            axis.tickfont.size = LECTURE_TICK
+
+    fig.for_each_xaxis(raise_ticks)
+    fig.for_each_yaxis(raise_ticks)
+    for trace in fig.data:
+        if getattr(trace, "colorbar", None) is not None and "colorbar" in trace:
+            if (trace.colorbar.tickfont.size or base) < LECTURE_TICK:
+                trace.colorbar.tickfont.size = LECTURE_TICK
     return fig
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import i18n
+from . import chart_base, i18n
 from .i18n import t
 from .settings import ALWAYS_IN_URL, URL_SPECS, index_value
 
@@ -17,6 +17,11 @@ STYLE = """
 /* a value wider than its column wraps instead of ending in "…" (a projector's 1024 px) */
 [data-testid="stMetricValue"], [data-testid="stMetricValue"] * { white-space: normal !important;
   overflow-wrap: anywhere; text-overflow: clip !important; }
+/* and a label too ("Minibatches per epoch", "‖g‖ before clipping"): it wraps, never ends in "…" */
+[data-testid="stMetricLabel"], [data-testid="stMetricLabel"] * { white-space: normal !important;
+  overflow: visible !important; text-overflow: clip !important; height: auto !important; }
+/* the toolbar's list of keys: read from the room, not a grey footnote */
+.rnnlab-keys { font-size: 1rem; line-height: 1.35; color: rgba(49, 51, 63, 0.85); }
 /* a page link as long as its line wraps (Home's lesson map) instead of being cut at the column's edge */
 [data-testid="stPageLink"] *, [data-testid="stPageLink-NavLink"] { white-space: normal !important;
   overflow: visible !important; text-overflow: clip !important; height: auto !important; }
@@ -32,6 +37,13 @@ LECTURE_STYLE = """
 [data-testid="stMainBlockContainer"] p, [data-testid="stMainBlockContainer"] li { font-size: 1.35rem; }
 [data-testid="stMainBlockContainer"] h1 { font-size: 2.6rem; }
 [data-testid="stMainBlockContainer"] { padding-top: 3.5rem; }
+/* what a lecturer types or picks (Inside's string, Generate's prefix, the exercise) as large as the prose */
+[data-testid="stMain"] input, [data-testid="stMain"] textarea,
+[data-testid="stMain"] [data-baseweb="select"], [data-testid="stMain"] [data-baseweb="select"] *,
+[data-baseweb="popover"] li, [data-baseweb="popover"] li * { font-size: 1.2rem !important; }
+[data-testid="stMain"] [data-baseweb="input"], [data-testid="stMain"] [data-baseweb="select"] > div {
+  min-height: 2.9rem; }
+.rnnlab-keys { font-size: 1.15rem; }
 </style>
 """
 
@@ -185,15 +197,26 @@ def header(title: str, intro: str, formulas: list[str], code: str, fold: bool = 
         st.code(code, language="python")
 
 
-def chart(fig, key: str | None = None) -> None:
-    """Render a plotly figure full width with its own (large-font) template."""
+def lecture() -> bool:
+    """Lecture mode (``?mode=lecture`` or the toolbar's switch), as pages.lecture_mode reads it."""
+    from .pages import lecture_mode  # pages imports this module
+
+    return lecture_mode()
+
+
+def chart(fig, key: str | None = None, lecture_ready: bool = False) -> None:
+    """Render a plotly figure full width with its own (large-font) template; in lecture mode with the lecture
+    template and tick labels of 16 px or more (chart_base.lecture_figure; `lecture_ready`: done already)."""
+    if not lecture_ready and lecture():
+        fig = chart_base.lecture_figure(fig)
     st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False})
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
-def _figure(builder_name: str, cache_key: tuple, _builder, _args: tuple, _kwargs: dict):
+def _figure(builder_name: str, cache_key: tuple, _builder, _args: tuple, _kwargs: dict, lecture_mode: bool = False):
     # Figures are never mutated after building (st.plotly_chart serialises a copy), so sharing is safe.
-    return _builder(*_args, **_kwargs)
+    fig = _builder(*_args, **_kwargs)
+    return chart_base.lecture_figure(fig) if lecture_mode else fig
 
 
 def cached_chart(builder, cache_key: tuple, *args, key: str | None = None, **kwargs) -> None:
@@ -205,7 +228,8 @@ def cached_chart(builder, cache_key: tuple, *args, key: str | None = None, **kwa
     """
     lang = i18n.current()
     name = f"{builder.__module__}.{builder.__qualname__}"
-    chart(_figure(name, (*cache_key, lang), builder, args, {"lang": lang, **kwargs}), key=key)
+    mode = lecture()
+    chart(_figure(name, (*cache_key, lang), builder, args, {"lang": lang, **kwargs}, mode), key=key, lecture_ready=True)
 
 
 def run_error(view) -> str | None:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .chart_base import FONT_SIZE, COLORS, DIVERGING, show_token, hover, styled
+from .chart_base import (AXIS_TITLE_SIZE, FONT_SIZE, COLORS, DIVERGING, HALF_PX, PAGE_PX, show_token, hover, styled,
+                         text_px, whole_log_ticks, wrap)
 from .i18n import t
 
 
@@ -24,7 +25,12 @@ def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40, lang: str = "en") -> 
     fig.update_xaxes(title=t("chart.vocab.x", lang), type="category", tickmode="array", tickvals=labels,
                      tickangle=0 if len(df) <= 30 else -45)
     fig.update_yaxes(title=t("chart.vocab.y", lang))
-    return styled(fig, t("chart.vocab.title", lang, top=len(df), of=int((vocab_df["count"] > 0).sum())), 420)
+    seen = int((vocab_df["count"] > 0).sum())  # all of them shown: said plainly, not "top 27 of 27"
+    return styled(fig, t("chart.vocab.title" if len(df) < seen else "chart.vocab.title_all", lang, top=len(df),
+                         of=seen), 420, width=VOCAB_PX)
+
+
+VOCAB_PX = 340  # the Data page's right column (2 of 3) at 1024 px
 
 
 def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: int = 400,
@@ -50,9 +56,12 @@ def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: in
         hoverongaps=False,
         hovertemplate=hover(f'{t("hover.batch_row", lang)} %{{y}}', f'{t("hover.tokens", lang)} ≈ %{{x:,.0f}}',
                             f'{t("hover.minibatch", lang)} %{{z}}')))
-    fig.update_xaxes(title=t("chart.minibatch.x", lang), range=[0, num_tokens], showgrid=False)
+    x_title = wrap(t("chart.minibatch.x", lang), HALF_PX - 20, AXIS_TITLE_SIZE)  # drawn in half a page
+    fig.update_xaxes(title=x_title, range=[0, num_tokens], showgrid=False, nticks=4)
     fig.update_yaxes(title=t("chart.minibatch.y", lang), autorange="reversed", showgrid=False)
-    return styled(fig, title, max(320, min(700, 140 + 14 * rows)))
+    fig = styled(fig, title, max(320, min(700, 140 + 14 * rows)), width=HALF_PX)
+    fig.update_layout(margin=dict(b=40 + 28 * x_title.count("<br>") + 28, l=60, r=10))
+    return fig
 
 
 # ---------------------------------------------------------------- One-hot & shapes
@@ -69,8 +78,8 @@ def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[s
     fig.update_xaxes(type="category", side="top", tickangle=0)
     fig.update_yaxes(title=t("chart.one_hot.y", lang), autorange="reversed", type="category")
     steps = len(y)
-    fig = styled(fig, title + t("chart.one_hot.columns", lang), max(360, min(1100, 140 + 24 * steps)))
-    fig.update_layout(margin=dict(t=110))
+    fig = styled(fig, title + t("chart.one_hot.columns", lang), max(360, min(1100, 140 + 24 * steps)), width=PAGE_PX)
+    fig.update_layout(margin=dict(t=fig.layout.margin.t + 40))  # the x ticks are on top, under the title
     return fig
 
 
@@ -81,29 +90,42 @@ def tensor_sizes(trace: pd.DataFrame, lang: str = "en") -> go.Figure:
     df["label"] = [f"{n} {tuple(s)}" for n, s in zip(df["name"], df["shape"])]
     fig = go.Figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
                            hovertemplate=hover("%{y}", f'%{{x:,}} {t("hover.elements", lang)}')))
-    fig.update_xaxes(title=t("chart.sizes.x", lang), type="log")
-    fig.update_yaxes(autorange="reversed", type="category")
-    return styled(fig, t("chart.sizes.title", lang), max(420, 40 * len(df) + 120))
+    lo, hi = float(df["elements"].min()), float(df["elements"].max())
+    # the range from the smallest to the largest tensor (W_hh's 262,144 elements at h = 512), a bar's end in it
+    ticks, text = whole_log_ticks(min(lo, 1.0), hi * 1.5, max_ticks=4)  # "100,000" is wide: upright, 4 fit
+    fig.update_xaxes(type="log", tickvals=ticks, ticktext=text, tickangle=0,
+                     range=[math.log10(min(lo, 1.0)) - 0.05, math.log10(hi * 1.5)],
+                     title=wrap(t("chart.sizes.x", lang), PAGE_PX - 200, AXIS_TITLE_SIZE))
+    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
+    return styled(fig, t("chart.sizes.title", lang), max(420, 40 * len(df) + 120), width=PAGE_PX)
 
 
 # ---------------------------------------------------------------- Concat identity
 
+MATRIX_PX = 220  # the Concat identity page's narrower column at 1024 px, at the lesson's n, d, h
+HEATMAP_FRAME_PX = 180  # what a heatmap's width loses to its row labels, margins and colour bar
+NUMBER_SIZE = FONT_SIZE - 4
+
+
 def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axis: str = "col",
                    row_labels: list[str] | None = None, col_labels: list[str] | None = None,
-                   zmax: float | None = None, annotate: bool | None = None, lang: str = "en") -> go.Figure:
+                   zmax: float | None = None, annotate: bool | None = None, lang: str = "en",
+                   width: float = MATRIX_PX) -> go.Figure:
     """A matrix as a heatmap; `split` draws the line between two blocks (after column or row `split`).
 
-    Values are written in the cells only when the cells are wide enough for them: at most 6 columns (a
-    half-width chart at 1024 px gives a column ~50 px, a 5-character number at 14 px needs ~40).
+    `width`: the narrowest the chart is drawn at (px): the title is wrapped to it, and values are written in the
+    cells only when a cell of a chart that wide holds them (`cells_hold_numbers`).
     """
     matrix = np.asarray(matrix, dtype=float)
     n, m = matrix.shape
     zmax = zmax if zmax is not None else float(np.abs(matrix).max() or 1.0)
-    annotate = (m <= MAX_ANNOTATED_COLUMNS and n <= 12) if annotate is None else annotate
+    numbers = np.vectorize(lambda v: f"{v:.2f}")(matrix) if matrix.size else np.empty((n, m), dtype=str)
+    if annotate is None:
+        annotate = cells_hold_numbers(numbers, width - HEATMAP_FRAME_PX, NUMBER_SIZE)
     fig = go.Figure(go.Heatmap(
         z=matrix, x=list(range(m)), y=list(range(n)), colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
-        text=np.vectorize(lambda v: f"{v:.2f}")(matrix) if annotate else None,
-        texttemplate="%{text}" if annotate else None, textfont=dict(size=FONT_SIZE - 4),
+        text=numbers if annotate else None,
+        texttemplate="%{text}" if annotate else None, textfont=dict(size=NUMBER_SIZE),
         hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.column", lang)} %{{x}}',
                             f'{t("hover.value", lang)} %{{z:.6f}}'), xgap=1, ygap=1,
         colorbar=dict(thickness=14)))
@@ -119,12 +141,18 @@ def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axi
         dict(dtick=1 if n <= 20 else None)
     fig.update_xaxes(showgrid=False, zeroline=False, **xaxis)
     fig.update_yaxes(autorange="reversed", showgrid=False, zeroline=False, **yaxis)
-    fig = styled(fig, title, max(300, min(720, 150 + 56 * n)))
-    fig.update_layout(margin=dict(l=90, r=20, t=70, b=50))
+    fig = styled(fig, title, max(300, min(720, 150 + 56 * n)), width=width)
+    fig.update_layout(margin=dict(l=90, r=20, b=50))
     return fig
 
 
-MAX_ANNOTATED_COLUMNS = 6
+def cells_hold_numbers(numbers: np.ndarray, plot_px: float, size: float) -> bool:
+    """Whether each cell of a matrix drawn `plot_px` wide holds its number at `size` px (with 4 px to spare),
+    so that no two numbers touch."""
+    if numbers.size == 0:
+        return False
+    cell = plot_px / numbers.shape[1]
+    return max(text_px(str(v), size) for v in numbers.ravel()) + 4 <= cell
 
 
 def block_labels(name: str, size: int) -> list[str]:

@@ -156,5 +156,4 @@ def toolbar(page: str) -> None:
     with c[3].popover("", icon=":material/link:", help=t("toolbar.link")):
         st.code(view_link(page), language=None, wrap_lines=True)
         st.caption(t("toolbar.link_help"))
-    c[4].html(f'<div style="font-size: 0.85rem; color: rgba(49, 51, 63, 0.6); line-height: 1.3">'
-              f'{t("toolbar.keys_html", **KEYS)}</div>')
+    c[4].html(f'<div class="rnnlab-keys">{t("toolbar.keys_html", **KEYS)}</div>')  # styled in layout.STYLE

@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from .chart_base import FONT_SIZE, COLORS, TEMPLATE, hover, log_ticks
+from .chart_base import (AXIS_TITLE_SIZE, FONT_SIZE, COLORS, HALF_PX, PAGE_PX, TEMPLATE, hover, legend_below,
+                         log_axis, title_margin, wrap, whole_log_ticks)
 from .i18n import t
 
 
@@ -32,8 +33,9 @@ def _label(text: str, y: float, axis: str, color: str, x: float = 1.0, xanchor: 
                 showarrow=False, font=dict(size=FONT_SIZE - 2, color=color))
 
 
-def _title(text: str, x: float) -> dict:
-    return dict(text=text, xref="paper", x=x, xanchor="center", yref="paper", y=1.02, yanchor="bottom",
+def _title(text: str, x: float, width: float = 0.44 * PAGE_PX) -> dict:
+    """A panel's title over its panel, wrapped to the panel's width (px)."""
+    return dict(text=wrap(text, width, FONT_SIZE), xref="paper", x=x, xanchor="center", yref="paper", y=1.02, yanchor="bottom",
                 showarrow=False, font=dict(size=FONT_SIZE))
 
 
@@ -46,17 +48,20 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
     # plain lists, not typed arrays: the browser tests count points in gd.data
     epochs, loss, ppl = (history[c].astype(float).tolist() for c in ("epoch", "loss", "perplexity"))
     x_range = [0, max(target_epochs or 1, int(max(epochs)) if epochs else 1) + 0.5]
-    top_ppl = max(vocab_size, max(ppl) if ppl else vocab_size) * 1.1
-    top_loss = max(math.log(vocab_size), max(loss) if loss else 0) * 1.1
+    finite_ppl, finite_loss = [v for v in ppl if math.isfinite(v)], [v for v in loss if math.isfinite(v)]
+    top_ppl = max(vocab_size, max(finite_ppl) if finite_ppl else vocab_size) * 1.1  # a diverged epoch's inf: off
+    top_loss = max(math.log(vocab_size), max(finite_loss) if finite_loss else 0) * 1.1
     log_ppl = top_ppl > 10 * vocab_size  # a run far worse than guessing: only a log axis shows both
     on_ppl = (lambda v: math.log10(v)) if log_ppl else (lambda v: v)
     layout = dict(
-        template=TEMPLATE, height=440, showlegend=False, uirevision="training", margin=dict(t=60),
+        template=TEMPLATE, height=440, showlegend=False, uirevision="training",
+        margin=dict(t=36 + int(1.3 * FONT_SIZE) * max(wrap(t(k, lang), 0.44 * PAGE_PX, FONT_SIZE).count("<br>") + 1
+                                                      for k in ("chart.curves.loss_title", "chart.curves.ppl_title"))),
         xaxis=dict(domain=[0, 0.44], range=x_range, title=dict(text=t("chart.epoch", lang)), anchor="y"),
         xaxis2=dict(domain=[0.56, 1], range=x_range, title=dict(text=t("chart.epoch", lang)), anchor="y2"),
         yaxis=dict(range=[0, top_loss], title=dict(text=t("chart.loss", lang)), anchor="x"),
-        yaxis2=dict(type="log" if log_ppl else "linear", range=[0, on_ppl(top_ppl)], anchor="x2",
-                    title=dict(text=t("chart.ppl_log" if log_ppl else "chart.ppl", lang))),
+        yaxis2=dict(**(log_axis(1, top_ppl) if log_ppl else dict(type="linear")), range=[0, on_ppl(top_ppl)],
+                    anchor="x2", title=dict(text=t("chart.ppl_log" if log_ppl else "chart.ppl", lang))),
         shapes=[_hline(math.log(vocab_size), "", COLORS["ref"]), _hline(vocab_size, "2", COLORS["ref"]),
                 _hline(1, "2", COLORS["good"])],
         annotations=[_title(t("chart.curves.loss_title", lang), 0.22), _title(t("chart.curves.ppl_title", lang), 0.78),
@@ -73,17 +78,23 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
 
 
 def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epochs: int | None = None,
-                   lang: str = "en") -> go.Figure:
+                   lang: str = "en", width: float = HALF_PX) -> go.Figure:
     """Mean gradient norm before clipping per epoch, the threshold θ (None: no clipping), and the share of
-    clipped minibatches."""
+    clipped minibatches. `width`: the narrowest the chart is drawn at (px), for its title and legend."""
     history = _history(history)
     epochs, norm, clipped = (history[c].astype(float).tolist() for c in ("epoch", "grad_norm", "clip_fraction"))
     x_max = max(target_epochs or 1, int(max(epochs)) if epochs else 1)
+    names = [t("chart.grad.bars", lang), t("chart.grad.line", lang)]
+    legend, bottom = legend_below(names, width)
+    shown = [v for v in norm if 0 < v < math.inf] + ([theta] if theta is not None else [])
+    lo, hi = (min(shown) / 1.5, max(shown) * 1.5) if shown else (0.1, 10.0)
+    title = wrap(t("chart.grad.title", lang), width - 10, FONT_SIZE + 4)
     layout = dict(
-        template=TEMPLATE, height=420, title=dict(text=t("chart.grad.title", lang)), uirevision="gradients",
-        margin=dict(b=120, r=80), legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0.0),
+        template=TEMPLATE, height=420 + bottom - 60, title=dict(text=title), uirevision="gradients",
+        margin=dict(b=bottom, r=80, t=title_margin(title)), legend=legend,
         xaxis=dict(range=[0, x_max + 0.5], title=dict(text=t("chart.epoch", lang))),
-        yaxis=dict(type="log", title=dict(text=t("chart.grad.y", lang)), dtick=1, tickformat=".2g"),
+        yaxis=dict(**log_axis(lo, hi), range=[math.log10(lo), math.log10(hi)],
+                   title=dict(text=t("chart.grad.y", lang))),
         yaxis2=dict(overlaying="y", side="right", range=[0, 105], tickvals=[0, 25, 50, 75, 100], showgrid=False,
                     title=dict(text=t("chart.grad.y2", lang))),
         shapes=[_hline(theta, "", "black", "dot")] if theta is not None else [],
@@ -93,22 +104,22 @@ def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epo
                           yanchor="bottom", showarrow=False)],
     )
     return go.Figure([
-        go.Bar(x=epochs, y=[100 * c for c in clipped], name=t("chart.grad.bars", lang), yaxis="y2",
+        go.Bar(x=epochs, y=[100 * c for c in clipped], name=names[0], yaxis="y2",
                marker_color=COLORS["accent"], opacity=0.35),
-        go.Scatter(x=epochs, y=norm, name=t("chart.grad.line", lang), mode="lines",
+        go.Scatter(x=epochs, y=norm, name=names[1], mode="lines",
                    line=dict(color=COLORS["h_block"], width=3)),
     ], layout)
 
 
-
-def decay_curves_chart(curves: pd.DataFrame, lang: str = "en") -> go.Figure:
+def decay_curves_chart(curves: pd.DataFrame, lang: str = "en", width: float = PAGE_PX) -> go.Figure:
     """Decay curves of several epochs overlaid (columns epoch, d, mean): mean ‖∂ℓ_t/∂H_(t−d)‖ on a log axis,
-    one line per epoch, light to dark as training goes on (e.g. from rnn_core.gradflow.decay_curve)."""
+    one line per epoch, light to dark as training goes on (e.g. from rnn_core.gradflow.decay_curve).
+    `width`: the narrowest the chart is drawn at (px), for its title and legend."""
     epochs = sorted(curves["epoch"].unique()) if len(curves) else []
-    positive = curves.loc[curves["mean"] > 0, "mean"] if len(curves) else pd.Series([1.0])
+    finite = (curves["mean"] > 0) & (curves["mean"] < math.inf) if len(curves) else None
+    positive = curves.loc[finite, "mean"] if len(curves) else pd.Series([1.0])
     lo, hi = (math.log10(positive.min()), math.log10(positive.max())) if len(positive) else (-1.0, 0.0)
     lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1 else (lo - 0.2, hi + 0.2)
-    vals, text = log_ticks(lo, hi)
     traces = []
     for i, epoch in enumerate(epochs):
         part = curves[curves["epoch"] == epoch].sort_values("d")
@@ -118,31 +129,37 @@ def decay_curves_chart(curves: pd.DataFrame, lang: str = "en") -> go.Figure:
                                  line=dict(color=f"rgba(255,127,14,{shade:.2f})", width=3),
                                  hovertemplate=hover(t("chart.epoch_n", lang, epoch=epoch), "d = %{x}",
                                                      f'{t("hover.mean", lang)} %{{y:.2e}}')))
-    layout = dict(template=TEMPLATE, height=420, title=dict(text=t("chart.decay.title", lang)),
+    legend, bottom = legend_below([tr.name for tr in traces], width)
+    title = wrap(t("chart.decay.title", lang), width - 10, FONT_SIZE + 4)
+    layout = dict(template=TEMPLATE, height=360 + bottom, title=dict(text=title),
                   xaxis=dict(title=dict(text=t("chart.decay.x", lang))),
-                  yaxis=dict(type="log", range=[lo, hi], tickvals=[10.0 ** v for v in vals], ticktext=text,
-                             title=dict(text=f'{t("hover.mean", lang)} ‖∂ℓ_t/∂H_(t−d)‖')),
-                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
-                  margin=dict(b=120))
+                  yaxis=dict(**log_axis(10.0 ** lo, 10.0 ** hi), range=[lo, hi],
+                             title=dict(text=wrap(f'{t("hover.mean", lang)} ‖∂ℓ_t/∂H_(t−d)‖', 300,
+                                                  AXIS_TITLE_SIZE))),
+                  legend=legend, margin=dict(b=bottom, t=title_margin(title)))
     return go.Figure(traces, layout)
 
 
-def spectrum_chart(spectra: pd.DataFrame, lang: str = "en") -> go.Figure:
+def spectrum_chart(spectra: pd.DataFrame, lang: str = "en", width: float = PAGE_PX) -> go.Figure:
     """ρ(W_hh) and σ_max(W_hh) per epoch (columns epoch, radius, sigma_max), with the line 1 marked: below it,
-    σ_max · max tanh′ < 1 forces the gradient through time to vanish."""
+    σ_max · max tanh′ < 1 forces the gradient through time to vanish. `width`: as for decay_curves_chart."""
     epochs = spectra["epoch"].tolist() if len(spectra) else []
-    layout = dict(template=TEMPLATE, height=420, title=dict(text=t("chart.spectrum.title", lang)),
-                  xaxis=dict(title=dict(text=t("chart.epoch", lang)), type="log" if len(epochs) > 2 else "linear"),
+    names = [t("chart.spectrum.radius", lang), "σ_max(W_hh)"]
+    legend, bottom = legend_below(names, width)
+    x_axis = dict(**log_axis(min(epochs), max(epochs)), range=[math.log10(min(epochs)) - 0.1,
+                                                               math.log10(max(epochs)) + 0.1]) \
+        if len(epochs) > 2 and min(epochs) > 0 else dict(type="linear")
+    title = wrap(t("chart.spectrum.title", lang), width - 10, FONT_SIZE + 4)
+    layout = dict(template=TEMPLATE, height=360 + bottom, title=dict(text=title),
+                  xaxis=dict(title=dict(text=t("chart.epoch", lang)), **x_axis),
                   yaxis=dict(title=dict(text=t("chart.spectrum.y", lang)), rangemode="tozero"),
-                  legend=dict(orientation="h", yanchor="top", y=-0.25, xanchor="left", x=0.0),
-                  margin=dict(b=120), shapes=[_hline(1.0, "", "black", "dot")])
+                  legend=legend, margin=dict(b=bottom, t=title_margin(title)), shapes=[_hline(1.0, "", "black", "dot")])
     return go.Figure([
         go.Scatter(x=epochs, y=spectra["radius"].tolist() if len(spectra) else [], mode="lines+markers",
-                   name=t("chart.spectrum.radius", lang), line=dict(color=COLORS["h_block"], width=3)),
+                   name=names[0], line=dict(color=COLORS["h_block"], width=3)),
         go.Scatter(x=epochs, y=spectra["sigma_max"].tolist() if len(spectra) else [], mode="lines+markers",
-                   name="σ_max(W_hh)", line=dict(color=COLORS["accent"], width=3)),
+                   name=names[1], line=dict(color=COLORS["accent"], width=3)),
     ], layout)
-
 
 
 # ---------------------------------------------------------------- Playback through training
@@ -167,6 +184,17 @@ def perplexity_marker(history: pd.DataFrame, epoch: int, checkpoints: list[int] 
                                  marker=dict(color=COLORS["accent"], size=14, line=dict(color="black", width=1))))
     fig.update_layout(template=TEMPLATE, height=200, margin=dict(l=60, r=20, t=10, b=45),
                       font=dict(size=FONT_SIZE - 4),
-                      xaxis=dict(type="log", title=dict(text=t("chart.epoch", lang), standoff=4)),
-                      yaxis=dict(type="log", title=dict(text=t("chart.ppl_log", lang), standoff=4)))
+                      xaxis=dict(**_log_axis_over(h["epoch"]), title=dict(text=t("chart.epoch", lang), standoff=4)),
+                      yaxis=dict(**_log_axis_over(h["perplexity"]),
+                                 title=dict(text=t("chart.ppl_log", lang), standoff=4)))
     return fig
+
+
+def _log_axis_over(values: pd.Series) -> dict:
+    """A log axis over the positive `values`, labelled with the values it marks (chart_base.log_axis)."""
+    positive = values[(values > 0) & (values < math.inf)]
+    if not len(positive):
+        return dict(type="log")
+    lo, hi = float(positive.min()), float(positive.max())
+    hi = max(hi, lo * 1.01)
+    return dict(**log_axis(lo, hi), range=[math.log10(lo) - 0.05, math.log10(hi) + 0.05])

@@ -1,5 +1,6 @@
 """Chart builders: DataFrames/arrays in, plotly Figures out, no Streamlit."""
 import ast
+import math
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,99 @@ def test_log_ticks_say_the_values_they_mark(lo, hi):
     assert all(lo * 0.999 <= v <= hi * 1.001 for v in vals)
     for v, label in zip(vals, text):  # a label read back is its tick's value: "20" is never written "2"
         assert float(label.replace(",", "")) == pytest.approx(v, rel=1e-9)
+
+
+@pytest.mark.parametrize("text, width", [("X W_xh + H W_hh  (two products)", 240), ("[W_xh ; W_hh]: (1+4)×4", 210),
+                                         ("两次乘法减去一次乘法（独立色标）", 240), ("corpus position (token index)", 230)])
+def test_a_title_is_wrapped_to_the_width_it_is_drawn_at_and_keeps_its_words(text, width):
+    size = chart_base.FONT_SIZE + 4
+    lines = chart_base.wrap(text, width, size).split("<br>")
+    assert all(chart_base.text_px(line, size) <= width for line in lines)
+    assert len(lines) >= 2 and chart_base.text_px(text, size) > width  # each of these is too wide for one line
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost, a word is never split
+
+
+def test_text_px_is_about_the_browsers_width():
+    # widths Chromium drew at 1024x768 (Liberation Sans): "corpus position (token index)" at 22 px is 282 px
+    assert 282 <= chart_base.text_px("corpus position (token index)", 22) <= 282 * 1.06
+    assert 233 <= chart_base.text_px("[W_xh ; W_hh]: (1+4)×4", 22) <= 233 * 1.06
+    assert chart_base.text_px("困惑度", 20) == 60  # a CJK character is 1 em
+
+
+def test_heatmap_numbers_only_where_each_cell_holds_its_number():
+    small = np.array([[0.5, -1.25], [2.0, 0.0]])
+    narrow = lesson_charts.matrix_heatmap(np.random.default_rng(0).normal(size=(3, 5)), "XH", width=250)
+    wide = lesson_charts.matrix_heatmap(small, "W", width=400)
+    assert narrow.data[0].text is None  # 5 columns in ~70 px of plot: "-1.08" would run into "0.57"
+    assert [list(r) for r in wide.data[0].text] == [["0.50", "-1.25"], ["2.00", "0.00"]]
+    assert lesson_charts.cells_hold_numbers(np.array([["-1.08"] * 2]), 100, 14)
+    assert not lesson_charts.cells_hold_numbers(np.array([["-1.08"] * 3]), 100, 14)
+
+
+def test_heatmap_titles_are_wrapped_to_the_chart_and_the_top_margin_holds_them():
+    fig = lesson_charts.matrix_heatmap(np.ones((5, 4)), "[W_xh ; W_hh]: (1+4)×4", width=lesson_charts.MATRIX_PX)
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) == 2 and all(chart_base.text_px(x, 22) <= lesson_charts.MATRIX_PX for x in lines)
+    assert fig.layout.margin.t >= 2 * 22 + 20
+
+
+def test_tensor_sizes_axis_reaches_the_largest_tensor_and_says_its_values():
+    from rnn_core.model import shape_trace
+    trace = shape_trace(28, 32, 35, 512)
+    fig = lesson_charts.tensor_sizes(trace)
+    x = fig.layout.xaxis
+    assert x.type == "log" and 10 ** x.range[1] >= 512 * 512  # W_hh's 262,144 elements in range
+    assert max(fig.data[0].x) == 512 * 512
+    for v, label in zip(x.tickvals, x.ticktext):
+        assert float(label.replace(",", "")) == v
+
+
+def test_every_log_axis_of_a_run_says_the_values_it_marks():
+    epochs = [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    spectra = pd.DataFrame({"epoch": epochs, "radius": np.linspace(0.5, 1.5, 9), "sigma_max": np.linspace(1, 3, 9)})
+    curves = pd.DataFrame({"epoch": [1] * 3 + [500] * 3, "d": [0, 1, 2] * 2, "mean": [1, 0.1, 0.01, 1, 0.5, 0.2]})
+    history = pd.DataFrame({"epoch": epochs, "perplexity": np.geomspace(28, 1.02, 9)})
+    axes = [training_charts.gradient_chart(HISTORY, 1.0, 10).layout.yaxis,
+            training_charts.spectrum_chart(spectra).layout.xaxis,
+            training_charts.decay_curves_chart(curves).layout.yaxis,
+            *(lambda f: (f.layout.xaxis, f.layout.yaxis))(training_charts.perplexity_marker(history, 5, epochs))]
+    for axis in axes:
+        assert axis.type == "log" and len(axis.tickvals) >= 2
+        for v, label in zip(axis.tickvals, axis.ticktext):  # "20" is never written "2"
+            assert float(label.replace(",", "")) == pytest.approx(v)
+    assert list(axes[1].ticktext) == ["1", "10", "100"]  # epochs 1 to 500: the decades, not "1 2 5 10 2 5 100"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_legends_sit_under_the_x_axis_title_in_a_margin_that_holds_them(lang):
+    epochs = [1, 2, 5, 10, 20, 50, 100, 200, 500]
+    curves = pd.DataFrame({"epoch": np.repeat(epochs, 3), "d": [0, 1, 2] * 9, "mean": [1.0, 0.5, 0.2] * 9})
+    for fig in (training_charts.gradient_chart(HISTORY, 1.0, 10, lang=lang),
+                training_charts.decay_curves_chart(curves, lang=lang)):
+        legend = fig.layout.legend
+        assert legend.yref == "container" and legend.y == 0 and legend.yanchor == "bottom"
+        # ticks and the x axis title (~70 px) above the legend's rows
+        assert fig.layout.margin.b >= 70 + 20
+    many = training_charts.decay_curves_chart(curves, lang=lang, width=chart_base.HALF_PX)
+    assert many.layout.margin.b > training_charts.decay_curves_chart(curves, lang=lang).layout.margin.b
+
+
+def test_a_diverged_runs_infinite_numbers_leave_the_charts_drawable():
+    history = HISTORY.assign(loss=[3.2, math.inf, math.nan], perplexity=[24.5, math.inf, math.nan],
+                             grad_norm=[0.5, math.inf, math.nan])
+    curves = training_charts.training_curves(history, 28, 10)
+    grads = training_charts.gradient_chart(history, None, 10)
+    assert math.isfinite(curves.layout.yaxis2.range[1]) and all(math.isfinite(v) for v in grads.layout.yaxis.range)
+
+
+def test_lecture_mode_draws_every_tick_label_at_16_px_or_more():
+    history = pd.DataFrame({"epoch": [1, 2, 5], "perplexity": [20.0, 10.0, 5.0]})
+    small = training_charts.perplexity_marker(history, 2, [1, 2, 5])  # 14 px ticks in lab mode
+    assert small.layout.font.size < chart_base.LECTURE_TICK
+    big = chart_base.lecture_figure(small)
+    assert big.layout.xaxis.tickfont.size >= 16 and big.layout.yaxis.tickfont.size >= 16
+    assert small.layout.xaxis.tickfont.size is None  # the figure built (and cached) for lab mode is left alone
+    heat = chart_base.lecture_figure(lesson_charts.matrix_heatmap(np.ones((2, 2)), "W").update_traces(
+        colorbar=dict(tickfont=dict(size=10))))
+    assert heat.data[0].colorbar.tickfont.size == 16
+    assert heat.layout.template.layout.xaxis.tickfont.size >= 16  # the lecture template

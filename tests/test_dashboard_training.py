@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dashboard import explain, runs
+from dashboard import explain, formatting, runs, training_page
 from tests.test_dashboard_pages import open_app
 from rnn_core.runs import RunRegistry, RunStore, Scheduler
 
@@ -46,7 +46,8 @@ def texts(elements) -> str:
 
 def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
     at = open_page(**SHORT)
-    assert curve_points(at) == 0
+    reference = training_page.reference_run()
+    assert curve_points(at) == (reference.epoch if reference else 0)  # the reference run's curves until Start
     at.button(key="start_training").click().run()
     assert not at.exception, [e.value for e in at.exception]
     view = current_run(at).wait(60)
@@ -70,6 +71,22 @@ def test_short_training_draws_a_curve_and_feeds_inside_and_generate():
     at.switch_page("views/generate.py").run()
     assert not at.exception
     assert "Trained model" in at.success[0].value
+
+
+def test_a_fresh_session_sees_the_reference_runs_curves_labelled_as_the_reference_run():
+    reference = training_page.reference_run()
+    if reference is None:
+        pytest.skip("no reference run in data/reference/")
+    view = reference.view()
+    for lang, said in (("en", "the lesson's reference run"), ("zh", "课程的参考运行")):
+        at = open_page(lang=lang)
+        assert not at.exception and "run_id" not in at.session_state  # no run of its own: nothing shown as one
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        assert spec["data"][0]["y"] == view.frame()["loss"].tolist()  # the reference run's own records
+        assert len(spec["data"][0]["x"]) == view.epoch == 500
+        caption = next(c.value for c in at.caption if said in c.value)
+        assert f"{view.epoch} " in caption and formatting.fmt_ppl(view.last["perplexity"]) in caption
+        assert at.button(key="stop_training").disabled  # nothing trains
 
 
 def test_the_training_pages_gradient_flow_sentence_states_the_runs_own_numbers():
@@ -191,7 +208,7 @@ def test_a_checkpoint_file_uploads_as_a_run_and_a_bad_file_changes_nothing():
 
 def test_divergence_with_clipping_off_is_flagged_and_keeps_the_last_good_curve():
     at = open_page(**{**SHORT, "hidden": "64", "epochs": "30", "lr": "100", "clip": "off"})
-    assert "θ = off" in texts(at.markdown) + texts(at.caption)
+    assert "no clipping" in texts(at.markdown) + texts(at.caption)  # the settings line under the curves
     at.button(key="start_training").click().run()
     view = current_run(at).wait(60)
     at.run()

@@ -50,4 +50,5 @@ with right:
         else:
             st.error(t("shapes.failed", text=text), icon=":material/cancel:")
     st.caption(t("shapes.stack_note"))
-    layout.cached_chart(lesson_charts.tensor_sizes, (V, s.batch, s.steps, s.hidden, s.seed), trace)
+# the whole page's width: a tensor's name and shape label each bar, and the axis reaches W_hh's h x h elements
+layout.cached_chart(lesson_charts.tensor_sizes, (V, s.batch, s.steps, s.hidden, s.seed), trace)
