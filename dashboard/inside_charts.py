@@ -38,9 +38,15 @@ def _panel_title(text: str, x: float, y: float, yshift: int = 0) -> dict:
                 yshift=yshift, showarrow=False, font=dict(size=FONT_SIZE + 2))
 
 
-def bold_tick(labels: list[str], index: int | None) -> list[str]:
-    """Tick texts with the label at `index` (the selected step) in bold."""
-    return [f"<b>{label}</b>" if i == index else label for i, label in enumerate(labels)]
+def step_ticks(labels: list[str], index: int | None, row_px: float, size: int) -> dict:
+    """Tick labels of a step axis whose rows are `row_px` high: every k-th label so that each has 1.3 lines of
+    `size` px, the selected one (`index`) always, in bold."""
+    k = max(1, math.ceil(1.3 * size / max(row_px, 1e-9)))
+    shown = sorted({*range(0, len(labels), k), *([index] if index is not None and 0 <= index < len(labels) else [])})
+    if index is not None and k > 1:  # a neighbour closer than k rows to the selected label would overlap it
+        shown = [i for i in shown if i == index or abs(i - index) >= k]
+    return dict(tickmode="array", tickvals=[labels[i] for i in shown],
+                ticktext=[f"<b>{labels[i]}</b>" if i == index else labels[i] for i in shown])
 
 
 def _row_frame(index: int, x0: float = 0.0, x1: float = 1.0, yref: str = "y") -> dict:
@@ -105,6 +111,7 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     # the panel's width at 1024 px: ~620 px of plot beside the sidebar, ~880 px in lecture mode (no sidebar)
     ticks = token_ticks(x, (right[1] - right[0]) * (880 if lecture else 620), size)
     selected = None if step is None else int(step) - 1
+    height = max(520, min(1200, 260 + 22 * len(labels)))
     # colour bars lie under their panels, so neither panel loses width to them
     bar = dict(orientation="h", thickness=14, y=-0.03, yanchor="top", xanchor="center",
                tickfont=dict(size=tick_size(lecture, FONT_SIZE - 4)))
@@ -114,8 +121,9 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
         xaxis2=dict(domain=right, anchor="y", side="top", type="category", categoryorder="array",
                     categoryarray=x, tickmode="array", tickvals=ticks, ticktext=ticks, tickangle=0,
                     tickfont=dict(size=size)),
-        yaxis=dict(autorange="reversed", type="category", title=t("chart.steps.y", lang), tickmode="array",
-                   tickvals=labels, ticktext=bold_tick(labels, selected), tickfont=dict(size=tick_size(lecture, 14))),
+        yaxis=dict(autorange="reversed", type="category", title=t("chart.steps.y", lang),
+                   tickfont=dict(size=tick_size(lecture, 14)),
+                   **step_ticks(labels, selected, (height - 250) / max(1, len(labels)), tick_size(lecture, 14))),
         coloraxis=dict(colorscale=DIVERGING, cmin=-zmax, cmax=zmax,
                        colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="top"), x=sum(left) / 2, len=0.38,
                                      **bar)),
@@ -125,8 +133,9 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
         annotations=[_panel_title(t("chart.steps.hidden", lang), left[0], 1.0, yshift=40),
                      _panel_title(t("chart.steps.probs", lang), right[0], 1.0, yshift=40)],
         shapes=[] if selected is None or not 0 <= selected < len(labels) else [_row_frame(selected)],
-        showlegend=False, margin=dict(t=130, b=120))
-    return styled(fig, None, max(520, min(1200, 260 + 22 * len(labels))))
+        showlegend=False)
+    # the margins after the template's: the panel titles and the top tick labels above, the colour bars below
+    return styled(fig, None, height).update_layout(margin=dict(t=130, b=120))
 
 
 def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int, lang: str = "en") -> go.Figure:
@@ -265,10 +274,9 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
         xaxis=dict(domain=[0.0, 0.44], anchor="y", type="category", tickangle=-90, showgrid=False,
                    title=dict(text=t("chart.flow.x", lang), standoff=2), **ticks,
                    **({} if small else dict(nticks=20))),
+        # 560 px less the margins: ~400 px for the rows
         yaxis=dict(anchor="x", type="category", autorange="reversed", showgrid=False, **ticks,
-                   **({} if small else dict(nticks=20)),
-                   **({} if selected is None or not small else dict(tickmode="array", tickvals=y,
-                                                                    ticktext=bold_tick(y, selected)))),
+                   **step_ticks(y, selected, 400 / max(1, T), ticks["tickfont"]["size"])),
         xaxis2=dict(domain=[0.7, 1.0], anchor="y2", title=dict(text="d = t − s", standoff=2),
                     range=[-0.5, max(1, len(curve)) - 0.5], tickfont=dict(size=tick_size(lecture, FONT_SIZE))),
         yaxis2=log_axis(ylo, yhi, anchor="x2", range=[math.log10(ylo), math.log10(yhi)],

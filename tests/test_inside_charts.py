@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from dashboard import chart_base, inside_charts, training_charts
 
@@ -90,6 +91,9 @@ def test_decay_curves_chart_overlays_epochs_on_a_log_axis():
         frames.append(pd.DataFrame({"epoch": epoch, "d": range(len(curve)), "mean": curve.numpy()}))
     fig = training_charts.decay_curves_chart(pd.concat(frames))
     assert [t.name for t in fig.data] == ["epoch 1", "epoch 5"] and len(fig.data[0].x) == 11
-    assert fig.layout.yaxis.type == "log" and all(t.startswith("1e") for t in fig.layout.yaxis.ticktext)
+    assert fig.layout.yaxis.type == "log"
+    # each tick says the value it marks ("0.01", "1e-4"), never plotly's minor "2" for 20
+    for value, text in zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext):
+        assert float(text.replace(",", "")) == pytest.approx(value, rel=0.05)
     assert fig.data[1].y[-1] > fig.data[0].y[-1]  # a larger W_hh carries the gradient further back
     assert not training_charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data  # no checkpoint yet
