@@ -97,3 +97,96 @@ def test_decay_curves_chart_overlays_epochs_on_a_log_axis():
         assert float(text.replace(",", "")) == pytest.approx(value, rel=0.05)
     assert fig.data[1].y[-1] > fig.data[0].y[-1]  # a larger W_hh carries the gradient further back
     assert not training_charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data  # no checkpoint yet
+
+
+# ---------------------------------------------------------------- readable at 1024x768 and in lecture mode
+
+CHARS = ["<unk>", " ", *"etaionshrdlmucfwgypbvkxzjq"]  # the lesson's 28 tokens, by frequency
+
+
+def steps_frame(T: int) -> pd.DataFrame:
+    text = ("the time traveller " * 20)[:T + 1]
+    return pd.DataFrame({"step": range(1, T + 1), "input": list(text[:-1]), "target": list(text[1:]),
+                         "predicted": list(text[1:]), "p_target": 0.5, "p_predicted": 0.5, "loss": 0.7,
+                         "grad_norm": 1e-2})
+
+
+def tick_sizes(fig) -> dict:
+    """Every axis's and colour bar's tick font size (None: the template's, 18 px)."""
+    sizes, layout = {}, fig.layout
+    for name in ("xaxis", "yaxis", "xaxis2", "yaxis2"):
+        axis = layout[name] if name in layout else None
+        if axis is not None and axis.visible is not False and axis.showticklabels is not False:
+            sizes[name] = axis.tickfont.size
+    for trace in fig.data:
+        if trace.type == "heatmap" and trace.coloraxis is None and trace.showscale is not False:
+            sizes["colorbar"] = trace.colorbar.tickfont.size
+    for name in {trace.coloraxis for trace in fig.data if getattr(trace, "coloraxis", None)}:
+        sizes[name] = layout[name].colorbar.tickfont.size
+    return sizes
+
+
+@pytest.mark.parametrize("lecture", [False, True])
+def test_the_p_next_labels_are_upright_fit_their_columns_and_are_16_px_in_lecture_mode(lecture):
+    T = 39
+    fig = inside_charts.step_heatmaps(np.zeros((T, 8)), np.full((T, 28), 1 / 28), CHARS, steps_frame(T), step=5,
+                                      lecture=lecture)
+    axis = fig.layout.xaxis2
+    assert axis.tickangle == 0 and list(axis.tickvals) == list(axis.ticktext)
+    size = axis.tickfont.size
+    assert size >= 16 if lecture else size >= 12
+    panel = (axis.domain[1] - axis.domain[0]) * (880 if lecture else 620)  # px at 1024 px
+    column = panel / 28
+    assert all(0.62 * size * len(label) + 3 <= column for label in axis.ticktext)  # none overlaps its neighbour
+    assert "<unk>" not in axis.ticktext and len(axis.ticktext) == 27  # every character but '<unk>'
+    if lecture:
+        assert all(s is not None and s >= 16 for s in tick_sizes(fig).values()), tick_sizes(fig)
+
+
+def test_word_tokens_are_labelled_every_kth_upright():
+    words = [f"word{i}" for i in range(60)]
+    ticks = inside_charts.token_ticks(words, 350, 14)
+    k = words.index(ticks[1])
+    assert ticks == words[::k] and k * 350 / 60 >= 0.62 * 14 * 6 + 3
+
+
+def test_gradient_flow_ticks_are_16_px_in_lecture_mode_and_thinned_to_their_rows():
+    T = 39
+    G, curve = flow_arrays(T, 0.8)
+    inputs = list(("the time traveller " * 3)[:T])
+    fig = inside_charts.gradient_flow_chart(G, curve, None, inputs, inputs[1:] + ["x"], step=5, lecture=True)
+    assert all(s is not None and s >= 16 for s in tick_sizes(fig).values()), tick_sizes(fig)
+    assert fig.layout.legend.font.size >= 16
+    shown = list(fig.layout.yaxis.tickvals)
+    rows = [list(fig.data[0].y).index(label) for label in shown]
+    gap = min(b - a for a, b in zip(rows, rows[1:]))
+    assert gap * 400 / T >= 1.3 * 16  # each label has its 1.3 lines
+    assert "<b>5: t→i</b>" in fig.layout.yaxis.ticktext  # the selected step, always labelled
+
+
+@pytest.mark.parametrize("rows, px, selected, k", [(39, 10, 4, 3), (39, 30, 4, 1), (200, 5, 100, 5)])
+def test_step_ticks_keep_the_selected_step_and_room_for_each_label(rows, px, selected, k):
+    labels = [f"{i + 1}: a" for i in range(rows)]
+    ticks = inside_charts.step_ticks(labels, selected, px, 16)
+    index = [labels.index(v) for v in ticks["tickvals"]]
+    assert selected in index and ticks["ticktext"][index.index(selected)] == f"<b>{labels[selected]}</b>"
+    assert min(b - a for a, b in zip(index, index[1:])) >= k and ticks["ticktext"].count("<b>") <= 1
+    assert sum(t.startswith("<b>") for t in ticks["ticktext"]) == 1
+
+
+def test_the_next_token_legend_is_clear_of_the_title_and_the_axis_title():
+    dist = pd.DataFrame({"token": list("ab ") * 3, "temperature": [0.5] * 3 + [1.0] * 3 + [2.0] * 3,
+                         "p": [0.7, 0.2, 0.1, 0.5, 0.3, 0.2, 0.4, 0.3, 0.3]})
+    fig = inside_charts.next_token_chart(dist)
+    legend = fig.layout.legend
+    assert legend.x > 1 and legend.xanchor == "left"  # right of the plotting area: not over a title
+    assert legend.orientation != "h"
+    assert "␣" in list(fig.data[0].x)
+
+
+def test_the_surprise_text_frames_the_character_the_step_reads():
+    out = inside_charts.surprise_html(list("abc d"), np.array([1.0, 2.0, 0.5, 0.1]), 3.0, step=4)
+    spans = out.split("<span")[1:]
+    framed = [i for i, span in enumerate(spans, start=1) if "outline:" in span]
+    assert framed == [4] and 'data-step="selected"' in spans[3] and "&nbsp;" in spans[3]  # the space, step 4
+    assert "outline:" not in inside_charts.surprise_html(list("ab"), np.array([1.0]), 3.0, step=5)

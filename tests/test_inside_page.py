@@ -53,3 +53,16 @@ def test_a_one_token_string_is_one_error_sentence():
     at = inside(hidden=16)
     at.text_input[0].set_value("a").run()
     assert not at.exception and len(at.error) == 1 and "at least two tokens" in at.error[0].value
+
+
+@pytest.mark.parametrize("mode, smallest", [("lecture", 16), ("lab", 12)])
+def test_lecture_mode_draws_the_tick_labels_at_16_px_or_more(mode, smallest):
+    from tests.test_dashboard_pages import charts, open_app
+
+    at = open_app("inside", mode=mode)
+    assert not at.exception
+    steps, flow = charts(at)
+    sizes = [steps["layout"][a]["tickfont"]["size"] for a in ("xaxis2", "yaxis")]
+    sizes += [flow["layout"][a]["tickfont"]["size"] for a in ("xaxis", "yaxis", "xaxis2", "yaxis2")]
+    assert min(sizes) >= smallest and (mode == "lab") == (min(sizes) < 16)
+    assert steps["layout"]["xaxis2"]["tickangle"] == 0  # upright
