@@ -87,6 +87,42 @@ def run_pair(page, base: str, pair: str, seed: int, offset: int, timeout_s: floa
             "answer": answer_text(page, "en")}
 
 
+# In lecture mode: the font size (px) of the exercise select's text and of every input's text on the page.
+INPUT_PX = """() => {
+  const px = e => parseFloat(getComputedStyle(e).fontSize);
+  const shown = e => e.offsetParent !== null && e.getBoundingClientRect().width > 0;
+  const main = "[data-testid='stMain'] ";
+  const select = [...document.querySelectorAll(main + "[data-testid='stSelectbox'] input")].filter(shown);  // the exercise
+  const inputs = [...document.querySelectorAll(main + "input:not([type='radio']):not([type='checkbox']), " +
+                                               main + "textarea")].filter(shown);
+  return {select_px: select.length ? Math.min(...select.map(px)) : null,
+          inputs_px: inputs.length ? Math.min(...inputs.map(px)) : null};
+}"""
+
+
+def step_check(page, base: str, lang: str, offset: int) -> dict:
+    """Step mode in lecture mode: one minibatch, then θ switched off: the page says it started again."""
+    sb.open_page(page, base, "exercises", {"lang": lang, "mode": "lecture"})
+    page.get_by_role("combobox", name=ex.tr("page.exercise", lang)).first.wait_for()
+    sb.wait_for_app_run(page)
+    sb.settle_frames(page)
+    sizes = page.evaluate(INPUT_PX)
+    one = page.get_by_role("button", name=ex.tr("step.one", lang), exact=True).first
+    one.scroll_into_view_if_needed()
+    one.click()
+    sb.wait_for_app_run(page)
+    page.get_by_text(ex.tr("step.where", lang, epoch=1, batch=1, n=0).split(",")[0].split("，")[0]).first.wait_for()
+    page.locator("[data-testid='stRadio']").filter(has_text="θ").get_by_text(ex.tr("step.clip_off", lang)).first.click()
+    sb.wait_for_app_run(page)
+    notice = page.locator("[data-testid='stAlert']").filter(has_text="θ").first
+    notice.wait_for()
+    text = notice.inner_text()
+    notice.scroll_into_view_if_needed()
+    page.screenshot(path=str(sb.SCREENSHOTS / f"exercise-step-restart-{lang}-lecture.png"))
+    sb.assert_clean(page, offset)
+    return {"step_mode": lang, "restart_notice": text, **sizes}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", default="clip/off,relu/relu")
@@ -110,7 +146,7 @@ def main() -> None:
             sb.wait_healthy(proc, base)
             browser = p.chromium.launch(executable_path=sb.chromium_path(), args=sb.CHROMIUM_ARGS)
             context = browser.new_context(viewport=PROJECTOR)
-            for pair in args.pairs.split(","):
+            for pair in filter(None, args.pairs.split(",")):
                 page = sb.new_tab(context)
                 offset = sb.log_size()
                 row = run_pair(page, base, pair, args.seed, offset, args.timeout)
@@ -121,6 +157,12 @@ def main() -> None:
                         row = look(page, base, pair, args.seed, lang, mode, offset)
                         print(json.dumps(row, ensure_ascii=False), flush=True)
                         rows.append(row)
+                page.close()
+            for lang in ("en", "zh"):
+                page = sb.new_tab(context)
+                row = step_check(page, base, lang, sb.log_size())
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+                rows.append(row)
                 page.close()
             browser.close()
         finally:
