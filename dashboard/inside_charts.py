@@ -199,7 +199,8 @@ def next_token_chart(dist: pd.DataFrame, top: int = 15, lang: str = "en") -> go.
     for temp, part in dist.groupby("temperature", sort=True):
         part = part.set_index("token").reindex(best)
         fig.add_trace(go.Bar(x=[show_token(tok) for tok in best], y=part["p"], name=f"T = {temp:g}",
-                             hovertemplate=f'{t("hover.next", lang)} %{{x}}<br>p %{{y:.3f}}<extra>T = {temp:g}</extra>'))
+                             hovertemplate=f'{t("hover.next", lang)} %{{x}}<br>p %{{y:.3f}}'
+                                           f'<extra>T = {temp:g}</extra>'))
     # the legend right of the bars, clear of the title above and the axis title below
     fig.update_layout(barmode="group", legend=dict(x=1.01, xanchor="left", y=1.0, yanchor="top"))
     fig.update_xaxes(title=t("chart.next.x", lang), type="category")
@@ -248,8 +249,8 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                    zmin=math.log10(lo), zmax=math.log10(hi), hoverongaps=False,
                    colorbar=dict(tickvals=[math.log10(v) for v in cvals], ticktext=ctext, thickness=12, x=0.45,
                                  xanchor="left", len=0.9, tickfont=dict(size=tick_size(lecture, FONT_SIZE - 4))),
-                   hovertemplate=hover(f'{t("hover.loss_at_step", lang)} %{{y}}', f'{t("hover.hidden_state", lang)} %{{x}}',
-                                       "‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}")),
+                   hovertemplate=hover(f'{t("hover.loss_at_step", lang)} %{{y}}',
+                                       f'{t("hover.hidden_state", lang)} %{{x}}', "‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}")),
         go.Scatter(x=d, y=curve, xaxis="x2", yaxis="y2", mode="lines+markers", name=t("chart.flow.mean", lang),
                    line=dict(color=COLORS["accent"], width=3), marker=dict(size=7),
                    unselected=dict(marker=dict(opacity=1)),

@@ -138,7 +138,8 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
     zmax = float(np.nanmax(np.abs(z))) or 1.0
     traces = [go.Heatmap(z=z, x=edges_x, y=edges_y, text=text, texttemplate="%{text}",
                          textfont=dict(size=NUMBER_FONT), customdata=hover,
-                         hovertemplate="%{customdata}<extra></extra>", colorscale=DIVERGING, zmin=-zmax, zmax=zmax, zmid=0, showscale=False, xgap=1, ygap=1)]
+                         hovertemplate="%{customdata}<extra></extra>", colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
+                         zmid=0, showscale=False, xgap=1, ygap=1)]
     shapes, arrows = [], []
 
     # ---- highlight of the chosen step, drawn under everything

@@ -70,7 +70,8 @@ def test_step_heatmaps_follow_the_unit_order():
                           "p_target": [0.5, 0.1], "p_predicted": [0.5, 0.3], "loss": [0.7, 2.3],
                           "grad_norm": [1e-3, 1e-2]})
     hidden = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
-    fig = inside_charts.step_heatmaps(hidden, np.full((2, 4), 0.25), list("<abc"), steps, unit_order=np.array([2, 0, 1]))
+    fig = inside_charts.step_heatmaps(hidden, np.full((2, 4), 0.25), list("<abc"), steps,
+                                      unit_order=np.array([2, 0, 1]))
     assert np.allclose(np.asarray(fig.data[0].z, dtype=float), hidden[:, [2, 0, 1]])
     assert list(fig.data[0].x) == ["unit 2", "unit 0", "unit 1"]
 
@@ -96,7 +97,8 @@ def test_decay_curves_chart_overlays_epochs_on_a_log_axis():
     for value, text in zip(fig.layout.yaxis.tickvals, fig.layout.yaxis.ticktext):
         assert float(text.replace(",", "")) == pytest.approx(value, rel=0.05)
     assert fig.data[1].y[-1] > fig.data[0].y[-1]  # a larger W_hh carries the gradient further back
-    assert not training_charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data  # no checkpoint yet
+    # no checkpoint yet
+    assert not training_charts.decay_curves_chart(pd.DataFrame(columns=["epoch", "d", "mean"])).data
 
 
 # ---------------------------------------------------------------- readable at 1024x768 and in lecture mode

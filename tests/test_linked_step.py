@@ -131,7 +131,8 @@ def test_the_chinese_page_says_the_step_and_labels_its_tables():
     said = texts(at.markdown)
     assert "框出的是时间步 **t = 2**" in said and "评分文本的时间步 t = 2" in said
     top_k = next(d for d in at.dataframe if "rank" in d.value.columns)
-    headers = {c: json.loads(top_k.proto.columns)[c]["label"] for c in ("step", "input", "true next", "p(true)", "rank")}
+    config = json.loads(top_k.proto.columns)
+    headers = {c: config[c]["label"] for c in ("step", "input", "true next", "p(true)", "rank")}
     assert headers == {"step": "时间步", "input": "输入", "true next": "真实的下一个", "p(true)": "p(真实)",
                        "rank": "排名"}
     assert "␣" in set(top_k.value["input"]) and " " not in set(top_k.value["input"])

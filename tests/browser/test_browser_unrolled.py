@@ -37,6 +37,28 @@ CUT_TITLES = """() => {
   return out;
 }"""
 
+# Pairs of a chart's heatmap cell numbers that overlap (a number wider than its cell).
+OVERLAPPING_NUMBERS = """() => {
+  const out = [];
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const cells = [...gd.querySelectorAll('.heatmaplayer text, .hm text')].filter(e => e.textContent.trim())
+      .map(e => [e.textContent.trim(), e.getBoundingClientRect()]).filter(([, r]) => r.width && r.height);
+    for (let i = 0; i < cells.length; i++) for (let j = i + 1; j < cells.length; j++) {
+      const [a, r] = cells[i], [b, q] = cells[j];
+      if (r.left < q.right - 1 && q.left < r.right - 1 && r.top < q.bottom - 1 && q.top < r.bottom - 1)
+        return [`${a} / ${b}`];
+    }
+  }
+  return out;
+}"""
+
+# Inside's p(next) token labels: [text, font size px, rotated, left, right] each.
+TOKEN_LABELS = r"""() => [...document.querySelectorAll('.st-key-inside_steps .js-plotly-plot .x2tick text')]
+  .map(e => { const r = e.getBoundingClientRect();
+    return [e.textContent, parseFloat(getComputedStyle(e).fontSize),
+            /rotate\((?!0)/.test(e.getAttribute('transform') || ''),
+            r.left, r.right]; })"""
+
 # The page's pixel of a point (x, y) of a chart's data, in the chart found by its element key.
 POINT_PX = """([key, x, y]) => {
   const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
@@ -74,6 +96,7 @@ def test_the_unrolled_page_at_1024x768_plays_and_takes_a_click(projector, app_ur
     sb.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     tab.screenshot(path=str(sb.SCREENSHOTS / f"unrolled-{lang}-1024x768.png"))
     assert tab.evaluate(CUT_TITLES) == [], f"/unrolled?lang={lang}: titles cut at 1024x768"
+    assert tab.evaluate(OVERLAPPING_NUMBERS) == [], f"/unrolled?lang={lang}: cell numbers overlap at 1024x768"
     sb.assert_clean(tab, offset)
     assert url_step(tab) is None  # step 1, the slider's default
 
@@ -104,4 +127,20 @@ def test_play_on_inside_walks_the_checkpoints(projector, app_url):
     tab.wait_for_url(re.compile(r"[?&]epoch=2(&|$)"), timeout=sb.APP_TIMEOUT_MS)
     tab.locator(".st-key-epoch_play_button button:visible").first.click()  # Pause
     sb.wait_for_app_run(tab)
+    sb.assert_clean(tab, offset)
+
+
+def test_inside_in_lecture_mode_labels_p_next_upright_at_16_px(projector, app_url):
+    tab, offset = projector, sb.log_size()
+    sb.open_page(tab, app_url, "inside", {"mode": "lecture", "t": 3})
+    tab.locator(".st-key-inside_steps .js-plotly-plot .x2tick text").first.wait_for(timeout=sb.APP_TIMEOUT_MS)
+    tab.wait_for_function(LAID_OUT.replace(".js-plotly-plot", ".st-key-inside_steps .js-plotly-plot"),
+                          timeout=sb.APP_TIMEOUT_MS)  # the Steps chart (the other tabs' charts are not shown)
+    sb.scroll_to(tab.locator(".st-key-inside_steps"))
+    sb.settle_frames(tab)
+    tab.screenshot(path=str(sb.SCREENSHOTS / "inside-lecture-steps-1024x768.png"))
+    labels = tab.evaluate(TOKEN_LABELS)
+    assert len(labels) >= 20 and all(size >= 16 and not rotated for _, size, rotated, _, _ in labels), labels
+    edges = sorted((left, right, text) for text, _, _, left, right in labels)
+    assert all(a[1] <= b[0] + 1 for a, b in zip(edges, edges[1:])), f"p(next) labels overlap: {edges}"
     sb.assert_clean(tab, offset)
