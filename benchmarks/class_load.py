@@ -71,15 +71,15 @@ FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everyt
 SAMPLE_RSS_S = 0.2
 
 SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
-                         r"batch (?P<batch>\d+), (?P<steps>\d+) steps, (?P<hidden>\d+) hidden units.*?"
-                         r"(?P<epochs>[\d,]+) epochs.*?seed (?P<seed>\d+)", re.S)
+                         r"batch (?P<batch>\d+), (?P<steps>\d+) steps?, (?P<hidden>\d+) hidden units?.*?"
+                         r"(?P<epochs>[\d,]+) epochs?.*?seed (?P<seed>\d+)", re.S)  # 1 step, 1 epoch
 PROGRESS_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+)")
 # "... batch size 31 (this run: 32) ...": the setting named as the Training page names it (English)
 DIFFERS_RE = {k: re.compile(rf"{re.escape(t(f'setting.{k}', 'en'))} (\d+) \(this run: (\d+)\)")
               for k in ("batch", "steps")}
-SIDEBAR_MODEL_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs")
-BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs on (?P<title>.+?), "
-                       r"(?P<hidden>\d+) hidden units")
+SIDEBAR_MODEL_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+)/(?P<target>[\d,]+) epochs?")
+BANNER_RE = re.compile(r"Trained model of this session: (?P<epoch>[\d,]+) epochs? on (?P<title>.+?), "
+                       r"(?P<hidden>\d+) hidden units?")
 LANGS = ("en", "zh")
 
 
