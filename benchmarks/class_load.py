@@ -595,8 +595,26 @@ async def drive(ws_url: str, plans: list[Plan], seconds: float) -> list[SessionR
     return records
 
 
-def run(sessions: int, seconds: float) -> dict:
-    """Start the server, drive the class, stop the server; everything measured in one dict."""
+async def warm_server(ws_url: str, plan: Plan) -> float:
+    """One session opens /training and waits for its first run (a lecturer's tab before the class): the
+    server's first imports are done before the class connects. Its seconds; nothing else of it is kept."""
+    client = Client(plan, [plan], corpus_facts(plan), ws_url, SessionRecord(plan.index, asdict(plan)))
+    t0 = time.perf_counter()
+    client.ws = await websockets.connect(ws_url, subprotocols=["streamlit"], max_size=None,
+                                         open_timeout=OPEN_TIMEOUT_S, ping_interval=None)
+    reader = asyncio.create_task(client.reader())
+    try:
+        await client.send_rerun()
+        await client.until(lambda: client.full_run_after(t0), "warm-up run of /training", OPEN_TIMEOUT_S)
+    finally:
+        await client.ws.close()
+        reader.cancel()
+    return time.perf_counter() - t0
+
+
+def run(sessions: int, seconds: float, warm: bool = False) -> dict:
+    """Start the server, drive the class, stop the server; everything measured in one dict. ``warm``: one
+    session opens /training first (not counted), so the class does not meet the server's first imports."""
     ARTIFACTS.mkdir(exist_ok=True)
     plans = make_plans(sessions)
     port = sb.free_port()
@@ -613,9 +631,11 @@ def run(sessions: int, seconds: float) -> dict:
             except RuntimeError as exc:
                 raise RuntimeError(f"{str(exc).splitlines()[0]}\n{SERVER_LOG.read_text()[-3000:]}") from None
             t_healthy = time.perf_counter()
+            ws_url = f"ws://127.0.0.1:{port}/_stcore/stream"
+            warm_s = asyncio.run(warm_server(ws_url, make_plans(sessions + 1)[-1])) if warm else None
             rss_idle = _rss_and_cpu(proc.pid)[0]
             cpu0 = _rss_and_cpu(proc.pid)[1]
-            records = asyncio.run(drive(f"ws://127.0.0.1:{port}/_stcore/stream", plans, seconds))
+            records = asyncio.run(drive(ws_url, plans, seconds))
             t_end = time.perf_counter()
             cpu1 = _rss_and_cpu(proc.pid)[1]
             server_alive = proc.poll() is None
@@ -635,6 +655,8 @@ def run(sessions: int, seconds: float) -> dict:
     leaks = [f"session {r.index}: {e}" for r in records for e in r.leaks]
     return {
         "sessions": sessions, "load_window_s": seconds, "cpus": os.cpu_count(),
+        "workers": os.environ.get("RNN_LAB_WORKERS", "auto"), "warm_up_s": None if warm_s is None else round(warm_s, 2),
+        "load_average": os.getloadavg(),
         "wall_s": round(time.perf_counter() - t_start, 1),
         "server": {"health_ok_s": round(t_healthy - t_start, 2), "rss_idle_mib": round(rss_idle / 2**20, 1),
                    "rss_peak_mib": round(peak / 2**20, 1),
@@ -707,6 +729,8 @@ def report(result: dict) -> str:
     lines = [
         f"A class at once: {result['sessions']} sessions, {result['load_window_s']:g} s of training and "
         f"slider moves, {result['cpus']} CPU cores ({result['wall_s']:.0f} s in all)",
+        f"RNN_LAB_WORKERS={result['workers']}, load average at the end "
+        f"{' / '.join(f'{x:.1f}' for x in result['load_average'])}",
         "",
         "| measured | value |", "| --- | --- |",
         f"| errors | {len(result['errors'])} |",
@@ -744,10 +768,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", type=int, default=20, help="browser sessions at once (default 20)")
     ap.add_argument("--seconds", type=float, default=60.0, help="load window: training and slider moves (s)")
     ap.add_argument("--json", type=Path, default=ARTIFACTS / "class_load.json", help="where the results go")
+    ap.add_argument("--warm", action="store_true", help="one session opens /training before the class (not counted)")
     args = ap.parse_args(argv)
     if not 1 <= args.sessions <= 60 or not 1 <= args.seconds <= 600:
         ap.error("--sessions must be 1..60 and --seconds 1..600")
-    result = run(args.sessions, args.seconds)
+    result = run(args.sessions, args.seconds, args.warm)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(report(result))

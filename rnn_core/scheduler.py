@@ -31,4 +31,4 @@ def make_scheduler(store: RunStore, environ: Mapping[str, str] | None = None, ra
         return RayScheduler(store, address)
     from .workers import WorkerPool, default_workers
     workers = env.workers if env.workers is not None else default_workers()
-    return WorkerPool(store, workers) if workers else Scheduler()
+    return WorkerPool(store, workers, eager=True) if workers else Scheduler()

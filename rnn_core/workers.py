@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from . import environment
+from . import fast
 from .engines import make_model
 from .run_control import Host, request_stop, tensors
 from .runs import Run, RunLimitError, RunStore, RunStoreError, new_run_id
@@ -252,6 +253,7 @@ def _worker_main(conn, root: str, reference_root: str | None, threads: int, max_
     """A worker process: a Host answering its pipe until told to close."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     host = Host(root, reference_root, threads=threads, max_bytes=max_bytes)
+    fast.kernels(block=True)  # the C++ kernels loaded (built once per machine) before the first run trains here
     while True:
         try:
             method, args = conn.recv()
@@ -317,21 +319,27 @@ class WorkerPool(RemoteScheduler):
     (default: the machine's cores shared out, at least 1 each)."""
 
     def __init__(self, store: RunStore, workers: int | None = None, threads: int | None = None,
-                 max_active: int = 32, start_method: str = "spawn"):
+                 max_active: int = 32, start_method: str = "spawn", eager: bool = False):
         n = workers or max(1, default_workers())
         env_threads = environment.read().train_threads
         self.threads = threads or env_threads or max(1, min(8, (os.cpu_count() or 1) // n))
         self.n, self._ctx = n, mp.get_context(start_method)
-        self.workers: list[Worker] = []  # started with the first run (a server that trains nothing has none)
+        self.workers: list[Worker] = []  # started with the first run, or at once in the background (``eager``)
+        self._starting = threading.Lock()
         super().__init__(store, max_active)
+        if eager:  # a server: its workers are ready (torch imported, kernels loaded) by the time Start is pressed
+            threading.Thread(target=self._start_workers, name="rnn-lab-start-workers", daemon=True).start()
+
+    def _start_workers(self) -> None:
+        with self._starting:
+            if not self.workers and not self._closed:
+                self.workers = [Worker(self._ctx, self.store, self.threads, i) for i in range(self.n)]
 
     def host_for_new_run(self) -> Worker:
         """The worker with the fewest runs training (then the fewest held)."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("This worker pool is closed.")
-            if not self.workers:
-                self.workers = [Worker(self._ctx, self.store, self.threads, i) for i in range(self.n)]
+        if self._closed:
+            raise RuntimeError("This worker pool is closed.")
+        self._start_workers()
         loads = {}
         for run in self.active():
             loads[id(run.host)] = loads.get(id(run.host), 0) + 1
@@ -359,5 +367,6 @@ class WorkerPool(RemoteScheduler):
 
     def close(self, timeout_s: float = 10.0) -> None:
         super().close()
-        for w in self.workers:
-            w.close(timeout_s)
+        with self._starting:  # after a start in progress: its workers are closed too
+            for w in self.workers:
+                w.close(timeout_s)

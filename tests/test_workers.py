@@ -31,6 +31,7 @@ def pool(tmp_path_factory):
     """Two worker processes (started once for the module) over a store of their own."""
     store = RunStore(tmp_path_factory.mktemp("runs"), reference_root=None)
     pool = WorkerPool(store, workers=2, threads=1)
+    assert pool.workers == []  # no process until a run starts (a server's pool starts them at once: eager)
     yield pool
     for run in pool.active():
         pool.stop(run)
@@ -66,6 +67,9 @@ def test_a_run_trains_in_a_worker_process_writing_run_json_and_checkpoints(pool,
     assert files == [f"ckpt-{e:06d}.pt" for e in checkpoint_epochs(20)]
     assert torch.equal(run.checkpoint(20)["W_hh"], pool.store.read(run.id).checkpoint(20)["W_hh"])
     assert torch.equal(run.checkpoint(5)["W_xh"], pool.store.read_checkpoint(run.id, 5)[0]["W_xh"])
+    # its trainer's net here is a model of the newest parameters (a copy: the worker holds the real trainer)
+    from rnn_core.model import formula_params
+    assert all(torch.equal(v, run.latest()[1][k]) for k, v in formula_params(run.trainer.net).items())
 
 
 def test_stop_keeps_the_epoch_and_continue_goes_on_from_it(pool, counting):
@@ -177,7 +181,7 @@ def test_the_environment_picks_the_scheduler(tmp_path):
     pool = make_scheduler(store, {"RNN_LAB_WORKERS": "2"})
     try:
         assert isinstance(pool, WorkerPool) and pool.n == 2 and store.placement is pool
-        assert pool.workers == []  # no process until a run starts
+        until(lambda: len(pool.workers) == 2, "a server's two workers started before any run")
     finally:
         pool.close()
     assert store.placement is None
