@@ -1,6 +1,8 @@
 """Numbers, settings and runs as the pages write them: perplexities, durations, the settings line, tables."""
 from __future__ import annotations
 
+import unicodedata
+
 import pandas as pd
 
 import rnn_core
@@ -59,6 +61,16 @@ def shape_rows(trace: pd.DataFrame) -> pd.DataFrame:
     out["formula"] = [t(f"shapes.f.{SHAPE_NOTES[name]}") if name in SHAPE_NOTES else formula
                       for name, formula in zip(out["name"], out["formula"])]
     return out
+
+
+def display_width(text: str) -> int:
+    """Columns `text` takes in a monospaced font: a wide (Chinese) character two, any other one."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad_left(text: str, width: int) -> str:
+    """`text` right-aligned in `width` columns of a monospaced font (str.rjust counts a Chinese character once)."""
+    return " " * max(0, width - display_width(text)) + text
 
 
 def samples_frame(history: pd.DataFrame) -> pd.DataFrame:

@@ -353,3 +353,16 @@ def test_the_vocabulary_chart_says_plainly_when_it_shows_every_token():
     shown = len(charts(words)[0]["data"][0]["x"])
     title = charts(words)[0]["layout"]["title"]["text"].replace("<br>", " ")
     assert shown == 40 and f"top 40 of {int((words.dataframe[0].value['count'] > 0).sum())}" in title, title
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_generates_samples_by_checkpoint_line_up_under_their_heading(lang):
+    """The epoch column of the samples after each checkpoint: its heading (two columns a Chinese character) and
+    the epochs end in the same column, so the │ separators form one line."""
+    from dashboard.formatting import display_width
+
+    at = open_app("generate", lang=lang, model="reference", generate_length="10")
+    assert_clean(at)
+    block = next(c.value for c in at.code if "│" in c.value).splitlines()
+    assert len(block) > 3
+    assert len({display_width(line.split("│")[0]) for line in block}) == 1, block

@@ -1,7 +1,7 @@
 """7 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
 import streamlit as st
 
-from dashboard import compute, corpora, inside_charts, layout, lesson_code, runs, sidebar
+from dashboard import compute, corpora, formatting, inside_charts, layout, lesson_code, runs, sidebar
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -45,9 +45,11 @@ if model.trained:
     # Samples by checkpoint, as char-rnn's post shows them: the same prefix continued greedily after each saved
     # epoch up to the one shown (Play through training adds a line a frame).
     st.subheader(t("generate.by_checkpoint"))
-    lines = [f"{e:>6} │ " + compute.continuation(net, model.vocab, key, prefix, length, 0.0, 0).replace("\n", "⏎")
-             for e, net, key in runs.earlier_checkpoints(model)]
-    st.code("\n".join([f"{t('generate.col_epoch'):>6} │", *lines]), language=None)
+    head = t("generate.col_epoch")
+    width = max(6, formatting.display_width(head))  # a Chinese character takes two columns of the code font
+    lines = [f"{e:>{width}} │ " + compute.continuation(net, model.vocab, key, prefix, length, 0.0, 0)
+             .replace("\n", "⏎") for e, net, key in runs.earlier_checkpoints(model)]
+    st.code("\n".join([formatting.pad_left(head, width) + " │", *lines]), language=None)
 
 temperatures = tuple(sorted({0.5, 1.0, 2.0, round(float(temperature), 2)}))
 layout.cached_chart(inside_charts.next_token_chart, (model.key, prefix, temperatures),
