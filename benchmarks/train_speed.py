@@ -13,17 +13,25 @@ Rows: engine x hidden x batch, on the Time Machine (chars, first 10,000 tokens, 
 
 All engines of one configuration start from the same seed and train the same epochs, measured in rounds
 that alternate between the engines (each round in the opposite order to the last), so a slow spell of a
-shared machine hits every engine alike. tokens/s is the median over rounds. Peak memory is the growth of
-the process's peak resident set (CPU) or of ``max_memory_allocated`` (CUDA) during one further epoch.
+shared machine hits every engine alike. Each engine's round runs in a process of its own (a warm-up epoch,
+then the timed ones): OpenMP threads left spinning by one engine slow the next one in the same process.
+tokens/s is the median over rounds. Peak memory is the growth of the process's peak resident set (CPU) or of
+``max_memory_allocated`` (CUDA) during one further epoch.
+
+``--cli EPOCHS``: the bar the fast engine is held to, the CLI (``python -m rnn_core.train --quiet``, the lesson's
+settings) against the lesson's loop run alone, each a program of its own training EPOCHS epochs from the start,
+in ``--rounds`` alternating pairs; tokens/s over each program's whole wall time, start-up included.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 import warnings
@@ -122,34 +130,110 @@ def peak_memory_mib(run, device) -> float | None:
     return None if base is None or peak is None else (peak - base) / 1024
 
 
-def measure(num_hiddens: int, batch_size: int, rounds: int, epochs_per_round: int, device, engines):
-    """Rows for one configuration: tokens/s (median over alternating rounds), perplexity, peak memory."""
-    runs = {e: make_run(e, num_hiddens, batch_size, device) for e in engines}
-    for run in runs.values():  # warm-up epoch, untimed (first-call costs)
-        run.train_epoch()
+def child(engine: str, num_hiddens: int, batch_size: int, epochs: int, device, threads: int | None) -> dict:
+    """One measurement, in this process alone: a warm-up epoch, ``epochs`` timed epochs, one more for memory."""
+    if threads:
+        torch.set_num_threads(threads)
+    if engine == "fast" and device.type == "cpu":
+        assert fast.kernels(block=True) is not None or os.environ.get("RNN_LAB_NO_EXT") == "1", fast.kernel_status()
+    run = make_run(engine, num_hiddens, batch_size, device)
+    run.train_epoch()  # warm-up epoch, untimed (first-call costs)
+    sync(device)
+    start, tokens = time.perf_counter(), 0
+    for _ in range(epochs):
+        ppl, n = run.train_epoch()
+        tokens += n
+    sync(device)
+    rate = tokens / (time.perf_counter() - start)
+    return {"tokens_per_s": rate, "perplexity": ppl, "peak_mib": peak_memory_mib(run, device)}
+
+
+def in_own_process(engine: str, num_hiddens: int, batch_size: int, epochs: int, device, threads) -> dict:
+    """:func:`child` in a fresh process: OpenMP threads that one engine leaves spinning (libgomp spins a while
+    after each parallel region) would slow the next engine measured in the same process."""
+    cmd = [sys.executable, "-m", "benchmarks.train_speed", "--child", engine, "--hidden", str(num_hiddens),
+           "--batch", str(batch_size), "--epochs-per-round", str(epochs), "--device", str(device)]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{engine} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(num_hiddens: int, batch_size: int, rounds: int, epochs_per_round: int, device, engines,
+            threads: int | None = None):
+    """Rows for one configuration: tokens/s (median over alternating rounds, each engine's round in a process of
+    its own), perplexity after the last round's epochs, peak memory (median)."""
     rates = {e: [] for e in engines}
-    ppl = {}
+    ppl, memory = {}, {e: [] for e in engines}
     order = list(engines)
     for r in range(rounds):
         for e in order:
-            sync(device)
-            start = time.perf_counter()
-            tokens = 0
-            for _ in range(epochs_per_round):
-                ppl[e], n = runs[e].train_epoch()
-                tokens += n
-            sync(device)
-            rates[e].append(tokens / (time.perf_counter() - start))
+            got = in_own_process(e, num_hiddens, batch_size, epochs_per_round, device, threads)
+            rates[e].append(got["tokens_per_s"])
+            ppl[e] = got["perplexity"]
+            if got["peak_mib"] is not None:
+                memory[e].append(got["peak_mib"])
         order.reverse()
-    memory = {e: peak_memory_mib(runs[e], device) for e in engines}  # one more epoch each, after the timing
     base = statistics.median(rates[engines[0]])
     rows = []
     for e in engines:
         tps = statistics.median(rates[e])
         rows.append({"engine": e, "hidden": num_hiddens, "batch": batch_size, "tokens_per_s": tps,
-                     "x_lesson": tps / base, "perplexity": ppl[e], "peak_mib": memory[e],
-                     "epochs": 1 + rounds * epochs_per_round, "spread": (min(rates[e]), max(rates[e]))})
+                     "x_lesson": tps / base, "perplexity": ppl[e],
+                     "peak_mib": statistics.median(memory[e]) if memory[e] else None,
+                     "epochs": 1 + epochs_per_round, "spread": (min(rates[e]), max(rates[e]))})
     return rows
+
+
+# ---------------------------------------------------------------- the CLI against the lesson's loop
+
+def lesson_loop_alone(epochs: int) -> None:
+    """The lesson's loop at the lesson's settings for ``epochs`` epochs from the start, as a program of its own
+    (``--lesson-alone``): what the CLI is compared with, process start to exit."""
+    run = make_run("lesson (d2l loop)", 512, 32, resolve_device("cpu"))
+    for _ in range(epochs):
+        ppl, _ = run.train_epoch()
+    print(json.dumps({"perplexity": ppl}))
+
+
+def timed(cmd: list[str]) -> tuple[float, dict]:
+    """Wall seconds of a program from start to exit, and its last stdout line as JSON."""
+    start = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return seconds, json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cli_pairs(epochs: int, pairs: int, cli_args: list[str]) -> None:
+    """``pairs`` alternating pairs: the CLI (``python -m rnn_core.train``, lesson settings) and the lesson's loop,
+    each a process of its own, each ``epochs`` epochs from the start; tokens/s over each program's whole wall
+    time (start-up included), and where the CLI's time went."""
+    loader, _ = load_data("time_machine", 32, NUM_STEPS, max_tokens=MAX_TOKENS, seed=SEED)
+    tokens = epochs * len(loader) * 32 * NUM_STEPS
+    lesson_cmd = [sys.executable, "-m", "benchmarks.train_speed", "--lesson-alone", str(epochs)]
+    cli_cmd = [sys.executable, "-m", "rnn_core.train", "--epochs", str(epochs), "--quiet", *cli_args]
+    print(f"CLI: {' '.join(cli_cmd[1:])}; lesson: the d2l loop, {epochs} epochs; {tokens:,} tokens each")
+    print("| pair | load | lesson's loop (tok/s) | CLI (tok/s) | CLI / lesson | CLI start-up s | "
+          "CLI training loop (tok/s) | CLI threads |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---|")
+    ratios = []
+    for pair in range(pairs):
+        load_before = os.getloadavg()[0]
+        got = {}
+        for name in (("lesson", "cli") if pair % 2 == 0 else ("cli", "lesson")):
+            got[name] = timed(lesson_cmd if name == "lesson" else cli_cmd)
+        (lesson_s, lesson_out), (cli_s, cli_out) = got["lesson"], got["cli"]
+        ratios.append(lesson_s / cli_s)
+        startup = cli_s - cli_out["seconds"]  # before the first epoch and after the last (imports, corpus, sample)
+        print(f"| {pair + 1} | {load_before:.2f} | {tokens / lesson_s:,.0f} | {tokens / cli_s:,.0f} | "
+              f"{lesson_s / cli_s:.2f} | {startup:.1f} | {cli_out['tokens_per_s']:,.0f} | "
+              f"{cli_out.get('threads_used', cli_out['threads'])} |", flush=True)
+    print(f"CLI / lesson: median {statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}); "
+          f"load average at end {load()}")
 
 
 def machine() -> str:
@@ -195,28 +279,41 @@ def main(argv=None) -> int:
     p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES)
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    p.add_argument("--cli", type=int, default=None, metavar="EPOCHS",
+                   help="instead: the CLI against the lesson's loop, --rounds alternating pairs of EPOCHS epochs")
+    p.add_argument("--child", choices=ENGINES, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--lesson-alone", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     # The lesson's loop adds a loss that requires grad to its Accumulator (float(l * n)), as d2l does.
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
+    if args.lesson_alone is not None:
+        lesson_loop_alone(args.lesson_alone)
+        return 0
+    device = resolve_device(args.device)
+    if args.child:
+        print(json.dumps(child(args.child, args.hidden[0], args.batch[0], args.epochs_per_round, device,
+                               args.threads)))
+        return 0
     if args.quick:
         args.rounds, args.epochs_per_round = 1, 1
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    fast_on_cpu = "fast" in args.engines and device.type == "cpu"
+    fast_on_cpu = device.type == "cpu" and ("fast" in args.engines or args.cli)
     if fast_on_cpu:  # the C++ kernels: built (once) before timing
         fast.kernels(block=True, announce=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"machine: {machine()}; device: {device_label(device)}")
     if fast_on_cpu:
         print(f"fast engine: {fast.kernel_status()}")
-    print(f"task: Time Machine chars, first {MAX_TOKENS:,} tokens, {NUM_STEPS} steps, lr {LR}, theta {THETA}; "
-          f"{args.rounds} alternating rounds x {args.epochs_per_round} epochs after 1 warm-up epoch")
     print(f"load average at start: {load()}", flush=True)
+    if args.cli:
+        cli_pairs(args.cli, args.rounds, ["--threads", str(args.threads)] if args.threads else [])
+        return 0
+    print(f"task: Time Machine chars, first {MAX_TOKENS:,} tokens, {NUM_STEPS} steps, lr {LR}, theta {THETA}; "
+          f"{args.rounds} alternating rounds, each engine's round a process of its own: 1 warm-up epoch, "
+          f"{args.epochs_per_round} timed")
     rows = []
     start = time.perf_counter()
     for h in args.hidden:
         for b in args.batch:
-            new = measure(h, b, args.rounds, args.epochs_per_round, device, args.engines)
+            new = measure(h, b, args.rounds, args.epochs_per_round, device, args.engines, args.threads)
             rows += new
             for r in new:
                 lo, hi = r["spread"]

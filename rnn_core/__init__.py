@@ -4,6 +4,7 @@ torch, numpy and pandas only; the dashboard and notebooks both use it. The lesso
 ``train_iter, vocab = rnn_core.load_data_time_machine(32, 35)``, ``rnn_core.RNNModelScratch``,
 ``rnn_core.predict_ch8``, ``rnn_core.train_ch8``, ``rnn_core.try_gpu``.
 """
+from . import openmp  # noqa: F401  first: sets OpenMP's spin count before torch loads it (rnn_core/openmp.py)
 from .checkpoint import load_checkpoint, save_checkpoint
 from .compat import Accumulator, Animator, Timer
 from .corpus import BUILTIN_CORPORA, Corpus, CorpusError, builtin_corpus, load_corpus, time_machine_status

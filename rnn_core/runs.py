@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import environment
+from . import environment, pace
 from .checkpoint import (CheckpointError, check_at_least, check_bool, check_choice, check_config, check_int,
                          check_positive, check_text, check_vocab, checkpoint_payload, damaged, payload_bytes,
                          read_checkpoint, write_atomic)
@@ -241,11 +241,8 @@ class RunView:
 
     @property
     def eta_s(self) -> float | None:
-        """Wall-clock seconds to the last epoch at the recent pace (None when not running or unknown)."""
-        per_epoch = self.seconds_per_epoch()
-        if not self.running or per_epoch is None:
-            return None
-        return max(0.0, self.target - self.epoch - self.epoch_fraction) * per_epoch
+        """Wall-clock seconds to the last epoch (None when not running or unknown): rnn_core/pace.py."""
+        return pace.view_eta_s(self)  # the run's own pace blended with earlier runs' for its settings
 
     def frame(self) -> pd.DataFrame:
         """The records as a DataFrame, one row per epoch."""
@@ -901,6 +898,7 @@ class RunStore:
             write_atomic(self.root / run.id / META, json.dumps(run.meta()).encode())
         except OSError as exc:
             raise self._unusable(exc) from None
+        pace.observe(self.root, run.view())  # its pace, the prior of later runs with its settings (rnn_core/pace.py)
 
     def save_checkpoint(self, run_id: str, epoch: int, payload: dict) -> None:
         try:

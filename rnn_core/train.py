@@ -8,6 +8,7 @@ status 2 and one line on stderr, found before training wherever it can be. Ctrl-
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -278,7 +279,7 @@ def run(args: argparse.Namespace) -> dict:
     try:
         while training.running:
             time.sleep(0.1)
-            if not args.quiet and training.epoch > shown:
+            if not args.quiet and training.running and training.epoch > shown:  # the last one: after the loop
                 shown = training.epoch
                 progress(training.view(), args.epochs)
     except KeyboardInterrupt:
@@ -295,8 +296,8 @@ def run(args: argparse.Namespace) -> dict:
     view = training.view()
     if view.status == "failed":
         raise RuntimeError(view.error)
-    if not args.quiet and view.epoch > shown:
-        progress(view, args.epochs)
+    if not args.quiet and view.epoch > shown and view.status not in ("diverged", "out_of_memory"):
+        progress(view, args.epochs)  # a run that ended on an error says so in one line, with no bar before it
     if view.status == "diverged":
         raise DivergenceError(view.error)
     if view.status == "out_of_memory":
@@ -316,6 +317,8 @@ def run(args: argparse.Namespace) -> dict:
         "hidden": args.hidden, "lr": args.lr, "clip": args.clip, "random_iter": args.random_iter,
         "seed": args.seed, "sample": predict(args.prefix, 50, net, tc.vocab), "run": training.id,
         "checkpoints": list(view.checkpoints), "threads": args.threads,
+        "threads_used": dict(collections.Counter(str(r.get("threads")) for r in view.records)),
+        "train_s": train_seconds,
         "engine_used": view.settings.engine, "activation": settings.activation, "input": settings.input,
         "detach": settings.detach, "predict": settings.predict, "heldout": settings.heldout,
         "heldout_perplexity": last.get("heldout_perplexity"),
