@@ -79,8 +79,8 @@ def _pieces(text: str) -> list[str]:
         if ord(c) >= 0x2E80:
             if word:
                 pieces.append(word)
-            # full-width punctuation stays with the character before it
-            if pieces and c in "，。；：、）】》" :
+            # full-width punctuation stays with the character before it, an opening bracket with the one after
+            if pieces and (c in "，。；：、）】》”’！？" or pieces[-1][-1:] in "（【《“‘"):
                 pieces[-1] += c
             else:
                 pieces.append(c)

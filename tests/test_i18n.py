@@ -347,3 +347,15 @@ def test_english_counts_one_in_the_singular():
                   training="") == "The run: 1 epoch on The Time Machine, 1 hidden unit."
     assert "21 epochs" in i18n.t("runs.trained", "en", who="r", epoch=21, corpus="c", hidden=8, ppl="", training="")
     assert i18n.singular_for_one("1/5 epochs, 0.1 seconds, 10,001 tokens") == "1/5 epochs, 0.1 seconds, 10,001 tokens"
+
+
+@pytest.mark.parametrize("text", ["X W_xh + H W_hh（两次乘法）", "[X | H] [W_xh ; W_hh]（一次乘法）",
+                                  "词元频率（出现的全部 27 个）", "同一前缀“time traveller”在每个检查点之后的续写"])
+def test_a_chinese_chart_title_never_ends_a_line_on_an_opening_bracket_nor_starts_one_on_a_closing_one(text):
+    from dashboard import chart_base
+
+    for width in range(120, 420, 10):
+        lines = chart_base.wrap(text, width, chart_base.FONT_SIZE + 4).split("<br>")
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+        assert not any(line[-1] in "（《“【" for line in lines), (width, lines)
+        assert not any(line[0] in "，。；：、）】》”！？" for line in lines), (width, lines)
