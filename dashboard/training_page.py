@@ -64,17 +64,17 @@ def reference_run():
 
 
 def _reference_curves(ctx) -> None:
-    """No run yet: the reference run's curves where the session's will be, said to be the reference's."""
-    st.progress(0.0, text=t("training.press_start"))
+    """No run yet: the reference run's curves where the session's will be, said to be the reference's (in the
+    progress bar's line: a caption more would push the curves below a 1280x720 projector's fold)."""
     ref = reference_run()
     if ref is None:  # not shipped: the empty axes, with perfect and uniform guessing marked
+        st.progress(0.0, text=t("training.press_start"))
         layout.chart(training_charts.training_curves(None, len(ctx.info.vocab), ctx.settings.epochs,
                                                      lang=lang_in_use()), key="training_curves")
         return
     view = ref.view()
-    st.caption(t("training.reference_shown", epochs=view.epoch,
-                 ppl=formatting.fmt_ppl(view.last["perplexity"]) if view.last else "–",
-                 settings=formatting.describe_settings(view.settings, view.vocab_size)))
+    st.progress(0.0, text=t("training.reference_shown", epochs=view.epoch, hidden=view.settings.hidden,
+                            ppl=formatting.fmt_ppl(view.last["perplexity"]) if view.last else "–"))
     layout.cached_chart(training_charts.training_curves, (ref.id, view.epoch), view.frame(), view.vocab_size,
                         view.target, key="training_curves")
 

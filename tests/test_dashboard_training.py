@@ -84,8 +84,8 @@ def test_a_fresh_session_sees_the_reference_runs_curves_labelled_as_the_referenc
         spec = json.loads(at.get("plotly_chart")[0].proto.spec)
         assert spec["data"][0]["y"] == view.frame()["loss"].tolist()  # the reference run's own records
         assert len(spec["data"][0]["x"]) == view.epoch == 500
-        caption = next(c.value for c in at.caption if said in c.value)
-        assert f"{view.epoch} " in caption and formatting.fmt_ppl(view.last["perplexity"]) in caption
+        line = at.get("progress")[0].text  # the progress bar's line, right above the curves
+        assert said in line and f"{view.epoch} " in line and formatting.fmt_ppl(view.last["perplexity"]) in line
         assert at.button(key="stop_training").disabled  # nothing trains
 
 
