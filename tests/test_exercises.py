@@ -643,3 +643,12 @@ def test_the_samples_header_and_step_history_are_in_the_pages_language():
     assert "batch 32, 35 time steps, 256 hidden units, lr 1, θ: no clipping" in intro
     assert "Training page" not in intro
     assert "256 个隐藏单元" in ex.intro(settings, "zh") and "不裁剪" in ex.intro(settings, "zh")
+
+
+def test_in_chinese_a_card_with_one_pair_names_it_in_chinese():
+    from tests.test_dashboard_pages import open_app
+
+    at = open_app("exercises", lang="zh", exercise="clip")
+    assert not at.exception
+    assert any(m.value == "**对照：** θ = 1 对比 不裁剪" for m in at.markdown)  # not "对照: θ = 1 vs 不裁剪"
+    assert any(c.value.startswith("**θ**：A 1，B 不裁剪") for c in at.caption)  # not "θ: A 1, B off"

@@ -50,7 +50,8 @@ if len(var_ids) > 1:
                       format_func=lambda v: ex.pair_name(exercise.variation(v), lang))
 else:
     var_id = var_ids[0]
-    c2.markdown(f"**{tr('page.variation')}:** {ex.pair_name(exercise.variation(var_id), lang)}")
+    c2.markdown(tr("page.variation_line", label=tr("page.variation"),
+                   name=ex.pair_name(exercise.variation(var_id), lang)))
 variation = exercise.variation(var_id)
 with url_notes:
     layout.url_warning("exercise", lambda i: layout.choice_text(i, exercise_name(i)), ex_id)
