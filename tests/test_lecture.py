@@ -185,3 +185,12 @@ def test_the_model_and_checkpoint_shown_are_shared_by_inside_and_generate():
     assert at.session_state["epoch"] == 5 and at.radio(key="model").value == "reference"
     link = link_params(at)
     assert link["epoch"] == "5" and "text" not in link and "text" not in at.query_params
+
+
+def test_in_lecture_mode_the_upload_is_asked_for_where_it_is_not_in_a_sidebar():
+    """Lecture mode has no sidebar: the upload's note names the corpus setting, which is there in both modes."""
+    for mode in ("lab", "lecture"):
+        at = open_app("home", corpus="upload", mode=mode)  # Home says why the corpus asked for is not in use
+        assert_clean(at)
+        said = texts(at.info) + texts(at.warning) + texts(at.sidebar.warning)
+        assert "choose a text file of at most 5 MB under Corpus" in said and "in the sidebar" not in said, said
