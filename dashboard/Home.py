@@ -60,8 +60,9 @@ def main() -> None:
     pages.language()  # before the navigation: page titles are in the run's language
     lecture = pages.lecture_mode()
     page = st.navigation(pages.pages(), position="top" if lecture else "sidebar")
-    if st.session_state.get("_page") not in (None, page.url_path):  # a page turn: the last page's own parameters
-        pages.drop_foreign_params(page.url_path)                     # stay behind (a link's first page keeps all)
+    # a page turn leaves the last page's own parameters behind (the first page a link opens keeps all of its)
+    if st.session_state.get("_page") not in (None, page.url_path):
+        pages.drop_foreign_params(page.url_path)
     st.html(layout.STYLE + (layout.LECTURE_STYLE if lecture else ""))
     pages.toolbar(page.url_path)
     turned = st.session_state[layout.PAGE_TURNED] = st.session_state.get("_page") != page.url_path
