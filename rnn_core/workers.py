@@ -227,12 +227,22 @@ class RemoteScheduler:
             gone, self._gone = self._gone, []
             for run_id in gone:
                 self._runs.pop(run_id, None)
+        by_host: dict[int, list[RemoteRun]] = {}  # one call per host for all its running runs
         for run in self._held():
             if run.running:
-                try:
-                    run.apply(self.call(run.host, "snapshot", run.id, *run.known()))
-                except (OSError, EOFError, KeyError) as exc:
+                by_host.setdefault(id(run.host), []).append(run)
+        for runs in by_host.values():
+            try:
+                snaps = self.call(runs[0].host, "snapshots", {r.id: r.known() for r in runs})
+            except (OSError, EOFError) as exc:
+                for run in runs:
                     self._lost(run, exc)
+                continue
+            for run in runs:
+                if run.id in snaps:
+                    run.apply(snaps[run.id])
+                else:  # the host no longer has it (a Ray actor that was restarted)
+                    self._lost(run, KeyError(run.id))
         for run_id in gone:
             self._forget(run_id)
 
@@ -315,14 +325,17 @@ class Worker:
 
 
 class WorkerPool(RemoteScheduler):
-    """``workers`` processes on this machine, each training its runs with ``threads`` torch threads at most
-    (default: the machine's cores shared out, at least 1 each)."""
+    """``workers`` processes on this machine, each training its runs with up to ``threads`` torch threads
+    (default: RNN_LAB_TRAIN_THREADS, else every core up to 8, each run's count chosen by timing)."""
 
     def __init__(self, store: RunStore, workers: int | None = None, threads: int | None = None,
                  max_active: int = 32, start_method: str = "spawn", eager: bool = False):
         n = workers or max(1, default_workers())
         env_threads = environment.read().train_threads
-        self.threads = threads or env_threads or max(1, min(8, (os.cpu_count() or 1) // n))
+        # each worker's Scheduler times its runs' turns with 1 thread and with up to every core (at most 8) and
+        # keeps the faster, as the server's own does: a fixed share of cores per worker (1 of 2 here) trained
+        # 3-6x slower than 2 threads under load (docs/performance.md)
+        self.threads = threads or env_threads or max(1, min(8, os.cpu_count() or 1))
         self.n, self._ctx = n, mp.get_context(start_method)
         self.workers: list[Worker] = []  # started with the first run, or at once in the background (``eager``)
         self._starting = threading.Lock()
