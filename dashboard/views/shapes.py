@@ -38,9 +38,6 @@ trace, checks = compute.shape_table(V, s.batch, s.steps, s.hidden, s.seed)
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(t("shapes.forward_text", V=V, batch=s.batch, steps=s.steps, hidden=s.hidden))
-    rows = formatting.shape_rows(compute.printable_trace(trace))  # each row said in the page's language
-    st.dataframe(rows, hide_index=True, width="stretch", height=560, key="shape_table",
-                 column_config={c: t(f"shapes.col_{c}") for c in ("step", "name", "shape", "formula", "dtype")})
 with right:
     st.subheader(t("shapes.checks"))
     for check in checks.itertuples():
@@ -50,5 +47,10 @@ with right:
         else:
             st.error(t("shapes.failed", text=text), icon=":material/cancel:")
     st.caption(t("shapes.stack_note"))
+# the table under both columns: in 3/5 of a 1024 px page its names and dtypes were cut ("one_hc", "float3")
+rows = formatting.shape_rows(compute.printable_trace(trace))  # each row said in the page's language
+widths = {"step": 64, "name": 120, "shape": 110, "dtype": 80, "formula": None}  # px; the formula, last, the rest
+st.dataframe(rows, hide_index=True, width="stretch", height=560, key="shape_table", column_order=list(widths),
+             column_config={c: st.column_config.Column(t(f"shapes.col_{c}"), width=w) for c, w in widths.items()})
 # the whole page's width: a tensor's name and shape label each bar, and the axis reaches W_hh's h x h elements
 layout.cached_chart(lesson_charts.tensor_sizes, (V, s.batch, s.steps, s.hidden, s.seed), trace)
