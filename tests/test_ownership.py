@@ -209,7 +209,7 @@ def test_a_bad_epoch_in_the_url_is_named_with_the_epoch_shown(reference, value, 
     assert f"The link's `epoch={value}` is not a saved checkpoint of this model: showing epoch {used}." in \
         texts(at.warning)
     assert at.select_slider(key="epoch").value == used
-    assert f"The lesson's reference run: {used} epochs" in at.success[0].value
+    assert f"The lesson's reference run: {used} epoch{'s' * (used != 1)} " in at.success[0].value  # 1 epoch
     # the link now reopens what is shown (the last epoch is the scrubber's default: left out of the URL)
     assert at.query_params.get("epoch") == (None if used == 500 else str(used))
 
