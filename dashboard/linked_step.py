@@ -41,7 +41,7 @@ def prepare(steps: int) -> None:
     """Before the slider is drawn: check the link's ?t=, give back the step kept across a page turn, and keep the
     step within this text (a shorter text takes its last step; the clamp is noted for ``notes``)."""
     kept = st.session_state.get(KEPT)
-    if kept is not None and st.session_state.get(layout.PAGE_TURNED):
+    if kept is not None and st.session_state.get(layout.PAGE_TURNED) and not fragment_run():
         # the step of the page turned from, set by code: Streamlit's value kept for the last page's slider (another
         # widget) would not seed this one
         st.session_state[KEY] = kept
@@ -50,6 +50,15 @@ def prepare(steps: int) -> None:
     if now is not None and not 1 <= now <= steps:
         st.session_state[KEY] = steps
         st.session_state[CLAMPED] = (now, steps)
+
+
+def fragment_run() -> bool:
+    """Whether this run is a fragment's alone (the unrolled page's chain): Home.py did not run, so its page-turn flag
+    is the last full run's, and a slider moved in the fragment must not be set back to the kept step."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and getattr(ctx, "fragment_ids_this_run", None))
 
 
 def slider(box, steps: int, help: str) -> int:
