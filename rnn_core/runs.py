@@ -777,6 +777,7 @@ class RunStore:
         self._lock = threading.Lock()
         self._holders: list[Callable[[], Callable[[], Iterable[str]] | None]] = []
         self.placement = None  # where Run.create trains its runs: None here, else rnn_core.workers' RemoteScheduler
+        pace.PACES.read(self.root)  # the paces runs left here (pace.json): the ETA's prior, re-read when it changes
 
     # ------------------------------------------------------------ the folder and the locks
 
