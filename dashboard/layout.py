@@ -205,8 +205,8 @@ def lecture() -> bool:
 
 
 def chart(fig, key: str | None = None, lecture_ready: bool = False) -> None:
-    """Render a plotly figure full width with its own (large-font) template; in lecture mode with the lecture
-    template and tick labels of 16 px or more (chart_base.lecture_figure; `lecture_ready`: done already)."""
+    """Render a plotly figure full width with its own (large-font) template; in lecture mode with tick labels of
+    16 px or more (chart_base.lecture_figure; `lecture_ready`: done already)."""
     if not lecture_ready and lecture():
         fig = chart_base.lecture_figure(fig)
     st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False})
