@@ -10,10 +10,10 @@ settings took (:func:`pace_key`: engine, hidden, batch, steps, vocabulary, activ
 
 where ``own`` is the run's wall-clock seconds per epoch over its recent epochs (the last quarter of the run so
 far, at least ``WINDOW_MIN`` epochs, never its first), counting the epoch in progress, and ``t_own`` the run's
-running time since the end of its first epoch (the first epoch alone counts only where there is no prior). Without a prior the run's own pace is
-used alone; with neither (no prior, first epoch not finished)
-there is no estimate. The thread count is not in the key: the scheduler picks it turn by turn, so it is part
-of the pace measured.
+running time since the end of its first epoch. Without a prior the run's own pace is used alone; with
+neither (no prior, and none of the second epoch done) there is no estimate: the first epoch alone is never
+used. The thread count is not in the key: the scheduler picks it turn by turn, so it is part of the pace
+measured.
 
 Pure functions (:func:`own_pace`, :func:`blend`, :func:`eta_s`) take the records as plain data; :class:`Paces`
 keeps the priors (in memory, and in each run store's ``pace.json``).
@@ -56,13 +56,11 @@ def own_pace(walls: list[float], wall_s: float, epoch_fraction: float,
     ``walls``: each finished epoch's wall-clock seconds at its end (running time, cumulative); ``wall_s``: the
     run's running time now; ``epoch_fraction``: how much of the epoch in progress is done. The first epoch
     is left out once another epoch (or part of one) follows it; the window is the last quarter of the epochs
-    so far, at least ``WINDOW_MIN``.
+    so far, at least ``WINDOW_MIN``. None before any of the second epoch is done.
     """
     n = len(walls)
-    if n == 0:
-        return None
-    if n == 1 and epoch_fraction <= 0:
-        return walls[0], walls[0]  # the first epoch alone: all there is
+    if n == 0 or n == 1 and epoch_fraction <= 0:
+        return None  # the first epoch alone is no guide: it was 30x the later ones in a run on the page
     k = min(window or max(WINDOW_MIN, n // 4), n - 1)  # whole epochs in the window, after the first
     epochs = k + max(0.0, epoch_fraction)
     seconds = wall_s - walls[n - 1 - k]
@@ -86,8 +84,6 @@ def eta_s(walls: list[float], wall_s: float, epoch_fraction: float, target: int,
           prior_s_per_epoch: float | None) -> float | None:
     """Wall-clock seconds to epoch ``target``, or None when nothing is known yet."""
     own = own_pace(walls, wall_s, epoch_fraction)
-    if len(walls) == 1 and epoch_fraction <= 0 and prior_s_per_epoch is not None:
-        own = None  # the first epoch alone is no guide where an earlier run's pace is known
     per_epoch = blend(own[0] if own else None, own[1] if own else 0.0, prior_s_per_epoch)
     if per_epoch is None or not math.isfinite(per_epoch):
         return None

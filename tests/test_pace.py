@@ -43,8 +43,9 @@ def test_the_epoch_in_progress_counts_after_the_first():
     assert eta == pytest.approx(98.5 * 0.1)
 
 
-def test_without_a_prior_the_first_epoch_alone_is_used():
-    assert pace.eta_s([0.5], 0.5, 0.0, 10, None) == pytest.approx(4.5)
+def test_without_a_prior_the_first_epoch_alone_gives_no_estimate():
+    assert pace.eta_s([2.7], 2.7, 0.0, 300, None) is None
+    assert pace.eta_s([2.7], 2.8, 0.25, 300, None) == pytest.approx(298.75 * 0.4)  # a quarter of epoch 2 in 0.1 s
 
 
 def test_blend_moves_from_the_prior_to_the_own_pace():
