@@ -125,6 +125,16 @@ def test_a_step_past_a_shorter_text_takes_its_last_step_and_says_so():
     assert "is past the last step" not in texts(at.info)  # moved since: the note goes
 
 
+def test_the_unrolled_page_cuts_a_step_from_a_longer_text_and_says_so():
+    at = open_app("inside", t=30)  # the corpus's first 40 characters: 39 steps
+    at.switch_page(FILES["unrolled"]).run()  # "time traveller": 13 steps
+    assert_clean(at)
+    assert at.slider(key="t").value == 13
+    assert "t = 30 is past the last step of this text: t = 13" in texts(at.info)
+    chain = charts(at)[0]
+    assert "<b>t = 13</b>" in {w for trace in chain["data"] for w in trace.get("text") or () if isinstance(w, str)}
+
+
 def test_the_chinese_page_says_the_step_and_labels_its_tables():
     at = open_app("inside", t=2, lang="zh")
     assert_clean(at)
