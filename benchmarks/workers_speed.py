@@ -56,6 +56,8 @@ def p95(values: list[float]) -> float:
 def measure(n_runs: int, workers: int, hidden: int, seconds: float, tc, page_tc, net) -> dict:
     store = RunStore(tempfile.mkdtemp(prefix="rnn-lab-bench-"), reference_root=None)
     scheduler = WorkerPool(store, workers) if workers else Scheduler()
+    if workers:
+        scheduler.wait_ready()  # processes started and kernels loaded, as on a server that has been up a while
     runs = []
     try:
         for i in range(n_runs):

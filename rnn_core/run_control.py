@@ -121,6 +121,11 @@ class Host:
     def ping(self) -> bool:
         return True
 
+    def kernels_ready(self) -> bool:
+        """Wait for the fast engine's C++ kernels to be loaded here; whether they are in use."""
+        from . import fast
+        return fast.kernels(block=True) is not None
+
     def load(self) -> int:
         """Runs training here now."""
         return len(self.scheduler.active())

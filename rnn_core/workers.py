@@ -263,7 +263,7 @@ def _worker_main(conn, root: str, reference_root: str | None, threads: int, max_
     """A worker process: a Host answering its pipe until told to close."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     host = Host(root, reference_root, threads=threads, max_bytes=max_bytes)
-    fast.kernels(block=True)  # the C++ kernels loaded (built once per machine) before the first run trains here
+    fast.kernels()  # the C++ kernels load in the background meanwhile: a run may start on the Python path
     while True:
         try:
             method, args = conn.recv()
@@ -347,6 +347,12 @@ class WorkerPool(RemoteScheduler):
         with self._starting:
             if not self.workers and not self._closed:
                 self.workers = [Worker(self._ctx, self.store, self.threads, i) for i in range(self.n)]
+
+    def wait_ready(self) -> None:
+        """Start the workers if need be and wait until each has loaded the C++ kernels (or found it cannot)."""
+        self._start_workers()
+        for w in self.workers:
+            w.call("kernels_ready")
 
     def host_for_new_run(self) -> Worker:
         """The worker with the fewest runs training (then the fewest held)."""
