@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from . import compute, corpora, explain, formatting, layout, runs, sidebar, training_charts
+from .chart_base import PAGE_PX
 from .i18n import current as lang_in_use, t
 
 DETAILS_EVERY_S = 6.0  # the details' redraw while a run trains: each redraw costs the browser CPU training needs
@@ -146,19 +147,18 @@ def details() -> None:
     hist = view.frame()
     if view.running:
         st.caption(t("training.as_of", epoch=view.epoch, every=f"{DETAILS_EVERY_S:g}"))
-    g, smp = st.columns([1, 1], gap="large")
-    with g:
-        layout.chart(training_charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use()),
-                     key="training_gradients")
-    with smp:
-        st.subheader(t("training.samples", prefix=view.settings.prefix))
-        samples = formatting.samples_frame(hist)
-        if len(samples):
-            st.code(samples["sample"].iloc[0], language=None, wrap_lines=True)
-            st.dataframe(samples, hide_index=True, width="stretch", height=260,
-                         column_config={c: t(f"training.col_{c}") for c in ("epoch", "perplexity", "sample")})
-        else:
-            st.caption(t("training.no_sample"))
+    # one under the other: side by side at 1024 px beside the sidebar, the chart's plot was ~80 px wide between
+    # its two axes, and a sample's line was cut
+    layout.chart(training_charts.gradient_chart(hist, view.settings.clip, view.target, lang=lang_in_use(),
+                                                width=PAGE_PX), key="training_gradients")
+    st.subheader(t("training.samples", prefix=view.settings.prefix))
+    samples = formatting.samples_frame(hist)
+    if len(samples):
+        st.code(samples["sample"].iloc[0], language=None, wrap_lines=True)
+        st.dataframe(samples, hide_index=True, width="stretch", height=260,
+                     column_config={c: t(f"training.col_{c}") for c in ("epoch", "perplexity", "sample")})
+    else:
+        st.caption(t("training.no_sample"))
     try:
         flows = compute.checkpoint_flows(run, view.checkpoints)
     except runs.RUN_ERRORS as exc:  # a checkpoint removed or damaged since: said, the rest of the page stays
