@@ -12,6 +12,9 @@ import plotly.graph_objects as go
 from .chart_base import FONT_SIZE, COLORS, DIVERGING, TEMPLATE, show_token, hover, styled, whole_log_ticks, log_axis
 
 LECTURE_TICK = 16  # px: the smallest tick label in lecture mode
+# A full-width chart's plotting area at 1024 px (its width less the margins l=70, r=30): beside the sidebar the
+# page's column is ~560 px; in lecture mode (no sidebar) ~864 px. Labels are fitted to these, the narrowest shown.
+PLOT_PX = {False: 460, True: 764}
 from .i18n import t
 
 
@@ -61,7 +64,7 @@ def token_ticks(x: list[str], width_px: float, size: int) -> list[str]:
     if not x:
         return []
     column = width_px / len(x)
-    width = lambda tok: 0.62 * size * len(tok) + 3  # noqa: E731  a glyph is ~0.6 em wide; 3 px between labels
+    width = lambda tok: 0.6 * size * len(tok) + 2  # noqa: E731  a glyph is ~0.6 em wide; 2 px between labels
     if all(width(tok) <= column for tok in x):
         return list(x)
     short = [tok for tok in x if len(tok) == 1]
@@ -106,10 +109,9 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     ])
     # x domains; both panels share the step axis y. The probabilities get the wider one: their columns are
     # labelled, the units' are not.
-    left, right = [0.0, 0.4], [0.45, 1.0]
-    size = tick_size(lecture, FONT_SIZE - 4)
-    # the panel's width at 1024 px: ~620 px of plot beside the sidebar, ~880 px in lecture mode (no sidebar)
-    ticks = token_ticks(x, (right[1] - right[0]) * (880 if lecture else 620), size)
+    left, right = [0.0, 0.32], [0.37, 1.0]
+    size = tick_size(lecture, FONT_SIZE - 6)
+    ticks = token_ticks(x, (right[1] - right[0]) * PLOT_PX[lecture], size)
     selected = None if step is None else int(step) - 1
     height = max(520, min(1200, 260 + 22 * len(labels)))
     # colour bars lie under their panels, so neither panel loses width to them

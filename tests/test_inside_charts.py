@@ -137,9 +137,9 @@ def test_the_p_next_labels_are_upright_fit_their_columns_and_are_16_px_in_lectur
     assert axis.tickangle == 0 and list(axis.tickvals) == list(axis.ticktext)
     size = axis.tickfont.size
     assert size >= 16 if lecture else size >= 12
-    panel = (axis.domain[1] - axis.domain[0]) * (880 if lecture else 620)  # px at 1024 px
+    panel = (axis.domain[1] - axis.domain[0]) * inside_charts.PLOT_PX[lecture]  # px at 1024 px
     column = panel / 28
-    assert all(0.62 * size * len(label) + 3 <= column for label in axis.ticktext)  # none overlaps its neighbour
+    assert all(0.6 * size * len(label) + 2 <= column for label in axis.ticktext)  # none overlaps its neighbour
     assert "<unk>" not in axis.ticktext and len(axis.ticktext) == 27  # every character but '<unk>'
     if lecture:
         assert all(s is not None and s >= 16 for s in tick_sizes(fig).values()), tick_sizes(fig)
@@ -149,7 +149,7 @@ def test_word_tokens_are_labelled_every_kth_upright():
     words = [f"word{i}" for i in range(60)]
     ticks = inside_charts.token_ticks(words, 350, 14)
     k = words.index(ticks[1])
-    assert ticks == words[::k] and k * 350 / 60 >= 0.62 * 14 * 6 + 3
+    assert ticks == words[::k] and k * 350 / 60 >= 0.6 * 14 * 6 + 2
 
 
 def test_gradient_flow_ticks_are_16_px_in_lecture_mode_and_thinned_to_their_rows():

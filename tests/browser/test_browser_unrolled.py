@@ -141,17 +141,18 @@ def test_play_on_inside_walks_the_checkpoints(projector, app_url):
     sb.assert_clean(tab, offset)
 
 
-def test_inside_in_lecture_mode_labels_p_next_upright_at_16_px(projector, app_url):
+@pytest.mark.parametrize("mode, smallest", [("lecture", 16), ("lab", 12)])
+def test_inside_labels_p_next_upright_and_apart(projector, app_url, mode, smallest):
     tab, offset = projector, sb.log_size()
-    sb.open_page(tab, app_url, "inside", {"mode": "lecture", "t": 3})
+    sb.open_page(tab, app_url, "inside", {"mode": mode, "t": 3})
     tab.locator(".st-key-inside_steps .js-plotly-plot .x2tick text").first.wait_for(timeout=sb.APP_TIMEOUT_MS)
     tab.wait_for_function(LAID_OUT.replace(".js-plotly-plot", ".st-key-inside_steps .js-plotly-plot"),
                           timeout=sb.APP_TIMEOUT_MS)  # the Steps chart (the other tabs' charts are not shown)
     sb.scroll_to(tab.locator(".st-key-inside_steps"))
     sb.settle_frames(tab)
-    tab.screenshot(path=str(sb.SCREENSHOTS / "inside-lecture-steps-1024x768.png"))
+    tab.screenshot(path=str(sb.SCREENSHOTS / f"inside-{mode}-steps-1024x768.png"))
     labels = tab.evaluate(TOKEN_LABELS)
-    assert len(labels) >= 20 and all(size >= 16 and not rotated for _, size, rotated, _, _ in labels), labels
+    assert len(labels) >= 20 and all(size >= smallest and not rotated for _, size, rotated, _, _ in labels), labels
     edges = sorted((left, right, text) for text, _, _, left, right in labels)
     assert all(a[1] <= b[0] + 1 for a, b in zip(edges, edges[1:])), f"p(next) labels overlap: {edges}"
     sb.assert_clean(tab, offset)
