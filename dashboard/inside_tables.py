@@ -25,6 +25,14 @@ def top_k_table(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def steps_table(steps: pd.DataFrame) -> pd.DataFrame:
+    """The per-step numbers with their tokens as a chart shows them (a space as '␣')."""
+    out = steps.copy()
+    for column in ("input", "target", "predicted"):
+        out[column] = out[column].map(show_token)
+    return out
+
+
 def top_k_columns(frame: pd.DataFrame) -> dict:
     """column_config of the top-k table: headers in the page's language, probabilities to 3 decimals."""
     config = {c: st.column_config.NumberColumn(t(TOP_K_HEADERS[c]) if c in TOP_K_HEADERS else c, format="%.3f")

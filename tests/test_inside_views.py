@@ -165,3 +165,18 @@ def test_the_inside_views_of_a_relu_or_embedding_model_are_that_models_own(switc
         grads = torch.autograd.grad(loss, hs[:t + 1], retain_graph=True)
         assert torch.allclose(G[t, :t + 1].float(), torch.stack([g.norm() for g in grads]), rtol=1e-4, atol=1e-12)
     assert twin_differences(net, vocab, tokens).iloc[:, -1].max() < 1e-4
+
+
+def test_the_shown_tables_write_a_space_as_a_visible_mark_and_keep_their_column_ids():
+    import pandas as pd
+
+    from dashboard import inside_tables
+
+    frame = pd.DataFrame({"step": [1, 2], "input": [" ", "a"], "true next": ["a", " "], "p(true)": [0.5, 0.2],
+                          "rank": [1, 3], "#1": [" ", "b"], "p#1": [0.5, 0.4]})
+    shown = inside_tables.top_k_table(frame)
+    assert list(shown.columns) == list(frame.columns) and frame.loc[0, "input"] == " "  # a copy
+    assert shown["input"].tolist() == ["␣", "a"] and shown["true next"].tolist() == ["a", "␣"]
+    assert shown["#1"].tolist() == ["␣", "b"] and shown["p#1"].tolist() == [0.5, 0.4]
+    steps = pd.DataFrame({"step": [1], "input": [" "], "target": ["t"], "predicted": [" "], "loss": [0.1]})
+    assert inside_tables.steps_table(steps).iloc[0].tolist() == [1, "␣", "t", "␣", 0.1]
