@@ -30,7 +30,7 @@ WINDOW_MIN = 20  # epochs: the shortest window of the run's own pace once it has
 PRIOR_WEIGHT_S = 2.0  # seconds of the run's own training that weigh as much as the prior
 KEEP_RUNS = 5  # paces kept per key: the prior is their median
 FILE = "pace.json"
-MIN_OBSERVED_S = 1.0  # a run's pace is kept as a prior once it covers this many seconds after its first epoch
+MIN_EPOCHS = 3  # a run's pace is kept as a prior once it has this many epochs (its first left out)
 
 
 def pace_key(engine: str, hidden: int, batch: int, steps: int, vocab_size: int, device: str,
@@ -91,14 +91,12 @@ def eta_s(walls: list[float], wall_s: float, epoch_fraction: float, target: int,
 
 
 def seconds_per_token(walls: list[float], tokens_per_epoch: int) -> float | None:
-    """A finished or running run's pace after its first epoch, per token, to keep as a prior; None while it
-    covers less than ``MIN_OBSERVED_S``."""
-    if len(walls) < 3 or tokens_per_epoch <= 0:
+    """A finished or running run's pace after its first epoch, per token, to keep as a prior; None before
+    ``MIN_EPOCHS`` epochs. A short run's pace is noisy, but the next run's own pace outweighs it within
+    seconds (:func:`blend`), and until then it is all there is."""
+    if len(walls) < MIN_EPOCHS or tokens_per_epoch <= 0 or walls[-1] <= walls[0]:
         return None
-    seconds = walls[-1] - walls[0]
-    if seconds < MIN_OBSERVED_S:
-        return None
-    return seconds / ((len(walls) - 1) * tokens_per_epoch)
+    return (walls[-1] - walls[0]) / ((len(walls) - 1) * tokens_per_epoch)
 
 
 class Paces:

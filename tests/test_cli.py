@@ -44,6 +44,11 @@ def test_quick_run_on_the_lesson_text_ends_with_json(time_machine, tmp_path, cap
     assert 1.0 < summary["perplexity"] < 28.0  # better than uniform guessing over the 28 tokens
     assert summary["sample"].startswith("time traveller")
     assert "3/3" in err  # the progress bar
+    # where the time went: the training loop's seconds within the run's, and the epochs by torch threads
+    assert 0 < summary["train_s"] <= summary["seconds"]
+    minibatches = summary["tokens_per_s"] * summary["train_s"] / 3 / (32 * 35)  # per epoch, over train_s
+    assert minibatches == pytest.approx(round(minibatches)) and round(minibatches) >= 8
+    assert sum(summary["threads_used"].values()) == 3 and all(int(k) >= 1 for k in summary["threads_used"])
     assert save.exists()
 
 
@@ -150,6 +155,10 @@ def test_a_run_dir_holds_the_run_as_the_dashboard_keeps_it(tmp_path, capsys, fas
 
     run = RunStore(tmp_path, reference_root=None).load("cli-run")
     assert run.status == "done" and run.checkpoints == [1, 2, 5, 10, 12] and run.epoch == 12
+    # its pace is kept beside the runs: the ETA's starting point for the next run with these settings
+    paces = json.loads((tmp_path / "pace.json").read_text())
+    (key, by_run), = paces.items()
+    assert "hidden=16" in key and "engine=fast" in key and set(by_run) == {"cli-run"}
 
 
 def _one_error_line(err: str) -> str:

@@ -77,10 +77,11 @@ def test_a_pace_that_changes_is_followed_within_a_quarter():
     assert pace.eta_s(w, w[-1], 0.0, 300, None) == pytest.approx(100 * 0.1)
 
 
-def test_seconds_per_token_needs_a_second_of_pace_after_the_first_epoch():
+def test_seconds_per_token_leaves_the_first_epoch_out_and_needs_three():
     assert pace.seconds_per_token([1.0, 1.1], 1000) is None
-    assert pace.seconds_per_token(walls(0.1, 5, first=3.0), 1000) is None  # 0.4 s after the first epoch
+    assert pace.seconds_per_token(walls(0.1, 3, first=3.0), 1000) == pytest.approx(1e-4)
     assert pace.seconds_per_token(walls(0.1, 21, first=3.0), 1000) == pytest.approx(1e-4)
+    assert pace.seconds_per_token(walls(0.1, 21), 0) is None
 
 
 def test_the_key_holds_the_settings_that_set_the_cost():
