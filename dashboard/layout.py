@@ -44,6 +44,8 @@ LECTURE_STYLE = """
 [data-testid="stMain"] [data-baseweb="input"], [data-testid="stMain"] [data-baseweb="select"] > div {
   min-height: 2.9rem; }
 .rnnlab-keys { font-size: 1.15rem; }
+/* a slider's value and ends: the prose's 1.35rem put the value over the track */
+[data-testid="stSliderThumbValue"] p, [data-testid="stSliderTickBar"] p { font-size: 1.15rem; line-height: 1.1; }
 </style>
 """
 
