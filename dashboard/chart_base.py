@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import math
 
+# pandas before plotly: plotly looks pandas up in sys.modules without the import lock, so a page building a chart
+# while another session's script is still importing pandas met a half-made module ('no attribute Series').
+import pandas  # noqa: F401
 import plotly.graph_objects as go
 import plotly.io as pio
 

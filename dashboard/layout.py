@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from . import chart_base, i18n
+from . import i18n
 from .i18n import t
 from .settings import ALWAYS_IN_URL, URL_SPECS, index_value
 
@@ -210,6 +210,8 @@ def chart(fig, key: str | None = None, lecture_ready: bool = False) -> None:
     """Render a plotly figure full width with its own (large-font) template; in lecture mode with tick labels of
     16 px or more (chart_base.lecture_figure; `lecture_ready`: done already)."""
     if not lecture_ready and lecture():
+        from . import chart_base  # plotly loads with the first chart, not with Home
+
         fig = chart_base.lecture_figure(fig)
     st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False})
 
@@ -217,6 +219,8 @@ def chart(fig, key: str | None = None, lecture_ready: bool = False) -> None:
 @st.cache_resource(max_entries=256, show_spinner=False)
 def _figure(builder_name: str, cache_key: tuple, _builder, _args: tuple, _kwargs: dict, lecture_mode: bool = False):
     # Figures are never mutated after building (st.plotly_chart serialises a copy), so sharing is safe.
+    from . import chart_base  # plotly loads with the first chart, not with Home
+
     fig = _builder(*_args, **_kwargs)
     return chart_base.lecture_figure(fig) if lecture_mode else fig
 
