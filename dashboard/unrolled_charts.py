@@ -242,8 +242,11 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
     traces.append(_text([-0.12] * (2 * k), unit_y, [f"{t('unrolled.chart.unit_short', lang)}{u_}" for u_ in units] * 2,
                         size=NUMBER_FONT - 1, color="#808495", position="middle left"))
 
-    # the columns' click targets: an invisible square over each step's token box, its customdata the step
-    traces.append(go.Scatter(x=[base[s] + 1.5 for s in shown], y=[y_token + 0.9] * len(shown), customdata=list(shown),
+    # the columns' click targets, their customdata the step: an invisible square over each step's label "t = s", its
+    # token box and its predicted / true box (the cells are a heatmap, which plotly does not let a click select)
+    rows = (y_token + 0.9, 0.5, y_e + 1.2)
+    traces.append(go.Scatter(x=[base[s] + 1.5 for _ in rows for s in shown], y=[y for y in rows for _ in shown],
+                             customdata=[s for _ in rows for s in shown],
                              mode="markers", marker=dict(symbol="square", size=40, opacity=0), showlegend=False,
                              unselected=dict(marker=dict(opacity=0)), selected=dict(marker=dict(opacity=0)),
                              hovertemplate=t("unrolled.chart.select", lang, t="%{customdata}") + "<extra></extra>"))

@@ -182,7 +182,7 @@ def test_the_charts_points_carry_their_steps():
     at = open_app("unrolled", t=2)
     chain = charts(at)[0]
     targets = chain["data"][-1]
-    assert values(targets["customdata"]) == [1, 2, 3, 4, 5]  # the five columns shown
+    assert values(targets["customdata"]) == [1, 2, 3, 4, 5] * 3  # the five columns shown: label, token, prediction
     assert linked_step.step_of_points([clicked(chain, len(chain["data"]) - 1, 3)], 13) == 4
 
 
