@@ -127,7 +127,8 @@ class Walker:
     def open(self, mode: str, lang: str, view: str) -> None:
         i = ORDER.index(view)
         path, params = VIEWS[view]
-        if self.at is not None and self.at == (mode, lang, ORDER[i - 1]) and i > 0 and not params:
+        before, self.at = self.at, None  # known again once this page is open (a failed turn starts afresh)
+        if before == (mode, lang, ORDER[i - 1]) and i > 0 and not params:
             sb.press_shortcut(self.tab, "n")  # the next page, in the same session
             self.tab.wait_for_url(re.compile(rf"/{path}(\?|$)"), timeout=sb.APP_TIMEOUT_MS)
             sb.wait_for_app_run(self.tab)
