@@ -72,8 +72,8 @@ def main(argv=None) -> int:
         for i in range(args.runs):
             load = os.getloadavg()[0]
             samples, end = one_run(store, tc, settings, args.threads)
-            first = next(((t, eta, old, left) for t, _, eta, old, left in samples if eta is not None or old is not None),
-                         None)
+            shown = [(t, eta, old, left) for t, _, eta, old, left in samples if eta is not None or old is not None]
+            first = shown[0] if shown else None
             cells = []
             for mark in MARKS:
                 at = next(((eta, old, left) for _, prog, eta, old, left in samples if prog >= mark), None)

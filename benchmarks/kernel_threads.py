@@ -61,7 +61,8 @@ def child(source: str | None, threads: int, seconds: float) -> dict:
 def measure(source: str | None, threads: int, busy: bool, seconds: float, spin: str = "1000") -> float:
     """tokens/s of one child process; ``spin``: its GOMP_SPINCOUNT ("default": libgomp's own, 300,000)."""
     env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    env.update({"RNN_LAB_OMP_SPIN": "default"} if spin == "default" else {"GOMP_SPINCOUNT": spin})
+    if spin != "default":  # else none: the child loads torch before rnn_core, whose setting then comes too late
+        env["GOMP_SPINCOUNT"] = spin
     hog = subprocess.Popen([sys.executable, "-c", "while 1: pass"]) if busy else None
     try:
         cmd = [sys.executable, "-m", "benchmarks.kernel_threads", "--child", "--threads", str(threads),

@@ -226,7 +226,7 @@ def cli_pairs(epochs: int, pairs: int, cli_args: list[str]) -> None:
         got = {}
         for name in (("lesson", "cli") if pair % 2 == 0 else ("cli", "lesson")):
             got[name] = timed(lesson_cmd if name == "lesson" else cli_cmd)
-        (lesson_s, lesson_out), (cli_s, cli_out) = got["lesson"], got["cli"]
+        (lesson_s, _), (cli_s, cli_out) = got["lesson"], got["cli"]
         ratios.append(lesson_s / cli_s)
         startup = cli_s - cli_out["seconds"]  # before the first epoch and after the last (imports, corpus, sample)
         print(f"| {pair + 1} | {load_before:.2f} | {tokens / lesson_s:,.0f} | {tokens / cli_s:,.0f} | "

@@ -13,10 +13,11 @@
 // (after packing the weights), never per step, so a thread that loses its core to another program delays
 // the call by its own share instead of stalling every step. The weight gradients, summed over all sequences,
 // are one matmul afterwards. Each step's matmul runs in small register tiles, from weights packed once per
-// sequence (MKL packs them on every call), and the elementwise work is done on each tile while it is in registers: forward, the input
-// x_t W_xh + b_h (a gather: no one-hot matmul), tanh, and from the same H_{t-1} the outputs O_{t-1};
-// backward, the gradient from the outputs W_hq dO_t^T and tanh' = 1 - H_t^2. Shapes the tiles do not cover
-// (batch not a multiple of 8, a CPU without AVX2) run the same loop with ATen matmuls.
+// sequence (MKL packs them on every call), and the elementwise work is done on each tile while it is in
+// registers: forward, the input x_t W_xh + b_h (a gather: no one-hot matmul), tanh, and from the same
+// H_{t-1} the outputs O_{t-1}; backward, the gradient from the outputs W_hq dO_t^T and tanh' = 1 - H_t^2.
+// Shapes the tiles do not cover (batch not a multiple of 8, a CPU without AVX2) run the same loop with ATen
+// matmuls.
 //
 // Why a second copy of the recurrence: the lesson's model steps with rnn_core.model.rnn_step, one step per
 // Python call and autograd for the gradients; that is the form students read and the reference. This file is
