@@ -72,9 +72,21 @@ def wrap(text: str, width_px: float, size: float) -> str:
 
 
 def _pieces(text: str) -> list[str]:
-    """Where `text` may break: after a space, and before or after a CJK character (a word keeps its space)."""
-    pieces, word = [], ""
+    """Where `text` may break: after a space, and before or after a CJK character (a word keeps its space); a
+    full-width bracket's contents stay together ("（词元索引）" is not cut after "索")."""
+    pieces, word, bracket = [], "", None
     for c in text:
+        if bracket is not None:  # inside "（...）": one piece
+            bracket += c
+            if c == "）":
+                pieces.append(bracket)
+                bracket = None
+            continue
+        if c == "（":
+            if word:
+                pieces.append(word)
+            word, bracket = "", c
+            continue
         if ord(c) >= 0x2E80:
             if word:
                 pieces.append(word)
@@ -89,8 +101,8 @@ def _pieces(text: str) -> list[str]:
             if c == " ":
                 pieces.append(word)
                 word = ""
-    if word:
-        pieces.append(word)
+    if word or bracket:
+        pieces.append(word + (bracket or ""))
     return pieces
 
 

@@ -35,7 +35,8 @@ def _label(text: str, y: float, axis: str, color: str, x: float = 1.0, xanchor: 
 
 def _title(text: str, x: float, width: float = 0.44 * PAGE_PX) -> dict:
     """A panel's title over its panel, wrapped to the panel's width (px)."""
-    return dict(text=wrap(text, width, FONT_SIZE), xref="paper", x=x, xanchor="center", yref="paper", y=1.02, yanchor="bottom",
+    return dict(text=wrap(text, width, FONT_SIZE), xref="paper", x=x, xanchor="center", yref="paper", y=1.02,
+                yanchor="bottom",
                 showarrow=False, font=dict(size=FONT_SIZE))
 
 
@@ -70,7 +71,8 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
                      _label(t("chart.curves.perfect", lang), on_ppl(1), "2", COLORS["good"])],
     )
     return go.Figure([
-        go.Scatter(x=epochs, y=loss, mode="lines+markers", name=t("chart.loss", lang), line=dict(color=COLORS["loss"], width=3),
+        go.Scatter(x=epochs, y=loss, mode="lines+markers", name=t("chart.loss", lang),
+                   line=dict(color=COLORS["loss"], width=3),
                    marker=dict(size=5)),
         go.Scatter(x=epochs, y=ppl, mode="lines+markers", name=t("chart.ppl", lang), xaxis="x2", yaxis="y2",
                    line=dict(color=COLORS["ppl"], width=3), marker=dict(size=5)),

@@ -115,6 +115,10 @@ def test_a_title_is_wrapped_to_the_width_it_is_drawn_at_and_keeps_its_words(text
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")  # nothing lost, a word is never split
 
 
+def test_a_chinese_title_breaks_before_its_bracket_not_inside_it():
+    assert chart_base.wrap("语料中的位置（词元索引）", 230, 22) == "语料中的位置<br>（词元索引）"
+
+
 def test_text_px_is_about_the_browsers_width():
     # widths Chromium drew at 1024x768 (Liberation Sans): "corpus position (token index)" at 22 px is 282 px
     assert 282 <= chart_base.text_px("corpus position (token index)", 22) <= 282 * 1.06

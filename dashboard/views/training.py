@@ -17,7 +17,8 @@ s, info = ctx.settings, ctx.info
 layout.header(
     t("training.title"),
     t("training.intro"),
-    [r"\text{" + t("training.ppl_word") + r"} = \exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
+    [r"\text{" + t("training.ppl_word") + r"} = "
+     r"\exp\Big(-\frac{1}{n}\sum_{t=1}^{n} \log P(x_t \mid x_{t-1},\dots,x_1)\Big)",
      r"\mathbf{g} \leftarrow \min\Big(1, \frac{\theta}{\lVert \mathbf{g} \rVert}\Big)\,\mathbf{g}, \qquad "
      r"W \leftarrow W - \eta\,\mathbf{g}"],
     lesson_code.excerpt("training"),

@@ -1,7 +1,7 @@
 """Every page at a projector's 1024x768, in lab and lecture mode, in English and Chinese: no metric label or value
 cut, no chart title or axis title outside its chart, no two titles or labels of a chart over each other, no legend
-over a title, no two numbers of a heatmap over each other, no display formula cut, and in lecture mode every text input, number input and select at 18 px or more and every chart's tick
-labels at 16 px or more.
+over a title, no two numbers of a heatmap over each other, no display formula cut, and in lecture mode every text
+input, number input and select at 18 px or more and every chart's tick labels at 16 px or more.
 
 One tab walks the pages in order (the key N turns to the next one, as a lecturer does); each mode and language
 starts from Home by its URL. Screenshots: artifacts/screenshots/walk-{mode}-{lang}-{page}.png.
