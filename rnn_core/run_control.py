@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -50,6 +51,21 @@ def tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.array(v, copy=True)) for k, v in arrays.items()}
 
 
+class NiceScheduler(Scheduler):
+    """A Scheduler whose training thread runs at niceness ``nice`` (Linux: per thread): the commands this
+    process answers (create, start, stop, snapshots) and the server's page runs go before training."""
+
+    nice = 0
+
+    def _loop(self) -> None:
+        if self.nice:
+            try:
+                os.nice(self.nice)
+            except (OSError, AttributeError):
+                pass
+        super()._loop()
+
+
 class Host:
     """Trains the runs given to it on its own :class:`Scheduler`; every answer is plain data.
 
@@ -58,11 +74,12 @@ class Host:
     """
 
     def __init__(self, root: str | Path, reference_root: str | Path | None = None, threads: int | None = None,
-                 max_bytes: int | None = None):
+                 max_bytes: int | None = None, nice: int = 0):
         self.store = RunStore(root, reference_root=reference_root, max_bytes=max_bytes)
         if threads:
             torch.set_num_threads(threads)
-        self.scheduler = Scheduler(max_active=1 << 20, max_threads=threads)
+        self.scheduler = NiceScheduler(max_active=1 << 20, max_threads=threads)
+        self.scheduler.nice = nice
         self.runs: dict[str, Run] = {}
         self._latest_sent: dict[str, float] = {}
         self._lock = threading.Lock()
