@@ -133,6 +133,11 @@ def chart(builder, cache_key: tuple, *args, key: str, steps: int, axis: str = "y
 
 
 def show(fig, key: str, steps: int, axis: str = "y") -> None:
-    """A figure drawn full width with its own template; a click on one of its points selects that point's step."""
+    """A figure drawn full width with its own template (in lecture mode with tick labels of 16 px or more, as
+    ``layout.chart`` draws it); a click on one of its points selects that point's step."""
+    if layout.lecture():
+        from . import chart_base  # plotly loads with the first chart, not with Home
+
+        fig = chart_base.lecture_figure(fig)  # the same figure when its builder made every tick 16 px already
     st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False},
                     on_select=on_click(key, steps, axis), selection_mode="points")
