@@ -33,6 +33,16 @@ def steps_table(steps: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+STEP_HEADERS = {"step": "inside.col_step", "input": "inside.col_input", "target": "inside.col_target",
+                "predicted": "inside.col_predicted", "p_target": "inside.col_p_true",
+                "p_predicted": "inside.col_p_predicted", "loss": "inside.col_loss", "grad_norm": "inside.col_grad"}
+
+
+def steps_columns(steps: pd.DataFrame) -> dict:
+    """column_config of the per-step table: headers in the page's language."""
+    return {c: t(key) for c, key in STEP_HEADERS.items() if c in steps.columns}
+
+
 def top_k_columns(frame: pd.DataFrame) -> dict:
     """column_config of the top-k table: headers in the page's language, probabilities to 3 decimals."""
     config = {c: st.column_config.NumberColumn(t(TOP_K_HEADERS[c]) if c in TOP_K_HEADERS else c, format="%.3f")

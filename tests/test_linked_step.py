@@ -201,3 +201,18 @@ def test_a_click_sets_the_step_the_slider_and_the_next_page_read(points, step):
     at = AppTest.from_string(SCRIPT.replace("POINTS", repr(points)), default_timeout=60).run()
     assert_clean(at)
     assert at.session_state["t"] == step if step else "t" not in at.session_state
+
+
+def test_the_per_step_table_is_headed_in_the_pages_language():
+    from dashboard import i18n, inside_tables
+    from rnn_core.inspection import inspect_sequence
+    from rnn_core.model import RNN
+    from rnn_core.vocab import Vocab
+
+    vocab = Vocab(list("time traveller"))
+    net = RNN(len(vocab), 4, device="cpu")
+    steps = inspect_sequence(net, vocab, list("time traveller")).steps_frame()
+    assert set(inside_tables.STEP_HEADERS) == set(steps.columns)  # every column has a header
+    zh = {c: i18n.t(key, "zh") for c, key in inside_tables.STEP_HEADERS.items()}
+    assert zh["target"] == "目标" and zh["loss"] == "损失" and zh["predicted"] == "最可能的预测"
+    assert not any(re.search(r"[A-Za-z]{3,}", label) for label in zh.values())

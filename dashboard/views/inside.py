@@ -58,7 +58,8 @@ with step_tab:
     table = st.expander(t("inside.table"), on_change="rerun", key="inside_table")
     if table.open:  # a table is costly to draw: only when asked for
         with table:
-            st.dataframe(inside_tables.steps_table(steps), hide_index=True, width="stretch")
+            st.dataframe(inside_tables.steps_table(steps), hide_index=True, width="stretch",
+                         column_config=inside_tables.steps_columns(steps))
 
 with flow_tab:
     flow = compute.gradient_flow(model.net, model.vocab, model.key, text)
