@@ -111,9 +111,10 @@ def test_finished_runs_nobody_holds_are_removed_oldest_first_and_a_live_lock_is_
     size = sum(f.stat().st_size for f in (tmp_path / runs[1].id).iterdir())
     store.max_bytes = int(size * 2.5)  # room for two
     assert store.prune() == [runs[3].id, runs[1].id]
-    assert sorted(files(tmp_path)) == sorted([runs[0].id, runs[2].id])
+    runs_left = lambda: [f for f in files(tmp_path) if f != "pace.json"]  # noqa: E731  (pace.json: the ETA's)
+    assert sorted(runs_left()) == sorted([runs[0].id, runs[2].id])
     store.max_bytes = 1
-    assert store.prune() == [runs[2].id] and files(tmp_path) == [runs[0].id]
+    assert store.prune() == [runs[2].id] and runs_left() == [runs[0].id]
 
 
 def test_prune_removes_only_the_stores_own_files(counting, tmp_path):
