@@ -52,7 +52,7 @@ def environment_problems(page: str) -> None:
 
 def main() -> None:
     """One session's run: page config, navigation, the shared sidebar, the chosen page."""
-    from dashboard import layout, pages, runs, settings, sidebar
+    from dashboard import layout, pages, playback, settings, sidebar
 
     # An emoji icon is drawn by the browser from an inline SVG; a :material: icon is fetched from a font CDN.
     st.set_page_config(page_title="RNN Lab", page_icon="🧠", layout="wide")
@@ -68,7 +68,7 @@ def main() -> None:
     turned = st.session_state[layout.PAGE_TURNED] = st.session_state.get("_page") != page.url_path
     if turned:  # a page turn pauses the play through training
         st.session_state["_page"] = page.url_path
-        st.session_state[runs.PLAY] = False
+        st.session_state[playback.PLAY] = False
     environment_problems(page.url_path)
     sidebar.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
     page.run()

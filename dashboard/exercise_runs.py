@@ -12,9 +12,9 @@ from dataclasses import replace
 from rnn_core import fast
 from rnn_core.runs import Run, RunView
 
-from . import runs
+from . import run_owners
 from .exercise_catalogue import Exercise, Sizes, Variation, pair_ids, pair_settings
-from .runs import RUN_ERRORS
+from .run_registry import RUN_ERRORS
 
 
 def find_pair(registry, exercise: Exercise, variation: Variation, seed: int,
@@ -74,13 +74,12 @@ def start_pair_keeping_the_error(state: MutableMapping, registry, tc, exercise: 
     # a button callback cannot draw: the error is said by the page, in its language
     try:
         for run in find_pair(registry, exercise, variation, seed, sizes):
-            if run is not None and not pair_complete(run) and not run.running and runs.controlled_elsewhere(run):
-                raise runs.NotOwnerError(f"Run {run.id} belongs to another session: it can be watched here, not "
-                                         "controlled.", "not_owner", id=run.id)
+            if run is not None and not pair_complete(run) and not run.running and run_owners.controlled_elsewhere(run):
+                run_owners.require_owner(run)  # another session's arm: NotOwnerError
         for run in start_pair(registry, tc, exercise, variation, seed, corpus=corpus, prefix=prefix,
                               heldout_text=heldout_text, sizes=sizes):
             if run.running:
-                runs.take_control(run)
+                run_owners.take_control(run)
     except RUN_ERRORS + (ValueError,) as exc:
         state[ERROR_KEY] = exc
 
@@ -92,13 +91,13 @@ def take_error(state: MutableMapping) -> Exception | None:
 
 def controls_pair(pair) -> bool:
     """Whether this session may stop the pair: it started an arm that is training."""
-    return any(run is not None and run.running and runs.owns(run) for run in pair)
+    return any(run is not None and run.running and run_owners.owns(run) for run in pair)
 
 
 def stop_pair(registry, pair) -> None:
     """Stop the arms of the pair this session started (the others train on for the sessions that started them)."""
     for run in pair:
-        if run is not None and run.running and runs.owns(run):
+        if run is not None and run.running and run_owners.owns(run):
             registry.scheduler.stop(run)
 
 

@@ -559,7 +559,7 @@ def test_a_run_with_relu_and_an_embedding_is_shown_as_it_trained():
     net = rnn_core.make_model("lesson", 12, 8, "cpu", seed=1, activation="relu", input="embedding", embed=5)
     with torch.no_grad():
         net.params[1].mul_(50)  # ReLU and tanh then differ
-    shown = runs._net_at("relu-embed", 1, {k: v.clone() for k, v in formula_params(net).items()}, "relu")
+    shown = runs.net_at("relu-embed", 1, {k: v.clone() for k, v in formula_params(net).items()}, "relu")
     assert shown.activation == "relu" and shown.input == "embedding"
     X = torch.randint(0, 12, (2, 6))
     with torch.no_grad():
