@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,10 @@ def cluster(tmp_path_factory):
     finally:
         if ray.is_initialized():
             ray.shutdown()
-        subprocess.run([*RAY, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        try:  # both nodes: `ray stop` ends every Ray process of this machine
+            subprocess.run([*RAY, "stop", "--force"], env=env, capture_output=True, timeout=300)
+        except subprocess.TimeoutExpired:  # a loaded machine: said, not raised over the test's own result
+            warnings.warn("`ray stop --force` did not end within 300 s", RuntimeWarning)
         shutil.rmtree(tempfile_dir, ignore_errors=True)
 
 
