@@ -100,20 +100,21 @@ def seconds_per_token(walls: list[float], tokens_per_epoch: int) -> float | None
 
 
 class Paces:
-    """Measured paces by key: ``{key: {run_id: seconds per token}}``, the last ``KEEP_RUNS`` runs per key, in
-    memory and in each run store's ``pace.json`` (read once per store; a damaged or unreadable file is
-    ignored: it is a hint, never needed)."""
+    """Measured paces by key: ``{key: {run_id: seconds per token}}``, the last ``KEEP_RUNS`` runs per key, kept
+    per run store (in memory, and in the store's ``pace.json``; a damaged or unreadable file is ignored: it is a
+    hint, never needed). A store's file holds only its own runs' paces; a prior draws on every store read."""
 
     def __init__(self):
-        self.known: dict[str, dict[str, float]] = {}
+        self.stores: dict[str, dict[str, dict[str, float]]] = {}  # root ("" for none) -> key -> run -> s/token
         self._read: dict[str, float] = {}  # root -> mtime of its pace.json when last read
         self._checked = 0.0  # time.monotonic() of the last refresh
         self._lock = threading.Lock()
 
     def prior(self, key: str, exclude: str | None = None) -> float | None:
-        """Seconds per token for ``key``: the median of the kept runs other than ``exclude``."""
+        """Seconds per token for ``key``: the median of the kept runs other than ``exclude``, over every store."""
         with self._lock:
-            values = sorted(v for run, v in self.known.get(key, {}).items() if run != exclude)
+            runs = {run: v for store in self.stores.values() for run, v in store.get(key, {}).items()}
+        values = sorted(v for run, v in runs.items() if run != exclude)
         if not values:
             return None
         mid = len(values) // 2
@@ -140,11 +141,12 @@ class Paces:
         if not isinstance(data, dict):
             return
         with self._lock:
+            store = self.stores.setdefault(str(root), {})
             for key, runs in data.items():
                 if isinstance(key, str) and isinstance(runs, dict):
                     good = {str(r): float(v) for r, v in runs.items()
                             if isinstance(v, (int, float)) and math.isfinite(v) and v > 0}
-                    self._merge(key, good)
+                    _merge(store, key, good)
 
     def refresh(self, every_s: float = 1.0) -> None:
         """Re-read the stores' pace files that changed, at most once per ``every_s``."""
@@ -155,26 +157,28 @@ class Paces:
         for root in list(self._read):
             self.read(root)
 
-    def _merge(self, key: str, runs: dict[str, float]) -> None:
-        kept = self.known.setdefault(key, {})
-        for run, value in runs.items():
-            kept.pop(run, None)
-            kept[run] = value  # the newest last
-        while len(kept) > KEEP_RUNS:
-            kept.pop(next(iter(kept)))
-
     def remember(self, root: str | Path | None, key: str, run_id: str, s_per_token: float) -> None:
         """Keep one run's pace for ``key`` (in memory, and in ``root``'s pace.json if a root is given)."""
         self.read(root)
         with self._lock:
-            self._merge(key, {run_id: s_per_token})
-            data = json.dumps(self.known).encode()
+            store = self.stores.setdefault("" if root is None else str(root), {})
+            _merge(store, key, {run_id: s_per_token})
+            data = json.dumps(store).encode()
         if root is not None:
             from .checkpoint import write_atomic
             try:
                 write_atomic(Path(root) / FILE, data)
             except OSError:
                 pass  # a hint only: a store that cannot be written keeps its paces in memory
+
+
+def _merge(store: dict[str, dict[str, float]], key: str, runs: dict[str, float]) -> None:
+    kept = store.setdefault(key, {})
+    for run, value in runs.items():
+        kept.pop(run, None)
+        kept[run] = value  # the newest last
+    while len(kept) > KEEP_RUNS:
+        kept.pop(next(iter(kept)))
 
 
 PACES = Paces()

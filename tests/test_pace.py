@@ -129,7 +129,7 @@ def test_a_runs_pace_is_kept_in_the_store_and_seeds_the_next_run(paces, tmp_path
 def test_the_prior_is_the_median_of_the_last_runs(paces):
     for i, rate in enumerate([1.0, 9.0, 2.0, 3.0, 100.0, 2.5, 2.6]):
         paces.remember(None, "k", f"run{i}", rate)
-    assert len(paces.known["k"]) == pace.KEEP_RUNS  # the two oldest dropped
+    assert len(paces.stores[""]["k"]) == pace.KEEP_RUNS  # the two oldest dropped
     assert paces.prior("k") == 2.6  # the median of 2, 3, 100, 2.5, 2.6
     assert paces.prior("k", exclude="run4") == pytest.approx(2.55)
 
@@ -137,7 +137,18 @@ def test_the_prior_is_the_median_of_the_last_runs(paces):
 def test_a_damaged_pace_file_is_ignored(paces, tmp_path):
     (tmp_path / pace.FILE).write_text("{not json")
     paces.read(tmp_path)
-    assert paces.known == {}
+    assert paces.stores == {}
     (tmp_path / pace.FILE).write_text(json.dumps({"k": {"a": -1, "b": "x", "c": 0.5}, "j": [1]}))
     paces.refresh(every_s=0)
-    assert paces.known == {"k": {"c": 0.5}}
+    assert paces.stores == {str(tmp_path): {"k": {"c": 0.5}}}
+
+
+def test_a_stores_pace_file_holds_only_its_own_runs(paces, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir(), two.mkdir()
+    paces.remember(one, "k", "a", 1.0)
+    paces.remember(two, "k", "b", 3.0)
+    paces.remember(None, "j", "c", 5.0)
+    assert json.loads((two / pace.FILE).read_text()) == {"k": {"b": 3.0}}
+    assert json.loads((one / pace.FILE).read_text()) == {"k": {"a": 1.0}}
+    assert paces.prior("k") == 2.0  # a prior draws on every store read
