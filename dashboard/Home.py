@@ -70,7 +70,7 @@ def main() -> None:
         st.session_state["_page"] = page.url_path
         st.session_state[playback.PLAY] = False
     environment_problems(page.url_path)
-    sidebar.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)
+    sidebar.sidebar(live_run=page.url_path != "training", page=page.url_path, lecture=lecture)  # context() reads it
     page.run()
 
 

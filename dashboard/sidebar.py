@@ -103,8 +103,12 @@ def captions(key: str) -> list[str]:
     return [t(f"option.{key}.{option}") for option in OPTION_CAPTIONS[key]]
 
 
-def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = False) -> Context:
-    """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device.
+CONTEXT_KEY = "lab_context"  # session state: this run's Context, set by sidebar() before the page runs
+
+
+def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = False) -> None:
+    """Draw the settings sidebar (each widget bound to its URL parameter) and resolve corpus and device; the page
+    reads what it decided with :func:`context`.
 
     ``live_run``: show this session's run with a live progress bar (the Training page draws its own).
     ``page``: the url_path of the page shown; settings it does not use go under "Used by other pages".
@@ -153,30 +157,33 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     clean = url_choice(where("clean"), "radio", t("sidebar.clean"), list(CLEANINGS), "clean", LESSON.clean,
                        choice_name("clean"), horizontal=True, captions=captions("clean"), help=t("sidebar.clean_help"))
 
-    batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound, help=t("sidebar.batch_help"))
-    steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound, help=t("sidebar.steps_help"))
+    batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound,
+                                  help=t("sidebar.batch_help"))
+    steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound,
+                                  help=t("sidebar.steps_help"))
     hidden = where("hidden").slider(t("sidebar.hidden"), 1, 1024, LESSON.hidden, key="hidden", **bound,
-                       help=t("sidebar.hidden_help"))
+                                    help=t("sidebar.hidden_help"))
     partition = url_choice(where("partition"), "radio", t("sidebar.partition"), ["sequential", "random"], "partition",
                            LESSON.partition, choice_name("partition"), horizontal=True, captions=captions("partition"),
                            help=t("sidebar.partition_help"))
 
     lr = where("lr").number_input(t("sidebar.lr"), min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
-                         format="%g", key="lr", **bound)
-    epochs = where("epochs").number_input(t("sidebar.epochs"), min_value=1, max_value=10_000, value=LESSON.epochs, step=10,
-                             key="epochs", **bound)
+                                  format="%g", key="lr", **bound)
+    epochs = where("epochs").number_input(t("sidebar.epochs"), min_value=1, max_value=10_000, value=LESSON.epochs,
+                                          step=10, key="epochs", **bound)
     clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
-                             accept_new_options=True, **bound, help=t("sidebar.clip_help"))
+                                        accept_new_options=True, **bound, help=t("sidebar.clip_help"))
     clip, clip_error = parse_clip(clip_text)
     if clip_error:
         where("clip").warning(clip_error)
     engines = engine_names()
-    engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound, help=t("sidebar.engine_help"))
+    engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound,
+                                       help=t("sidebar.engine_help"))
     device_choice = url_choice(where("device"), "radio", t("sidebar.device"), ["auto", "cpu", "cuda"], "device",
                                LESSON.device, choice_name("device"), horizontal=True, captions=captions("device"))
     device_status = where("device").container()
-    seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed, step=1,
-                           key="seed", **bound)
+    seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed,
+                                      step=1, key="seed", **bound)
     panel.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
     panel.caption(t("sidebar.url_note"))
 
@@ -206,9 +213,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
         runs.url_warnings()  # a ?run= that names no readable run, and the run shown instead
         if view is not None and live_run:
             st.fragment(run_status, run_every=refresh_s() if view.running else None)()
-    ctx = Context(settings, info, device, device_error)
-    st.session_state["lab_context"] = ctx
-    return ctx
+    st.session_state[CONTEXT_KEY] = Context(settings, info, device, device_error)
 
 
 def fallback_message(info: CorpusInfo) -> str:
@@ -269,8 +274,7 @@ def refresh_s() -> float:
 
 
 def context() -> Context:
-    """This run's settings, corpus and device (set by the sidebar in Home.py)."""
-    ctx = st.session_state.get("lab_context")
-    if ctx is None:  # only when a page file is run on its own
-        ctx = sidebar()
-    return ctx
+    """This run's settings, corpus and device, as the sidebar drawn by Home.py decided them."""
+    if CONTEXT_KEY not in st.session_state:  # only when a page file is run on its own
+        sidebar()
+    return st.session_state[CONTEXT_KEY]
