@@ -14,6 +14,7 @@ import torch
 import rnn_core
 import rnn_core.gradflow
 from rnn_core.model import device_label, lesson_shape_checks, shape_trace
+from rnn_core.generation import sharpen
 from rnn_core.training import MAX_LOSS
 from rnn_core.vocab import is_char_vocab
 
@@ -134,8 +135,7 @@ def next_token_distribution(net, vocab: rnn_core.Vocab, prefix: str,
     probs = rnn_core.inspect_sequence(net, vocab, tokens + [tokens[-1]]).probs[-1].double()
     frames = []
     for T in temperatures:
-        p = probs ** (1.0 / T)
-        p = p / p.sum()
+        p = sharpen(probs, 1.0 / T)
         frames.append(pd.DataFrame({"token": vocab.idx_to_token, "temperature": T, "p": p.numpy()}))
     return pd.concat(frames, ignore_index=True)
 

@@ -28,8 +28,11 @@ from torch.nn import functional as F
 
 from .data import SeqDataLoader
 from .errors import UserError
+# generation's names are rnn_core.training's too (the lesson's predict_ch8 beside train_ch8)
+from .generation import (PREDICT_MODES, generate, next_distribution, parse_predict, predict,  # noqa: F401
+                         predict_ch8, sharpen)
 from .model import formula_params
-from .vocab import Vocab, join_tokens, split_text
+from .vocab import Vocab
 
 
 MAX_LOSS = 700.0  # nats per token; math.exp overflows just above 709
@@ -123,88 +126,6 @@ def sgd(params, lr: float, batch_size: int = 1) -> None:
         torch._foreach_zero_(grads)
 
 
-# ---------------------------------------------------------------- generation
-
-PREDICT_MODES = ("greedy", "sample", "sharpen")
-
-
-def parse_predict(spec: str) -> tuple[str, float]:
-    """"greedy" | "sample:T" | "sharpen:alpha" (or "sample", "sharpen": T = 1, alpha = 2) -> (mode, value).
-
-    ValueError, in one sentence, for anything else.
-    """
-    mode, _, value = str(spec).strip().lower().partition(":")
-    default = {"greedy": 0.0, "sample": 1.0, "sharpen": 2.0}
-    if mode not in default:
-        raise ValueError(f"Unknown prediction {spec!r}: greedy, sample:T (temperature T) or sharpen:alpha.")
-    try:
-        x = float(value) if value else default[mode]
-    except ValueError:
-        raise ValueError(f"Prediction {spec!r}: the number after ':' must be a number.") from None
-    if mode != "greedy" and not x > 0:
-        raise ValueError(f"Prediction {spec!r}: the temperature or alpha must be above 0.")
-    return mode, x
-
-
-def sharpen(probs: torch.Tensor, alpha: float) -> torch.Tensor:
-    """P^alpha renormalised over the last axis (alpha > 1 sharpens, < 1 flattens; alpha = inf: greedy's one-hot).
-
-    Computed from log P, so large alpha neither underflows nor overflows.
-    """
-    if math.isinf(alpha):
-        return F.one_hot(probs.argmax(dim=-1), probs.shape[-1]).to(probs.dtype)
-    return torch.softmax(alpha * torch.log(probs.clamp_min(torch.finfo(probs.dtype).tiny)), dim=-1)
-
-
-def next_distribution(logits: torch.Tensor, mode: str = "greedy", value: float = 0.0) -> torch.Tensor:
-    """The distribution the next token is drawn from: greedy (one-hot at the argmax), sample (softmax of
-    logits / T) or sharpen (softmax(logits)^alpha renormalised), over the last axis."""
-    if mode == "greedy":
-        return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(torch.float32)
-    if mode == "sample":
-        return torch.softmax(logits.float() / value, dim=-1)
-    if mode == "sharpen":
-        return sharpen(torch.softmax(logits.float(), dim=-1), value)
-    raise ValueError(f"Unknown prediction mode {mode!r}: {', '.join(PREDICT_MODES)}.")
-
-
-@torch.no_grad()
-def generate(prefix: str, num_preds: int, net, vocab: Vocab, device=None, temperature: float = 0.0,
-             seed: int | None = None, predict: str | None = None) -> str:
-    """Continue ``prefix`` by ``num_preds`` tokens: greedy when temperature is 0, else sampled from
-    softmax(logits / temperature). ``predict`` ("greedy" | "sample:T" | "sharpen:alpha", see
-    :func:`parse_predict`) overrides ``temperature``."""
-    device = device or net.device
-    if predict is not None:
-        mode, value = parse_predict(predict)
-    else:
-        mode, value = ("greedy", 0.0) if temperature <= 0 else ("sample", temperature)
-    tokens = split_text(vocab, prefix) or [vocab.idx_to_token[1]]
-    outputs = vocab[tokens]
-    state = net.begin_state(batch_size=1, device=device)
-    # Warm the state on the whole prefix at once (same result as one step at a time).
-    y, state = net(torch.tensor([outputs], device=device), state)
-    logits = y[-1:]
-    g = torch.Generator(device="cpu").manual_seed(seed) if seed is not None else None
-    for _ in range(num_preds):
-        if mode == "greedy":
-            nxt = int(logits.argmax(dim=1))
-        else:
-            probs = next_distribution(logits.float().cpu(), mode, value)
-            nxt = int(torch.multinomial(probs, 1, generator=g))
-        outputs.append(nxt)
-        logits, state = net(torch.tensor([[nxt]], device=device), state)
-    return join_tokens(vocab, vocab.to_tokens(outputs))
-
-
-def predict(prefix: str, num_preds: int, net, vocab: Vocab, device=None) -> str:
-    """The lesson's ``predict_ch8``: greedy continuation of ``prefix``."""
-    return generate(prefix, num_preds, net, vocab, device)
-
-
-predict_ch8 = predict
-
-
 # ---------------------------------------------------------------- the loop
 
 @dataclass
@@ -244,10 +165,9 @@ class Trainer:
         # model must then read snapshots of its parameters (the lesson engine's snapshot_params), so a later
         # backward through an earlier minibatch sees the values that minibatch ran with.
         self.detach = detach
-        if not detach and not hasattr(net, "snapshot_params") or not detach and net.engine != "lesson":
+        if not detach and (not hasattr(net, "snapshot_params") or net.engine != "lesson"):
             raise ValueError(f"Training without detach needs the lesson engine, not {net.engine!r} "
                              "(rnn_core.engines.make_model picks it for detach=False).")
-        self._observe: dict | None = None  # step mode: filled by the loop body for one minibatch
         self.history: list[EpochRecord] = []
         self.batches_done = 0  # minibatches trained so far (all epochs, discarded passes included)
         self._pass: _EpochPass | None = None
@@ -255,10 +175,6 @@ class Trainer:
         self.good_epoch = 0
         self._good_params = [p.detach().clone() for p in net.params]
         self._blowup_loss = BLOWUP_FACTOR * math.log(net.vocab_size)
-        # Fault injection for the error paths of a caller (the dashboard's tests): when set, called with the
-        # trainer at the start of every train_for chunk; it may raise, e.g. torch.OutOfMemoryError to act
-        # out a device running out of memory mid-run.
-        self.before_chunk = None  # Callable[[Trainer], None] | None
 
     @property
     def epoch(self) -> int:
@@ -290,8 +206,18 @@ class Trainer:
         Returns the epoch's record when the epoch finished, else None (call again to go on). A UI calls
         this with a short budget, so a Stop button is answered within a minibatch at any model size.
         """
-        if self.before_chunk is not None:
-            self.before_chunk(self)
+        return self._chunk(budget_s, watch=False)[0]
+
+    def step(self) -> StepReport:
+        """Train one minibatch of the epoch in progress (starting one if none is), as :meth:`train_for` would,
+        and report it: X and Y, the loss at every position, ||g|| before and after clipping, each parameter's
+        relative update and the state carried on. The epoch's record comes with its last minibatch."""
+        record, watched = self._chunk(0.0, watch=True)  # a budget of 0: exactly one minibatch
+        return StepReport(**watched, record=record)
+
+    def _chunk(self, budget_s: float, watch: bool) -> tuple[EpochRecord | None, dict | None]:
+        """:meth:`train_for`'s minibatches; (the epoch's record or None, what the last minibatch did when
+        ``watch``, else None)."""
         net, device = self.net, self.device
         if self._pass is None:
             zero = torch.zeros((), device=device)
@@ -301,13 +227,12 @@ class Trainer:
         keep_graph = not self.detach and not use_random_iter
         if hasattr(net, "snapshot_params"):
             net.snapshot_params = keep_graph
-        observe = self._observe
         # An engine may run the whole step itself (the fast engine's CUDA graph): same math, one launch.
-        train_step = getattr(net, "train_step", None) if observe is None else None
+        train_step = None if watch else getattr(net, "train_step", None)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        finished = False
+        finished, watched = False, None
         while True:
             batch = next(ep.batches, None)
             if batch is None:
@@ -323,18 +248,7 @@ class Trainer:
             if train_step is not None:
                 loss, norm, state = train_step(X.to(device), Y.to(device), state, self.lr, self.theta)
             else:
-                y = Y.T.reshape(-1).to(device)  # (steps*batch,), time-major like the outputs
-                y_hat, state = net(X.to(device), state)
-                loss = F.cross_entropy(y_hat, y)
-                loss.backward(retain_graph=keep_graph)
-                norm = grad_clipping(net, self.theta)
-                if observe is not None:
-                    self._watch(observe, ep, X, Y, y_hat, y, loss, norm, keep_graph)
-                sgd(net.params, self.lr)
-                if observe is not None:
-                    after = formula_params(net)
-                    observe["update_ratio"] = {k: _ratio(after[k] - w, w) for k, w in observe.pop("before").items()}
-                    observe["state"] = state[0].detach().cpu().clone()
+                loss, norm, state, watched = self._train_batch(ep, X, Y, state, keep_graph, watch)
             ep.state = state
             ep.loss_sum += loss.detach() * Y.numel()
             ep.norm_sum += norm
@@ -350,26 +264,52 @@ class Trainer:
         ep.seconds += time.perf_counter() - start
         # Past MAX_LOSS nats exp(loss) overflows a double: the perplexity is infinite, the run has blown up.
         if not math.isfinite(mean_loss) or mean_loss > MAX_LOSS:
-            record = self._diverged_record(ep, mean_loss)
-            self._pass = None
-            self._restore_good()
-            error = DivergenceError(
-                f"The loss became non-finite (perplexity overflowed) in epoch {self.epoch + 1}; the model was reset to "
-                + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
-                + ". Lower the learning rate or the clipping threshold theta.",
-                "diverged_nonfinite" if self.good_epoch else "diverged_nonfinite_start",
-                epoch=self.epoch + 1, good=self.good_epoch)
-            error.record = record
-            raise error
+            raise self._blown_up(ep, mean_loss)
         if not finished and ep.n_batches < len(self.loader):
-            return None
+            return None, watched
         if not finished:  # the budget ran out on the last minibatch: the epoch is complete all the same
             next(ep.batches, None)
         self._pass = None
+        return self._end_epoch(ep, mean_loss), watched
+
+    def _train_batch(self, ep: _EpochPass, X, Y, state, keep_graph: bool, watch: bool):
+        """One minibatch of the lesson's loop: forward, loss, backward, clipping, SGD. (loss, ||g|| before
+        clipping, the new state, what it did when ``watch`` else None)."""
+        net = self.net
+        y = Y.T.reshape(-1).to(self.device)  # (steps*batch,), time-major like the outputs
+        y_hat, state = net(X.to(self.device), state)
+        loss = F.cross_entropy(y_hat, y)
+        loss.backward(retain_graph=keep_graph)
+        norm = grad_clipping(net, self.theta)
+        watched = self._watch(ep, X, Y, y_hat, y, loss, norm, keep_graph) if watch else None
+        before = {k: v.clone() for k, v in formula_params(net).items()} if watch else {}
+        sgd(net.params, self.lr)
+        if watched is not None:
+            after = formula_params(net)
+            watched["update_ratio"] = {k: _ratio(after[k] - w, w) for k, w in before.items()}
+            watched["state"] = state[0].detach().cpu().clone()
+        return loss, norm, state, watched
+
+    def _blown_up(self, ep: _EpochPass, mean_loss: float) -> DivergenceError:
+        """The error for an epoch whose loss went non-finite, with its record; the model is put back to the last
+        good epoch and the epoch in progress is dropped."""
+        record = self._diverged_record(ep, mean_loss)
+        self._pass = None
+        self._restore_good()
+        error = DivergenceError(
+            f"The loss became non-finite (perplexity overflowed) in epoch {self.epoch + 1}; {self._reset_to()}",
+            "diverged_nonfinite" if self.good_epoch else "diverged_nonfinite_start",
+            epoch=self.epoch + 1, good=self.good_epoch)
+        error.record = record
+        return error
+
+    def _end_epoch(self, ep: _EpochPass, mean_loss: float) -> EpochRecord:
+        """The finished epoch's record (with a sample every ``sample_every`` epochs), added to the history;
+        DivergenceError when the loss has stayed above the blow-up bound for BLOWUP_EPOCHS epochs."""
         epoch = self.epoch + 1
         sample = None
         if self.sample_every and (epoch % self.sample_every == 0 or epoch == 1):
-            sample = generate(self.prefix, self.num_preds, net, self.vocab, predict=self.predict,
+            sample = generate(self.prefix, self.num_preds, self.net, self.vocab, predict=self.predict,
                               seed=self.sample_seed + epoch)
         record = EpochRecord(epoch, mean_loss, math.exp(mean_loss), ep.n_tokens / ep.seconds,
                              ep.norm_sum.item() / ep.n_batches, ep.clipped.item() / ep.n_batches, ep.seconds,
@@ -379,14 +319,12 @@ class Trainer:
         if mean_loss <= self._blowup_loss:
             self.good_epoch = epoch
             with torch.no_grad():
-                torch._foreach_copy_(self._good_params, [p.detach() for p in net.params])
+                torch._foreach_copy_(self._good_params, [p.detach() for p in self.net.params])
         elif epoch - self.good_epoch >= BLOWUP_EPOCHS:
             self._restore_good()
             error = DivergenceError(
                 f"The loss stayed above {BLOWUP_FACTOR:g} x log|V| = {self._blowup_loss:.2f} (worse than guessing "
-                f"uniformly) for {BLOWUP_EPOCHS} epochs, up to epoch {epoch}; the model was reset to "
-                + (f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters")
-                + ". Lower the learning rate or the clipping threshold theta.",
+                f"uniformly) for {BLOWUP_EPOCHS} epochs, up to epoch {epoch}; {self._reset_to()}",
                 "diverged_stuck" if self.good_epoch else "diverged_stuck_start", factor=f"{BLOWUP_FACTOR:g}",
                 bound=f"{self._blowup_loss:.2f}", epochs=BLOWUP_EPOCHS, epoch=epoch, good=self.good_epoch)
             error.record = record  # a whole epoch, in the history too: the caller gets it only here
@@ -404,29 +342,22 @@ class Trainer:
                            batch_grad_norms=torch.stack(ep.batch_norms).cpu().tolist() if ep.batch_norms else [],
                            diverged=True)
 
-    def _watch(self, observe: dict, ep: _EpochPass, X, Y, y_hat, y, loss, norm, keep_graph: bool) -> None:
-        """Step mode: what this minibatch did, taken after clipping and before the SGD update."""
+    def _watch(self, ep: _EpochPass, X, Y, y_hat, y, loss, norm, keep_graph: bool) -> dict:
+        """Step mode: what this minibatch did, taken after clipping and before the SGD update (StepReport's
+        fields but the update ratios and the state, which come after it)."""
         params = self.net.params if hasattr(self.net, "params") else list(self.net.parameters())
         with torch.no_grad():
             losses = F.cross_entropy(y_hat.detach(), y, reduction="none")  # (steps*batch,) time-major
-            observe.update(
+            return dict(
                 epoch=self.epoch + 1, batch=ep.n_batches, X=X.cpu().clone(), Y=Y.cpu().clone(),
                 losses=losses.reshape(Y.shape[1], Y.shape[0]).T.cpu(), loss=float(loss.detach()),
                 grad_norm=float(norm), clipped_norm=float(grad_norm(params)), attached=keep_graph,
-                graph_batches=ep.n_batches + 1 if keep_graph else 1,
-                before={k: v.clone() for k, v in formula_params(self.net).items()})
+                graph_batches=ep.n_batches + 1 if keep_graph else 1)
 
-    def step(self) -> StepReport:
-        """Train one minibatch of the epoch in progress (starting one if none is), as :meth:`train_for` would,
-        and report it: X and Y, the loss at every position, ||g|| before and after clipping, each parameter's
-        relative update and the state carried on. The epoch's record comes with its last minibatch."""
-        self._observe = {}
-        try:
-            record = self.train_for(0.0)  # a budget of 0: exactly one minibatch
-            observed = self._observe
-        finally:
-            self._observe = None
-        return StepReport(**observed, record=record)
+    def _reset_to(self) -> str:
+        """The end of a divergence error's message: where the model was put back to, and what to change."""
+        to = f"the end of epoch {self.good_epoch}" if self.good_epoch else "its initial parameters"
+        return f"the model was reset to {to}. Lower the learning rate or the clipping threshold theta."
 
     def _restore_good(self) -> None:
         """Put back the parameters of the last good epoch."""

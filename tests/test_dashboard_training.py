@@ -235,13 +235,16 @@ class OutOfMemoryOnce(Scheduler):
     chunks = 0
 
     def start(self, run):
-        run.trainer.before_chunk = self.count_chunk  # Trainer's fault-injection hook
-        super().start(run)
+        train_for = run.trainer.train_for
 
-    def count_chunk(self, trainer):
-        self.chunks += 1
-        if self.chunks == 2:
-            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        def count_chunk(budget_s):
+            self.chunks += 1
+            if self.chunks == 2:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return train_for(budget_s)
+
+        run.trainer.train_for = count_chunk
+        super().start(run)
 
 
 def test_out_of_memory_offers_the_cpu(tmp_path):

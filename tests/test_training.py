@@ -198,8 +198,14 @@ def test_a_run_keeps_the_epoch_that_blew_up_marked_diverged_and_every_reader_tak
     settings = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=10, engine="fast", device="cpu",
                            prefix="one", clip=None)
     run = Run.create(settings, tc, store=store)
-    blow_up = lambda trainer: setattr(trainer, "lr", math.inf) if trainer.epoch >= 2 else None  # noqa: E731
-    run.trainer.before_chunk = blow_up
+    train_for = run.trainer.train_for
+
+    def blow_up_after_epoch_2(budget_s):  # every chunk from epoch 3 on trains at an infinite learning rate
+        if run.trainer.epoch >= 2:
+            run.trainer.lr = math.inf
+        return train_for(budget_s)
+
+    run.trainer.train_for = blow_up_after_epoch_2
     run.resume()
     while run.advance(1.0):
         pass
@@ -229,7 +235,7 @@ def test_a_run_keeps_the_epoch_that_blew_up_marked_diverged_and_every_reader_tak
         assert "epoch 2" in layout.run_error(v)
     assert run.latest()[0] == 2 and view.checkpoints[-1] == 2  # the model kept is epoch 2's
     # continued after the blow-up: epoch 3 is trained again and replaces the diverged record
-    run.trainer.before_chunk = None
+    del run.trainer.train_for  # the trainer's own method again
     run.trainer.lr = 1.0
     run.resume()
     while run.advance(1.0) and run.epoch < 4:
