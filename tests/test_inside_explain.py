@@ -1,7 +1,6 @@
 """The Inside page's sentences state the numbers it computed: each number is parsed back and compared."""
 import math
 import re
-from pathlib import Path
 
 import pytest
 import torch
@@ -165,8 +164,3 @@ def test_surprise_top_k_and_twin_sentences(trained):
                      rf"function\.", explain.twin(diffs))
     assert m
     stated(m[1], float(diffs["max |difference|"].max()))
-
-
-def test_the_old_unproven_sentence_is_gone():
-    page = (Path(__file__).resolve().parents[1] / "dashboard" / "views" / "inside.py").read_text()
-    assert "usually largest near the end" not in page

@@ -4,13 +4,13 @@ it read only, without Stop, and cannot stop it through dashboard.runs either; B 
 link carries the owner key; bad ?run=, ?epoch= and ?model= values, a removed checkpoint, a damaged run.json and
 an uploaded checkpoint are each said in one sentence while the page goes on."""
 import json
-import time
 from contextlib import contextmanager
 
 import pytest
 
 from dashboard import runs
 from tests.test_dashboard_pages import open_app
+from tests.waiting import until
 
 RUNNING = {"hidden": "16", "epochs": "10000", "batch": "32", "steps": "35"}  # trains on while the test looks
 SHORT = {**RUNNING, "epochs": "12"}
@@ -18,15 +18,6 @@ SHORT = {**RUNNING, "epochs": "12"}
 
 def texts(elements) -> str:
     return "\n".join(str(e.value) for e in elements)
-
-
-def until(condition, timeout_s: float = 60.0, what: str = "the background run made no progress") -> None:
-    """Wait for a background run (no script runs meanwhile); fail rather than hang."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(what)
-        time.sleep(0.05)
 
 
 def shown_run(at):

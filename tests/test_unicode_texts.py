@@ -1,7 +1,6 @@
 """Unicode texts: the cleaning option ('lesson' or 'keep'), the built-in Chinese corpus, a Chinese upload trains
 under the same guards, and the CLI's --clean."""
 import json
-import time
 
 import pytest
 
@@ -77,10 +76,7 @@ def test_a_unicode_upload_is_used_and_trains_on_the_training_page():
     from dashboard import runs
 
     run = runs.registry().get(at.session_state["run_id"])
-    deadline = time.monotonic() + 60
-    while run.running and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert run.epoch == 2 and "隐" in run.vocab.idx_to_token
+    assert run.wait(120).status == "done" and run.epoch == 2 and "隐" in run.vocab.idx_to_token
 
 
 def test_the_lesson_cleaning_refuses_a_chinese_upload_and_names_the_option():
