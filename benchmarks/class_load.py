@@ -294,7 +294,7 @@ class Client:
                 self.rec.errors.append(f"error box on the page: {body[:200]}")
             if "model of this session" in body:
                 self.shown["banner"] = (now, body)
-            elif body.startswith("The sidebar differs from this run"):
+            elif body.startswith("The settings differ from this run"):
                 self.shown["differs"] = (now, body)
         elif kind == "markdown":
             body = el.markdown.body

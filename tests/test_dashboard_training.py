@@ -278,7 +278,7 @@ def test_a_fresh_session_shows_the_reference_model_and_offers_untrained():
 def test_the_reference_run_with_the_lessons_settings_is_not_said_to_differ_and_a_change_is_named():
     at = open_page(run="lesson")
     assert current_run(at).id == "lesson" and not at.exception
-    assert not any("differs" in str(i.value) for i in at.info)  # the sidebar holds the lesson's settings
+    assert not any("differ from this run" in str(i.value) for i in at.info)  # the settings hold the lesson's settings
     at.slider(key="hidden").set_value(256).run()
-    said = [str(i.value) for i in at.info if "differs" in str(i.value)]
+    said = [str(i.value) for i in at.info if "differ from this run" in str(i.value)]
     assert len(said) == 1 and "hidden units 256" in said[0] and "512" in said[0] and "corpus" not in said[0]
