@@ -1,4 +1,4 @@
-"""5 · Inside the RNN: hidden states, gradient flow through time, hidden units, surprise, and the nn.RNN twin."""
+"""6 · Inside the RNN: hidden states, gradient flow through time, hidden units, surprise, and the nn.RNN twin."""
 import numpy as np
 import streamlit as st
 

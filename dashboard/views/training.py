@@ -1,4 +1,4 @@
-"""4 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples, save and load.
+"""5 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples, save and load.
 
 A run trains in the background (``rnn_core.runs.Scheduler``), not in this page's script runs: the page only
 reads the run's view, redrawn by a fragment every second while it trains, and sends Start, Stop, Continue

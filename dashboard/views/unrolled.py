@@ -1,4 +1,4 @@
-"""2b · The recurrence, unrolled: one column per time step with every number of a real model, and the gradient
+"""3 · The recurrence, unrolled: one column per time step with every number of a real model, and the gradient
 of one step's loss flowing back along the chain."""
 import streamlit as st
 
