@@ -13,6 +13,8 @@ import torch
 
 import rnn_core
 import rnn_core.gradflow
+import rnn_core.inside
+from rnn_core import units
 from rnn_core.model import device_label, lesson_shape_checks, shape_trace
 from rnn_core.generation import sharpen
 from rnn_core.training import MAX_LOSS
@@ -143,31 +145,25 @@ def next_token_distribution(net, vocab: rnn_core.Vocab, prefix: str,
 @st.cache_data(max_entries=32, show_spinner=False)
 def gradient_flow(_net, _vocab, model_key: tuple, text: str):
     """rnn_core.gradflow.gradient_flow of `text` (one backward sweep for all loss steps)."""
-    from rnn_core.gradflow import gradient_flow as flow
-
     tokens = split_text(_vocab, text)
-    return flow(_net, _vocab[tokens], tokens)
+    return rnn_core.gradflow.gradient_flow(_net, _vocab[tokens], tokens)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def w_hh_spectrum(_net, model_key: tuple, k: int = 8):
     """Spectral radius and top-k singular values of W_hh."""
-    from rnn_core.gradflow import spectrum
-
-    return spectrum(_net, k)
+    return rnn_core.gradflow.spectrum(_net, k)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def hidden_units(_net, _vocab, model_key: tuple, text: str) -> dict:
     """Over a passage: activations (steps, units), text features, the unit finder, the best unit and a
     clustering order of the units."""
-    from rnn_core import units
-    from rnn_core.inside import activation_of, float_params, hidden_states
-
+    inside = rnn_core.inside
     tokens = split_text(_vocab, text)
     chars = is_char_vocab(_vocab)
-    hidden = hidden_states(float_params(_net), torch.tensor(_vocab[tokens])[None],
-                           activation=activation_of(_net))[0].numpy()  # (steps, units)
+    hidden = inside.hidden_states(inside.float_params(_net), torch.tensor(_vocab[tokens])[None],
+                                  activation=inside.activation_of(_net))[0].numpy()  # (steps, units)
     features = units.text_features(tokens, chars)
     labels = units.CHAR_FEATURES if chars else units.WORD_FEATURES
     return {"tokens": tokens, "hidden": hidden, "features": features, "labels": labels,
@@ -179,17 +175,12 @@ def hidden_units(_net, _vocab, model_key: tuple, text: str) -> dict:
 @st.cache_data(max_entries=32, show_spinner=False)
 def surprise(_net, _vocab, model_key: tuple, text: str, k: int = 5) -> dict:
     """Surprisal per token, perplexity and the top-k table of `text`."""
-    from rnn_core.inside import surprise as surprise_of
-    from rnn_core.inside import top_k_frame
-
     tokens = split_text(_vocab, text)
-    s = surprise_of(_net, _vocab, tokens)
-    return {"surprise": s, "top_k": top_k_frame(s.probs, tokens, _vocab, k)}
+    s = rnn_core.inside.surprise(_net, _vocab, tokens)
+    return {"surprise": s, "top_k": rnn_core.inside.top_k_frame(s.probs, tokens, _vocab, k)}
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def twin(_net, _vocab, model_key: tuple, text: str) -> pd.DataFrame:
     """Max |difference| between the model and its nn.RNN twin on `text`: outputs, state, loss, gradients."""
-    from rnn_core.inside import twin_differences
-
-    return twin_differences(_net, _vocab, split_text(_vocab, text))
+    return rnn_core.inside.twin_differences(_net, _vocab, split_text(_vocab, text))

@@ -158,8 +158,8 @@ def upload(name: str, payload: bytes) -> Run:
 
 
 def corpus_key(name: str) -> str:
-    """A run's corpus as a corpus choice's key (an older run keeps its English title); the name itself when it
-    is no key (an uploaded text's file name)."""
+    """A run's corpus as a corpus choice's key (an exercise pair's run keeps its English title); the name itself
+    when it is no key (an uploaded text's file name)."""
     if name in CORPUS_TITLES:
         return name
     return next((k for k, v in CORPUS_TITLES.items() if v == name), name)
