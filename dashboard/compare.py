@@ -7,7 +7,8 @@ import streamlit as st
 
 from . import exercise_charts as xc
 from . import formatting, layout, runs
-from .exercises import arm_stats, fmt, pair_frame, tr
+from .exercises import arm_stats, pair_frame, tr
+from .formatting import num
 from .i18n import t
 
 def _t(key: str, **fmt) -> str:
@@ -53,8 +54,8 @@ def compare_with(run) -> None:
         rows = []
         for arm, v in (("A", va), ("B", vb)):
             s = arm_stats(v)
-            rows.append({tr("col.arm"): labels[arm], tr("col.epochs"): s.epochs, tr("col.ppl"): fmt(s.final_ppl),
-                         tr("col.best"): fmt(s.best_ppl), tr("col.grad"): fmt(s.grad_max),
+            rows.append({tr("col.arm"): labels[arm], tr("col.epochs"): s.epochs, tr("col.ppl"): num(s.final_ppl, 3),
+                         tr("col.best"): num(s.best_ppl, 3), tr("col.grad"): num(s.grad_max, 3),
                          tr("col.clip"): f"{s.clip_rate:.0%}" if s.clip_rate is not None else "–",
                          tr("col.tps"): f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "–"})
         st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")

@@ -12,6 +12,7 @@ from . import corpora, layout, sidebar
 from . import exercise_charts as xc
 from . import exercises as ex
 from .corpora import CorpusInfo
+from .formatting import num
 
 
 def card(exercise: ex.Exercise, variation: ex.Variation, seed: int, info: CorpusInfo, reg, lang: str,
@@ -128,10 +129,10 @@ def step_mode(info: CorpusInfo, seed: int, lang: str) -> None:
     st.markdown(f"**{tr('step.rows', rows=rows)}**")
     st.code(ex.step_rows(report, info.vocab, rows), language=None)
     m = st.columns(4)
-    m[0].metric(tr("col.ppl"), ex.fmt(math.exp(min(report.loss, 700.0))))
-    m[1].metric(tr("step.loss", loss=""), ex.fmt(report.loss))
-    m[2].metric(tr("step.g_before"), ex.fmt(report.grad_norm))
-    m[3].metric(tr("step.g_after"), ex.fmt(report.clipped_norm))
+    m[0].metric(tr("col.ppl"), num(math.exp(min(report.loss, 700.0)), 3))
+    m[1].metric(tr("step.loss", loss=""), num(report.loss, 3))
+    m[2].metric(tr("step.g_before"), num(report.grad_norm, 3))
+    m[3].metric(tr("step.g_after"), num(report.clipped_norm, 3))
     x_tokens = [info.vocab.to_tokens(row.tolist()) for row in report.X[:8]]
     layout.chart(xc.step_losses(report.losses.numpy(), x_tokens, lang=lang), key="step_losses")
     st.markdown(f"**{tr('step.updates')}**")

@@ -105,7 +105,8 @@ class ArmStats:
     epochs: int
     final_ppl: float | None
     best_ppl: float | None
-    grad_max: float | None  # the largest finite ‖g‖ of any minibatch, before clipping (None: no per-minibatch numbers)
+    # the largest finite ‖g‖ of any minibatch, before clipping (None: no per-minibatch numbers)
+    grad_max: float | None
     grad_max_epoch: int | None
     minibatches: int  # with per-minibatch numbers
     above: int  # minibatches whose ‖g‖ was above the pair's θ

@@ -14,7 +14,7 @@ from rnn_core.training import StepReport
 from .corpora import CorpusInfo, visible_spaces
 from .exercise_catalogue import BASE, HIDDEN, tr, value_word
 from .exercise_runs import ERROR_KEY
-from .exercise_words import fmt
+from .formatting import num
 
 # the page's session state (the tests read them): the StepTrainer, and the switches that last started it again
 STEP_TRAINER, STEP_RESTARTED = "step_trainer", "step_restarted"
@@ -109,13 +109,13 @@ def step_rows(report: StepReport, vocab, rows: int = 4) -> str:
 def update_table(report: StepReport, lang: str | None = None) -> pd.DataFrame:
     """Each parameter's relative update ‖ΔW‖/‖W‖ in this step ('from 0' where W was all zeros)."""
     ratios = report.update_ratio
-    return pd.DataFrame({"W": list(ratios), "‖ΔW‖/‖W‖": [fmt(r) if math.isfinite(r) else tr("step.from_zero", lang)
-                                                         for r in ratios.values()]})
+    shown = [num(r, 3) if math.isfinite(r) else tr("step.from_zero", lang) for r in ratios.values()]
+    return pd.DataFrame({"W": list(ratios), "‖ΔW‖/‖W‖": shown})
 
 
 def state_sentence(report: StepReport, lang: str | None = None) -> str:
     """What happened to the hidden state the step carries on: still attached to its graph, or detached."""
-    shape, norm = f"{tuple(report.state.shape)}", fmt(float(report.state.norm()))
+    shape, norm = f"{tuple(report.state.shape)}", num(float(report.state.norm()), 3)
     if report.attached:
         return tr("step.state_attached", lang, shape=shape, norm=norm, k=report.graph_batches)
     return tr("step.state_detached", lang, shape=shape, norm=norm)

@@ -6,8 +6,6 @@ worded by the catalogues (``exercises.*``); every number it quotes is one the ta
 """
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
 import rnn_core
@@ -17,7 +15,7 @@ from .exercise_catalogue import (BUDGET_S, EXERCISES, Exercise, Variation, arm_l
                                  value_word)
 from .exercise_runs import find_pair, pair_running
 from .exercise_stats import ArmStats, at_same_epoch, last_sample, pair_stats, repeat_share
-from .formatting import fmt_seconds
+from .formatting import fmt_seconds, num
 from .i18n import t
 
 
@@ -41,10 +39,10 @@ def pair_table(a: RunView | None, b: RunView | None, labels: dict[str, str], lan
     exists). ‖g‖ is per minibatch, as the minibatch chart draws it: its largest, and in how many it was above θ."""
     def row(arm: str, v: RunView, s: ArmStats) -> dict:
         above = share(s.above, s.minibatches, lang) if s.minibatches and s.theta is not None else "–"
-        grad = fmt(s.grad_max) if s.blowup_epoch is None else tr("card.grad_then", lang, g=fmt(s.grad_max))
+        grad = num(s.grad_max, 3) if s.blowup_epoch is None else tr("card.grad_then", lang, g=num(s.grad_max, 3))
         return {"arm": labels[arm], "status": t(f"status.{v.status}", lang), "epochs": s.epochs,
-                "ppl": fmt(s.final_ppl), "best": fmt(s.best_ppl), "held": fmt(s.heldout), "grad": grad,
-                "clip": above, "sec": fmt(s.seconds_per_epoch, 2),
+                "ppl": num(s.final_ppl, 3), "best": num(s.best_ppl, 3), "held": num(s.heldout, 3), "grad": grad,
+                "clip": above, "sec": num(s.seconds_per_epoch, 2),
                 "tps": f"{s.tokens_per_s:,.0f}" if s.tokens_per_s else "–", "wall": fmt_seconds(v.wall_s)}
 
     stats = dict(zip("AB", pair_stats(a, b)))
@@ -69,27 +67,14 @@ def engine_note(exercise: Exercise, a: RunSettings, b: RunSettings, lang: str | 
     return tr("card.engine_note", lang, what=tr(what, lang))
 
 
-def fmt(x: float | None, digits: int = 3) -> str:
-    """A number as a card writes it: 3 significant digits (a whole number from 1,000), 3.1e4 style from 10,000."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if math.isinf(x):
-        return "∞"
-    if abs(x) >= 1e4:
-        return f"{x:.1e}".replace("e+0", "e").replace("e+", "e")
-    if abs(x) >= 10 ** digits:  # 1,107 rather than 1.11e+03
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-
 def clip_lines(A: str, B: str, sa: ArmStats, sb: ArmStats, lr: float, lang: str | None = None) -> list[str]:
     """What B without clipping did (its gradient and loss, per minibatch), then what A clipped and reached."""
-    theta = fmt(sa.theta)
+    theta = num(sa.theta, 3)
     if not sa.clipped:  # A never clipped: B took exactly A's steps
-        return [tr("sum.clip_never", lang, A=A, theta=theta, n=f"{sa.minibatches:,}", a=fmt(sa.grad_max)),
-                tr("sum.clip_same", lang, a=fmt(sa.final_ppl), b=fmt(sb.final_ppl))]
-    g = dict(B=B, g=fmt(sb.grad_max), theta=theta, lo=fmt(sb.jump_from),
-             hi=fmt(sb.jump_to), epoch=sb.jump_epoch, uniform=fmt(sb.uniform))
+        return [tr("sum.clip_never", lang, A=A, theta=theta, n=f"{sa.minibatches:,}", a=num(sa.grad_max, 3)),
+                tr("sum.clip_same", lang, a=num(sa.final_ppl, 3), b=num(sb.final_ppl, 3))]
+    g = dict(B=B, g=num(sb.grad_max, 3), theta=theta, lo=num(sb.jump_from, 3),
+             hi=num(sb.jump_to, 3), epoch=sb.jump_epoch, uniform=num(sb.uniform, 3))
     kept = tr("sum.kept_epoch", lang, good=sb.good_epoch) if sb.good_epoch else tr("sum.kept_initial", lang)
     if sb.status == "diverged" and sb.blowup_epoch is not None:  # the epoch that blew up is in the numbers
         where = dict(blowup=sb.blowup_epoch, k=sb.blowup_minibatch, kept=kept)
@@ -101,15 +86,15 @@ def clip_lines(A: str, B: str, sa: ArmStats, sb: ArmStats, lr: float, lang: str 
     else:
         blew = tr("sum.b_calm", lang, B=B, theta=theta, above=share(sb.above, sb.minibatches, lang), g=g["g"],
                   uniform=g["uniform"])
-    clipped, step = share(sa.clipped, sa.minibatches, lang), fmt(lr * sa.theta)
+    clipped, step = share(sa.clipped, sa.minibatches, lang), num(lr * sa.theta, 3)
     if sa.status == "diverged":
         return [blew, tr("sum.a_diverged_too", lang, A=A, clipped=clipped, end=sa.epochs, step=step)]
     if sb.status == "diverged":
-        line = tr("sum.a_clipped_b_diverged", lang, A=A, clipped=clipped, a=fmt(sa.final_ppl), B=B)
+        line = tr("sum.a_clipped_b_diverged", lang, A=A, clipped=clipped, a=num(sa.final_ppl, 3), B=B)
     else:
-        line = tr("sum.a_clipped", lang, A=A, clipped=clipped, a=fmt(sa.final_ppl), B=B, b=fmt(sb.final_ppl))
+        line = tr("sum.a_clipped", lang, A=A, clipped=clipped, a=num(sa.final_ppl, 3), B=B, b=num(sb.final_ppl, 3))
     if sa.spiked:  # clipping bounds the step, not how often a long one is taken
-        line += " " + tr("sum.a_spiked_too", lang, A=A, lo=fmt(sa.jump_from), hi=fmt(sa.jump_to),
+        line += " " + tr("sum.a_spiked_too", lang, A=A, lo=num(sa.jump_from, 3), hi=num(sa.jump_to, 3),
                          epoch=sa.jump_epoch, step=step)
     return [blew, line]
 
@@ -126,27 +111,27 @@ def summary(exercise: Exercise, variation: Variation, a: RunView | None, b: RunV
     part = "" if not pair_running(a, b) else tr("sum.so_far", lang, epoch=max(sa.epochs, sb.epochs))
     lower = A if sa.final_ppl <= sb.final_ppl else B
     same = _close(sa.final_ppl, sb.final_ppl, SAME_PPL) and "diverged" not in (sa.status, sb.status)
-    ppl_line = tr("sum.ppl_same" if same else "sum.ppl", lang, A=A, B=B, a=fmt(sa.final_ppl), b=fmt(sb.final_ppl),
+    ppl_line = tr("sum.ppl_same" if same else "sum.ppl", lang, A=A, B=B, a=num(sa.final_ppl, 3), b=num(sb.final_ppl, 3),
                   lower=lower, epochs_a=sa.epochs, epochs_b=sb.epochs, within=pct(SAME_PPL * 100, 100)) + part
-    time_line = tr("sum.time", lang, A=A, B=B, a=fmt(sa.seconds_per_epoch, 2), b=fmt(sb.seconds_per_epoch, 2),
-                   ratio=fmt(sb.seconds_per_epoch / sa.seconds_per_epoch, 2) if sa.seconds_per_epoch else "–")
+    time_line = tr("sum.time", lang, A=A, B=B, a=num(sa.seconds_per_epoch, 2), b=num(sb.seconds_per_epoch, 2),
+                   ratio=num(sb.seconds_per_epoch / sa.seconds_per_epoch, 2) if sa.seconds_per_epoch else "–")
     if (exercise.id == "clip" or variation.id == "reluclip") and sa.minibatches and sb.minibatches:
         lines = clip_lines(A, B, sa, sb, a.settings.lr, lang)
         return [lines[0], lines[1] + part]
     if exercise.id == "detach":
         return [time_line, ppl_line]
     if exercise.id == "heldout":
-        return [tr("sum.heldout", lang, A=A, a=fmt(sa.heldout), train=fmt(sa.final_ppl)),
-                tr("sum.heldout_other", lang, B=B, b=fmt(sb.heldout),
-                   ratio=fmt(sb.heldout / sa.heldout, 3) if sa.heldout and sb.heldout else "–") + part]
+        return [tr("sum.heldout", lang, A=A, a=num(sa.heldout, 3), train=num(sa.final_ppl, 3)),
+                tr("sum.heldout_other", lang, B=B, b=num(sb.heldout, 3),
+                   ratio=num(sb.heldout / sa.heldout, 3) if sa.heldout and sb.heldout else "–") + part]
     if exercise.id == "predict":
         la, lb = last_sample(a), last_sample(b)
         ra, rb = repeat_share(la[1] if la else None), repeat_share(lb[1] if lb else None)
         return [tr("sum.repeats", lang, A=A, B=B, a=f"{ra:.0%}" if ra is not None else "–",
                    b=f"{rb:.0%}" if rb is not None else "–", epoch=la[0] if la else "–"),
-                tr("sum.same_training", lang, a=fmt(sa.final_ppl), b=fmt(sb.final_ppl))]
+                tr("sum.same_training", lang, a=num(sa.final_ppl, 3), b=num(sb.final_ppl, 3))]
     if exercise.id == "relu" and sa.minibatches and sb.minibatches:
-        return [ppl_line, tr("sum.relu_grad", lang, A=A, B=B, a=fmt(sa.grad_max), b=fmt(sb.grad_max),
+        return [ppl_line, tr("sum.relu_grad", lang, A=A, B=B, a=num(sa.grad_max, 3), b=num(sb.grad_max, 3),
                              ca=share(sa.clipped, sa.minibatches, lang), cb=share(sb.clipped, sb.minibatches, lang))]
     return [ppl_line, time_line]
 

@@ -21,5 +21,5 @@ from .exercise_stats import (MINIBATCH_COLUMNS, SPIKE, ArmStats, above_by_epoch,
 from .exercise_step import (STEP_RESTARTED, STEP_TRAINER, StepMode, history_table, intro,  # noqa: F401
                             restart_note, state_sentence, step_rows, step_settings, update_table)
 from .exercise_words import (GUESS_CHOICES, SAME_PPL, SAME_REPEATS, SLOWER, TABLE_COLUMNS, clip_lines,  # noqa: F401
-                             engine_note, fmt, guess_choice, guess_kind, guess_outcome, guess_question,
+                             engine_note, guess_choice, guess_kind, guess_outcome, guess_question,
                              guess_reveal, overview, pair_table, pct, settings_line, share, summary)

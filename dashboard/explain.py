@@ -2,12 +2,11 @@
 
 Pure functions: rnn_core results in, Markdown strings out (no Streamlit), in the run's language (the
 sentences are the catalogue's explain.* messages; English outside a Streamlit run). Numbers are written with
-:func:`num`, which :func:`parse_num` reads back, so a test can check every number a sentence states.
+``formatting.num``, which ``parse_num`` reads back, so a test can check every number a sentence states.
 """
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 
@@ -15,41 +14,8 @@ from rnn_core.gradflow import GradientFlow, Spectrum
 from rnn_core.inside import Surprise
 from rnn_core.units import CHAR_FEATURES, LONG_WORD
 
+from .formatting import NUMBER, num, numbers, parse_num  # noqa: F401  (a test reads a sentence back with these)
 from .i18n import t
-
-SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
-FROM_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
-NUMBER = r"[-+]?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?"  # what num() writes
-
-
-def num(x: float, digits: int = 2) -> str:
-    """A number with `digits` significant digits: 0.54, 12, or 2.1×10⁻³ when below 0.01 or from 10,000 up."""
-    x = float(x)
-    if not math.isfinite(x):
-        return str(x)
-    if x == 0:
-        return "0"
-    if 0.01 <= abs(x) < 10_000:
-        decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
-        out = f"{x:.{decimals}f}"
-        # rounding may add a digit (9.96 -> 10.0): write it again from the rounded value
-        return f"{float(out):.{max(0, digits - 1 - math.floor(math.log10(abs(float(out)))))}f}"
-    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
-    return f"{mantissa}×10{str(int(exponent)).translate(SUPERSCRIPT)}"
-
-
-def parse_num(text: str) -> float:
-    """The value of a number written by :func:`num`."""
-    if "×10" in text:
-        mantissa, exponent = text.split("×10")
-        return float(mantissa) * 10.0 ** int(exponent.translate(FROM_SUPERSCRIPT))
-    return float(text)
-
-
-def numbers(sentence: str) -> list[float]:
-    """Every number in a sentence, in order (as :func:`num` writes them)."""
-    return [parse_num(m) for m in re.findall(NUMBER, sentence)]
-
 
 def _steps(d: int) -> str:
     return t("explain.steps_one" if d == 1 else "explain.steps_many", d=d)

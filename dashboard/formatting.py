@@ -1,6 +1,8 @@
 """Numbers, settings and runs as the pages write them: perplexities, durations, the settings line, tables."""
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 
 import pandas as pd
@@ -18,11 +20,47 @@ def fmt_ppl(perplexity: float) -> str:
     return f"{perplexity:.2f}" if perplexity < 1e5 else f"{perplexity:.3g}"
 
 
-def fmt_num(x: float | None) -> str:
-    """A number for display: three decimals, scientific notation when very large or small, '–' for none."""
-    if x is None:
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+FROM_SUPERSCRIPT = str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789")
+NUMBER = r"[-+]?\d+(?:\.\d+)?(?:×10[⁻⁰¹²³⁴⁵⁶⁷⁸⁹]+)?|-?∞"  # what num() writes (but its "–" for no number)
+
+
+def num(x: float | None, digits: int = 2) -> str:
+    """A number to ``digits`` significant digits, without trailing zeros: 0.54, 12, or 2.1×10⁻³ when below 0.01 or
+    from 10,000 up; ∞ for an infinite one, '–' for none (None or nan). :func:`parse_num` reads it back."""
+    if x is None or math.isnan(x := float(x)):
         return "–"
-    return f"{x:.3f}" if x == 0 or 1e-3 <= abs(x) < 1e5 else f"{x:.3g}"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == 0:
+        return "0"
+    if 0.01 <= abs(x) < 10_000:
+        decimals = max(0, digits - 1 - math.floor(math.log10(abs(x))))
+        out = f"{x:.{decimals}f}"
+        # rounding may add a digit (9.96 -> 10.0): write it again from the rounded value
+        return _no_trailing_zeros(f"{float(out):.{max(0, digits - 1 - math.floor(math.log10(abs(float(out)))))}f}")
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return f"{_no_trailing_zeros(mantissa)}×10{str(int(exponent)).translate(SUPERSCRIPT)}"
+
+
+def _no_trailing_zeros(text: str) -> str:
+    """'4.50' -> '4.5', '60.0' -> '60' (a whole number reads as one)."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def parse_num(text: str) -> float:
+    """The value of a number written by :func:`num` (nan for its '–')."""
+    if text in ("∞", "-∞", "–"):
+        return {"∞": math.inf, "-∞": -math.inf, "–": math.nan}[text]
+    if "×10" in text:
+        mantissa, exponent = text.split("×10")
+        return float(mantissa) * 10.0 ** int(exponent.translate(FROM_SUPERSCRIPT))
+    return float(text)
+
+
+def numbers(sentence: str) -> list[float]:
+    """Every number in a sentence, in order (as :func:`num` writes them)."""
+    return [parse_num(m) for m in re.findall(NUMBER, sentence)]
 
 
 def fmt_seconds(seconds: float) -> str:
@@ -82,7 +120,8 @@ def samples_frame(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def decay_frame(diagnostics) -> pd.DataFrame:
-    """A run's gradient-flow curves by checkpoint epoch: columns epoch, d, mean (for training_charts.decay_curves_chart)."""
+    """A run's gradient-flow curves by checkpoint epoch: columns epoch, d, mean (for
+    training_charts.decay_curves_chart)."""
     rows = [(g["epoch"], d, v) for g in diagnostics for d, v in enumerate(g["decay"])]
     return pd.DataFrame(rows, columns=["epoch", "d", "mean"])
 

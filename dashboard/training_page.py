@@ -99,8 +99,8 @@ def live(ctx) -> None:
     # two rows of three: six in a row leave ~90 px each at 1024 px beside the sidebar ("Tokens/s" was cut)
     m = [*st.columns(3), *st.columns(3)]
     m[0].metric(t("training.m_ppl"), formatting.fmt_ppl(ppl) if ppl is not None else "–")
-    m[1].metric(t("training.m_loss"), formatting.fmt_num(last.get("loss")) if last else "–")
-    m[2].metric(t("chart.grad.line"), formatting.fmt_num(last.get("grad_norm")) if last else "–")
+    m[1].metric(t("training.m_loss"), formatting.num(last.get("loss"), 3) if last else "–")
+    m[2].metric(t("chart.grad.line"), formatting.num(last.get("grad_norm"), 3) if last else "–")
     m[3].metric(t("training.m_clipped"), f"{last['clip_fraction']:.0%}" if last and "clip_fraction" in last else "–")
     m[4].metric(t("training.m_speed"), f"{view.tokens_per_s:,.0f}", help=t("training.m_speed_help"))
     m[5].metric(t("training.m_elapsed"), formatting.fmt_seconds(view.wall_s), help=t("training.m_elapsed_help"))

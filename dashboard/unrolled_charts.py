@@ -25,7 +25,7 @@ from plotly.colors import sample_colorscale
 from rnn_core.unrolled import Unrolled
 
 from .chart_base import COLORS, DIVERGING, TEMPLATE, show_token
-from .explain import SUPERSCRIPT, num
+from .formatting import SUPERSCRIPT, num
 from .i18n import t
 
 STEP_W = 3.75  # one step: three cells and a gap of 0.75 that the arrow carrying H_t runs in

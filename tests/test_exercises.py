@@ -4,7 +4,6 @@ import base64
 import dataclasses
 import json
 import math
-import re
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 import rnn_core
 from dashboard import exercise_charts as xc
 from dashboard import exercises as ex
+from dashboard import formatting
 from dashboard import runs
 from dashboard.i18n import catalogue
 from rnn_core.runs import RUN_ID, RunSettings, RunView
@@ -115,8 +115,8 @@ def view(settings: RunSettings, ppl: list[float], status="done", held=None, samp
 
 
 def numbers(text: str) -> list[float]:
-    """Every number of a sentence or cell as the card writes it (``ex.fmt``: 40, 0.872, 1.3e71, 1,548)."""
-    return [float(x.replace(",", "")) for x in re.findall(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?:e-?\d+)?", text)]
+    """Every number of a sentence or cell as the card writes it (``formatting.num``: 40, 0.872, 1.3×10⁷¹)."""
+    return formatting.numbers(text)
 
 
 def clip_pair(seed=0, sizes=None):
@@ -274,7 +274,7 @@ def test_the_clipping_pair_at_test_sizes_shows_its_effect_at_every_seed(tmp_path
             # the sentence says what the numbers show, with the table's numbers, and the table the chart's
             b_max = table.loc[labels["B"], "max ‖g‖"]
             assert lines[0].startswith(f"B (no clipping): the gradient norm reached {b_max}")
-            assert table.loc[labels["B"], "max ‖g‖"] == ex.fmt(grad["B"])
+            assert table.loc[labels["B"], "max ‖g‖"] == formatting.num(grad["B"], 3)
             assert numbers(lines[0])[0] == pytest.approx(grad["B"], rel=5e-3)
             assert f"clipped {table.loc[labels['A'], '‖g‖ > θ (minibatches)']} minibatches" in lines[1]
             a_norms = mb[mb.arm == "A"].grad_norm
@@ -487,11 +487,11 @@ def test_a_short_pair_trains_to_the_end_and_the_page_reopens_it(monkeypatch):
         g = values(traces[(labels[arm], "scatter", "y")]["y"])
         per_epoch = values(traces[(labels[arm], "bar", "y3")]["customdata"]).reshape(-1, 3)  # epoch, above, all
         assert per_epoch[:, 1].sum() == (g > 1.0).sum() and per_epoch[:, 2].sum() == len(g)
-        assert table.loc[labels[arm], "max ‖g‖"] == ex.fmt(float(g.max()))
+        assert table.loc[labels[arm], "max ‖g‖"] == formatting.num(float(g.max()), 3)
         assert table.loc[labels[arm], "‖g‖ > θ (minibatches)"] == ex.share(int((g > 1.0).sum()), len(g), "en")
     b_max = float(values(traces[(labels["B"], "scatter", "y")]["y"]).max())
     a_clipped = table.loc[labels["A"], "‖g‖ > θ (minibatches)"]
-    assert ex.fmt(b_max) in lines[0] and numbers(ex.fmt(b_max))[0] in numbers(lines[0])
+    assert formatting.num(b_max, 3) in lines[0] and numbers(formatting.num(b_max, 3))[0] in numbers(lines[0])
     assert a_clipped in lines[1] and table.loc[labels["A"], "perplexity"] in lines[1]
 
 
@@ -604,13 +604,13 @@ def test_the_epoch_that_blew_up_is_counted_drawn_and_quoted():
     s = sb_stats
     assert (s.blowup_epoch, s.blowup_minibatch, s.grad_max, s.good_epoch) == (4, 3, 7.5e6, 3)
     lines = ex.summary(e, v, a, b, "en")
-    assert lines[0] == ("B (no clipping): the gradient norm reached 7.5e6 (θ = 1) and the loss jumped from 1.79 to "
+    assert lines[0] == ("B (no clipping): the gradient norm reached 7.5×10⁶ (θ = 1) and the loss jumped from 1.79 to "
                         "60 in epoch 4 (guessing uniformly: 3.33); at minibatch 3 of epoch 4 its loss or gradient "
                         "norm was no longer a finite number and the run stopped, keeping the model of epoch 3."), lines
     zh = ex.summary(e, v, a, b, "zh")
-    assert "第 4 个迭代周期的第 3 个小批量" in zh[0] and "7.5e6" in zh[0] and "保留第 3 个迭代周期的模型" in zh[0]
+    assert "第 4 个迭代周期的第 3 个小批量" in zh[0] and "7.5×10⁶" in zh[0] and "保留第 3 个迭代周期的模型" in zh[0]
     table = ex.pair_table(a, b, labels, "en")
-    assert list(table["max ‖g‖"]) == ["2", "7.5e6, then not finite"] and list(table["perplexity"]) == ["5", "∞"]
+    assert list(table["max ‖g‖"]) == ["2", "7.5×10⁶, then not finite"] and list(table["perplexity"]) == ["5", "∞"]
     mb = ex.minibatch_frame(a, b)
     blew = mb[(mb["arm"] == "B") & mb["diverged"]]
     assert list(blew["minibatch"]) == [1, 2, 3, 4] and list(blew["x"]) == [3.25, 3.5, 3.75, 4.0]

@@ -39,11 +39,11 @@ def stated(text: str, value: float, digits: int = 2) -> None:
 
 
 def test_num_writes_and_parse_num_reads():
-    for x, text in [(0.5432, "0.54"), (12.3, "12"), (0.002049, "2.0×10⁻³"), (3.4e-7, "3.4×10⁻⁷"),
-                    (9.96, "10"), (123456.0, "1.2×10⁵"), (1.0, "1.0"), (0.0, "0")]:
+    for x, text in [(0.5432, "0.54"), (12.3, "12"), (0.002049, "2×10⁻³"), (3.4e-7, "3.4×10⁻⁷"),
+                    (9.96, "10"), (123456.0, "1.2×10⁵"), (1.0, "1"), (0.0, "0")]:
         assert explain.num(x) == text
         assert explain.parse_num(text) == pytest.approx(x, rel=0.05, abs=1e-12)
-    assert explain.numbers("a 0.54 b 2.0×10⁻³ c") == [0.54, 0.002]
+    assert explain.numbers("a 0.54 b 2×10⁻³ c") == [0.54, 0.002]
 
 
 def check_flow_sentences(flow):
@@ -54,7 +54,8 @@ def check_flow_sentences(flow):
     stated(first[1], float(flow.curve[0]))
     assert int(first[2]) == flow.steps
     back = [re.fullmatch(rf"\*\*(\d+) steps? back\*\* the mean gradient ‖∂ℓ_t/∂H_\(t−(\d+)\)‖ is "
-                         rf"\*\*({NUM}) (of its size|times its size)\*\* at the step itself\.", s) for s in sentences[1:-1]]
+                         rf"\*\*({NUM}) (of its size|times its size)\*\* at the step itself\.", s)
+            for s in sentences[1:-1]]
     assert all(back) and [int(m[1]) for m in back] == explain.distances(flow.steps) == [1, 10, flow.steps - 1]
     for m in back:
         d = int(m[1])
@@ -134,7 +135,7 @@ def test_sentences_when_the_bound_allows_growth(untrained, block):
     sentences = check_spectrum_sentences(flow, spec)
     text = " ".join(sentences)
     if block[1][0]:
-        assert spec.radius == pytest.approx(1.2) and "ρ = 1.20 > 1: the powers W_hh^d grow like ρ^d" in text
+        assert spec.radius == pytest.approx(1.2) and "ρ = 1.2 > 1: the powers W_hh^d grow like ρ^d" in text
     else:
         assert spec.radius < 1e-6 and "≤ 1: the powers W_hh^d do not grow exponentially" in text
 
