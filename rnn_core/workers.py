@@ -319,7 +319,8 @@ class Worker:
                 self.conn.send(("exit", ()))
         except (OSError, ValueError):
             pass
-        self.process.join(timeout_s)
+        # a worker that never had a run has nothing to keep: it is not waited for (it may still be importing torch)
+        self.process.join(timeout_s if self.runs else 1.0)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join(2.0)
