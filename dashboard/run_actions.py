@@ -48,9 +48,14 @@ def take_error() -> Exception | None:
 
 def check(s: Settings, info: CorpusInfo, device: torch.device) -> rnn_core.guards.Estimate:
     """The guard's verdict on these settings (SettingsError / CorpusError when they cannot run)."""
-    loader = corpora.make_loader(info, s)  # raises CorpusError when the corpus is too short
-    return rnn_core.check_settings(len(info.vocab), s.batch, s.steps, s.hidden,
-                                   len(loader) * s.batch * s.steps, s.epochs, s.lr, s.clip, device)
+    return _check(run_settings(s, info), info, device)
+
+
+def _check(rs: RunSettings, info: CorpusInfo, device) -> rnn_core.guards.Estimate:
+    """:func:`check` of a run's settings (CorpusError when the corpus is too short for one minibatch)."""
+    loader = rnn_core.make_loader(info.tc, rs.batch, rs.steps, rs.partition == "random", seed=rs.seed)
+    return rnn_core.check_settings(len(info.vocab), rs.batch, rs.steps, rs.hidden,
+                                   len(loader) * rs.batch * rs.steps, rs.epochs, rs.lr, rs.clip, device)
 
 
 def _room_for_one_more() -> None:
@@ -61,8 +66,9 @@ def _room_for_one_more() -> None:
 
 def start_new(s: Settings, info: CorpusInfo, device: torch.device) -> Run:
     """A new run of this session for these settings, training in the background from now on."""
-    check(s, info, device)
-    return _launch(run_settings(s, info), info, device)
+    rs = run_settings(s, info)
+    _check(rs, info, device)
+    return _launch(rs, info, device)
 
 
 def _launch(rs: RunSettings, info: CorpusInfo, device) -> Run:
@@ -197,9 +203,7 @@ def train_copy(run: Run, ctx) -> Run:
     info = copy_corpus(run, ctx)
     rs = replace(run.settings, corpus=info.used, epochs=max(1, run.settings.epochs))
     device = compute.resolve_device(replace(ctx.settings, device=rs.device))[0]
-    loader = rnn_core.make_loader(info.tc, rs.batch, rs.steps, rs.partition == "random", seed=rs.seed)
-    rnn_core.check_settings(len(info.vocab), rs.batch, rs.steps, rs.hidden, len(loader) * rs.batch * rs.steps,
-                            rs.epochs, rs.lr, rs.clip, device)
+    _check(rs, info, device)
     return _launch(rs, info, device)
 
 
