@@ -7,22 +7,19 @@
 - ``model_choice``: the model Inside, Generate and the unrolled page show (``?model=``, ``?epoch=``);
 - ``playback``: the checkpoint scrubber and Play through a run's checkpoints.
 """
-from .model_choice import MODEL_CHOICES, ShownModel, earlier_checkpoints, model_banner, net_at, pick_model
-from .playback import PLAY, scrubber
-from .run_actions import (MAX_RUNNING_PER_SESSION, check, choose_after_stop, continue_on_cpu, copy_corpus, corpus_key,
-                          offers_resume, press_start, press_stop, press_train_copy, receive_upload, resume, start_new,
-                          stop, take_error, train_copy, upload)
-from .run_owners import NotOwnerError, claim, controlled_elsewhere, is_shared, owner_key, owns, take_control
+from .model_choice import earlier_checkpoints, model_banner, net_at, pick_model
+from .playback import scrubber
+from .run_actions import (check, choose_after_stop, continue_on_cpu, offers_resume, press_start, press_stop,
+                          press_train_copy, receive_upload, resume, stop, take_error)
+from .run_owners import NotOwnerError, claim, is_shared, owner_key, owns
 from .run_registry import DAMAGE, RUN_ERRORS, get, references, registry, reset_registry, session_runs
 from .run_shown import current, current_view, figures, file_figures, run_settings, show, url_warnings, whose
 
 __all__ = [
-    "MODEL_CHOICES", "ShownModel", "earlier_checkpoints", "model_banner", "net_at", "pick_model",
-    "PLAY", "scrubber",
-    "MAX_RUNNING_PER_SESSION", "check", "choose_after_stop", "continue_on_cpu", "copy_corpus", "corpus_key",
-    "offers_resume", "press_start", "press_stop", "press_train_copy", "receive_upload", "resume", "start_new", "stop",
-    "take_error", "train_copy", "upload",
-    "NotOwnerError", "claim", "controlled_elsewhere", "is_shared", "owner_key", "owns", "take_control",
+    "earlier_checkpoints", "model_banner", "net_at", "pick_model", "scrubber",
+    "check", "choose_after_stop", "continue_on_cpu", "offers_resume", "press_start", "press_stop", "press_train_copy",
+    "receive_upload", "resume", "stop", "take_error",
+    "NotOwnerError", "claim", "is_shared", "owner_key", "owns",
     "DAMAGE", "RUN_ERRORS", "get", "references", "registry", "reset_registry", "session_runs",
     "current", "current_view", "figures", "file_figures", "run_settings", "show", "url_warnings", "whose",
 ]
