@@ -10,6 +10,7 @@ import threading
 
 from rnn_core.errors import UserError
 from rnn_core.runs import RUN_ID, Run, RunRegistry, RunStore
+from rnn_core.scheduler import make_scheduler
 
 from . import i18n, run_owners
 from .i18n import t
@@ -30,7 +31,6 @@ def registry() -> RunRegistry:
     with _registry_lock:
         if _registry is None:
             store = RunStore()  # RNN_LAB_WORKERS / RNN_LAB_RAY_ADDRESS: where its runs train (rnn_core.scheduler)
-            from rnn_core.scheduler import make_scheduler
             _registry = RunRegistry(store, make_scheduler(store))
         return _registry
 
