@@ -1,4 +1,5 @@
-"""Training (d2l 8.5 ``train_epoch_ch8`` / ``train_ch8``), one record per epoch, and text generation.
+"""Training (d2l 8.5 ``train_epoch_ch8`` / ``train_ch8``), one record per epoch; each epoch's sample text comes
+from :mod:`rnn_core.generation`.
 
 The loop is the lesson's: cross-entropy over all (steps*batch) predictions, gradient clipping at theta,
 SGD. Sequential partitioning carries the state across minibatches (detached, so gradients stop at the
@@ -6,7 +7,7 @@ minibatch boundary); random partitioning re-initialises it for every minibatch.
 
 The lesson's exercises as switches: ``theta=None`` trains without clipping; ``detach=False`` keeps the state
 attached across the minibatches of an epoch (backpropagation through time reaches back to the epoch's first
-minibatch; the state is still fresh at each epoch); ``predict`` generates samples greedily, by sampling at a
+minibatch; the state is still fresh at each epoch); ``predict`` draws the samples greedily, by sampling at a
 temperature or from the sharpened distribution P^alpha. :meth:`Trainer.step` trains one minibatch and
 reports what it did (step mode).
 
