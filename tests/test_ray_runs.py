@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -51,9 +52,11 @@ def until(condition, what: str, timeout_s=90.0):
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """A head node and a second node, one CPU each; both stopped afterwards, whatever happened."""
-    temp = Path(tempfile_dir := tmp_path_factory.mktemp("ray"))
+    # Ray's sockets live under its temp dir, and a Unix socket's path is at most 107 bytes: pytest's own tmp
+    # paths (…/pytest-of-root/pytest-N/popen-gw1/ray0/session_<date>_<pid>/sockets/plasma_store) are longer.
+    temp = Path(tempfile_dir := tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
