@@ -33,8 +33,11 @@ TWIN_NAMES = {"outputs O (steps, vocab)": "explain.twin.outputs", "final state H
 
 
 def twin_name(name: str) -> str:
-    """What a row of the twin check compares, in the run's language (gradients are named by formula)."""
-    return t(TWIN_NAMES[name]) if name in TWIN_NAMES else name
+    """What a row of the twin check compares, in the page's language (a gradient is named by its formula, ∂ℓ/∂W,
+    beside the nn.RNN parameter it is compared with, as the code names it)."""
+    if name in TWIN_NAMES:
+        return t(TWIN_NAMES[name])
+    return name.replace("∂loss/", "∂ℓ/").replace("  vs  ", f"  {t('explain.twin.vs')}  ")
 
 
 def distances(steps: int) -> list[int]:

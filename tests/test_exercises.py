@@ -650,5 +650,5 @@ def test_in_chinese_a_card_with_one_pair_names_it_in_chinese():
 
     at = open_app("exercises", lang="zh", exercise="clip")
     assert not at.exception
-    assert any(m.value == "**对照：** θ = 1 对比 不裁剪" for m in at.markdown)  # not "对照: θ = 1 vs 不裁剪"
+    assert any(m.value == "**对照**：θ = 1 对比 不裁剪" for m in at.markdown)  # not "对照: θ = 1 vs 不裁剪"
     assert any(c.value.startswith("**θ**：A 1，B 不裁剪") for c in at.caption)  # not "θ: A 1, B off"

@@ -80,6 +80,11 @@ def t(key: str, lang: str | None = None, /, **fmt) -> str:
     return singular_for_one(text) if lang == "en" else text
 
 
+def sentences(*parts: str, lang: str | None = None) -> str:
+    """Sentences run on as the language writes them: a space after an English full stop, none after '。'."""
+    return ("" if (lang or current()) == "zh" else " ").join(p for p in parts if p)
+
+
 def error_text(exc: BaseException, lang: str | None = None, /) -> str:
     """A user-caused error in `lang`: its catalogue message ``error.<key>`` filled with its values (rnn_core's
     ``UserError``), else its own first line (an error with no message id)."""

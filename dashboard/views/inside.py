@@ -114,7 +114,7 @@ with surprise_tab:
         st.html(inside_charts.surprise_html(corpora.display_tokens(model.vocab, sur.tokens), sur.surprisal.numpy(),
                                             float(np.log(len(model.vocab))), lang=i18n.current(), step=step))
         st.caption(linked_explain.surprise_char(sur.tokens, sur.surprisal.numpy(), step))
-        st.markdown(t("inside.top_k") + " " + explain.top_k(s["top_k"]))
+        st.markdown(i18n.sentences(t("inside.top_k"), explain.top_k(s["top_k"])))
         row = linked_explain.top_k_row(s["top_k"], step)
         if row:
             st.markdown(row)
