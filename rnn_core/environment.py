@@ -92,15 +92,19 @@ def read(environ: Mapping[str, str] | None = None) -> Environment:
                 f"{DEFAULT_RUNS_MAX_MB} MB, the default.", "env_runs_max_mb", name=RUNS_MAX_MB, value=_shown(value),
                 default=DEFAULT_RUNS_MAX_MB))
 
-    train_threads = None
-    if (value := raw(TRAIN_THREADS)) is not None:
-        if value.isdigit() and 1 <= int(value) <= MAX_THREADS:
-            train_threads = int(value)
-        else:
-            problems.append(UserMessage(
-                f"{TRAIN_THREADS}={_shown(value)} is not a whole number from 1 to {MAX_THREADS}: each run's thread "
-                "count is chosen as it trains, the default.", "env_train_threads", name=TRAIN_THREADS,
-                value=_shown(value), hi=MAX_THREADS))
+    # A whole number in a range, else the default (None) and a problem said with the variable's own message id
+    def whole(name: str, lo: int, hi: int, key: str, sentence: str, accepted: tuple[str, ...] = ()) -> int | None:
+        value = raw(name)
+        if value is None or value.lower() in accepted:
+            return None
+        if (n := _whole(value, lo, hi)) is None:
+            problems.append(UserMessage(f"{name}={_shown(value)} {sentence}", key, name=name, value=_shown(value),
+                                        hi=hi))
+        return n
+
+    train_threads = whole(TRAIN_THREADS, 1, MAX_THREADS, "env_train_threads",
+                          f"is not a whole number from 1 to {MAX_THREADS}: each run's thread count is chosen as it "
+                          "trains, the default.")
 
     data = Path(raw(DATA)) if raw(DATA) else None
 
@@ -123,18 +127,17 @@ def read(environ: Mapping[str, str] | None = None) -> Environment:
                 "their own sizes.", "env_exercise_sizes", name=EXERCISE_SIZES, value=_shown(value),
                 keys=", ".join(SIZE_BOUNDS)))
 
-    workers = None
-    if (value := raw(WORKERS)) is not None and value.lower() != "auto":
-        if value.isdigit() and 0 <= int(value) <= MAX_WORKERS:
-            workers = int(value)
-        else:
-            problems.append(UserMessage(
-                f"{WORKERS}={_shown(value)} is neither auto nor a whole number from 0 to {MAX_WORKERS}: the number "
-                "of worker processes is sized to the machine, the default.", "env_workers", name=WORKERS,
-                value=_shown(value), hi=MAX_WORKERS))
+    workers = whole(WORKERS, 0, MAX_WORKERS, "env_workers",
+                    f"is neither auto nor a whole number from 0 to {MAX_WORKERS}: the number of worker processes is "
+                    "sized to the machine, the default.", accepted=("auto",))
 
     return Environment(runs, runs_max_mb, train_threads, data, no_ext, sizes, tuple(problems), workers=workers,
                        ray_address=raw(RAY_ADDRESS))
+
+
+def _whole(value: str, lo: int, hi: int) -> int | None:
+    """A whole number from lo to hi written in digits, else None."""
+    return int(value) if value.isdigit() and lo <= int(value) <= hi else None
 
 
 def parse_sizes(spec: str) -> tuple[tuple[str, int], ...] | None:

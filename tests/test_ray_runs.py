@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import rnn_core
 from rnn_core.runs import RunRegistry, RunSettings, RunStore
 from rnn_core.scheduler import make_scheduler
 from rnn_core.workers import RemoteRun
+from tests.waiting import until
 
 pytestmark = pytest.mark.xdist_group("ray")  # one cluster on the machine at a time
 
@@ -42,13 +42,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
-
-def until(condition, what: str, timeout_s=90.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {timeout_s:.0f} s")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +77,8 @@ def test_two_runs_train_on_two_ray_nodes_stop_continue_and_read_from_the_dashboa
     store = RunStore(tmp_path, reference_root=None)
     registry = dashboard_runs.reset_registry(RunRegistry(store, make_scheduler(store, ray_address=cluster)))
     try:
-        until(lambda: len(ray.nodes()) == 2 and all(n["Alive"] for n in ray.nodes()), "two live nodes", 60)
+        until(lambda: len(ray.nodes()) == 2 and all(n["Alive"] for n in ray.nodes()), 60,
+              what="waited 60 s for: two live nodes")
         tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("counting", seed=0, n_chars=400), "char")
         made = []
         for seed in (0, 1):
@@ -97,7 +91,7 @@ def test_two_runs_train_on_two_ray_nodes_stop_continue_and_read_from_the_dashboa
         # one CPU per node and one per run: the runs train on the two nodes, at the same time
         nodes = {ray.get(r.host.node.remote()) for r in made}
         assert len(nodes) == 2
-        until(lambda: a.view().epoch >= 2 and b.view().epoch >= 2, "two epochs of each run")
+        until(lambda: a.view().epoch >= 2 and b.view().epoch >= 2, 90, what="waited 90 s for: two epochs of each run")
         assert {r.id for r in registry.scheduler.active()} == {a.id, b.id}
 
         # stop through the store's control file: the actor keeps the epoch and writes run.json
@@ -110,7 +104,7 @@ def test_two_runs_train_on_two_ray_nodes_stop_continue_and_read_from_the_dashboa
 
         # continue: on from the kept epoch
         registry.scheduler.start(a)
-        until(lambda: a.view().epoch >= stopped.epoch + 2, "two more epochs after continuing")
+        until(lambda: a.view().epoch >= stopped.epoch + 2, 90, what="waited 90 s for: two more epochs after continuing")
         assert a.view().records[: stopped.epoch] == stopped.records
         for run in made:
             registry.scheduler.stop(run)

@@ -16,6 +16,7 @@ from rnn_core.checkpoint import CheckpointError
 from rnn_core.errors import UserError
 from rnn_core.runs import (HOST, LOCK, DEFAULT_MAX_BYTES, Run, RunLockedError, RunRegistry, RunSettings, RunStore,
                            RunStoreError, Scheduler)
+from tests.waiting import until
 
 TINY = RunSettings(corpus="counting", batch=8, steps=10, hidden=8, epochs=5, engine="fast", device="cpu",
                    prefix="one")
@@ -38,13 +39,6 @@ def train(run):
         pass
     return run
 
-
-def until(condition, timeout_s=120.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("the condition was not reached")
-        time.sleep(0.02)
 
 
 def files(folder):
@@ -78,7 +72,7 @@ def test_two_runs_training_with_a_tiny_cap_remove_nothing_of_each_other(counting
     scheduler = Scheduler(chunk_s=0.01, threads=1)
     scheduler.start(a)
     scheduler.start(b)
-    until(lambda: not a.running and not b.running)
+    until(lambda: not a.running and not b.running, 120)
     scheduler.close()
     for run in (a, b):
         assert run.view().status == "done"

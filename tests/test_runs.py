@@ -11,6 +11,7 @@ import rnn_core
 from rnn_core.checkpoint import CheckpointError, read_checkpoint
 from rnn_core.runs import Run, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
 from rnn_core.training import BLOWUP_EPOCHS, BLOWUP_FACTOR, DivergenceError, Trainer
+from tests.waiting import until
 
 SMALL = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=40, engine="fast", device="cpu",
                     prefix="one")
@@ -20,14 +21,6 @@ SMALL = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=40, 
 def counting():
     return rnn_core.tokenize_corpus(rnn_core.builtin_corpus("counting", seed=0, n_chars=3000), "char")
 
-
-def until(condition, timeout_s=60.0):
-    """Wait for condition() (a background run's progress); fail rather than hang."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("the background run made no progress")
-        time.sleep(0.02)
 
 
 def make_run(tc, store=None, **changes):

@@ -15,6 +15,7 @@ from rnn_core import environment, run_control
 from rnn_core.runs import STOP, Run, RunLimitError, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
 from rnn_core.scheduler import make_scheduler
 from rnn_core.workers import RemoteRun, WorkerPool, default_workers
+from tests.waiting import until
 
 SMALL = RunSettings(corpus="counting", batch=8, steps=10, hidden=16, epochs=20, engine="fast", device="cpu",
                     prefix="one")
@@ -37,13 +38,6 @@ def pool(tmp_path_factory):
         pool.stop(run)
     pool.close()
 
-
-def until(condition, what: str, timeout_s=90.0):
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} within {timeout_s:.0f} s")
-        time.sleep(0.05)
 
 
 def make_run(pool, tc, **changes):
@@ -75,7 +69,7 @@ def test_a_run_trains_in_a_worker_process_writing_run_json_and_checkpoints(pool,
 def test_stop_keeps_the_epoch_and_continue_goes_on_from_it(pool, counting):
     run = make_run(pool, counting, epochs=LONG, hidden=32)
     pool.start(run)
-    until(lambda: run.view().epoch >= 3, "third epoch")
+    until(lambda: run.view().epoch >= 3, 90, what="waited 90 s for: third epoch")
     pool.stop(run)
     stopped = run.view()
     assert stopped.status == "stopped" and not run.running
@@ -87,7 +81,7 @@ def test_stop_keeps_the_epoch_and_continue_goes_on_from_it(pool, counting):
     time.sleep(3 * run_control.WATCH_EVERY_S)
     assert run.view().epoch == stopped.epoch  # it stays stopped
     run.resume()
-    until(lambda: run.view().epoch >= stopped.epoch + 2, "two more epochs after Continue")
+    until(lambda: run.view().epoch >= stopped.epoch + 2, 90, what="waited 90 s for: two more epochs after Continue")
     assert run.view().records[: stopped.epoch] == stopped.records
     pool.stop(run)
     assert run.view().status == "stopped"
@@ -96,12 +90,13 @@ def test_stop_keeps_the_epoch_and_continue_goes_on_from_it(pool, counting):
 def test_a_stop_asked_for_through_the_store_s_control_file_stops_the_run(pool, counting):
     run = make_run(pool, counting, epochs=LONG)
     pool.start(run)
-    until(lambda: run.view().epoch >= 2, "second epoch")
+    until(lambda: run.view().epoch >= 2, 90, what="waited 90 s for: second epoch")
     run_control.request_stop(RunStore(pool.store.root, reference_root=None), run.id)  # as another process would
-    until(lambda: run.view().status == "stopped", "stop through the control file")
+    until(lambda: run.view().status == "stopped", 90, what="waited 90 s for: stop through the control file")
     assert not (pool.store.root / run.id / STOP).exists()  # answered: the file is gone
     view = run.view()
-    until(lambda: pool.store.read(run.id).view().epoch == view.epoch, "run.json of the stopped epoch")
+    until(lambda: pool.store.read(run.id).view().epoch == view.epoch, 90,
+          what="waited 90 s for: run.json of the stopped epoch")
     assert view.epoch in view.checkpoints
 
 
@@ -111,7 +106,7 @@ def test_runs_go_to_the_least_loaded_worker_and_each_makes_progress(pool, counti
     pool.start(b)
     try:
         assert a.host is not b.host and a.host.process.pid != b.host.process.pid
-        until(lambda: a.view().epoch >= 2 and b.view().epoch >= 2, "both runs training")
+        until(lambda: a.view().epoch >= 2 and b.view().epoch >= 2, 90, what="waited 90 s for: both runs training")
         assert set(pool.active()) == {a, b}
     finally:
         pool.stop(a)
@@ -150,9 +145,9 @@ def test_a_worker_that_dies_fails_its_runs_and_the_server_goes_on(tmp_path, coun
     try:
         run = make_run(pool, counting, epochs=LONG)
         pool.start(run)
-        until(lambda: run.view().epoch >= 1, "first epoch")
+        until(lambda: run.view().epoch >= 1, 90, what="waited 90 s for: first epoch")
         os.kill(run.host.process.pid, signal.SIGKILL)
-        until(lambda: run.view().status == "failed", "the run marked failed")
+        until(lambda: run.view().status == "failed", 90, what="waited 90 s for: the run to be marked failed")
         assert "ended" in run.view().error and pool.active() == []
     finally:
         pool.close()
@@ -181,7 +176,7 @@ def test_the_environment_picks_the_scheduler(tmp_path):
     pool = make_scheduler(store, {"RNN_LAB_WORKERS": "2"})
     try:
         assert isinstance(pool, WorkerPool) and pool.n == 2 and store.placement is pool
-        until(lambda: len(pool.workers) == 2, "a server's two workers started before any run")
+        until(lambda: len(pool.workers) == 2, 90, what="waited 90 s for: a server's two workers started before any run")
     finally:
         pool.close()
     assert store.placement is None
