@@ -10,8 +10,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from dashboard import explain, formatting, runs, training_page
-from tests.test_dashboard_pages import open_app
 from rnn_core.runs import RunRegistry, RunStore, Scheduler
+from tests.test_dashboard_pages import open_app
+from tests.waiting import until
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "Home.py")
 SHORT = {"hidden": "16", "epochs": "3", "batch": "32", "steps": "35"}
@@ -23,15 +24,6 @@ def open_page(page: str = "training", **query) -> AppTest:
 
 def current_run(at: AppTest):
     return runs.registry().get(at.session_state["run_id"])
-
-
-def until(condition, timeout_s: float = 60.0) -> None:
-    """Wait for a background run's progress (no script runs meanwhile); fail rather than hang."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("the background run made no progress")
-        time.sleep(0.05)
 
 
 def curve_points(at: AppTest) -> int:
