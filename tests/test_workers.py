@@ -101,8 +101,11 @@ def test_a_stop_asked_for_through_the_store_s_control_file_stops_the_run(pool, c
 
 
 def test_runs_go_to_the_least_loaded_worker_and_each_makes_progress(pool, counting):
-    a, b = (make_run(pool, counting, epochs=LONG, seed=i) for i in range(2))
+    # b is made once a trains: a new run goes to the worker with the fewest runs training (the module's earlier
+    # tests left runs held, not training, on either worker)
+    a = make_run(pool, counting, epochs=LONG, seed=0)
     pool.start(a)
+    b = make_run(pool, counting, epochs=LONG, seed=1)
     pool.start(b)
     try:
         assert a.host is not b.host and a.host.process.pid != b.host.process.pid
