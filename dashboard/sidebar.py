@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
+from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
+from rnn_core.settings_schema import by_url, widget_args
 
 from . import i18n, runs
 from .compute import describe_device, resolve_device
@@ -31,7 +32,6 @@ from .settings import (
     URL_SPECS,
     USES,
     Settings,
-    engine_names,
     parse_clip,
     url_shown,
     url_value,
@@ -86,6 +86,11 @@ def reset_to_lesson() -> None:
     for key in ("batch", "steps", "hidden", "lr", "epochs", "partition", "token", "clean"):
         st.session_state[key] = getattr(LESSON, key)
     st.session_state["clip"] = f"{LESSON.clip:g}"
+
+
+def options(key: str) -> list[str]:
+    """A choice widget's options (rnn_core.settings_schema's, in its order) for the setting at URL ``key``."""
+    return list(by_url(key).metadata["choices"])
 
 
 def choice_name(key: str):
@@ -152,38 +157,35 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     elif corpus in BUILTIN_CORPORA:
         sb.caption(t(f"corpus.{corpus}.about"))
     corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
-    token = url_choice(where("token"), "radio", t("sidebar.token"), ["char", "word"], "token", LESSON.token,
+    token = url_choice(where("token"), "radio", t("sidebar.token"), options("token"), "token", LESSON.token,
                        choice_name("token"), horizontal=True, captions=captions("token"))
-    clean = url_choice(where("clean"), "radio", t("sidebar.clean"), list(CLEANINGS), "clean", LESSON.clean,
+    clean = url_choice(where("clean"), "radio", t("sidebar.clean"), options("clean"), "clean", LESSON.clean,
                        choice_name("clean"), horizontal=True, captions=captions("clean"), help=t("sidebar.clean_help"))
 
-    batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound,
+    batch = where("batch").slider(t("sidebar.batch"), **widget_args("batch"), key="batch", **bound,
                                   help=t("sidebar.batch_help"))
-    steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound,
+    steps = where("steps").slider(t("sidebar.steps"), **widget_args("steps"), key="steps", **bound,
                                   help=t("sidebar.steps_help"))
-    hidden = where("hidden").slider(t("sidebar.hidden"), 1, 1024, LESSON.hidden, key="hidden", **bound,
+    hidden = where("hidden").slider(t("sidebar.hidden"), **widget_args("hidden"), key="hidden", **bound,
                                     help=t("sidebar.hidden_help"))
-    partition = url_choice(where("partition"), "radio", t("sidebar.partition"), ["sequential", "random"], "partition",
+    partition = url_choice(where("partition"), "radio", t("sidebar.partition"), options("partition"), "partition",
                            LESSON.partition, choice_name("partition"), horizontal=True, captions=captions("partition"),
                            help=t("sidebar.partition_help"))
 
-    lr = where("lr").number_input(t("sidebar.lr"), min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
-                                  format="%g", key="lr", **bound)
-    epochs = where("epochs").number_input(t("sidebar.epochs"), min_value=1, max_value=10_000, value=LESSON.epochs,
-                                          step=10, key="epochs", **bound)
+    lr = where("lr").number_input(t("sidebar.lr"), **widget_args("lr"), key="lr", **bound)
+    epochs = where("epochs").number_input(t("sidebar.epochs"), **widget_args("epochs"), key="epochs", **bound)
     clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
                                         accept_new_options=True, **bound, help=t("sidebar.clip_help"))
     clip, clip_error = parse_clip(clip_text)
     if clip_error:
         where("clip").warning(clip_error)
-    engines = engine_names()
+    engines = options("engine")
     engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound,
                                        help=t("sidebar.engine_help"))
-    device_choice = url_choice(where("device"), "radio", t("sidebar.device"), ["auto", "cpu", "cuda"], "device",
+    device_choice = url_choice(where("device"), "radio", t("sidebar.device"), options("device"), "device",
                                LESSON.device, choice_name("device"), horizontal=True, captions=captions("device"))
     device_status = where("device").container()
-    seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed,
-                                      step=1, key="seed", **bound)
+    seed = where("seed").number_input(t("sidebar.seed"), **widget_args("seed"), key="seed", **bound)
     panel.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
     panel.caption(t("sidebar.url_note"))
 
