@@ -93,6 +93,11 @@ def options(key: str) -> list[str]:
     return list(by_url(key).metadata["choices"])
 
 
+def help_text(key: str) -> str:
+    """The help of the widget for the setting at URL ``key`` (its message id in rnn_core.settings_schema)."""
+    return t(by_url(key).metadata["help"])
+
+
 def choice_name(key: str):
     """How a choice's options read in the run's language (their identifiers stay in the URL)."""
     return lambda option: t(f"choice.{key}.{option}")
@@ -146,7 +151,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
 
     sb = where("corpus")
     corpus = url_choice(sb, "selectbox", t("sidebar.corpus"), CORPUS_CHOICES, "corpus", LESSON.corpus, corpus_title,
-                        help=t("sidebar.corpus_help"))
+                        help=help_text("corpus"))
     upload = None
     if corpus == "upload":
         cap_mb = MAX_CORPUS_BYTES // 2**20  # the widget's own cap: rnn_core's, whatever config.toml says
@@ -160,28 +165,28 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     token = url_choice(where("token"), "radio", t("sidebar.token"), options("token"), "token", LESSON.token,
                        choice_name("token"), horizontal=True, captions=captions("token"))
     clean = url_choice(where("clean"), "radio", t("sidebar.clean"), options("clean"), "clean", LESSON.clean,
-                       choice_name("clean"), horizontal=True, captions=captions("clean"), help=t("sidebar.clean_help"))
+                       choice_name("clean"), horizontal=True, captions=captions("clean"), help=help_text("clean"))
 
     batch = where("batch").slider(t("sidebar.batch"), **widget_args("batch"), key="batch", **bound,
-                                  help=t("sidebar.batch_help"))
+                                  help=help_text("batch"))
     steps = where("steps").slider(t("sidebar.steps"), **widget_args("steps"), key="steps", **bound,
-                                  help=t("sidebar.steps_help"))
+                                  help=help_text("steps"))
     hidden = where("hidden").slider(t("sidebar.hidden"), **widget_args("hidden"), key="hidden", **bound,
-                                    help=t("sidebar.hidden_help"))
+                                    help=help_text("hidden"))
     partition = url_choice(where("partition"), "radio", t("sidebar.partition"), options("partition"), "partition",
                            LESSON.partition, choice_name("partition"), horizontal=True, captions=captions("partition"),
-                           help=t("sidebar.partition_help"))
+                           help=help_text("partition"))
 
     lr = where("lr").number_input(t("sidebar.lr"), **widget_args("lr"), key="lr", **bound)
     epochs = where("epochs").number_input(t("sidebar.epochs"), **widget_args("epochs"), key="epochs", **bound)
-    clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
-                                        accept_new_options=True, **bound, help=t("sidebar.clip_help"))
+    clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index(URL_SPECS["clip"][2]),
+                                        key="clip", accept_new_options=True, **bound, help=help_text("clip"))
     clip, clip_error = parse_clip(clip_text)
     if clip_error:
         where("clip").warning(clip_error)
     engines = options("engine")
     engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound,
-                                       help=t("sidebar.engine_help"))
+                                       help=help_text("engine"))
     device_choice = url_choice(where("device"), "radio", t("sidebar.device"), options("device"), "device",
                                LESSON.device, choice_name("device"), horizontal=True, captions=captions("device"))
     device_status = where("device").container()

@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from dashboard import exercise_catalogue, settings
+from dashboard import exercise_catalogue, i18n, settings, sidebar
 from dashboard.corpora import corpus_title
 from rnn_core import settings_schema as schema
 from rnn_core import train
@@ -128,6 +128,9 @@ def test_the_sidebars_widgets_take_the_schemas_ranges():
             widget = next(w for w in [*at.selectbox, *at.radio] if w.key == key)
             shown = {"corpus": corpus_title}.get(key, str)  # the corpora by their titles (English)
             assert list(widget.options) == [shown(o) for o in f.metadata["choices"]], key
+        if f.metadata["help"]:
+            widget = next(w for w in [*at.slider, *at.number_input, *at.selectbox, *at.radio] if w.key == key)
+            assert widget.help == i18n.t(f.metadata["help"], "en"), key
 
 
 def test_generates_widgets_take_the_schemas_ranges():
@@ -136,3 +139,10 @@ def test_generates_widgets_take_the_schemas_ranges():
     for f in dataclasses.fields(schema.GenerateSettings):
         widget = next(w for w in [*at.slider, *at.number_input] if w.key == f.metadata["url"])
         widget_matches(widget, f)
+
+
+@pytest.mark.parametrize("f", [f for f in schema.schema_fields() if f.metadata["help"]], ids=lambda f: f.name)
+def test_each_help_id_of_the_schema_is_in_both_catalogues_and_is_the_widgets_help(f):
+    for lang in i18n.LANGS:
+        assert f.metadata["help"] in i18n.catalogue(lang), (lang, f.metadata["help"])
+    assert sidebar.help_text(f.metadata["url"]) == i18n.t(f.metadata["help"], "en")
