@@ -143,6 +143,11 @@ def by_url(key: str):
     return next(f for f in schema_fields() if f.metadata["url"] == key)
 
 
+def choices(name: str) -> tuple:
+    """The choices of the LessonSettings field ``name``."""
+    return next(f for f in fields(LessonSettings) if f.name == name).metadata["choices"]
+
+
 def cli_default(f):
     """A field's flag's default: the flag's own (``--hidden``: None, a switch: False), else the field's."""
     return f.metadata["cli"].get("default", f.default)

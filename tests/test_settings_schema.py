@@ -7,8 +7,9 @@ import pytest
 
 from dashboard import exercise_catalogue, i18n, settings, sidebar
 from dashboard.corpora import corpus_title
+from rnn_core import runs, train
 from rnn_core import settings_schema as schema
-from rnn_core import train
+from rnn_core.checkpoint import CheckpointError
 from rnn_core.guards import SettingsError
 from rnn_core.runs import RunSettings
 from tests.test_dashboard_pages import open_app
@@ -146,3 +147,13 @@ def test_each_help_id_of_the_schema_is_in_both_catalogues_and_is_the_widgets_hel
     for lang in i18n.LANGS:
         assert f.metadata["help"] in i18n.catalogue(lang), (lang, f.metadata["help"])
     assert sidebar.help_text(f.metadata["url"]) == i18n.t(f.metadata["help"], "en")
+
+
+@pytest.mark.parametrize("name, listed", [("token", "char, word"), ("partition", "sequential, random"),
+                                          ("activation", "tanh, relu"), ("input", "onehot, embedding"),
+                                          ("engine", "lesson, torch, fast")])
+def test_a_saved_setting_is_checked_against_the_schemas_choices(name, listed):
+    with pytest.raises(CheckpointError, match=f"{name} must be one of {listed} "):
+        RunSettings.from_dict({name: "bogus"}, "run.json")
+    if name != "engine":
+        assert runs.SAVED_CHOICES[name] == schema.choices(name)
