@@ -90,13 +90,11 @@ TEXT_MAX_CHARS = schema.TEXT_MAX_CHARS  # the text boxes' max_chars (Inside's te
 
 # Every URL parameter a widget reads that can hold a bad value: (kind, allowed, default shown).
 # kind "int"/"float": allowed is (low, high); "choice": the options; "bool": a toggle's true/false;
-# "clip": "off" or a positive number; "text": allowed is (0, longest). The lesson's settings and Generate's
-# controls come from rnn_core.settings_schema (as do their widgets' ranges: schema.widget_args).
+# "clip": "off" or a positive number; "text": allowed is (0, longest). The lesson's settings and Generate's and
+# Identity's controls come from rnn_core.settings_schema (as do their widgets' ranges: schema.widget_args).
 URL_SPECS = {
     **schema.url_specs(),
     "lang": ("choice", tuple(i18n.LANGS), None), "mode": ("choice", ("lecture", "lab"), "lab"),
-    "identity_n": ("int", (1, 12), 3), "identity_d": ("int", (1, 12), 1), "identity_h": ("int", (1, 12), 4),
-    "identity_f64": ("bool", ("true", "false"), False),
     "text": ("text", (0, TEXT_MAX_CHARS), None), "prefix": ("text", (0, TEXT_MAX_CHARS), None),
 }
 

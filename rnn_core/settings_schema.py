@@ -129,8 +129,18 @@ class GenerateSettings:
     seed: int = setting(0, "int", range=(0, SEED_MAX), url="generate_seed")
 
 
+@dataclass(frozen=True)
+class IdentitySettings:
+    """The concatenation identity page's controls: the sizes n, d, h and float64."""
+
+    n: int = setting(3, "int", range=(1, 12), url="identity_n")
+    d: int = setting(1, "int", range=(1, 12), url="identity_d")
+    h: int = setting(4, "int", range=(1, 12), url="identity_h")
+    f64: bool = setting(False, "bool", choices=("true", "false"), url="identity_f64", help="identity.f64_help")
+
+
 LESSON = LessonSettings()
-SCHEMAS = (LessonSettings, GenerateSettings)
+SCHEMAS = (LessonSettings, GenerateSettings, IdentitySettings)
 
 
 def schema_fields(*schemas):

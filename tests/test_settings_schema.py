@@ -134,12 +134,18 @@ def test_the_sidebars_widgets_take_the_schemas_ranges():
             assert widget.help == i18n.t(f.metadata["help"], "en"), key
 
 
-def test_generates_widgets_take_the_schemas_ranges():
-    at = open_app("generate")
+@pytest.mark.parametrize("page, controls", [("generate", schema.GenerateSettings),
+                                           ("identity", schema.IdentitySettings)])
+def test_a_pages_own_widgets_take_the_schemas_ranges(page, controls):
+    at = open_app(page)
     assert not at.exception
-    for f in dataclasses.fields(schema.GenerateSettings):
-        widget = next(w for w in [*at.slider, *at.number_input] if w.key == f.metadata["url"])
-        widget_matches(widget, f)
+    for f in dataclasses.fields(controls):
+        widget = next(w for w in [*at.slider, *at.number_input, *at.toggle] if w.key == f.metadata["url"])
+        assert widget.value == (at.session_state["seed"] if f.name == "seed" else f.default), f.name
+        if f.metadata["range"]:
+            widget_matches(widget, f)
+        if f.metadata["help"]:
+            assert widget.help == i18n.t(f.metadata["help"], "en"), f.name
 
 
 @pytest.mark.parametrize("f", [f for f in schema.schema_fields() if f.metadata["help"]], ids=lambda f: f.name)
