@@ -20,8 +20,8 @@ from .settings import CORPUS_CHOICES, CORPUS_TITLES, FALLBACK_CORPUS, MAX_TOKENS
 
 
 def corpus_title(name: str) -> str:
-    """A corpus's title in the run's language, from its key or its English title (an exercise pair's runs keep
-    ``CorpusInfo.title``)."""
+    """A corpus's title in the run's language, from its key or its English title (exercise pairs trained before
+    their runs kept the key hold ``CorpusInfo.title``)."""
     key = name if name in CORPUS_TITLES else next((k for k, v in CORPUS_TITLES.items() if v == name), None)
     return t(f"corpus.{key}.title") if key else name
 

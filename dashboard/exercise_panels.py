@@ -40,7 +40,7 @@ def card(exercise: ex.Exercise, variation: ex.Variation, seed: int, info: Corpus
         b1, b2, _ = st.columns([2, 2, 3])
         b1.button(ex.tr("card.rerun" if done else "card.run", lang), type="primary", key="ex_run",
                   on_click=ex.start_pair_keeping_the_error, args=(state, reg, info.tc, exercise, variation, seed),
-                  kwargs={"corpus": info.title, "prefix": corpora.default_prefix(info), "heldout_text": heldout_text},
+                  kwargs={"corpus": info.used, "prefix": corpora.default_prefix(info), "heldout_text": heldout_text},
                   disabled=running, width="stretch")
         b2.button(ex.tr("card.stop", lang), key="ex_stop", disabled=not ex.controls_pair((run_a, run_b)),
                   width="stretch", on_click=lambda: ex.stop_pair(reg, ex.find_pair(reg, exercise, variation, seed)))

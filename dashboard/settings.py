@@ -13,17 +13,16 @@ import torch
 
 import rnn_core
 from rnn_core import corpus as rc_corpus
-from rnn_core.corpus import CLEANINGS
-from rnn_core.engines import DEFAULT_ENGINE, ENGINES
+from rnn_core import settings_schema as schema
 
 from . import i18n
 from .i18n import t
 
-MAX_TOKENS = 10_000  # the lesson's load_data_time_machine keeps the first 10,000 tokens
+MAX_TOKENS = schema.LESSON.max_tokens  # the lesson's load_data_time_machine keeps the first 10,000 tokens
 
 FALLBACK_CORPUS = "toy_english"
 
-CORPUS_CHOICES = ["time_machine", *rc_corpus.BUILTIN_CORPORA, "upload"]
+CORPUS_CHOICES = list(schema.CORPUS_CHOICES)
 
 CORPUS_TITLES = {"time_machine": "The Time Machine (H. G. Wells)", "upload": "your uploaded text",
                  **{k: v[0] for k, v in rc_corpus.BUILTIN_CORPORA.items()}}
@@ -33,21 +32,21 @@ USER_ERRORS = (rnn_core.CorpusError, rnn_core.SettingsError, rnn_core.DeviceErro
 
 @dataclass(frozen=True)
 class Settings:
-    """The sidebar's values: one field per URL query parameter."""
+    """The sidebar's values: one field per URL query parameter (defaults: rnn_core.settings_schema's)."""
 
-    corpus: str = "time_machine"
-    token: str = "char"
-    clean: str = "lesson"  # "lesson": a-z and space, lower case; "keep": every character (Chinese, Unicode)
-    batch: int = 32
-    steps: int = 35
-    hidden: int = 512
-    lr: float = 1.0
-    epochs: int = 500
-    clip: float | None = 1.0  # gradient clipping threshold theta; None: off
-    partition: str = "sequential"
-    device: str = "auto"
-    seed: int = 0
-    engine: str = DEFAULT_ENGINE
+    corpus: str = schema.LESSON.corpus
+    token: str = schema.LESSON.token
+    clean: str = schema.LESSON.clean  # "lesson": a-z and space, lower case; "keep": every character (Unicode)
+    batch: int = schema.LESSON.batch
+    steps: int = schema.LESSON.steps
+    hidden: int = schema.LESSON.hidden
+    lr: float = schema.LESSON.lr
+    epochs: int = schema.LESSON.epochs
+    clip: float | None = schema.LESSON.clip  # gradient clipping threshold theta; None: off
+    partition: str = schema.LESSON.partition
+    device: str = schema.LESSON.device
+    seed: int = schema.LESSON.seed
+    engine: str = schema.LESSON.engine
     upload_id: str | None = None  # file_id of the uploaded file, when corpus == "upload"
 
     @property
@@ -70,12 +69,7 @@ def share_the_cpu() -> int:
     return threads
 
 
-def engine_names() -> list[str]:
-    """Engines rnn_core offers, the default first."""
-    return [DEFAULT_ENGINE, *[e for e in ENGINES if e != DEFAULT_ENGINE]]
-
-
-CLIP_CHOICES = ["off", "0.01", "0.1", "0.5", "1", "2", "5", "10", "100", "1000"]
+CLIP_CHOICES = list(schema.CLIP_CHOICES)
 
 
 def parse_clip(text: str | None) -> tuple[float | None, str | None]:
@@ -92,31 +86,23 @@ def parse_clip(text: str | None) -> tuple[float | None, str | None]:
     return theta, None
 
 
-TEXT_MAX_CHARS = 200  # the text boxes' max_chars (Inside's text, Generate's prefix)
+TEXT_MAX_CHARS = schema.TEXT_MAX_CHARS  # the text boxes' max_chars (Inside's text, Generate's prefix)
 
 # Every URL parameter a widget reads that can hold a bad value: (kind, allowed, default shown).
 # kind "int"/"float": allowed is (low, high); "choice": the options; "bool": a toggle's true/false;
-# "clip": "off" or a positive number; "text": allowed is (0, longest).
+# "clip": "off" or a positive number; "text": allowed is (0, longest). The lesson's settings and Generate's and
+# Identity's controls come from rnn_core.settings_schema (as do their widgets' ranges: schema.widget_args).
 URL_SPECS = {
-    "batch": ("int", (1, 128), LESSON.batch), "steps": ("int", (1, 100), LESSON.steps),
-    "hidden": ("int", (1, 1024), LESSON.hidden), "lr": ("float", (0.001, 100.0), LESSON.lr),
-    "epochs": ("int", (1, 10_000), LESSON.epochs), "seed": ("int", (0, 2**31 - 1), LESSON.seed),
-    "corpus": ("choice", tuple(CORPUS_CHOICES), LESSON.corpus), "token": ("choice", ("char", "word"), "char"),
-    "clean": ("choice", CLEANINGS, "lesson"), "partition": ("choice", ("sequential", "random"), "sequential"),
-    "device": ("choice", ("auto", "cpu", "cuda"), "auto"), "engine": ("choice", tuple(engine_names()), LESSON.engine),
+    **schema.url_specs(),
     "lang": ("choice", tuple(i18n.LANGS), None), "mode": ("choice", ("lecture", "lab"), "lab"),
-    "clip": ("clip", tuple(CLIP_CHOICES), "1"),
-    "identity_n": ("int", (1, 12), 3), "identity_d": ("int", (1, 12), 1), "identity_h": ("int", (1, 12), 4),
-    "identity_f64": ("bool", ("true", "false"), False),
-    "generate_length": ("int", (10, 500), 50), "generate_temperature": ("float", (0.1, 3.0), 1.0),
-    "generate_seed": ("int", (0, 2**31 - 1), LESSON.seed),
     "text": ("text", (0, TEXT_MAX_CHARS), None), "prefix": ("text", (0, TEXT_MAX_CHARS), None),
 }
 
 # How a number widget shows its value (its format=); other numbers show as plain integers or Python's repr
-URL_FORMATS = {"lr": "%g", "generate_temperature": "%.1f"}
+URL_FORMATS = {f.metadata["url"]: f.metadata["format"] for f in schema.schema_fields()
+               if f.metadata["url"] and f.metadata["format"]}
 # A slider's step where it shows only values on that grid (temperature 0.15 would show as 0.1 and be used as 0.15)
-URL_GRID = {"generate_temperature": 0.1}
+URL_GRID = {"generate_temperature": schema.by_url("generate_temperature").metadata["step"]}
 
 SIDEBAR_KEYS = ("lang", "mode", "corpus", "token", "clean", "batch", "steps", "hidden", "partition", "lr", "epochs",
                 "clip", "device", "engine", "seed")
@@ -183,8 +169,7 @@ def url_shown(key: str, value) -> str:
     return str(value)
 
 
-OPTION_CAPTIONS = {"token": ("char", "word"), "clean": CLEANINGS, "partition": ("sequential", "random"),
-                   "device": ("auto", "cpu", "cuda")}
+OPTION_CAPTIONS = {key: schema.by_url(key).metadata["choices"] for key in ("token", "clean", "partition", "device")}
 
 # The sidebar settings each page's views depend on (url_path -> setting keys); the others are drawn under
 # "Used by other pages", so a slider that would change nothing here is not offered as if it did.

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import streamlit as st
 import torch
 
-from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS, MAX_CORPUS_BYTES
+from rnn_core.corpus import BUILTIN_CORPORA, MAX_CORPUS_BYTES
+from rnn_core.settings_schema import by_url, widget_args
 
 from . import i18n, runs
 from .compute import describe_device, resolve_device
@@ -31,7 +32,6 @@ from .settings import (
     URL_SPECS,
     USES,
     Settings,
-    engine_names,
     parse_clip,
     url_shown,
     url_value,
@@ -88,6 +88,16 @@ def reset_to_lesson() -> None:
     st.session_state["clip"] = f"{LESSON.clip:g}"
 
 
+def options(key: str) -> list[str]:
+    """A choice widget's options (rnn_core.settings_schema's, in its order) for the setting at URL ``key``."""
+    return list(by_url(key).metadata["choices"])
+
+
+def help_text(key: str) -> str:
+    """The help of the widget for the setting at URL ``key`` (its message id in rnn_core.settings_schema)."""
+    return t(by_url(key).metadata["help"])
+
+
 def choice_name(key: str):
     """How a choice's options read in the run's language (their identifiers stay in the URL)."""
     return lambda option: t(f"choice.{key}.{option}")
@@ -141,7 +151,7 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
 
     sb = where("corpus")
     corpus = url_choice(sb, "selectbox", t("sidebar.corpus"), CORPUS_CHOICES, "corpus", LESSON.corpus, corpus_title,
-                        help=t("sidebar.corpus_help"))
+                        help=help_text("corpus"))
     upload = None
     if corpus == "upload":
         cap_mb = MAX_CORPUS_BYTES // 2**20  # the widget's own cap: rnn_core's, whatever config.toml says
@@ -152,38 +162,35 @@ def sidebar(live_run: bool = True, page: str | None = None, lecture: bool = Fals
     elif corpus in BUILTIN_CORPORA:
         sb.caption(t(f"corpus.{corpus}.about"))
     corpus_status = sb.container()  # filled once the corpus is resolved (it needs the token type and seed)
-    token = url_choice(where("token"), "radio", t("sidebar.token"), ["char", "word"], "token", LESSON.token,
+    token = url_choice(where("token"), "radio", t("sidebar.token"), options("token"), "token", LESSON.token,
                        choice_name("token"), horizontal=True, captions=captions("token"))
-    clean = url_choice(where("clean"), "radio", t("sidebar.clean"), list(CLEANINGS), "clean", LESSON.clean,
-                       choice_name("clean"), horizontal=True, captions=captions("clean"), help=t("sidebar.clean_help"))
+    clean = url_choice(where("clean"), "radio", t("sidebar.clean"), options("clean"), "clean", LESSON.clean,
+                       choice_name("clean"), horizontal=True, captions=captions("clean"), help=help_text("clean"))
 
-    batch = where("batch").slider(t("sidebar.batch"), 1, 128, LESSON.batch, key="batch", **bound,
-                                  help=t("sidebar.batch_help"))
-    steps = where("steps").slider(t("sidebar.steps"), 1, 100, LESSON.steps, key="steps", **bound,
-                                  help=t("sidebar.steps_help"))
-    hidden = where("hidden").slider(t("sidebar.hidden"), 1, 1024, LESSON.hidden, key="hidden", **bound,
-                                    help=t("sidebar.hidden_help"))
-    partition = url_choice(where("partition"), "radio", t("sidebar.partition"), ["sequential", "random"], "partition",
+    batch = where("batch").slider(t("sidebar.batch"), **widget_args("batch"), key="batch", **bound,
+                                  help=help_text("batch"))
+    steps = where("steps").slider(t("sidebar.steps"), **widget_args("steps"), key="steps", **bound,
+                                  help=help_text("steps"))
+    hidden = where("hidden").slider(t("sidebar.hidden"), **widget_args("hidden"), key="hidden", **bound,
+                                    help=help_text("hidden"))
+    partition = url_choice(where("partition"), "radio", t("sidebar.partition"), options("partition"), "partition",
                            LESSON.partition, choice_name("partition"), horizontal=True, captions=captions("partition"),
-                           help=t("sidebar.partition_help"))
+                           help=help_text("partition"))
 
-    lr = where("lr").number_input(t("sidebar.lr"), min_value=0.001, max_value=100.0, value=LESSON.lr, step=0.1,
-                                  format="%g", key="lr", **bound)
-    epochs = where("epochs").number_input(t("sidebar.epochs"), min_value=1, max_value=10_000, value=LESSON.epochs,
-                                          step=10, key="epochs", **bound)
-    clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index("1"), key="clip",
-                                        accept_new_options=True, **bound, help=t("sidebar.clip_help"))
+    lr = where("lr").number_input(t("sidebar.lr"), **widget_args("lr"), key="lr", **bound)
+    epochs = where("epochs").number_input(t("sidebar.epochs"), **widget_args("epochs"), key="epochs", **bound)
+    clip_text = where("clip").selectbox(t("sidebar.clip"), CLIP_CHOICES, index=CLIP_CHOICES.index(URL_SPECS["clip"][2]),
+                                        key="clip", accept_new_options=True, **bound, help=help_text("clip"))
     clip, clip_error = parse_clip(clip_text)
     if clip_error:
         where("clip").warning(clip_error)
-    engines = engine_names()
+    engines = options("engine")
     engine = where("engine").selectbox(t("sidebar.engine"), engines, index=0, key="engine", **bound,
-                                       help=t("sidebar.engine_help"))
-    device_choice = url_choice(where("device"), "radio", t("sidebar.device"), ["auto", "cpu", "cuda"], "device",
+                                       help=help_text("engine"))
+    device_choice = url_choice(where("device"), "radio", t("sidebar.device"), options("device"), "device",
                                LESSON.device, choice_name("device"), horizontal=True, captions=captions("device"))
     device_status = where("device").container()
-    seed = where("seed").number_input(t("sidebar.seed"), min_value=0, max_value=2**31 - 1, value=LESSON.seed,
-                                      step=1, key="seed", **bound)
+    seed = where("seed").number_input(t("sidebar.seed"), **widget_args("seed"), key="seed", **bound)
     panel.button(t("sidebar.reset"), on_click=reset_to_lesson, width="stretch", help=t("sidebar.reset_help"))
     panel.caption(t("sidebar.url_note"))
 

@@ -39,7 +39,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import environment, pace
+from . import environment, pace, settings_schema
 from .checkpoint import (CheckpointError, check_at_least, check_bool, check_choice, check_config, check_int,
                          check_positive, check_text, check_vocab, checkpoint_payload, damaged, payload_bytes,
                          read_checkpoint, write_atomic)
@@ -47,7 +47,7 @@ from .data import SeqDataLoader, TokenizedCorpus, make_loader
 from .engines import ENGINES, engine_for, make_model
 from .errors import UserError
 from .guards import LIMITS
-from .model import ACTIVATIONS, INPUTS, device_label, formula_params, resolve_device
+from .model import device_label, formula_params, resolve_device
 from .training import (MAX_LOSS, DivergenceError, EpochRecord, Trainer, evaluate, json_safe, parse_predict,
                        records_from_json)
 from .variants import heldout_batch, heldout_tokens
@@ -128,6 +128,9 @@ class RunSettings:
 
 SETTING_NAMES = frozenset(f.name for f in fields(RunSettings))
 PREDICTIONS = ("greedy", "sample:T", "sharpen:alpha")
+# The choices a saved setting is checked against (the engines in ENGINES' order: the message lists them)
+SAVED_CHOICES = {"engine": tuple(ENGINES),
+                 **{name: settings_schema.choices(name) for name in ("token", "partition", "activation", "input")}}
 
 
 def _check_setting(source: str, name: str, value):
@@ -147,8 +150,7 @@ def _check_setting(source: str, name: str, value):
         return None if value is None else check_positive(source, name, value)
     if name == "detach":
         return check_bool(source, name, value)
-    choices = {"token": ("char", "word"), "partition": ("sequential", "random"), "engine": tuple(ENGINES),
-               "activation": tuple(ACTIVATIONS), "input": INPUTS}.get(name)
+    choices = SAVED_CHOICES.get(name)
     if choices is not None:
         return check_choice(source, name, value, choices)
     value = check_text(source, name, value)

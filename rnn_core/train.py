@@ -22,17 +22,18 @@ from pathlib import Path
 import torch
 
 from . import fast, variants
+from . import settings_schema as schema
 from .checkpoint import read_checkpoint, write_atomic
-from .corpus import CLEANINGS, load_corpus
+from .corpus import load_corpus
 from .data import tokenize_corpus
-from .engines import DEFAULT_ENGINE, ENGINES
 from .errors import UserError
 from .guards import SettingsError, check_range, check_settings
 from .model import device_label, resolve_device
 from .runs import RUN_ID, Run, RunSettings, RunStore, Scheduler
 from .training import DivergenceError, predict
 
-DEFAULT_HIDDEN = 512
+DEFAULT_HIDDEN = schema.LESSON.hidden
+clip_value = schema.clip_value  # --clip's type
 INTERRUPTED = 130  # the shell's status for a program ended by SIGINT (128 + 2)
 
 
@@ -47,27 +48,12 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = _Parser(prog="python -m rnn_core.train", description="Train the lesson's RNN from scratch.")
-    p.add_argument("--corpus", default="time_machine", help="time_machine | a file path | a built-in name")
-    p.add_argument("--token", choices=["char", "word"], default="char")
-    p.add_argument("--clean", choices=list(CLEANINGS), default="lesson",
-                   help="lesson: a-z and space, lower case (the lesson's); keep: every character (NFKC, "
-                        "whitespace collapsed), for Chinese or other Unicode texts")
-    p.add_argument("--max-tokens", type=int, default=10_000, help="use the first N tokens (<=0: all)")
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--num-steps", type=int, default=35)
-    p.add_argument("--hidden", type=int, default=None,
-                   help=f"hidden units (default {DEFAULT_HIDDEN}; with --load, the file's)")
-    p.add_argument("--epochs", type=int, default=500)
-    p.add_argument("--lr", type=float, default=1.0)
-    p.add_argument("--clip", type=clip_value, default=1.0, help="gradient clipping threshold theta, or 'off'")
-    p.add_argument("--random-iter", action="store_true", help="random partitioning (default: sequential)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps")
-    p.add_argument("--engine", choices=sorted(ENGINES), default=DEFAULT_ENGINE)
+    schema.add_arguments(p, "corpus", "token", "clean", "max_tokens", "batch", "steps", "hidden", "epochs", "lr",
+                         "clip", "partition", "device", "engine")
     p.add_argument("--threads", type=int, default=None,
                    help="torch threads for training (default: 1 or every core, whichever trains faster at the "
                         "moment; fix it, e.g. 1, for runs that repeat bit for bit)")
-    p.add_argument("--seed", type=int, default=0, help="0 to 2**63-1")
-    p.add_argument("--prefix", default="time traveller")
+    schema.add_arguments(p, "seed", "prefix")
     p.add_argument("--save", default=None, help="write a checkpoint to this file (checked before training)")
     p.add_argument("--load", default=None, help="start from this checkpoint (from --save or the dashboard)")
     p.add_argument("--run-dir", default=None,
@@ -78,16 +64,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     variants.add_arguments(p)  # the lesson's exercises: --activation, --input, --no-detach, --predict, --heldout
     return p.parse_args(argv)
-
-
-def clip_value(text: str) -> float | None:
-    """--clip: a positive number, or 'off' (None: no clipping)."""
-    if text.strip().lower() == "off":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid clip value {text!r}: a positive number or 'off'") from None
 
 
 _bar_open = False  # a progress line is drawn but not yet ended

@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import argparse
 
+from . import settings_schema
 from .corpus import BUILTIN_CORPORA, Corpus, CorpusError, builtin_corpus, corpus_from_text
 from .data import TokenizedCorpus, tokenize_corpus
-from .model import ACTIVATIONS, INPUTS
-from .training import parse_predict
 from .vocab import Vocab
 
 HELDOUT_MAX_TOKENS = 5_000
@@ -81,28 +80,8 @@ def heldout_batch(num_tokens: int, batch: int, steps: int) -> tuple[int, int]:
 # ---------------------------------------------------------------- the CLI's flags
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The switches as flags of ``python -m rnn_core.train``."""
-    p.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh", help="the hidden layer's nonlinearity")
-    p.add_argument("--input", choices=list(INPUTS), default="onehot",
-                   help="one-hot inputs (the lesson's) or a learnable embedding (the lesson engine)")
-    p.add_argument("--embed", type=int, default=0, help="the embedding's size (0: the vocabulary's, as one-hot)")
-    p.add_argument("--no-detach", action="store_true",
-                   help="sequential partitioning without detaching the state: BPTT across an epoch's minibatches "
-                        "(the lesson engine)")
-    p.add_argument("--predict", type=predict_value, default="greedy",
-                   help="samples: greedy | sample:T (temperature T) | sharpen:ALPHA (P^alpha renormalised)")
-    p.add_argument("--heldout", default="",
-                   help="score each epoch on a text never trained on: rest (the corpus after --max-tokens), "
-                        "builtin:NAME, or a file path")
-
-
-def predict_value(text: str) -> str:
-    """--predict: checked by ``training.parse_predict``."""
-    try:
-        parse_predict(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text.strip().lower()
+    """The switches as flags of ``python -m rnn_core.train`` (declared in ``settings_schema``)."""
+    settings_schema.add_arguments(p, "activation", "input", "embed", "detach", "predict", "heldout")
 
 
 def settings_from_args(args: argparse.Namespace) -> dict:

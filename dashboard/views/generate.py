@@ -1,6 +1,8 @@
 """7 · Generate: greedy and temperature-sampled continuations of a prefix, side by side."""
 import streamlit as st
 
+from rnn_core import settings_schema as schema
+
 from dashboard import compute, corpora, formatting, inside_charts, layout, lesson_code, runs, sidebar
 from dashboard.i18n import t
 
@@ -20,11 +22,13 @@ runs.model_banner(model)
 sidebar.url_checks("generate_length", "generate_temperature", "generate_seed")
 bound = dict(bind="query-params")
 c1, c2, c3, c4 = st.columns([3, 2, 2, 1])
-prefix = c1.text_input(t("generate.prefix"), corpora.default_prefix(model.info), max_chars=200, key="prefix", **bound)
-length = c2.slider(t("generate.length"), 10, 500, 50, step=10, key="generate_length", **bound)
-temperature = c3.slider(t("generate.temperature"), 0.1, 3.0, 1.0, step=0.1, format="%.1f", key="generate_temperature",
-                        **bound)
-seed = c4.number_input(t("generate.seed"), 0, 2**31 - 1, ctx.settings.seed, key="generate_seed", **bound)
+prefix = c1.text_input(t("generate.prefix"), corpora.default_prefix(model.info), max_chars=schema.TEXT_MAX_CHARS,
+                       key="prefix", **bound)
+length = c2.slider(t("generate.length"), **schema.widget_args("generate_length"), key="generate_length", **bound)
+temperature = c3.slider(t("generate.temperature"), **schema.widget_args("generate_temperature"),
+                        key="generate_temperature", **bound)
+seed = c4.number_input(t("generate.seed"), **schema.widget_args("generate_seed", value=ctx.settings.seed),
+                       key="generate_seed", **bound)
 unknown = corpora.unknown_tokens(model.vocab, prefix)
 if unknown:
     st.warning(t("generate.unknown", tokens=", ".join(repr(tok) for tok in unknown)))

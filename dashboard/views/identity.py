@@ -1,6 +1,8 @@
 """4 · Concat identity: X W_xh + H W_hh equals [X | H] @ [W_xh ; W_hh], up to float32 rounding."""
 import streamlit as st
 
+from rnn_core import settings_schema as schema
+
 from dashboard import compute, layout, lesson_charts, lesson_code, sidebar
 from dashboard.i18n import t
 
@@ -18,10 +20,10 @@ layout.header(
 
 sidebar.url_checks("identity_n", "identity_d", "identity_h")
 c1, c2, c3, c4 = st.columns(4)
-n = c1.slider(t("identity.n"), 1, 12, 3, key="identity_n", bind="query-params")
-d = c2.slider(t("identity.d"), 1, 12, 1, key="identity_d", bind="query-params")
-h = c3.slider(t("identity.h"), 1, 12, 4, key="identity_h", bind="query-params")
-float64 = c4.toggle("float64", key="identity_f64", bind="query-params", help=t("identity.f64_help"))
+n = c1.slider(t("identity.n"), **schema.widget_args("identity_n"), key="identity_n", bind="query-params")
+d = c2.slider(t("identity.d"), **schema.widget_args("identity_d"), key="identity_d", bind="query-params")
+h = c3.slider(t("identity.h"), **schema.widget_args("identity_h"), key="identity_h", bind="query-params")
+float64 = c4.toggle("float64", key="identity_f64", bind="query-params", help=sidebar.help_text("identity_f64"))
 st.caption(t("identity.example", seed=s.seed))
 r = compute.identity(n, d, h, s.seed, float64)
 ident = (n, d, h, s.seed, float64)  # everything the figures below depend on
