@@ -212,6 +212,11 @@ class Run:
             if self.status == "running":
                 self._end("stopped")
 
+    def fail(self, error: str) -> None:
+        """Mark failed with ``error`` (a turn that raised: the scheduler trains it no more)."""
+        with self._lock:
+            self._end("failed", error)
+
     def _take_lock(self, clear: bool) -> None:
         """Hold the run directory's lock while this object lives (or until :meth:`close`); ``clear``: remove what
         an earlier run of this id left there. No-op without a store."""

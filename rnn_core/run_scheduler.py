@@ -133,13 +133,11 @@ class Scheduler:
                 more = self._timed_turn(run, budget)
             except UserError as exc:  # e.g. the store's folder could no longer be written: said as it is
                 log.warning("run %s stopped: %s", run.id, exc)
-                with run._lock:
-                    run._end("failed", str(exc))
+                run.fail(str(exc))
                 more = False
             except Exception as exc:  # noqa: BLE001  a bug in one run must not stop the others
                 log.exception("run %s failed", run.id)
-                with run._lock:
-                    run._end("failed", f"Training stopped on an internal error: {exc}")
+                run.fail(f"Training stopped on an internal error: {exc}")
                 more = False
             with self._cond:
                 self._current = None
