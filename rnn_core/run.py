@@ -189,7 +189,8 @@ class Run:
 
     def _config(self, epoch: int) -> dict:
         record = self.records[epoch - 1] if 0 < epoch <= len(self.records) else {}
-        perplexity = record.get("perplexity", self.extra.get("perplexity") if epoch == self.extra.get("epoch") else None)
+        uploaded = self.extra.get("perplexity") if epoch == self.extra.get("epoch") else None
+        perplexity = record.get("perplexity", uploaded)
         return {**asdict(self.settings), "epoch": epoch, "perplexity": perplexity, "run": self.id}
 
     # ------------------------------------------------------------ control (any thread)
