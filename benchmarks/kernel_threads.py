@@ -30,14 +30,14 @@ def child(source: str | None, threads: int, seconds: float) -> dict:
     """One measurement in this process: tokens/s of the fast engine on the C++ kernels from ``source``."""
     import torch
 
-    from rnn_core import fast
+    from rnn_core import fast, kernel_build
     from rnn_core.data import load_data
     from rnn_core.engines import make_model
     from rnn_core.training import Trainer
 
     if source:
         from torch.utils.cpp_extension import load
-        _, flags, _ = fast._build_spec()
+        _, flags, _ = kernel_build._build_spec()
         digest = hashlib.sha1(Path(source).read_bytes() + " ".join(flags).encode()).hexdigest()[:10]
         module = load(f"rnn_lab_bench_{digest}", sources=[source], extra_cflags=flags, extra_ldflags=["-fopenmp"],
                       verbose=False)
