@@ -14,7 +14,6 @@ compiled under its own name, measured alongside the current one as "other".
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import statistics
@@ -36,11 +35,7 @@ def child(source: str | None, threads: int, seconds: float) -> dict:
     from rnn_core.training import Trainer
 
     if source:
-        from torch.utils.cpp_extension import load
-        _, flags, _ = kernel_build._build_spec()
-        digest = hashlib.sha1(Path(source).read_bytes() + " ".join(flags).encode()).hexdigest()[:10]
-        module = load(f"rnn_lab_bench_{digest}", sources=[source], extra_cflags=flags, extra_ldflags=["-fopenmp"],
-                      verbose=False)
+        module = kernel_build.compile_kernels(source=Path(source))
         fast.reset_kernels(fast.KernelBuild(compile=lambda announce: module))
     assert fast.kernels(block=True) is not None, fast.kernel_status()
     torch.set_num_threads(threads)

@@ -145,12 +145,9 @@ def parse_sizes(spec: str) -> tuple[tuple[str, int], ...] | None:
     sizes = {}
     for part in spec.split(","):
         key, _, value = (x.strip() for x in part.partition("="))
-        if key not in SIZE_BOUNDS or not value.isdigit():
+        if key not in SIZE_BOUNDS or (size := _whole(value, *SIZE_BOUNDS[key])) is None:
             return None
-        lo, hi = SIZE_BOUNDS[key]
-        if not lo <= int(value) <= hi:
-            return None
-        sizes[key] = int(value)
+        sizes[key] = size
     return tuple(sizes.items())
 
 

@@ -18,7 +18,7 @@ import torch
 CSRC = Path(__file__).parent / "csrc" / "rnn_cpu.cpp"
 
 
-def _build_spec() -> tuple[str, list[str], Path]:
+def _build_spec(source: Path = CSRC) -> tuple[str, list[str], Path]:
     """Module name, compiler flags and build folder. The name carries a hash of the source, the flags, torch's
     version and the source's path, so a changed source or another torch builds anew instead of loading a
     stale module."""
@@ -27,7 +27,7 @@ def _build_spec() -> tuple[str, list[str], Path]:
         flags += ["-mavx2", "-mfma"]  # the tiled kernels; without them only the ATen loop is compiled
     # The source's path is in the digest too: torch's build file names it, so two checkouts sharing one build
     # folder would each find the other's build stale and compile again, back and forth.
-    digest = hashlib.sha1(CSRC.read_bytes() + " ".join(flags + [torch.__version__, str(CSRC.resolve())]).encode()
+    digest = hashlib.sha1(source.read_bytes() + " ".join(flags + [torch.__version__, str(source.resolve())]).encode()
                           ).hexdigest()[:10]
     name = f"rnn_lab_cpu_{digest}"
     from torch.utils.cpp_extension import get_default_build_root
@@ -62,20 +62,21 @@ def _build_lock(folder: Path, timeout_s: float = 600.0):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def compile_kernels(announce=None):
-    """Compile (or load torch's cached build of) the C++ kernels and return the module; raises if it cannot."""
+def compile_kernels(announce=None, source: Path = CSRC):
+    """Compile (or load torch's cached build of) the C++ kernels of ``source`` and return the module; raises if
+    it cannot."""
     from torch.utils.cpp_extension import is_ninja_available, load
     compiler = os.environ.get("CXX", "c++")  # what torch compiles with
     if shutil.which(compiler) is None:
         raise RuntimeError(f"no C++ compiler ({compiler}) found")
     if not is_ninja_available():
         raise RuntimeError("ninja, which torch builds extensions with, was not found")
-    name, flags, folder = _build_spec()
+    name, flags, folder = _build_spec(source)
     folder.mkdir(parents=True, exist_ok=True)
     if announce is not None and not (folder / f"{name}.so").exists():
         announce(f"building the fast engine's C++ kernels (once, ~30 s; cached in {folder.parent})")
     with _build_lock(folder):
-        return load(name, sources=[str(CSRC)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
+        return load(name, sources=[str(source)], extra_cflags=flags, extra_ldflags=["-fopenmp"],
                     build_directory=str(folder), verbose=False)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from . import pace
 from .checkpoint import (CheckpointError, check_at_least, check_choice, check_config, check_int, check_text,
                          check_vocab, checkpoint_payload, damaged, payload_bytes)
 from .data import SeqDataLoader, TokenizedCorpus, make_loader
@@ -275,8 +276,7 @@ class Run:
             except DivergenceError as exc:
                 if exc.record is not None:  # the epoch that ended the run (the one that blew up, as far as it went)
                     with self._lock:
-                        self.records.append({**asdict(exc.record), "wall_s": self.wall_s, "busy_s": self._busy_s,
-                                             "threads": torch.get_num_threads()})
+                        self.records.append(self._row(exc.record))
                 self._finish("diverged", str(exc))
             except torch.OutOfMemoryError:
                 if torch.cuda.is_available():
@@ -297,11 +297,9 @@ class Run:
             record.heldout_perplexity = math.exp(min(evaluate(self.trainer.net, self.heldout_loader), MAX_LOSS))
         params = _cpu_copy(formula_params(self.trainer.net))
         with self._lock:
-            busy = self._busy_s + (time.perf_counter() - self._turn_start if self._turn_start else 0.0)
             if self.records and self.records[-1].get("diverged"):  # continued after a blow-up: trained again
                 self.records.pop()
-            self.records.append({**asdict(record), "wall_s": self.wall_s, "busy_s": busy,
-                                 "threads": torch.get_num_threads()})
+            self.records.append(self._row(record))
             self._latest = (record.epoch, params)
             self.good_epoch = self.trainer.good_epoch
         if record.epoch in self._schedule and record.epoch == self.good_epoch:
@@ -309,6 +307,12 @@ class Run:
             self.save_meta()
         elif time.monotonic() - self._meta_written > META_EVERY_S:
             self.save_meta()
+
+    def _row(self, record: EpochRecord) -> dict:
+        """An epoch's record as run.json keeps it: with the run's wall and busy time so far (the turn in progress
+        included) and the threads it trained on."""
+        busy = self._busy_s + (time.perf_counter() - self._turn_start if self._turn_start else 0.0)
+        return {**asdict(record), "wall_s": self.wall_s, "busy_s": busy, "threads": torch.get_num_threads()}
 
     def _finish(self, status: str, error: str | None = None) -> None:
         """End the run: keep the last good model as a checkpoint and write the metadata."""
@@ -321,6 +325,7 @@ class Run:
         if good and good not in self.checkpoints:
             self._save_checkpoint(good)
         self.save_meta()
+        self._keep_pace()
 
     def settle(self) -> None:
         """After a stop: keep the current epoch as a checkpoint (so it can be downloaded) and write metadata."""
@@ -328,6 +333,12 @@ class Run:
         if latest is not None and latest[0] and latest[0] not in self.checkpoints:
             self._save_checkpoint(latest[0])
         self.save_meta()
+        self._keep_pace()
+
+    def _keep_pace(self) -> None:
+        """Once the run ends or stops: its pace, the ETA's prior for later runs with its settings (pace.json in
+        its store; a run of no store keeps it in memory)."""
+        pace.observe(self.store.root if self.store is not None else None, self.view())
 
     def _save_checkpoint(self, epoch: int) -> None:
         payload = checkpoint_payload(self.checkpoint(epoch), self.vocab, self._config(epoch))

@@ -135,17 +135,10 @@ class Host:
             self.runs.pop(run_id, None)
             self._latest_sent.pop(run_id, None)
 
-    def ping(self) -> bool:
-        return True
-
     def kernels_ready(self) -> bool:
         """Wait for the fast engine's C++ kernels to be loaded here; whether they are in use."""
         from . import fast
         return fast.kernels(block=True) is not None
-
-    def load(self) -> int:
-        """Runs training here now."""
-        return len(self.scheduler.active())
 
     def close(self) -> None:
         self._closed = True

@@ -170,7 +170,6 @@ class RunStore:
             write_atomic(self.root / run.id / META, json.dumps(run.meta()).encode())
         except OSError as exc:
             raise self._unusable(exc) from None
-        pace.observe(self.root, run.view())  # its pace, the prior of later runs with its settings (rnn_core/pace.py)
 
     def save_checkpoint(self, run_id: str, epoch: int, payload: dict) -> None:
         try:

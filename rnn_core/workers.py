@@ -155,9 +155,6 @@ class RemoteScheduler:
     def call(self, host, method: str, *args):
         raise NotImplementedError
 
-    def release_host(self, host, run_id: str) -> None:
-        """The run is gone from this host (a Ray actor per run is ended)."""
-
     # ------------------------------------------------------------ the Scheduler's interface
 
     def create(self, settings, tc, *, store=None, run_id=None, device=None, init_params=None, heldout=None,
