@@ -60,12 +60,13 @@ def main() -> None:
     pages.language()  # before the navigation: page titles are in the run's language
     lecture = pages.lecture_mode()
     page = st.navigation(pages.pages(), position="top" if lecture else "sidebar")
-    # a page turn leaves the last page's own parameters behind (the first page a link opens keeps all of its)
-    if st.session_state.get("_page") not in (None, page.url_path):
-        pages.drop_foreign_params(page.url_path)
+    previous = st.session_state.get("_page")
+    turned = previous != page.url_path
+    if turned and previous is not None:  # a page turn leaves the last page's own parameters behind (the first
+        pages.drop_foreign_params(page.url_path)  # page a link opens keeps all of its own)
     st.html(layout.STYLE + (layout.LECTURE_STYLE if lecture else ""))
     pages.toolbar(page.url_path)
-    turned = st.session_state[layout.PAGE_TURNED] = st.session_state.get("_page") != page.url_path
+    st.session_state[layout.PAGE_TURNED] = turned
     if turned:  # a page turn pauses the play through training
         st.session_state["_page"] = page.url_path
         st.session_state[playback.PLAY] = False

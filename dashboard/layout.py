@@ -206,14 +206,16 @@ def lecture() -> bool:
     return lecture_mode()
 
 
-def chart(fig, key: str | None = None, lecture_ready: bool = False) -> None:
+def chart(fig, key: str | None = None, lecture_ready: bool = False, on_select=None) -> None:
     """Render a plotly figure full width with its own (large-font) template; in lecture mode with tick labels of
-    16 px or more (chart_base.lecture_figure; `lecture_ready`: done already)."""
+    16 px or more (chart_base.lecture_figure; `lecture_ready`: done already). ``on_select``: called when a point
+    is clicked (the selection is in st.session_state[key])."""
     if not lecture_ready and lecture():
         from . import chart_base  # plotly loads with the first chart, not with Home
 
         fig = chart_base.lecture_figure(fig)
-    st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False})
+    select = {} if on_select is None else {"on_select": on_select, "selection_mode": "points"}
+    st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False}, **select)
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
@@ -225,7 +227,7 @@ def _figure(builder_name: str, cache_key: tuple, _builder, _args: tuple, _kwargs
     return chart_base.lecture_figure(fig) if lecture_mode else fig
 
 
-def cached_chart(builder, cache_key: tuple, *args, key: str | None = None, **kwargs) -> None:
+def cached_chart(builder, cache_key: tuple, *args, key: str | None = None, on_select=None, **kwargs) -> None:
     """Render ``builder(*args, **kwargs)`` (a chart builder), built once per `cache_key` (which must identify
     the inputs).
 
@@ -235,7 +237,8 @@ def cached_chart(builder, cache_key: tuple, *args, key: str | None = None, **kwa
     lang = i18n.current()
     name = f"{builder.__module__}.{builder.__qualname__}"
     mode = lecture()
-    chart(_figure(name, (*cache_key, lang), builder, args, {"lang": lang, **kwargs}, mode), key=key, lecture_ready=True)
+    chart(_figure(name, (*cache_key, lang), builder, args, {"lang": lang, **kwargs}, mode), key=key, lecture_ready=True,
+          on_select=on_select)
 
 
 def run_error(view) -> str | None:

@@ -13,7 +13,7 @@ import re
 
 import streamlit as st
 
-from . import i18n, layout
+from . import layout
 from .i18n import t
 
 KEY = "t"  # the slider's key and URL parameter, the same on every page
@@ -118,26 +118,13 @@ def on_click(chart_key: str, steps: int, axis: str = "y"):
     return select
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
-def _figure(name: str, cache_key: tuple, _builder, _args: tuple, _kwargs: dict):
-    return _builder(*_args, **_kwargs)  # shared, never changed (st.plotly_chart serialises a copy)
-
-
 def chart(builder, cache_key: tuple, *args, key: str, steps: int, axis: str = "y", **kwargs) -> None:
     """``layout.cached_chart`` whose points select their step when clicked; `cache_key` identifies the inputs
     (the keyword arguments that are plain values, the step among them, are added to it)."""
-    lang = i18n.current()
-    name = f"{builder.__module__}.{builder.__qualname__}"
     plain = tuple((k, v) for k, v in sorted(kwargs.items()) if isinstance(v, (bool, int, float, str, type(None))))
-    show(_figure(name, (*cache_key, lang, plain), builder, args, {"lang": lang, **kwargs}), key, steps, axis)
+    layout.cached_chart(builder, (*cache_key, plain), *args, key=key, on_select=on_click(key, steps, axis), **kwargs)
 
 
 def show(fig, key: str, steps: int, axis: str = "y") -> None:
-    """A figure drawn full width with its own template (in lecture mode with tick labels of 16 px or more, as
-    ``layout.chart`` draws it); a click on one of its points selects that point's step."""
-    if layout.lecture():
-        from . import chart_base  # plotly loads with the first chart, not with Home
-
-        fig = chart_base.lecture_figure(fig)  # the same figure when its builder made every tick 16 px already
-    st.plotly_chart(fig, width="stretch", theme=None, key=key, config={"displaylogo": False},
-                    on_select=on_click(key, steps, axis), selection_mode="points")
+    """``layout.chart`` whose points select their step when clicked."""
+    layout.chart(fig, key=key, on_select=on_click(key, steps, axis))

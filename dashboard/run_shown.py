@@ -111,7 +111,7 @@ def file_figures(run: Run | RunView) -> tuple[int, float | None] | None:
 def figures(run: Run | RunView) -> tuple[int, dict | None]:
     """(epochs trained, the last record or a record of a checkpoint file's perplexity) as a page says them."""
     view = run.view() if isinstance(run, Run) else run
-    from_file = file_figures(run)
+    from_file = file_figures(view)
     if from_file is None:
         return view.epoch, view.last
     epoch, ppl = from_file

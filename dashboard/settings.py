@@ -207,10 +207,13 @@ PAGE_PARAMS = {
 }
 
 
+PAGES_PARAMS = frozenset(key for keys in PAGE_PARAMS.values() for key in keys)  # every page's own parameters
+
+
 def foreign_params(page: str) -> set[str]:
     """The URL parameters of other pages' controls that `page` has no control for."""
-    others = {key for keys in PAGE_PARAMS.values() for key in keys}
-    return others - set(PAGE_PARAMS.get(page, ()))
+    return PAGES_PARAMS - set(PAGE_PARAMS.get(page, ()))
+
 # Every URL parameter a widget reads; the ones not in CHOICE_KEYS are bound to their widgets (Streamlit refuses
 # to set these directly, and keeps them itself)
 BOUND_KEYS = {*URL_SPECS, "clip", "text", "prefix", "model", "epoch", "identity_f64", "inside_unit", "shapes_row",

@@ -88,8 +88,8 @@ def live(ctx) -> None:
         _reference_curves(ctx)
         return
     view = run.view()
-    from_file = runs.file_figures(run)  # an uploaded checkpoint: its epoch and perplexity, no curves
-    epoch, last = runs.figures(run)
+    from_file = runs.file_figures(view)  # an uploaded checkpoint: its epoch and perplexity, no curves
+    epoch, last = runs.figures(view)
     eta = t("training.eta", time=formatting.fmt_seconds(view.eta_s)) if view.eta_s is not None else ""
     st.progress(1.0 if from_file else view.progress,
                 text=t("training.progress", epoch=epoch, target=view.target,
@@ -141,9 +141,9 @@ def details() -> None:
     """Gradient norms, samples and gradient flow, from one snapshot (a fragment: redrawn every few seconds while
     the run trains)."""
     run = runs.current()
-    if run is None or runs.file_figures(run) is not None:  # an uploaded checkpoint has no records to draw
+    view = run.view() if run is not None else None
+    if view is None or runs.file_figures(view) is not None:  # an uploaded checkpoint has no records to draw
         return
-    view = run.view()
     hist = view.frame()
     if view.running:
         st.caption(t("training.as_of", epoch=view.epoch, every=f"{DETAILS_EVERY_S:g}"))
@@ -228,9 +228,10 @@ def runs_panel(run, view, shared: bool) -> None:
 
 def _session_runs(mine: list, run) -> None:
     """This session's runs as a table, and the choice of the one shown."""
-    table = formatting.runs_frame([r.view() for r in mine])
-    for i, r in enumerate(mine):  # an uploaded checkpoint: its own epoch and perplexity, not 0 and none
-        if (from_file := runs.file_figures(r)) is not None:
+    views = [r.view() for r in mine]
+    table = formatting.runs_frame(views)
+    for i, (r, view) in enumerate(zip(mine, views)):  # an uploaded checkpoint: its own epoch and perplexity
+        if (from_file := runs.file_figures(view)) is not None:
             table.loc[i, "epochs"] = f"{from_file[0]}/{r.settings.epochs}"
             table.loc[i, "perplexity"] = formatting.fmt_ppl(from_file[1]) if from_file[1] is not None else "–"
     st.dataframe(table, hide_index=True, width="stretch",

@@ -3,7 +3,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import (compute, corpora, explain, formatting, i18n, inside_charts, inside_tables, layout, lesson_code,
-                       linked_explain, linked_step, pages, runs, sidebar)
+                       linked_explain, linked_step, pages, runs, settings, sidebar)
 from dashboard.i18n import t
 
 ctx = sidebar.context()
@@ -21,7 +21,8 @@ layout.header(
 model = runs.pick_model(ctx)
 runs.model_banner(model)
 
-text = st.text_input(t("inside.text"), corpora.default_text(model.info), max_chars=200, key="text", bind="query-params")
+text = st.text_input(t("inside.text"), corpora.default_text(model.info), max_chars=settings.TEXT_MAX_CHARS, key="text",
+                     bind="query-params")
 unknown = corpora.unknown_tokens(model.vocab, text)
 if unknown:
     st.warning(t("generate.unknown", tokens=", ".join(repr(tok) for tok in unknown)))
