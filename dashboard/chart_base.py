@@ -34,8 +34,9 @@ _template.layout.update(
 pio.templates["rnnlab"] = _template
 TEMPLATE = "rnnlab"
 
-# Lecture mode (?mode=lecture): no tick label under LECTURE_TICK px. layout.chart passes every figure through
-# lecture_figure in lecture mode, which raises the tick fonts a builder set smaller (the template's are FONT_SIZE).
+# Lecture mode (?mode=lecture): no tick label under LECTURE_TICK px (tick_size, the one rule). A builder that fits
+# its labels to their font size asks tick_size itself; layout.chart passes every figure through lecture_figure in
+# lecture mode, which applies it to the tick fonts of the other builders (the template's are FONT_SIZE).
 LECTURE_TICK = 16
 
 # The narrowest a chart is drawn at 1024 px (a projector), beside the sidebar: the page's column is ~560 px, a
@@ -151,23 +152,31 @@ def legend_below(names: list[str], width: float, x_title_lines: int = 1) -> tupl
     return legend, 40 + int(1.3 * AXIS_TITLE_SIZE) * x_title_lines + int(1.5 * size) * rows + 8
 
 
+def tick_size(size: float, lecture: bool = True) -> float:
+    """A tick label's font size: `size`, and at least LECTURE_TICK px in lecture mode (read from the back of the
+    room)."""
+    return max(size, LECTURE_TICK) if lecture else size
+
+
+def _tick_fonts(fig: go.Figure) -> list:
+    """The tick fonts of `fig`'s axes and colour bars (a trace's own or a shared colour axis's)."""
+    return [*(axis.tickfont for axis in (*fig.select_xaxes(), *fig.select_yaxes())),
+            *(tr.colorbar.tickfont for tr in fig.data if "colorbar" in tr),
+            *(axis.colorbar.tickfont for axis in fig.select_coloraxes())]
+
+
 def lecture_figure(fig: go.Figure) -> go.Figure:
-    """`fig` for lecture mode: every tick label (axes and colour bars) at LECTURE_TICK px or more, a builder's own
-    smaller tick font too. A figure that has none smaller is returned as it is; else a copy (a cached figure is
-    shared with lab mode). Copying a figure of 1,000 points costs ~25 ms: only when something changes."""
+    """`fig` for lecture mode: every tick label (axes and colour bars) at tick_size, a builder's own smaller tick
+    font too. A figure that has none smaller is returned as it is; else a copy (a cached figure is shared with lab
+    mode). Copying a figure of 1,000 points costs ~25 ms: only when something changes."""
     base = fig.layout.font.size or FONT_SIZE
-    small = lambda font: (font.size or base) < LECTURE_TICK  # noqa: E731
-    colorbars = lambda f: [tr.colorbar for tr in f.data if "colorbar" in tr]  # noqa: E731
-    if not (any(small(a.tickfont) for a in (*fig.select_xaxes(), *fig.select_yaxes()))
-            or any(small(bar.tickfont) for bar in colorbars(fig))):
+    size = lambda font: font.size or base  # noqa: E731  (unset: the layout's)
+    if all(tick_size(size(font)) == size(font) for font in _tick_fonts(fig)):
         return fig
     fig = go.Figure(fig)
-    for axis in (*fig.select_xaxes(), *fig.select_yaxes()):
-        if small(axis.tickfont):
-            axis.tickfont.size = LECTURE_TICK
-    for bar in colorbars(fig):
-        if small(bar.tickfont):
-            bar.tickfont.size = LECTURE_TICK
+    for font in _tick_fonts(fig):
+        if tick_size(size(font)) != size(font):
+            font.size = tick_size(size(font))
     return fig
 
 

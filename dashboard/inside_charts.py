@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .chart_base import FONT_SIZE, COLORS, DIVERGING, TEMPLATE, show_token, hover, styled, whole_log_ticks, log_axis
+from .chart_base import (FONT_SIZE, COLORS, DIVERGING, TEMPLATE, show_token, hover, styled, tick_size,
+                         whole_log_ticks, log_axis)
+from .i18n import t
 
-LECTURE_TICK = 16  # px: the smallest tick label in lecture mode
 # A full-width chart's plotting area at 1024 px (its width less the margins l=70, r=30): beside the sidebar the
 # page's column is ~560 px; in lecture mode (no sidebar) ~864 px. Labels are fitted to these, the narrowest shown.
 PLOT_PX = {False: 460, True: 764}
-from .i18n import t
 
 
 # ---------------------------------------------------------------- Inside the RNN
@@ -28,11 +28,6 @@ def _scale(values: np.ndarray) -> float:
 def _step_labels(steps: pd.DataFrame) -> list[str]:
     """'t: token' per step; steps are counted t = 1..T, as on the unrolled page."""
     return [f"{t}: {show_token(c)}" for t, c in zip(steps["step"], steps["input"])]
-
-
-def tick_size(lecture: bool, size: int) -> int:
-    """A tick label's font size: `size`, and at least 16 px in lecture mode (read from the back of the room)."""
-    return max(size, LECTURE_TICK) if lecture else size
 
 
 def _panel_title(text: str, x: float, y: float, yshift: int = 0) -> dict:
@@ -110,13 +105,13 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     # x domains; both panels share the step axis y. The probabilities get the wider one: their columns are
     # labelled, the units' are not.
     left, right = [0.0, 0.32], [0.37, 1.0]
-    size = tick_size(lecture, FONT_SIZE - 6)
+    size = tick_size(FONT_SIZE - 6, lecture)
     ticks = token_ticks(x, (right[1] - right[0]) * PLOT_PX[lecture], size)
     selected = None if step is None else int(step) - 1
     height = max(520, min(1200, 260 + 22 * len(labels)))
     # colour bars lie under their panels, so neither panel loses width to them
     bar = dict(orientation="h", thickness=14, y=-0.03, yanchor="top", xanchor="center",
-               tickfont=dict(size=tick_size(lecture, FONT_SIZE - 4)))
+               tickfont=dict(size=tick_size(FONT_SIZE - 4, lecture)))
     fig.update_layout(
         # units are numbered in the hover; the colour bar below is the axis's caption
         xaxis=dict(domain=left, anchor="y", showticklabels=False, showgrid=False, type="category"),
@@ -124,8 +119,8 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
                     categoryarray=x, tickmode="array", tickvals=ticks, ticktext=ticks, tickangle=0,
                     tickfont=dict(size=size)),
         yaxis=dict(autorange="reversed", type="category", title=t("chart.steps.y", lang),
-                   tickfont=dict(size=tick_size(lecture, 14)),
-                   **step_ticks(labels, selected, (height - 250) / max(1, len(labels)), tick_size(lecture, 14))),
+                   tickfont=dict(size=tick_size(14, lecture)),
+                   **step_ticks(labels, selected, (height - 250) / max(1, len(labels)), tick_size(14, lecture))),
         coloraxis=dict(colorscale=DIVERGING, cmin=-zmax, cmax=zmax,
                        colorbar=dict(title=dict(text=f"H (±{zmax:.2g})", side="top"), x=sum(left) / 2, len=0.38,
                                      **bar)),
@@ -234,7 +229,7 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
     x = [f"{s}: {show_token(c)}" for s, c in enumerate(inputs, start=1)]
     y = [f"{t}: {show_token(c)}→{show_token(n)}" for t, (c, n) in enumerate(zip(inputs, targets), start=1)]
     small = T <= 40
-    ticks = dict(tickfont=dict(size=tick_size(lecture, FONT_SIZE - 6 if small else FONT_SIZE - 8)))
+    ticks = dict(tickfont=dict(size=tick_size(FONT_SIZE - 6 if small else FONT_SIZE - 8, lecture)))
     curve = np.asarray(curve, dtype=np.float64)
     d = np.arange(len(curve))
     positive = curve[curve > 0]
@@ -250,7 +245,7 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
         go.Heatmap(z=logG.astype(np.float32), x=x, y=y, customdata=G.astype(np.float32), colorscale="Viridis",
                    zmin=math.log10(lo), zmax=math.log10(hi), hoverongaps=False,
                    colorbar=dict(tickvals=[math.log10(v) for v in cvals], ticktext=ctext, thickness=12, x=0.45,
-                                 xanchor="left", len=0.9, tickfont=dict(size=tick_size(lecture, FONT_SIZE - 4))),
+                                 xanchor="left", len=0.9, tickfont=dict(size=tick_size(FONT_SIZE - 4, lecture))),
                    hovertemplate=hover(f'{t("hover.loss_at_step", lang)} %{{y}}',
                                        f'{t("hover.hidden_state", lang)} %{{x}}', "‖∂ℓ_t/∂H_s‖ = %{customdata:.2e}")),
         go.Scatter(x=d, y=curve, xaxis="x2", yaxis="y2", mode="lines+markers", name=t("chart.flow.mean", lang),
@@ -272,7 +267,7 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
         template=TEMPLATE, height=560, showlegend=bound is not None,
         # bottom left of the right panel: empty when the bound is drawn (then the curve falls)
         legend=dict(x=0.71, xanchor="left", y=0.02, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)",
-                    font=dict(size=tick_size(lecture, FONT_SIZE - 4))),
+                    font=dict(size=tick_size(FONT_SIZE - 4, lecture))),
         margin=dict(l=70, r=10, t=50, b=110),
         xaxis=dict(domain=[0.0, 0.44], anchor="y", type="category", tickangle=-90, showgrid=False,
                    title=dict(text=t("chart.flow.x", lang), standoff=2), **ticks,
@@ -281,9 +276,9 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
         yaxis=dict(anchor="x", type="category", autorange="reversed", showgrid=False, **ticks,
                    **step_ticks(y, selected, 400 / max(1, T), ticks["tickfont"]["size"])),
         xaxis2=dict(domain=[0.7, 1.0], anchor="y2", title=dict(text="d = t − s", standoff=2),
-                    range=[-0.5, max(1, len(curve)) - 0.5], tickfont=dict(size=tick_size(lecture, FONT_SIZE))),
+                    range=[-0.5, max(1, len(curve)) - 0.5], tickfont=dict(size=tick_size(FONT_SIZE, lecture))),
         yaxis2=log_axis(ylo, yhi, anchor="x2", range=[math.log10(ylo), math.log10(yhi)],
-                        tickfont=dict(size=tick_size(lecture, FONT_SIZE))),
+                        tickfont=dict(size=tick_size(FONT_SIZE, lecture))),
         annotations=[_panel_title(t("chart.flow.left", lang), 0.0, 1.0, yshift=6),
                      _panel_title(t("chart.flow.right", lang), 0.62, 1.0, yshift=6)],
         shapes=[] if selected is None else [_row_frame(selected, 0.0, 0.44)],

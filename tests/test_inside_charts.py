@@ -143,6 +143,11 @@ def test_the_p_next_labels_are_upright_fit_their_columns_and_are_16_px_in_lectur
     assert "<unk>" not in axis.ticktext and len(axis.ticktext) == 27  # every character but '<unk>'
     if lecture:
         assert all(s is not None and s >= 16 for s in tick_sizes(fig).values()), tick_sizes(fig)
+        assert chart_base.lecture_figure(fig) is fig  # the builder and lecture_figure follow one rule: nothing left
+    else:  # the lab figure through lecture_figure: its axes and shared colour axes' bars raised
+        raised = tick_sizes(chart_base.lecture_figure(fig))
+        assert raised.keys() == tick_sizes(fig).keys() and all(s >= 16 for s in raised.values()), raised
+        assert axis.tickfont.size == 12  # the lab figure (cached, shared) is left alone
 
 
 def test_word_tokens_are_labelled_every_kth_upright():
