@@ -12,17 +12,24 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .chart_base import TEMPLATE, hover, log_axis, show_token, whole_log_ticks
+from .chart_base import PAGE_PX, TEMPLATE, hover, legend_below, log_axis, show_token, whole_log_ticks
 from .i18n import t
 
 ARM_COLORS = {"A": "#1f77b4", "B": "#d62728"}
-TOP_MARGIN = 70  # the template's: room for the title
 
 
 def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
     fig.update_layout(template=TEMPLATE, title=title, height=height,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
+
+
+def _legend_at_foot(fig: go.Figure, width: float = PAGE_PX) -> go.Figure:
+    """`fig` with its legend under the x axis title, clear of every title (``chart_base.legend_below``, for a chart
+    `width` px wide: these are drawn across the page); the bottom margin grows to hold it."""
+    names = [tr.name for tr in fig.data if tr.name and tr.showlegend is not False]
+    legend, bottom = legend_below(names, width)
+    return fig.update_layout(legend=legend, margin=dict(b=bottom))
 
 
 def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, vocab_size: int,
@@ -55,7 +62,7 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
     hi = max(float(values.max()) if len(values) else vocab_size, vocab_size)
     fig.update_yaxes(**log_axis(lo * 0.9, hi * 1.5, title=t("chart.ppl_log", lang),
                                 range=[np.log10(lo * 0.9), np.log10(hi * 1.5)]))
-    return _legend_below(_layout(fig, title, 480))
+    return _legend_at_foot(_layout(fig, title, 480))
 
 
 def _log_range(values, *extra: float) -> tuple[float, float]:
@@ -129,18 +136,7 @@ def ab_minibatches(minibatches: pd.DataFrame, above: pd.DataFrame, labels: dict[
     fig.update_xaxes(range=[0, max(target_epochs, 1) + 0.5], tick0=0, dtick=step)  # whole epochs
     fig.update_xaxes(title=t("exercises.chart.x", lang), row=3, col=1)
     fig.update_layout(barmode="group", bargap=0.1)
-    return _legend_below(_layout(fig, None, 720))
-
-
-def _legend_below(fig: go.Figure, gap_px: int = 80) -> go.Figure:
-    """The legend in one row under the plot, ``gap_px`` below the x axis (under its tick labels and title), clear of
-    every title; the bottom margin grows to hold it."""
-    height, top = fig.layout.height, TOP_MARGIN
-    bottom = gap_px + 45
-    plot_px = max(height - top - bottom, 100)
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-gap_px / plot_px, x=0, xanchor="left"),
-                      margin=dict(t=top, b=bottom))
-    return fig
+    return _legend_at_foot(_layout(fig, None, 720))
 
 
 def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8, lang: str | None = None) -> go.Figure:

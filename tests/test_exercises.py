@@ -622,14 +622,15 @@ def test_the_epoch_that_blew_up_is_counted_drawn_and_quoted():
     assert len(crosses) == 2 and [len(tr.x) for tr in crosses] == [2, 2]  # ‖g‖ inf, nan; loss inf, nan
     top = fig.layout.yaxis.range[1]
     assert crosses[0].y[0] <= 10 ** top and crosses[0].y[0] >= 7.5e6  # at the top of the axis, above the spike
-    assert spec["layout"]["legend"]["y"] < 0  # below the plot, clear of the titles
+    legend = spec["layout"]["legend"]  # at the chart's foot, under the x axis title, clear of the titles
+    assert (legend["yref"], legend["y"], legend["yanchor"]) == ("container", 0, "bottom")
     # log axes labelled with their values: 20 reads "20", never "2"
     for axis in ("yaxis", "yaxis2"):
         ticks = spec["layout"][axis]
         assert ticks["type"] == "log" and len(ticks["ticktext"]) == len(ticks["tickvals"]) >= 2
         assert all(math.isclose(float(t.replace(",", "")), v) for t, v in zip(ticks["ticktext"], ticks["tickvals"]))
     curves = xc.ab_curves(ex.pair_frame(a, b), labels, 4, 28, "t")
-    assert json.loads(curves.to_json())["layout"]["legend"]["y"] < 0
+    assert json.loads(curves.to_json())["layout"]["legend"] == legend
     assert ex.guess_outcome(e, v, a, b) == "diverge"
 
 
