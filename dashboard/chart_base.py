@@ -180,17 +180,6 @@ def lecture_figure(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def log_ticks(lo: float, hi: float, max_ticks: int = 7) -> tuple[list[int], list[str]]:
-    """Integer powers of ten within 10^lo .. 10^hi (log10 units), at most `max_ticks`, labelled '1e-3'."""
-    lo, hi = math.ceil(lo), math.floor(hi)
-    if hi < lo:  # less than a decade without a power of ten in it
-        lo = hi = round((lo + hi) / 2)
-    step = max(1, math.ceil((hi - lo) / max(1, max_ticks - 1)))
-    first = -(-lo // step) * step  # a multiple of step, so 1e0 is a tick when in range
-    vals = list(range(first, hi + 1, step)) or [lo]
-    return vals, [f"1e{v}" for v in vals]
-
-
 def whole_log_ticks(lo: float, hi: float, max_ticks: int = 8) -> tuple[list[float], list[str]]:
     """Ticks for a log axis over the values lo .. hi (both > 0), labelled with the numbers they are.
 

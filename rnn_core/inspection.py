@@ -44,16 +44,6 @@ class Inspection:
             "grad_norm": self.grad_norm.tolist(),
         })
 
-    def hidden_frame(self) -> pd.DataFrame:
-        """(steps x hidden) activations, rows labelled by step and input token."""
-        index = [f"{t}:{c}" for t, c in enumerate(self.inputs, start=1)]
-        return pd.DataFrame(self.hidden.numpy(), index=index)
-
-    def probs_frame(self) -> pd.DataFrame:
-        """(steps x vocab) probabilities, columns are tokens."""
-        index = [f"{t}:{c}" for t, c in enumerate(self.inputs, start=1)]
-        return pd.DataFrame(self.probs.numpy(), index=index, columns=self.vocab.idx_to_token)
-
 
 @torch.enable_grad()
 def inspect_sequence(net, vocab: Vocab, tokens: list[str]) -> Inspection:

@@ -21,9 +21,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -370,11 +369,6 @@ class Trainer:
         """Train ``num_epochs`` more epochs, yielding each record."""
         for _ in range(num_epochs):
             yield self.train_epoch()
-
-    def history_frame(self) -> pd.DataFrame:
-        """The history as a DataFrame, one row per epoch."""
-        columns = list(EpochRecord.__dataclass_fields__)
-        return pd.DataFrame([asdict(r) for r in self.history], columns=columns)
 
 
 # run.json is strict JSON: a non-finite number is written as one of these strings and read back as the float
