@@ -14,7 +14,7 @@ from rnn_core.gradflow import GradientFlow, Spectrum
 from rnn_core.inside import Surprise
 from rnn_core.units import CHAR_FEATURES, LONG_WORD
 
-from .formatting import NUMBER, num, numbers, parse_num  # noqa: F401  (a test reads a sentence back with these)
+from .formatting import num
 from .i18n import t
 
 def _steps(d: int) -> str:

@@ -1,7 +1,7 @@
 """Sentences about the step t selected on Inside, one per view, made from the numbers that view draws.
 
-Pure functions, no Streamlit; numbers written with ``explain.num`` (a test reads them back with
-``explain.numbers``). Steps are counted t = 1..T: step t reads the t-th token and predicts the next.
+Pure functions, no Streamlit; numbers written with ``formatting.num`` (a test reads them back with
+``formatting.numbers``). Steps are counted t = 1..T: step t reads the t-th token and predicts the next.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .chart_base import show_token
-from .explain import num
+from .formatting import num
 from .i18n import t
 
 

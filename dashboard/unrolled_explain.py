@@ -1,14 +1,14 @@
 """Sentences for the unrolled page, made from the numbers it draws (``rnn_core.unrolled.Unrolled``).
 
-Pure functions, no Streamlit; numbers written with ``explain.num`` so that a test reads them back with
-``explain.numbers`` and holds each sentence to the numbers it states.
+Pure functions, no Streamlit; numbers written with ``formatting.num`` so that a test reads them back with
+``formatting.numbers`` and holds each sentence to the numbers it states.
 """
 from __future__ import annotations
 
 from rnn_core.unrolled import Unrolled
 
 from .chart_base import show_token
-from .explain import num
+from .formatting import num
 from .i18n import t
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dashboard import explain, formatting, runs, training_page
+from dashboard import formatting, runs, training_page
 from rnn_core.runs import RunRegistry, RunStore, Scheduler
 from tests.test_dashboard_pages import open_app
 from tests.waiting import until
@@ -93,11 +93,11 @@ def test_the_training_pages_gradient_flow_sentence_states_the_runs_own_numbers()
     first, last = (probe_summary(run.checkpoint(e), *run.probe) for e in (1, 12))  # the first and last checkpoint
     text = texts(at.markdown)
     r0, r1 = (g["decay"][10] / g["decay"][0] for g in (first, last))
-    assert (f"10 steps back, the gradient of a step's loss: at epoch 1 it was **{explain.num(r0)}** of its size "
-            f"at the step itself; at epoch 12 it is **{explain.num(r1)}**.") in text
-    assert (f"ρ went from {explain.num(first['radius'], 3)} to {explain.num(last['radius'], 3)} and its largest "
-            f"singular value σ_max from {explain.num(first['singular'][0], 3)} to "
-            f"{explain.num(last['singular'][0], 3)}") in text
+    assert (f"10 steps back, the gradient of a step's loss: at epoch 1 it was **{formatting.num(r0)}** of its size "
+            f"at the step itself; at epoch 12 it is **{formatting.num(r1)}**.") in text
+    assert (f"ρ went from {formatting.num(first['radius'], 3)} to {formatting.num(last['radius'], 3)} and its largest "
+            f"singular value σ_max from {formatting.num(first['singular'][0], 3)} to "
+            f"{formatting.num(last['singular'][0], 3)}") in text
     assert len(at.get("plotly_chart")) == 4  # curves, gradient norm, decay curves by epoch, spectrum
 
 

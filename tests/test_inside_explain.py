@@ -5,14 +5,14 @@ import re
 import pytest
 import torch
 
-from dashboard import explain
+from dashboard import explain, formatting
 from rnn_core.data import load_data
 from rnn_core.gradflow import gradient_flow, spectrum
 from rnn_core.inside import surprise, top_k_frame, twin_differences
 from rnn_core.model import RNN
 from rnn_core.training import Trainer
 
-NUM = explain.NUMBER
+NUM = formatting.NUMBER
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,16 @@ def untrained():
 
 def stated(text: str, value: float, digits: int = 2) -> None:
     """`text` is `value` written with `digits` significant digits, and parses back to it within that rounding."""
-    assert text == explain.num(value, digits), (text, value)
-    assert explain.parse_num(text) == pytest.approx(value, rel=0.5 * 10 ** (1 - digits) + 1e-12)
+    assert text == formatting.num(value, digits), (text, value)
+    assert formatting.parse_num(text) == pytest.approx(value, rel=0.5 * 10 ** (1 - digits) + 1e-12)
 
 
 def test_num_writes_and_parse_num_reads():
     for x, text in [(0.5432, "0.54"), (12.3, "12"), (0.002049, "2×10⁻³"), (3.4e-7, "3.4×10⁻⁷"),
                     (9.96, "10"), (123456.0, "1.2×10⁵"), (1.0, "1"), (0.0, "0")]:
-        assert explain.num(x) == text
-        assert explain.parse_num(text) == pytest.approx(x, rel=0.05, abs=1e-12)
-    assert explain.numbers("a 0.54 b 2×10⁻³ c") == [0.54, 0.002]
+        assert formatting.num(x) == text
+        assert formatting.parse_num(text) == pytest.approx(x, rel=0.05, abs=1e-12)
+    assert formatting.numbers("a 0.54 b 2×10⁻³ c") == [0.54, 0.002]
 
 
 def check_flow_sentences(flow):
@@ -98,10 +98,10 @@ def check_spectrum_sentences(flow, spec):
         stated(m[4], bound ** d)
         G = flow.matrix
         worst = max(float(G[t, t - d] / G[t, t]) for t in range(d, flow.steps))
-        assert worst <= explain.parse_num(m[4]) * 1.05  # the claim holds for every pair d steps apart
+        assert worst <= formatting.parse_num(m[4]) * 1.05  # the claim holds for every pair d steps apart
         assert "explode" not in text
     else:
-        assert f"σ_max · max tanh′ = **{explain.num(bound, 3)} ≥ 1**" in text and "must vanish" not in text
+        assert f"σ_max · max tanh′ = **{formatting.num(bound, 3)} ≥ 1**" in text and "must vanish" not in text
         assert ("explode" in text) == (spec.radius > 1)
     return sentences
 

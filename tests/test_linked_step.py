@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import linked_step
-from dashboard.explain import numbers
+from dashboard.formatting import numbers
 from tests.test_dashboard_pages import FILES, assert_clean, charts, open_app, texts
 
 

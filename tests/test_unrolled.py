@@ -8,7 +8,7 @@ from torch.nn import functional as F
 
 from dashboard import unrolled_charts as charts
 from dashboard import unrolled_explain as explain
-from dashboard.explain import numbers
+from dashboard.formatting import numbers
 from rnn_core.model import PARAM_NAMES, rnn_forward, rnn_output, rnn_step
 from rnn_core.reference import REFERENCE_ID
 from rnn_core.runs import REFERENCE_ROOT, RunStore
