@@ -10,54 +10,42 @@ from tests.test_dashboard_pages import assert_clean, open_app, texts
 
 LONG = "the time machine " * 20  # 340 characters: over the text boxes' 200
 
-# (page, parameter, the link's value, the value used, how the warning writes it, the session key of its widget)
-CASES = [
-    ("data", "batch", "7.9", 32, "32", "batch"),
-    ("data", "batch", "", 32, "32", "batch"),
-    ("data", "batch", "1e3", 32, "32", "batch"),
-    ("data", "batch", "nan", 32, "32", "batch"),
-    ("data", "batch", "inf", 32, "32", "batch"),
-    ("data", "batch", "-5", 32, "32", "batch"),
-    ("data", "batch", "abc", 32, "32", "batch"),
-    ("data", "steps", "0", 35, "35", "steps"),
-    ("shapes", "hidden", "1.5", 512, "512", "hidden"),
-    ("shapes", "hidden", "5000", 512, "512", "hidden"),
-    ("training", "lr", "inf", 1.0, "1", "lr"),
-    ("training", "lr", "nan", 1.0, "1", "lr"),
-    ("training", "lr", "0", 1.0, "1", "lr"),
-    ("training", "lr", "1e308", 1.0, "1", "lr"),
-    ("training", "epochs", "7.9", 500, "500", "epochs"),
-    ("data", "seed", "-1", 0, "0", "seed"),
-    ("data", "seed", "99999999999999999999", 0, "0", "seed"),
-    ("data", "seed", "1.5", 0, "0", "seed"),
-    ("data", "lang", "xx", "en", "en (English)", "lang"),
-    ("data", "mode", "evil", "lab", "lab", "mode"),
-    ("data", "corpus", "../etc/passwd", "time_machine", "time_machine (The Time Machine (H. G. Wells))", "corpus"),
-    ("data", "token", "bytes", "char", "char", "token"),
-    ("data", "clean", "none", "lesson", "lesson", "clean"),
-    ("data", "partition", "shuffled", "sequential", "sequential", "partition"),
-    ("data", "device", "gpu", "auto", "auto", "device"),
-    ("training", "engine", "quantum", LESSON.engine, LESSON.engine, "engine"),
-    ("training", "clip", "abc", "1", "1", "clip"),
-    ("training", "clip", "0", "1", "1", "clip"),
-    ("training", "clip", "-2", "1", "1", "clip"),
-    ("identity", "identity_n", "99", 3, "3", "identity_n"),
-    ("identity", "identity_h", "2.5", 4, "4", "identity_h"),
-    ("identity", "identity_f64", "yes", False, "false", "identity_f64"),
-    ("generate", "generate_temperature", "0", 1.0, "1.0", "generate_temperature"),
-    ("generate", "generate_temperature", "0.15", 0.1, "0.1", "generate_temperature"),  # the slider shows %.1f
-    ("generate", "generate_length", "5", 50, "50", "generate_length"),
-    ("generate", "generate_seed", "-1", 0, "0", "generate_seed"),
-    ("shapes", "shapes_row", "99", 0, "0", "shapes_row"),
-    ("shapes", "shapes_row", "1.5", 0, "0", "shapes_row"),
-    ("shapes", "shapes_row", "-1", 0, "0", "shapes_row"),
-    ("exercises", "exercise", "evil", "embedding", "embedding (1 · One-hot or a learnable embedding)", "ex_exercise"),
+# Per parameter: (page, parameter, the link's values that are not used as they are, the value used instead, how
+# the warning writes it). Each bad value is a case of its own.
+BAD = [
+    ("data", "batch", ["7.9", "", "1e3", "nan", "inf", "-5", "abc"], 32, "32"),
+    ("data", "steps", ["0"], 35, "35"),
+    ("data", "seed", ["-1", "99999999999999999999", "1.5"], 0, "0"),
+    ("data", "lang", ["xx"], "en", "en (English)"),
+    ("data", "mode", ["evil"], "lab", "lab"),
+    ("data", "corpus", ["../etc/passwd"], "time_machine", "time_machine (The Time Machine (H. G. Wells))"),
+    ("data", "token", ["bytes"], "char", "char"),
+    ("data", "clean", ["none"], "lesson", "lesson"),
+    ("data", "partition", ["shuffled"], "sequential", "sequential"),
+    ("data", "device", ["gpu"], "auto", "auto"),
+    ("shapes", "hidden", ["1.5", "5000"], 512, "512"),
+    ("shapes", "shapes_row", ["99", "1.5", "-1"], 0, "0"),
+    ("training", "lr", ["inf", "nan", "0", "1e308"], 1.0, "1"),
+    ("training", "epochs", ["7.9"], 500, "500"),
+    ("training", "engine", ["quantum"], LESSON.engine, LESSON.engine),
+    ("training", "clip", ["abc", "0", "-2"], "1", "1"),
+    ("identity", "identity_n", ["99"], 3, "3"),
+    ("identity", "identity_h", ["2.5"], 4, "4"),
+    ("identity", "identity_f64", ["yes"], False, "false"),
+    ("generate", "generate_temperature", ["0"], 1.0, "1.0"),
+    ("generate", "generate_temperature", ["0.15"], 0.1, "0.1"),  # the slider shows %.1f
+    ("generate", "generate_length", ["5"], 50, "50"),
+    ("generate", "generate_seed", ["-1"], 0, "0"),
+    ("exercises", "exercise", ["evil"], "embedding", "embedding (1 · One-hot or a learnable embedding)"),
 ]
+CASES = [(page, param, raw, used, shown) for page, param, bad, used, shown in BAD for raw in bad]
 
-# The sidebar's settings: the field of the Settings the page computed with
-FIELDS = {"batch": "batch", "steps": "steps", "hidden": "hidden", "lr": "lr", "epochs": "epochs", "seed": "seed",
-          "corpus": "corpus", "token": "token", "clean": "clean", "partition": "partition", "device": "device",
-          "engine": "engine", "clip": "clip"}
+# The session key of a parameter's widget where it is not the parameter's name
+WIDGET_KEYS = {"exercise": "ex_exercise", "variation": "ex_variation_clip"}
+
+# The sidebar's settings: each is the field of the Settings the page computed with
+SETTINGS_FIELDS = {"batch", "steps", "hidden", "lr", "epochs", "seed", "corpus", "token", "clean", "partition",
+                   "device", "engine", "clip"}
 
 
 def url_warnings(at) -> list[str]:
@@ -72,18 +60,17 @@ def used_in(warning: str, param: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize("page,param,raw,used,shown,key", CASES,
-                         ids=[f"{c[0]}-{c[1]}={c[2][:12]}" for c in CASES])
-def test_a_bad_url_value_is_named_with_the_value_used_and_that_value_is_used(page, param, raw, used, shown, key):
+@pytest.mark.parametrize("page,param,raw,used,shown", CASES, ids=[f"{c[0]}-{c[1]}={c[2][:12]}" for c in CASES])
+def test_a_bad_url_value_is_named_with_the_value_used_and_that_value_is_used(page, param, raw, used, shown):
     at = open_app(page, **{param: raw})
     assert_clean(at)
     warnings = [w for w in url_warnings(at) if f"`{param}={raw}`" in w]
     assert len(warnings) == 1, texts(at.warning)
     assert used_in(warnings[0], param) == shown
-    value = at.session_state[key]  # the widget's value
+    value = at.session_state[WIDGET_KEYS.get(param, param)]  # the widget's value
     assert value == pytest.approx(used) if isinstance(used, float) else value == used
-    if param in FIELDS:  # and the settings the page computed with
-        computed = getattr(at.session_state["lab_context"].settings, FIELDS[param])
+    if param in SETTINGS_FIELDS:  # and the settings the page computed with
+        computed = getattr(at.session_state["lab_context"].settings, param)
         if param == "clip":
             computed = f"{computed:g}"
         assert computed == pytest.approx(used) if isinstance(used, float) else computed == used
@@ -189,7 +176,7 @@ def test_good_url_values_give_no_warning_and_are_used(page, query):
     assert_clean(at)
     assert not url_warnings(at), url_warnings(at)
     for param, raw in query.items():
-        key = {"exercise": "ex_exercise", "variation": "ex_variation_clip"}.get(param, param)
+        key = WIDGET_KEYS.get(param, param)
         good, value = url_value(param, raw) if param in settings.URL_SPECS else (True, raw)
         if param in ("shapes_row", "inside_unit"):
             value = int(raw)
