@@ -276,8 +276,10 @@ LIVE_EVERY_S = 2.0  # each redraw of the live curves costs the browser ~0.25 s o
 
 
 def refresh_s() -> float:
-    """Seconds between live redraws: 2 s, longer when many runs train on the server (each redraw costs CPU)."""
-    return max(LIVE_EVERY_S, 0.25 * len(runs.registry().scheduler.active()))
+    """Seconds between live redraws of the runs a page shows: 2 s, however many runs train on the server (a
+    browser draws only its own page, so other sessions' runs cost it nothing; the server's cost of a class's
+    redraws is in docs/performance.md, "A class at once")."""
+    return LIVE_EVERY_S
 
 
 def context() -> Context:

@@ -1,7 +1,7 @@
 """5 · Training: Start / Stop, live loss and perplexity, gradient clipping, samples, save and load.
 
 A run trains in the background (``rnn_core.runs.Scheduler``), not in this page's script runs: the page only
-reads the run's view, redrawn by a fragment every 2 s while it trains (longer with many runs on the server),
+reads the run's view, redrawn by a fragment every 2 s while it trains (however many runs the server has),
 and sends Start, Stop, Continue and Restart. The run goes on while other pages are open, and ``?run=<id>``
 reopens it after a reload.
 Another session's run (opened by its address) is shown read only, with "Train my own copy" instead of Stop.
