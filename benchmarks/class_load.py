@@ -23,16 +23,28 @@ Reported (table on stdout, JSON in ``artifacts/class_load.json``):
   epochs, seed), the progress bar's epoch target, the sample's prefix and characters (checked against its
   own seeded corpus), the sidebar's session model, and Inside's trained-model banner (corpus, hidden
   units, epochs). A value that belongs to another session is named as a leak from that session;
-- the server's peak resident memory (process and children, from /proc every 0.2 s) and CPU use;
+- the server's peak resident memory and its CPU: the Streamlit process and every process under it (worker
+  processes, their resource tracker) and, with ``--ray``, the Ray cluster's processes, from /proc every 0.2 s
+  (benchmarks/process_cpu.py); the cores busy over the class (after the warm-up) and over the window in which
+  all runs trained, the whole machine's beside them (other programs too), and each kind of process's share;
 - latency under load, from the client's message to the server's answer (no rendering): page open ->
   first run done; Start -> first epoch on the progress bar; slider move -> the run showing the new value
   done; Inside after training -> its run done; gaps between live training updates (a progress bar
-  received from any run, fragment or full: both redraw the curves).
+  received from any run, fragment or full: both redraw the curves; a slider's full run restarts the live
+  fragment's timer) and, of those, the gaps that ended in the timer's own redraw.
+
+``--ray``: the runs train on a local Ray cluster of two nodes on this machine (benchmarks/ray_cluster.py; the
+server gets ``RNN_LAB_RAY_ADDRESS`` and its run store in ``RNN_LAB_RUNS``), started before the server and
+stopped after it. Every run is an actor of one logical CPU, so each node gets ``--ray-cpus`` of them (default:
+half the sessions). Run it under ``flock /tmp/ray.lock``: ``ray stop --force`` ends every Ray process of the
+machine.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import math
 import json
 import os
 import random
@@ -41,7 +53,6 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +68,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 import rnn_core
 from dashboard.i18n import t
 from rnn_core import corpus as rc_corpus
+from benchmarks import process_cpu as pc
+from benchmarks import ray_cluster
 from tests.browser import st_browser as sb  # the browser tests' server start, health wait and stop
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +81,6 @@ HIDDEN0, EPOCHS0, SEED0 = 16, 2000, 1000  # session i: hidden 16+i, 2000+i epoch
 OPEN_TIMEOUT_S = 60.0  # a page's first run, with the whole class opening at once
 WAIT_TIMEOUT_S = 30.0  # any other wait: longer is a frozen page
 FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
-SAMPLE_RSS_S = 0.2
 
 SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
                          r"batch (?P<batch>\d+), (?P<steps>\d+) steps?, (?P<hidden>\d+) hidden units?.*?"
@@ -161,6 +173,7 @@ class SessionRecord:
     slider_s: list = field(default_factory=list)
     inside_s: float | None = None
     update_gaps_s: list = field(default_factory=list)
+    timer_gaps_s: list = field(default_factory=list)  # the gaps that ended in a fragment's timed redraw
     fragment_run_s: list = field(default_factory=list)  # a live update's run, start to end
     epochs_trained: int = 0
     finished: bool = False
@@ -194,6 +207,8 @@ class Client:
         self.fragment_done: list[float] = []
         self.finished_log: list[tuple[float, str]] = []  # every script_finished: (time, status)
         self.progress_seen: list[float] = []  # when a progress bar arrived (full or fragment run)
+        self.progress_by_timer: list[bool] = []  # ... and whether a fragment's run drew it (its timer's redraw)
+        self.run_progress0 = 0  # len(progress_seen) when the script run now going started
         self.stop_sent: int | None = None  # len(progress_seen) when Stop was pressed
         self.run_started = 0.0
         self.first_update = None  # fragment runs done before Start's first epoch was shown
@@ -246,7 +261,7 @@ class Client:
     def handle(self, msg, now: float) -> None:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
-            self.run_started = now
+            self.run_started, self.run_progress0 = now, len(self.progress_seen)
             if not self.last_request_fragment:
                 self.stop_timers()  # a full run: it registers its fragments' timers anew
         elif kind == "navigation":
@@ -268,6 +283,9 @@ class Client:
                 self.full_done.append(now)
             elif status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY":
                 self.fragment_done.append(now)
+                # a fragment's elements carry its id in full runs too: the run's end says what kind it was
+                for i in range(self.run_progress0, len(self.progress_by_timer)):
+                    self.progress_by_timer[i] = True
                 self.rec.fragment_run_s.append(round(now - self.run_started, 3))
             elif status == "FINISHED_WITH_COMPILE_ERROR":
                 self.rec.errors.append("a script run ended with a compile error")
@@ -307,6 +325,7 @@ class Client:
         elif kind == "progress":
             self.shown["progress"] = (now, el.progress.text)
             self.progress_seen.append(now)
+            self.progress_by_timer.append(False)  # until its run ends as a fragment's run
         elif kind == "heading" and "Samples from" in el.heading.body:
             self.shown["samples_heading"] = (now, el.heading.body)
             self.sample_next = True
@@ -506,6 +525,8 @@ class Client:
                 # any run that redraws the progress bar is an update the student sees (fragment or full)
                 seen = self.progress_seen[self.first_update:self.stop_sent]
                 self.rec.update_gaps_s = [round(b - a, 3) for a, b in zip(seen, seen[1:])]
+                timed = self.progress_by_timer[self.first_update:self.stop_sent]
+                self.rec.timer_gaps_s = [g for g, by_timer in zip(self.rec.update_gaps_s, timed[1:]) if by_timer]
             self.stop_timers()
             if self.ws is not None:
                 await self.ws.close()
@@ -513,49 +534,7 @@ class Client:
                 reader.cancel()
 
 
-# ---------------------------------------------------------------- the server: memory and log
-
-def _tree(pid: int) -> list[int]:
-    """pid and all its descendants (from /proc/<pid>/task/*/children)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
-                todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
-    return out
-
-
-def _rss_and_cpu(pid: int) -> tuple[int, float]:
-    """Resident bytes and CPU seconds (user + system) of a process tree."""
-    rss, cpu, tick = 0, 0.0, os.sysconf("SC_CLK_TCK")
-    for p in _tree(pid):
-        try:
-            rss += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            stat = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += (int(stat[11]) + int(stat[12])) / tick
-        except (OSError, IndexError, ValueError):
-            pass
-    return rss, cpu
-
-
-class MemorySampler(threading.Thread):
-    """Samples the server tree's RSS every SAMPLE_RSS_S seconds until stopped."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.pid, self.samples, self.stop = pid, [], threading.Event()
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            rss, cpu = _rss_and_cpu(self.pid)
-            if rss:
-                self.samples.append((time.perf_counter(), rss, cpu))
-            self.stop.wait(SAMPLE_RSS_S)
-
+# ---------------------------------------------------------------- the server's log
 
 def log_problems(text: str) -> list[str]:
     """Tracebacks and uncaught-exception lines in the server log."""
@@ -589,8 +568,8 @@ async def drive(ws_url: str, plans: list[Plan], seconds: float) -> list[SessionR
     tasks = [asyncio.create_task(Client(p, plans, facts[p.index], ws_url, r).run(load_end))
              for p, r in zip(plans, records)]
     _, pending = await asyncio.wait(tasks, timeout=seconds + FINAL_GRACE_S)
-    for t in pending:
-        t.cancel()
+    for task in pending:
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     return records
 
@@ -612,18 +591,34 @@ async def warm_server(ws_url: str, plan: Plan) -> float:
     return time.perf_counter() - t0
 
 
-def run(sessions: int, seconds: float, warm: bool = False) -> dict:
+def run(sessions: int, seconds: float, warm: bool = False, ray: bool = False, ray_cpus: int | None = None) -> dict:
     """Start the server, drive the class, stop the server; everything measured in one dict. ``warm``: one
-    session opens /training first (not counted), so the class does not meet the server's first imports."""
+    session opens /training first (not counted), so the class does not meet the server's first imports. ``ray``:
+    the runs train on a local Ray cluster of two nodes (benchmarks.ray_cluster), ``ray_cpus`` logical CPUs each
+    (default: half the sessions, rounded up: every run is an actor of one CPU)."""
+    with contextlib.ExitStack() as stack:
+        cluster = None
+        if ray:
+            ray_cpus = ray_cpus or max(1, math.ceil(sessions / 2))
+            cluster = stack.enter_context(ray_cluster.local_cluster(cpus=ray_cpus))
+        return _run(sessions, seconds, warm, cluster)
+
+
+def _run(sessions: int, seconds: float, warm: bool, cluster: ray_cluster.Cluster | None) -> dict:
     ARTIFACTS.mkdir(exist_ok=True)
     plans = make_plans(sessions)
     port = sb.free_port()
     base_url = f"http://127.0.0.1:{port}"
     t_start = time.perf_counter()
     runs_dir = Path(tempfile.mkdtemp(prefix="rnn-lab-class-runs-"))  # the server's run store, read for fairness
+    env = {"RNN_LAB_RUNS": str(runs_dir)}
+    if cluster is not None:  # the store is on this machine: both nodes and the server see it at one path
+        env.update(RNN_LAB_RAY_ADDRESS=cluster.address, RAY_USAGE_STATS_ENABLED="0")
     with open(SERVER_LOG, "w") as log:
-        proc = sb.start_server(port, log, env={"RNN_LAB_RUNS": str(runs_dir)})
-        sampler = MemorySampler(proc.pid)
+        proc = sb.start_server(port, log, env=env)
+        # the server's tree (its worker processes are its children) and the Ray cluster's processes (the actors
+        # are their raylets' children)
+        sampler = pc.TreeSampler(proc.pid, cluster.pids() if cluster is not None else [])
         sampler.start()
         try:
             try:
@@ -633,11 +628,11 @@ def run(sessions: int, seconds: float, warm: bool = False) -> dict:
             t_healthy = time.perf_counter()
             ws_url = f"ws://127.0.0.1:{port}/_stcore/stream"
             warm_s = asyncio.run(warm_server(ws_url, make_plans(sessions + 1)[-1])) if warm else None
-            rss_idle = _rss_and_cpu(proc.pid)[0]
-            cpu0 = _rss_and_cpu(proc.pid)[1]
+            t_class, _, rss_idle, _, _ = sampler.sample()  # the class's window starts here, after the warm-up
+            cpu0 = sampler.per_process()
             records = asyncio.run(drive(ws_url, plans, seconds))
-            t_end = time.perf_counter()
-            cpu1 = _rss_and_cpu(proc.pid)[1]
+            t_end = sampler.sample()[0]
+            cpu1 = sampler.per_process()
             server_alive = proc.poll() is None
         finally:
             sampler.stop.set()
@@ -646,9 +641,10 @@ def run(sessions: int, seconds: float, warm: bool = False) -> dict:
     server_errors = log_problems(SERVER_LOG.read_text(errors="replace"))
     if not server_alive:
         server_errors.append(f"the server exited with status {proc.returncode} during the run")
-    peak = max((rss for _, rss, _ in sampler.samples), default=0)
+    peak = max((row[2] for row in sampler.samples), default=0)
     runs = fairness(runs_dir)
     shutil.rmtree(runs_dir, ignore_errors=True)
+    all_training = runs.pop("window_wall", None)
     all_slider = [s for r in records for s in r.slider_s]
     gaps = [g for r in records for g in r.update_gaps_s]
     errors = [f"session {r.index}: {e}" for r in records for e in r.errors] + server_errors
@@ -656,13 +652,22 @@ def run(sessions: int, seconds: float, warm: bool = False) -> dict:
     return {
         "sessions": sessions, "load_window_s": seconds, "cpus": os.cpu_count(),
         "workers": os.environ.get("RNN_LAB_WORKERS", "auto"), "warm_up_s": None if warm_s is None else round(warm_s, 2),
+        "trains_on": "ray" if cluster is not None else "server",
+        "ray": None if cluster is None else {"nodes": cluster.nodes, "logical_cpus_per_node": cluster.cpus_per_node},
         "load_average": os.getloadavg(),
         "wall_s": round(time.perf_counter() - t_start, 1),
         "server": {"health_ok_s": round(t_healthy - t_start, 2), "rss_idle_mib": round(rss_idle / 2**20, 1),
                    "rss_peak_mib": round(peak / 2**20, 1),
                    "rss_peak_per_session_mib": round((peak - rss_idle) / 2**20 / sessions, 1),
-                   "cpu_cores_busy": round((cpu1 - cpu0) / (t_end - t_healthy), 2),
                    "log": str(SERVER_LOG.relative_to(REPO_ROOT))},
+        # CPU of the server's process tree (the Streamlit process, its worker processes and their resource
+        # tracker) and, on Ray, of the cluster's processes (actors, raylets, GCS, agents): over the class (from
+        # its first connection, after the warm-up, to its last session's end) and over the window in which all
+        # runs trained; "machine_cores" is the whole machine's busy CPU (other programs too) in the same window
+        "cpu": {"counted": "server tree" + (" + Ray cluster" if cluster is not None else ""),
+                "class": pc.cores(sampler.samples, t_class, t_end),
+                "all_training": pc.cores(sampler.samples, *all_training, wall=True) if all_training else None,
+                "by_process": pc.cores_by_role(cpu0, cpu1, sampler.role, t_end - t_class)},
         "errors": errors,
         "isolation": {"ok": not leaks, "checks": sum(r.checks for r in records), "leaks": leaks},
         "finished_sessions": sum(r.finished for r in records),
@@ -673,6 +678,7 @@ def run(sessions: int, seconds: float, warm: bool = False) -> dict:
             "slider_to_settled": stats(all_slider),
             "inside_after_training": stats([r.inside_s for r in records if r.inside_s is not None]),
             "live_update_gap": stats(gaps),
+            "live_update_gap_timer": stats([g for r in records for g in r.timer_gaps_s]),
             "live_update_run": stats([d for r in records for d in r.fragment_run_s]),
         },
         "epochs_trained": stats([float(r.epochs_trained) for r in records]),
@@ -714,11 +720,23 @@ def fairness(runs_dir: Path) -> dict:
                         "training_share": busy / span if span > 0 else 0.0})
     rates = [r["tokens_per_s"] for r in per_run]
     shares = [r["training_share"] for r in per_run]
-    return {"runs": len(per_run), "window_s": round(hi - lo, 1),
+    return {"runs": len(per_run), "window_s": round(hi - lo, 1), "window_wall": (lo, hi),
             "tokens_per_s_min": round(min(rates)), "tokens_per_s_max": round(max(rates)),
             "slowest_over_fastest": round(min(rates) / max(rates), 3) if max(rates) else None,
             "training_share_min": round(min(shares), 4), "training_share_max": round(max(shares), 4),
             "share_ratio": round(min(shares) / max(shares), 3) if max(shares) else None, "per_run": per_run}
+
+
+def cpu_lines(cpu: dict) -> list[str]:
+    """The CPU rows of the table: the class's window, the all-training window, each kind of process."""
+    def cell(w):
+        return "–" if w is None else (f"{w['cores']:.2f} cores ({w['window_s']:.0f} s; the whole machine "
+                                      f"{w['machine_cores']:.2f})")
+    parts = ", ".join(f"{role} {v['cores']:.2f}" + (f" ({v['processes']})" if v["processes"] > 1 else "")
+                      for role, v in cpu["by_process"].items() if v["cores"] >= 0.005)
+    return [f"| CPU, {cpu['counted']}: the class | {cell(cpu['class'])} |",
+            f"| CPU, {cpu['counted']}: all runs training | {cell(cpu['all_training'])} |",
+            f"| CPU by process, the class (cores) | {parts or '–'} |"]
 
 
 def report(result: dict) -> str:
@@ -729,7 +747,9 @@ def report(result: dict) -> str:
     lines = [
         f"A class at once: {result['sessions']} sessions, {result['load_window_s']:g} s of training and "
         f"slider moves, {result['cpus']} CPU cores ({result['wall_s']:.0f} s in all)",
-        f"RNN_LAB_WORKERS={result['workers']}, load average at the end "
+        (f"runs on a local Ray cluster: {result['ray']['nodes']} nodes, {result['ray']['logical_cpus_per_node']} "
+         f"logical CPUs each; " if result.get("ray") else f"RNN_LAB_WORKERS={result['workers']}, ")
+        + "load average at the end "
         f"{' / '.join(f'{x:.1f}' for x in result['load_average'])}",
         "",
         "| measured | value |", "| --- | --- |",
@@ -739,7 +759,7 @@ def report(result: dict) -> str:
         f"| sessions finished | {result['finished_sessions']} of {result['sessions']} |",
         f"| server RSS idle -> peak | {s['rss_idle_mib']:.0f} -> {s['rss_peak_mib']:.0f} MiB "
         f"({s['rss_peak_per_session_mib']:.1f} MiB per session) |",
-        f"| server CPU | {s['cpu_cores_busy']:.2f} cores busy on average |",
+        *cpu_lines(result["cpu"]),
         f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
         *([f"| fairness ({fair['runs']} runs, {fair['window_s']:.0f} s all training) | tokens/s slowest / fastest {fair['slowest_over_fastest']:.2f} "
            f"({fair['tokens_per_s_min']:,} / {fair['tokens_per_s_max']:,}; sizes differ); share of the time "
@@ -752,6 +772,7 @@ def report(result: dict) -> str:
     names = {"open_training_page": "open /training (first run done)", "start_to_first_epoch": "Start -> first epoch shown",
              "slider_to_settled": "slider move -> page shows it", "inside_after_training": "Inside after training",
              "live_update_gap": "gap between live updates",
+             "live_update_gap_timer": "gap before a live update of the fragment's timer",
              "live_update_run": "one live update's run (start to end)"}
     for key, name in names.items():
         r = lat[key]
@@ -769,10 +790,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0, help="load window: training and slider moves (s)")
     ap.add_argument("--json", type=Path, default=ARTIFACTS / "class_load.json", help="where the results go")
     ap.add_argument("--warm", action="store_true", help="one session opens /training before the class (not counted)")
+    ap.add_argument("--ray", action="store_true", help="runs train on a local Ray cluster of two nodes (run it "
+                    "under `flock /tmp/ray.lock`: stopping it stops every Ray process of the machine)")
+    ap.add_argument("--ray-cpus", type=int, default=None, help="logical CPUs per Ray node (default: half the "
+                    "sessions, rounded up: each run is an actor of one CPU)")
     args = ap.parse_args(argv)
+    if args.ray_cpus is not None and not args.ray:
+        ap.error("--ray-cpus needs --ray")
+    if args.ray_cpus is not None and not 1 <= args.ray_cpus <= 64:
+        ap.error("--ray-cpus must be 1..64")
     if not 1 <= args.sessions <= 60 or not 1 <= args.seconds <= 600:
         ap.error("--sessions must be 1..60 and --seconds 1..600")
-    result = run(args.sessions, args.seconds, args.warm)
+    result = run(args.sessions, args.seconds, args.warm, args.ray, args.ray_cpus)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2) + "\n")
     print(report(result))

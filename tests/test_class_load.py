@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from tests.waiting import until
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SESSIONS = 2
 SECONDS = 15  # the load window: after the first epoch, each session moves a slider every 1-3 s
@@ -109,3 +113,117 @@ def test_the_link_to_this_view_is_never_taken_for_a_sample():
     element("code", "二十八，二十九")
     client.check_training_view("training")
     assert [leak for leak in client.rec.leaks if "characters" in leak], client.rec.leaks
+
+
+# ---------------------------------------------------------------- the live updates' gaps
+
+def _forward(kind: str, **fields):
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    msg = ForwardMsg()
+    if kind == "new_session":
+        msg.new_session.name = "training"
+    elif kind == "progress":
+        msg.delta.new_element.progress.text = fields["text"]
+    elif kind == "script_finished":
+        msg.script_finished = ForwardMsg.ScriptFinishedStatus.Value(fields["status"])
+    return msg
+
+
+def test_a_gap_is_the_timer_s_only_when_a_fragment_s_run_drew_the_progress_bar():
+    _cl, _plan, client = _client(0)
+    for at, status in ((1.0, "FINISHED_SUCCESSFULLY"), (3.0, "FINISHED_FRAGMENT_RUN_SUCCESSFULLY"),
+                       (4.0, "FINISHED_SUCCESSFULLY"), (6.5, "FINISHED_FRAGMENT_RUN_SUCCESSFULLY")):
+        client.handle(_forward("new_session"), at - 0.1)
+        client.handle(_forward("progress", text="Epoch 3 of 2,000"), at)
+        client.handle(_forward("script_finished", status=status), at + 0.05)
+    assert client.progress_seen == [1.0, 3.0, 4.0, 6.5]
+    assert client.progress_by_timer == [False, True, False, True]
+
+
+# ---------------------------------------------------------------- the CPU of the server and its processes
+
+def test_the_sampled_tree_counts_worker_processes_spawned_from_a_thread_and_what_ended_keeps_its_cpu(tmp_path):
+    """A parent that spawns (multiprocessing 'spawn', from a thread, as the server's pool does) a busy child; the
+    child's CPU is counted under "worker process", and still after it has ended."""
+    from benchmarks import process_cpu as pc
+    code = ("import multiprocessing as mp, threading, time\n"
+            "def busy(s):\n    t = time.process_time()\n    while time.process_time() - t < s: pass\n"
+            "if __name__ == '__main__':\n"
+            "    def start():\n        p = mp.get_context('spawn').Process(target=busy, args=(1.5,)); p.start(); p.join()\n"
+            "    th = threading.Thread(target=start); th.start(); th.join(); time.sleep(30)\n")
+    script = tmp_path / "spawner.py"  # a file: 'spawn' imports the child's function from its parent's main module
+    script.write_text(code)
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
+    sampler = pc.TreeSampler(parent.pid)
+    sampler.start()
+    try:
+        def child_used_and_ended() -> bool:
+            cpu, roles = sampler.per_process(), dict(sampler.role)
+            worker = [k for k, role in roles.items() if role == "worker process"]
+            assert parent.poll() is None, "the spawning process ended early"
+            return bool(worker) and cpu[worker[0]] >= 1.0 and not any(
+                Path(f"/proc/{pid}").exists() for pid, _ in worker)
+        until(child_used_and_ended, 120, what="the spawned child's CPU counted, and the child ended")
+        first, last = sampler.samples[0], sampler.sample()
+        assert last[3] - first[3] >= 1.0  # the tree's sum kept the ended child's CPU
+        by_role = pc.cores_by_role({}, sampler.per_process(), sampler.role, 1.0)
+        assert by_role["worker process"]["processes"] == 1 and by_role["worker process"]["cores"] >= 1.0
+    finally:
+        sampler.stop.set()
+        parent.kill()
+        parent.wait()
+
+
+def test_cores_are_taken_over_the_window_asked_for():
+    from benchmarks import process_cpu as pc
+    # (perf, wall, rss, tree CPU s, machine CPU s): 1 core busy until t=10, then 2 (the machine 2 throughout)
+    samples = [(t, 1000.0 + t, 0, t if t <= 10 else 10 + 2 * (t - 10), 2.0 * t) for t in range(21)]
+    assert pc.cores(samples, 0, 10) == {"window_s": 10, "cores": 1.0, "machine_cores": 2.0}
+    assert pc.cores(samples, 10, 20)["cores"] == 2.0
+    assert pc.cores(samples, 1010, 1020, wall=True)["cores"] == 2.0
+    assert pc.cores(samples, 5, 5.5) is None  # under a second of samples: no figure
+
+
+# ---------------------------------------------------------------- the Ray mode, without a cluster
+
+def test_ray_mode_gives_each_node_half_the_sessions_cpus_and_refuses_ray_cpus_without_ray(monkeypatch):
+    import contextlib
+
+    from benchmarks import class_load as cl
+    from benchmarks import ray_cluster
+    asked = {}
+
+    @contextlib.contextmanager
+    def fake_cluster(cpus):
+        asked["cpus"] = cpus
+        yield ray_cluster.Cluster("127.0.0.1:1", Path("/tmp/ray-none"), cpus)
+
+    monkeypatch.setattr(cl.ray_cluster, "local_cluster", fake_cluster)
+    monkeypatch.setattr(cl, "_run", lambda sessions, seconds, warm, cluster: {"cluster": cluster})
+    assert cl.run(5, 10, ray=True)["cluster"].cpus_per_node == 3 and asked["cpus"] == 3
+    assert cl.run(5, 10, ray=True, ray_cpus=1)["cluster"].cpus_per_node == 1
+    assert cl.run(5, 10)["cluster"] is None
+    with pytest.raises(SystemExit):
+        cl.main(["--ray-cpus", "2"])
+
+
+def test_the_ray_lock_held_by_a_calling_flock_is_seen(tmp_path):
+    lock = tmp_path / "ray.lock"
+    probe = ("import sys; from pathlib import Path; from benchmarks.ray_cluster import held_by_caller; "
+             "print(held_by_caller(Path(sys.argv[1])))")
+    under = subprocess.run(["flock", str(lock), sys.executable, "-c", probe, str(lock)], cwd=REPO_ROOT,
+                           capture_output=True, text=True, timeout=60)
+    alone = subprocess.run([sys.executable, "-c", probe, str(lock)], cwd=REPO_ROOT, capture_output=True, text=True,
+                           timeout=60)
+    assert (under.stdout.strip(), alone.stdout.strip()) == ("True", "False"), (under.stderr, alone.stderr)
+
+
+# ---------------------------------------------------------------- the live redraw's pace
+
+def test_the_live_redraw_does_not_slow_down_with_other_sessions_runs(monkeypatch):
+    from types import SimpleNamespace
+
+    from dashboard import runs, sidebar
+    busy = SimpleNamespace(scheduler=SimpleNamespace(active=lambda: [object()] * 32))  # a class's runs
+    monkeypatch.setattr(runs, "registry", lambda: busy)
+    assert sidebar.refresh_s() == sidebar.LIVE_EVERY_S == 2.0
