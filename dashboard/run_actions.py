@@ -23,7 +23,7 @@ from .run_registry import DAMAGE, RUN_ERRORS, get, registry, session_runs
 from .run_shown import current, run_settings, show
 from .settings import CORPUS_TITLES, Settings
 
-MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is Scheduler.max_active
+MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is RNN_LAB_MAX_RUNS
 
 
 def _own(run: Run) -> None:

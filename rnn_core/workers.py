@@ -137,8 +137,9 @@ class RemoteRun(Run):
 class RemoteScheduler:
     """The Scheduler's interface over hosts in other processes; subclasses say where a new run goes."""
 
-    def __init__(self, store: RunStore, max_active: int = 32):
-        self.store, self.max_active = store, max_active
+    def __init__(self, store: RunStore, max_active: int | None = None):
+        self.store = store
+        self.max_active = max_active or environment.read().max_runs  # runs training at once (RNN_LAB_MAX_RUNS)
         self._runs: dict[str, weakref.ref] = {}  # run id -> RemoteRun (while the server holds it)
         self._lock = threading.Lock()
         self._closed = False
@@ -328,7 +329,7 @@ class WorkerPool(RemoteScheduler):
     (default: RNN_LAB_TRAIN_THREADS, else every core up to 8, each run's count chosen by timing)."""
 
     def __init__(self, store: RunStore, workers: int | None = None, threads: int | None = None,
-                 max_active: int = 32, start_method: str = "spawn", eager: bool = False):
+                 max_active: int | None = None, start_method: str = "spawn", eager: bool = False):
         n = workers or max(1, default_workers())
         env_threads = environment.read().train_threads
         # each worker's Scheduler times its runs' turns with 1 thread and with up to every core (at most 8) and

@@ -117,9 +117,11 @@ def test_runs_go_to_the_least_loaded_worker_and_each_makes_progress(pool, counti
     assert pool.active() == []
 
 
-def test_the_server_s_limit_on_runs_training_at_once(tmp_path, counting):
-    pool = WorkerPool(RunStore(tmp_path, reference_root=None), workers=1, threads=1, max_active=1)
+def test_the_server_s_limit_on_runs_training_at_once(tmp_path, counting, monkeypatch):
+    monkeypatch.setenv(environment.MAX_RUNS, "1")
+    pool = WorkerPool(RunStore(tmp_path, reference_root=None), workers=1, threads=1)
     try:
+        assert pool.max_active == 1
         a, b = (make_run(pool, counting, epochs=LONG, seed=i) for i in range(2))
         pool.start(a)
         with pytest.raises(RunLimitError) as refused:
@@ -193,3 +195,21 @@ def test_the_environment_picks_the_scheduler(tmp_path):
     assert env.workers is None and env.problems[0].key == "env_workers"
     assert environment.read({"RNN_LAB_WORKERS": "auto"}).workers is None
     assert environment.read({"RNN_LAB_WORKERS": "3"}).workers == 3
+
+
+def test_the_server_s_cap_on_runs_is_one_setting_for_every_scheduler(tmp_path, monkeypatch):
+    assert environment.read({}).max_runs == environment.DEFAULT_MAX_RUNS == 128
+    assert environment.read({"RNN_LAB_MAX_RUNS": "60"}).max_runs == 60
+    for bad in ("0", "10001", "lots", "-5", "2.5"):
+        env = environment.read({"RNN_LAB_MAX_RUNS": bad})
+        assert env.max_runs == 128 and [p.key for p in env.problems] == ["env_max_runs"]
+        assert f"RNN_LAB_MAX_RUNS={bad} is not a whole number from 1 to 10000" in str(env.problems[0])
+    store = RunStore(tmp_path, reference_root=None)
+    monkeypatch.delenv(environment.MAX_RUNS, raising=False)
+    assert Scheduler().max_active == 128
+    monkeypatch.setenv(environment.MAX_RUNS, "7")
+    pool = WorkerPool(store, workers=1)  # no process starts before a run does
+    try:
+        assert Scheduler().max_active == pool.max_active == 7
+    finally:
+        pool.close()
