@@ -74,9 +74,8 @@ def start_new(s: Settings, info: CorpusInfo, device: torch.device) -> Run:
 def _launch(rs: RunSettings, info: CorpusInfo, device) -> Run:
     _room_for_one_more()
     reg = registry()
-    run = Run.create(rs, info.tc, store=reg.store, device=device)
+    run = reg.create(rs, info.tc, device=device)  # where the server's runs train: this process, a worker, Ray
     reg.scheduler.start(run)
-    reg.add(run)
     _own(run)
     return run
 

@@ -81,10 +81,6 @@ class Run:
         run takes its directory's lock (RunLockedError while another writer holds it; RunStoreError when the
         store's folder cannot be written) and what an earlier run of the same id left there is removed.
         """
-        placement = getattr(store, "placement", None)  # a worker pool or a Ray cluster trains the store's runs
-        if placement is not None and cls is Run:
-            return placement.create(settings, tc, store=store, run_id=run_id, device=device, init_params=init_params,
-                                    heldout=heldout, heldout_text=heldout_text)
         device = resolve_device(device if device is not None else settings.device)
         parse_predict(settings.predict)
         engine = engine_for(settings.engine, settings.activation, settings.input, settings.detach)

@@ -60,6 +60,10 @@ class Scheduler:
         self._closed = False
         atexit.register(self.close)
 
+    def create(self, settings, tc, **kwargs) -> Run:
+        """A new run to train here: :meth:`Run.create` (its keyword arguments), in this process."""
+        return Run.create(settings, tc, **kwargs)
+
     def active(self) -> list[Run]:
         """The runs training now (queued or in their turn)."""
         with self._cond:
@@ -176,6 +180,11 @@ class RunRegistry:
         with self._lock:
             ids = set(self._runs)
         return ids | {r.id for r in self.scheduler.active()}
+
+    def create(self, settings, tc, **kwargs) -> Run:
+        """A new run of this store, made where the scheduler trains its runs (``Scheduler.create``: this process,
+        a worker process or a Ray actor), held in memory."""
+        return self.add(self.scheduler.create(settings, tc, store=self.store, **kwargs))
 
     def add(self, run: Run) -> Run:
         """Hold ``run`` in memory (and write its metadata)."""
