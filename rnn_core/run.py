@@ -60,6 +60,7 @@ class Run:
         self._wall_before, self._running_since = wall_s, None
         self._busy_s, self._turn_start = 0.0, None  # time in the scheduler's turns
         self._lock = threading.RLock()  # guards the fields above
+        self._changed = threading.Condition(self._lock)  # notified when an epoch ends and when the run stops
         self._busy = threading.Lock()  # held while a chunk trains
         self._memory_checkpoints: dict[int, dict] = {}  # without a store: epoch -> payload
         self._latest: tuple[int, dict[str, torch.Tensor]] | None = None  # (epoch, CPU copy of the parameters)
@@ -240,6 +241,7 @@ class Run:
             self._wall_before += time.monotonic() - self._running_since
             self._running_since = None
         self.status, self.error = status, error
+        self._changed.notify_all()
 
     def move_to_cpu(self) -> None:
         """After a GPU out-of-memory: the same parameters and engine on the CPU, stopped (resume goes on there)."""
@@ -298,6 +300,7 @@ class Run:
             self.records.append(self._row(record))
             self._latest = (record.epoch, params)
             self.good_epoch = self.trainer.good_epoch
+            self._changed.notify_all()
         if record.epoch in self._schedule and record.epoch == self.good_epoch:
             self._save_checkpoint(record.epoch)
             self.save_meta()
@@ -400,11 +403,12 @@ class Run:
                    device=check_text(source, "device", meta.get("device", "CPU")), extra=extra,
                    probe=_check_probe(source, meta.get("probe"), len(vocab)))
 
-    def wait(self, timeout_s: float = 60.0, poll_s: float = 0.05) -> RunView:
-        """Block until the run is no longer running (or the timeout passes); its view."""
-        deadline = time.monotonic() + timeout_s
-        while self.running and time.monotonic() < deadline:
-            time.sleep(poll_s)
+    def wait(self, timeout_s: float = 60.0, past_epoch: int | None = None) -> RunView:
+        """Block until the run is no longer running, or (given ``past_epoch``) has trained more epochs than that,
+        or the timeout passes; its view."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self.running or past_epoch is not None and self.epoch > past_epoch,
+                                   timeout_s)
         return self.view()
 
 

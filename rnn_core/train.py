@@ -253,10 +253,10 @@ def run(args: argparse.Namespace) -> dict:
     shown, stopped_by_user = 0, False
     try:
         while training.running:
-            time.sleep(0.1)
-            if not args.quiet and training.running and training.epoch > shown:  # the last one: after the loop
-                shown = training.epoch
-                progress(training.view(), args.epochs)
+            view = training.wait(past_epoch=None if args.quiet else shown)  # an epoch more, or the run's end
+            if not args.quiet and view.running and view.epoch > shown:  # the last one: after the loop
+                shown = view.epoch
+                progress(view, args.epochs)
     except KeyboardInterrupt:
         stopped_by_user = True
         with further_interrupts_ignored():

@@ -100,6 +100,7 @@ class RemoteRun(Run):
             self._mirror_wall = (snap["wall_s"], time.monotonic() if snap["status"] == "running" else None)
             if snap["latest"] is not None:
                 self._latest = (snap["latest"][0], tensors(snap["latest"][1]))
+            self._changed.notify_all()
 
     def known(self) -> tuple[int, int]:
         with self._lock:
@@ -255,6 +256,7 @@ class RemoteScheduler:
             run.status, run.error = "failed", f"The process that trained this run ended ({exc})."
             run._mirror_wall = (run.wall_s, None)
             run.trainer = None
+            run._changed.notify_all()
 
 
 # ---------------------------------------------------------------- worker processes on this machine
