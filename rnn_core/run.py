@@ -96,11 +96,9 @@ class Run:
         trainer = Trainer(net, loader, tc.vocab, lr=settings.lr, theta=settings.clip, sample_every=SAMPLE_EVERY,
                           prefix=settings.prefix, num_preds=50, detach=settings.detach, predict=settings.predict,
                           sample_seed=settings.seed)
-        probe = next(iter(make_loader(tc, settings.batch, settings.steps, settings.partition == "random",
-                                      seed=settings.seed)))  # a loader of its own: the trainer's is untouched
         run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store,
                   tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
-                  probe=probe)
+                  probe=first_minibatch(loader))
         run._take_lock(clear=True)  # last: a run refused above leaves the directory as it was
         run._latest = (0, _cpu_copy(formula_params(net)))
         if heldout:
@@ -460,6 +458,16 @@ def _check_probe(source: str, probe, vocab_size: int) -> tuple[torch.Tensor, tor
             and len(probe[0]) == len(probe[1]) and len(probe[0][0]) == len(probe[1][0])):
         raise damaged(source, "probe")
     return tuple(torch.tensor(m) for m in probe)
+
+
+def first_minibatch(loader: SeqDataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X, Y), each (batch, steps): the minibatch ``loader``'s next epoch starts with. Its random state is put back
+    as it was, so that epoch draws the same positions again."""
+    state = loader.rng.getstate()
+    try:
+        return next(iter(loader))
+    finally:
+        loader.rng.setstate(state)
 
 
 def _cpu_copy(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
