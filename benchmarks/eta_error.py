@@ -16,25 +16,29 @@ import sys
 import tempfile
 import time
 
+from rnn_core import pace
 from rnn_core.corpus import load_corpus
 from rnn_core.data import tokenize_corpus
-from rnn_core.runs import Run, RunSettings, RunStore, Scheduler
+from rnn_core.runs import RunSettings, RunStore, Scheduler
 
 MARKS = (0.10, 0.25, 0.50, 0.75, 0.90)
 
 
 def former_eta(view) -> float | None:
-    """The ETA as it was computed before rnn_core.pace: the recent window's pace alone."""
-    per_epoch = view.seconds_per_epoch()
-    if not view.running or per_epoch is None:
+    """The ETA as it was computed before rnn_core.pace blended in a prior: the recent window's pace alone
+    (``pace.own_pace`` over the finished epochs; the first epoch's time while it is the only one)."""
+    if not view.running or not view.records:
         return None
+    walls = [r["wall_s"] for r in view.records]
+    own = pace.own_pace(walls, walls[-1], 0.0)
+    per_epoch = own[0] if own is not None else walls[0]
     return max(0.0, view.target - view.epoch - view.epoch_fraction) * per_epoch
 
 
 def one_run(store: RunStore, tc, settings: RunSettings, threads: int | None) -> list[tuple[float, float, float, float]]:
     """(seconds since start, progress, ETA shown, former ETA) every 0.1 s, and the seconds to the end."""
-    run = Run.create(settings, tc, store=store)
     scheduler = Scheduler(threads=threads)
+    run = scheduler.create(settings, tc, store=store)
     samples = []
     start = time.perf_counter()
     scheduler.start(run)

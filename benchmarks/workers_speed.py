@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 
 import rnn_core
-from rnn_core.runs import Run, RunSettings, RunStore, Scheduler
+from rnn_core.runs import RunSettings, RunStore, Scheduler
 from rnn_core.workers import WorkerPool
 
 
@@ -62,7 +62,7 @@ def measure(n_runs: int, workers: int, hidden: int, seconds: float, tc, page_tc,
     try:
         for i in range(n_runs):
             settings = RunSettings(corpus="time_machine", hidden=hidden, epochs=100_000, seed=i, device="cpu")
-            run = Run.create(settings, tc, store=store, device="cpu")
+            run = scheduler.create(settings, tc, store=store, device="cpu")
             scheduler.start(run)
             runs.append(run)
         deadline = time.monotonic() + 300

@@ -51,8 +51,7 @@ def start_pair(registry, tc, exercise: Exercise, variation: Variation, seed: int
         run = registry.get(run_id)
         if run is None or (not pair_complete(run) and not run.running and run.trainer is None):
             text = heldout_text if s.heldout.startswith("upload:") else None
-            run = registry.add(Run.create(s, tc, store=registry.store, run_id=run_id, device="cpu",
-                                          heldout_text=text))
+            run = registry.create(s, tc, run_id=run_id, device="cpu", heldout_text=text)
         out.append(run)
     for run in out:
         if not pair_complete(run) and not run.running:

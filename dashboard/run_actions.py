@@ -12,6 +12,7 @@ import torch
 import rnn_core
 from rnn_core.checkpoint import CheckpointError, read_checkpoint
 from rnn_core.corpus import BUILTIN_CORPORA, CLEANINGS
+from rnn_core.data import tokens_per_epoch
 from rnn_core.errors import UserError
 from rnn_core.runs import Run, RunLimitError, RunSettings, RunView
 
@@ -23,7 +24,7 @@ from .run_registry import DAMAGE, RUN_ERRORS, get, registry, session_runs
 from .run_shown import current, run_settings, show
 from .settings import CORPUS_TITLES, Settings
 
-MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is Scheduler.max_active
+MAX_RUNNING_PER_SESSION = 3  # a session's runs training at once; the server's cap is RNN_LAB_MAX_RUNS
 
 
 def _own(run: Run) -> None:
@@ -53,9 +54,9 @@ def check(s: Settings, info: CorpusInfo, device: torch.device) -> rnn_core.guard
 
 def _check(rs: RunSettings, info: CorpusInfo, device) -> rnn_core.guards.Estimate:
     """:func:`check` of a run's settings (CorpusError when the corpus is too short for one minibatch)."""
-    loader = rnn_core.make_loader(info.tc, rs.batch, rs.steps, rs.partition == "random", seed=rs.seed)
-    return rnn_core.check_settings(len(info.vocab), rs.batch, rs.steps, rs.hidden,
-                                   len(loader) * rs.batch * rs.steps, rs.epochs, rs.lr, rs.clip, device)
+    tokens = tokens_per_epoch(len(info.tc.corpus), rs.batch, rs.steps, rs.partition == "random")
+    return rnn_core.check_settings(len(info.vocab), rs.batch, rs.steps, rs.hidden, tokens, rs.epochs, rs.lr, rs.clip,
+                                   device)
 
 
 def _room_for_one_more() -> None:
@@ -74,9 +75,8 @@ def start_new(s: Settings, info: CorpusInfo, device: torch.device) -> Run:
 def _launch(rs: RunSettings, info: CorpusInfo, device) -> Run:
     _room_for_one_more()
     reg = registry()
-    run = Run.create(rs, info.tc, store=reg.store, device=device)
+    run = reg.create(rs, info.tc, device=device)  # where the server's runs train: this process, a worker, Ray
     reg.scheduler.start(run)
-    reg.add(run)
     _own(run)
     return run
 

@@ -53,6 +53,20 @@ def min_tokens_for(batch_size: int, num_steps: int, use_random_iter: bool = Fals
     return batch_size * num_steps + num_steps + 1
 
 
+def tokens_per_epoch(num_tokens: int, batch_size: int, num_steps: int, use_random_iter: bool = False) -> int:
+    """Tokens one epoch trains on (its minibatches times batch_size x num_steps), counted without a loader;
+    CorpusError when the sizes are below 1 or the corpus is too short for one minibatch."""
+    if batch_size < 1 or num_steps < 1:
+        raise CorpusError("Batch size and number of steps must be at least 1.", "loader_sizes")
+    if (n := num_minibatches(num_tokens, batch_size, num_steps, use_random_iter)) == 0:
+        need = min_tokens_for(batch_size, num_steps, use_random_iter)
+        raise CorpusError(
+            f"The corpus has {num_tokens:,} tokens, too few for one minibatch of {batch_size}x{num_steps} "
+            f"(needs {need:,}): lower the batch size or the number of steps, or use a longer text.",
+            "corpus_too_short", tokens=f"{num_tokens:,}", batch=batch_size, steps=num_steps, need=f"{need:,}")
+    return n * batch_size * num_steps
+
+
 class SeqDataLoader:
     """Iterates ``X, Y`` of shape (batch_size, num_steps); ``Y`` is ``X`` shifted one token ahead.
 
@@ -69,15 +83,7 @@ class SeqDataLoader:
         self.rng = random.Random(seed)
         self.name = name
         self.preview_tokens: list[str] = []  # first tokens, for the repr
-        if batch_size < 1 or num_steps < 1:
-            raise CorpusError("Batch size and number of steps must be at least 1.", "loader_sizes")
-        if len(self) == 0:
-            need = min_tokens_for(batch_size, num_steps, use_random_iter)
-            raise CorpusError(
-                f"The corpus has {len(self.corpus):,} tokens, too few for one minibatch of {batch_size}x{num_steps} "
-                f"(needs {need:,}): lower the batch size or the number of steps, or use a longer text.",
-                "corpus_too_short", tokens=f"{len(self.corpus):,}", batch=batch_size, steps=num_steps,
-                need=f"{need:,}")
+        tokens_per_epoch(len(self.corpus), self.batch_size, self.num_steps, use_random_iter)  # CorpusError: none
 
     def __len__(self) -> int:
         return num_minibatches(len(self.corpus), self.batch_size, self.num_steps, self.use_random_iter)

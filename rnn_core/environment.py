@@ -12,6 +12,7 @@ RNN_LAB_EXERCISE_SIZES the exercise pairs' sizes, e.g. ``hidden=32,epochs=20`` t
 RNN_LAB_WORKERS        worker processes that train the runs: ``0`` trains in  ``auto``: sized to the machine
                        the server's process, ``auto`` or 1 to 256             (``rnn_core.workers``)
 RNN_LAB_RAY_ADDRESS    a Ray cluster's address: each run a job there          unset: this machine
+RNN_LAB_MAX_RUNS       runs training at once on the server (1 to 10000)      128
 ====================== ===================================================== =============================
 
 A value that cannot be used never crashes a page or the CLI: :func:`read` uses the default instead and names
@@ -34,8 +35,11 @@ log = logging.getLogger("rnn_lab.environment")
 
 RUNS, RUNS_MAX_MB, TRAIN_THREADS = "RNN_LAB_RUNS", "RNN_LAB_RUNS_MAX_MB", "RNN_LAB_TRAIN_THREADS"
 DATA, NO_EXT, EXERCISE_SIZES = "RNN_LAB_DATA", "RNN_LAB_NO_EXT", "RNN_LAB_EXERCISE_SIZES"
-WORKERS, RAY_ADDRESS = "RNN_LAB_WORKERS", "RNN_LAB_RAY_ADDRESS"
+WORKERS, RAY_ADDRESS, MAX_RUNS = "RNN_LAB_WORKERS", "RNN_LAB_RAY_ADDRESS", "RNN_LAB_MAX_RUNS"
 MAX_WORKERS = 256
+# Runs training at once on one server (every session's; a session has its own cap of 3): a class of 60 on one
+# server fits, each run's turns then shared out by the scheduler
+DEFAULT_MAX_RUNS, MAX_MAX_RUNS = 128, 10_000
 DEFAULT_RUNS_MAX_MB = 1024
 MAX_THREADS = 1024
 # The sizes an exercise pair may be given, with their bounds (rnn_core.guards.LIMITS' for the same settings)
@@ -56,6 +60,7 @@ class Environment:
     problems: tuple[UserMessage, ...] = ()
     workers: int | None = None  # None: auto (rnn_core.workers.default_workers); 0: in the server's process
     ray_address: str | None = None  # None: no Ray cluster
+    max_runs: int = DEFAULT_MAX_RUNS  # runs training at once on the server (the schedulers' max_active)
 
     @property
     def runs_max_bytes(self) -> int:
@@ -93,13 +98,14 @@ def read(environ: Mapping[str, str] | None = None) -> Environment:
                 default=DEFAULT_RUNS_MAX_MB))
 
     # A whole number in a range, else the default (None) and a problem said with the variable's own message id
-    def whole(name: str, lo: int, hi: int, key: str, sentence: str, accepted: tuple[str, ...] = ()) -> int | None:
+    def whole(name: str, lo: int, hi: int, key: str, sentence: str, accepted: tuple[str, ...] = (),
+              **values) -> int | None:
         value = raw(name)
         if value is None or value.lower() in accepted:
             return None
         if (n := _whole(value, lo, hi)) is None:
             problems.append(UserMessage(f"{name}={_shown(value)} {sentence}", key, name=name, value=_shown(value),
-                                        hi=hi))
+                                        hi=hi, **values))
         return n
 
     train_threads = whole(TRAIN_THREADS, 1, MAX_THREADS, "env_train_threads",
@@ -131,8 +137,12 @@ def read(environ: Mapping[str, str] | None = None) -> Environment:
                     f"is neither auto nor a whole number from 0 to {MAX_WORKERS}: the number of worker processes is "
                     "sized to the machine, the default.", accepted=("auto",))
 
+    max_runs = whole(MAX_RUNS, 1, MAX_MAX_RUNS, "env_max_runs",
+                     f"is not a whole number from 1 to {MAX_MAX_RUNS}: up to {DEFAULT_MAX_RUNS} runs train at once "
+                     "on this server, the default.", default=DEFAULT_MAX_RUNS)
+
     return Environment(runs, runs_max_mb, train_threads, data, no_ext, sizes, tuple(problems), workers=workers,
-                       ray_address=raw(RAY_ADDRESS))
+                       ray_address=raw(RAY_ADDRESS), max_runs=max_runs or DEFAULT_MAX_RUNS)
 
 
 def _whole(value: str, lo: int, hi: int) -> int | None:

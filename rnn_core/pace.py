@@ -49,8 +49,7 @@ def view_key(view) -> str:
                     s.embed if s.input == "embedding" else 0)
 
 
-def own_pace(walls: list[float], wall_s: float, epoch_fraction: float,
-             window: int | None = None) -> tuple[float, float] | None:
+def own_pace(walls: list[float], wall_s: float, epoch_fraction: float) -> tuple[float, float] | None:
     """The run's own wall-clock seconds per epoch and the seconds of the run it rests on, or None.
 
     ``walls``: each finished epoch's wall-clock seconds at its end (running time, cumulative); ``wall_s``: the
@@ -61,7 +60,9 @@ def own_pace(walls: list[float], wall_s: float, epoch_fraction: float,
     n = len(walls)
     if n == 0 or n == 1 and epoch_fraction <= 0:
         return None  # the first epoch alone is no guide: it was 30x the later ones in a run on the page
-    k = min(window or max(WINDOW_MIN, n // 4), n - 1)  # whole epochs in the window, after the first
+    # the window: long enough to average out a busy moment, short enough to follow a lasting change such as
+    # another run starting
+    k = min(max(WINDOW_MIN, n // 4), n - 1)  # whole epochs in the window, after the first
     epochs = k + max(0.0, epoch_fraction)
     seconds = wall_s - walls[n - 1 - k]
     if epochs <= 0 or seconds <= 0:

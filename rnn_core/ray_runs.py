@@ -40,7 +40,7 @@ class HostActor:
 class RayScheduler(RemoteScheduler):
     """Every run a Ray actor of ``cpus`` CPUs on the cluster at ``address`` (``auto``: the one this machine is in)."""
 
-    def __init__(self, store: RunStore, address: str, max_active: int = 1000, cpus: int = 1):
+    def __init__(self, store: RunStore, address: str, max_active: int | None = None, cpus: int = 1):
         if not ray.is_initialized():
             ray.init(address=address, runtime_env={"py_modules": [str(PACKAGE)]}, log_to_driver=False,
                      configure_logging=False)

@@ -60,6 +60,7 @@ class Run:
         self._wall_before, self._running_since = wall_s, None
         self._busy_s, self._turn_start = 0.0, None  # time in the scheduler's turns
         self._lock = threading.RLock()  # guards the fields above
+        self._changed = threading.Condition(self._lock)  # notified when an epoch ends and when the run stops
         self._busy = threading.Lock()  # held while a chunk trains
         self._memory_checkpoints: dict[int, dict] = {}  # without a store: epoch -> payload
         self._latest: tuple[int, dict[str, torch.Tensor]] | None = None  # (epoch, CPU copy of the parameters)
@@ -81,10 +82,6 @@ class Run:
         run takes its directory's lock (RunLockedError while another writer holds it; RunStoreError when the
         store's folder cannot be written) and what an earlier run of the same id left there is removed.
         """
-        placement = getattr(store, "placement", None)  # a worker pool or a Ray cluster trains the store's runs
-        if placement is not None and cls is Run:
-            return placement.create(settings, tc, store=store, run_id=run_id, device=device, init_params=init_params,
-                                    heldout=heldout, heldout_text=heldout_text)
         device = resolve_device(device if device is not None else settings.device)
         parse_predict(settings.predict)
         engine = engine_for(settings.engine, settings.activation, settings.input, settings.detach)
@@ -99,11 +96,9 @@ class Run:
         trainer = Trainer(net, loader, tc.vocab, lr=settings.lr, theta=settings.clip, sample_every=SAMPLE_EVERY,
                           prefix=settings.prefix, num_preds=50, detach=settings.detach, predict=settings.predict,
                           sample_seed=settings.seed)
-        probe = next(iter(make_loader(tc, settings.batch, settings.steps, settings.partition == "random",
-                                      seed=settings.seed)))  # a loader of its own: the trainer's is untouched
         run = cls(run_id or new_run_id(), settings, tc.vocab, trainer=trainer, store=store,
                   tokens_per_epoch=len(loader) * settings.batch * settings.steps, device=device_label(device),
-                  probe=probe)
+                  probe=first_minibatch(loader))
         run._take_lock(clear=True)  # last: a run refused above leaves the directory as it was
         run._latest = (0, _cpu_copy(formula_params(net)))
         if heldout:
@@ -244,6 +239,7 @@ class Run:
             self._wall_before += time.monotonic() - self._running_since
             self._running_since = None
         self.status, self.error = status, error
+        self._changed.notify_all()
 
     def move_to_cpu(self) -> None:
         """After a GPU out-of-memory: the same parameters and engine on the CPU, stopped (resume goes on there)."""
@@ -302,6 +298,7 @@ class Run:
             self.records.append(self._row(record))
             self._latest = (record.epoch, params)
             self.good_epoch = self.trainer.good_epoch
+            self._changed.notify_all()
         if record.epoch in self._schedule and record.epoch == self.good_epoch:
             self._save_checkpoint(record.epoch)
             self.save_meta()
@@ -404,11 +401,12 @@ class Run:
                    device=check_text(source, "device", meta.get("device", "CPU")), extra=extra,
                    probe=_check_probe(source, meta.get("probe"), len(vocab)))
 
-    def wait(self, timeout_s: float = 60.0, poll_s: float = 0.05) -> RunView:
-        """Block until the run is no longer running (or the timeout passes); its view."""
-        deadline = time.monotonic() + timeout_s
-        while self.running and time.monotonic() < deadline:
-            time.sleep(poll_s)
+    def wait(self, timeout_s: float = 60.0, past_epoch: int | None = None) -> RunView:
+        """Block until the run is no longer running, or (given ``past_epoch``) has trained more epochs than that,
+        or the timeout passes; its view."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self.running or past_epoch is not None and self.epoch > past_epoch,
+                                   timeout_s)
         return self.view()
 
 
@@ -460,6 +458,16 @@ def _check_probe(source: str, probe, vocab_size: int) -> tuple[torch.Tensor, tor
             and len(probe[0]) == len(probe[1]) and len(probe[0][0]) == len(probe[1][0])):
         raise damaged(source, "probe")
     return tuple(torch.tensor(m) for m in probe)
+
+
+def first_minibatch(loader: SeqDataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X, Y), each (batch, steps): the minibatch ``loader``'s next epoch starts with. Its random state is put back
+    as it was, so that epoch draws the same positions again."""
+    state = loader.rng.getstate()
+    try:
+        return next(iter(loader))
+    finally:
+        loader.rng.setstate(state)
 
 
 def _cpu_copy(params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

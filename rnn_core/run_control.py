@@ -3,7 +3,8 @@
 - A **control file** per run in the store (``<root>/<id>/stop``): any process that can write the store (the
   server, a CLI, a job on another machine of a Ray cluster) asks for a stop by writing it; the process that
   trains the run sees it within :data:`WATCH_EVERY_S`, stops the run as ``Scheduler.stop`` does (the chunk in
-  progress is the last, the epoch is kept as a checkpoint) and removes the file.
+  progress is the last, the epoch is kept as a checkpoint) and removes the file. It is the only way a stop is
+  asked for: the server's Stop writes it too, then waits for the host to answer it (:meth:`Host.stopped`).
 - :class:`Host`: what a worker process (``rnn_core.workers``) or a Ray actor (``rnn_core.ray_runs``) runs: an
   ordinary :class:`~rnn_core.runs.Scheduler` training the runs given to it, in its own process with its own
   torch threads, and the plain-data snapshots that the server mirrors (``RemoteRun``). Its methods take and
@@ -84,6 +85,8 @@ class Host:
         self._latest_sent: dict[str, float] = {}
         self._lock = threading.Lock()
         self._closed = False
+        self._look = threading.Event()  # set: the watcher reads the control files now, not at its next round
+        self._answered = threading.Condition()  # notified after each round of the watcher
         threading.Thread(target=self._watch, name="rnn-lab-control", daemon=True).start()
 
     # ------------------------------------------------------------ commands
@@ -91,9 +94,9 @@ class Host:
     def create(self, settings, tc, run_id: str, device, init_params, heldout, heldout_text) -> dict:
         """A new run (its directory's lock taken here: RunLockedError while another writer holds it); what the
         server needs to mirror it."""
-        run = Run.create(settings, tc, store=self.store, run_id=run_id, device=device,
-                         init_params=None if init_params is None else tensors(init_params), heldout=heldout,
-                         heldout_text=heldout_text)
+        run = self.scheduler.create(settings, tc, store=self.store, run_id=run_id, device=device,
+                                    init_params=None if init_params is None else tensors(init_params),
+                                    heldout=heldout, heldout_text=heldout_text)
         with self._lock:
             self.runs[run.id] = run
         probe = None if run.probe is None else tuple(t.numpy() for t in run.probe)
@@ -106,11 +109,13 @@ class Host:
         self.scheduler.start(run)
         return self.snapshot(run_id)
 
-    def stop(self, run_id: str) -> dict:
-        """Stop the run (within its chunk), its epoch kept as a checkpoint; its snapshot after."""
-        run = self._run(run_id)
-        self.scheduler.stop(run)
-        clear_stop(self.store, run_id)
+    def stopped(self, run_id: str, timeout_s: float = 5.0) -> dict:
+        """Wait until the stop asked for in the run's control file is done (its chunk ended, its epoch kept as a
+        checkpoint: the file is gone) or ``timeout_s`` passes; its snapshot after."""
+        self._run(run_id)
+        self._look.set()
+        with self._answered:
+            self._answered.wait_for(lambda: not stop_requested(self.store, run_id), timeout_s)
         return self.snapshot(run_id)
 
     def move_to_cpu(self, run_id: str) -> dict:
@@ -176,13 +181,19 @@ class Host:
         return run
 
     def _watch(self) -> None:
-        """Stop every running run whose control file asks for it."""
+        """Answer every control file of a run held here: stop the run if it trains, then remove the file."""
         while not self._closed:
-            time.sleep(WATCH_EVERY_S)
-            for run in self.scheduler.active():
+            self._look.wait(WATCH_EVERY_S)
+            self._look.clear()
+            with self._lock:
+                runs = list(self.runs.values())
+            for run in runs:
                 try:
                     if stop_requested(self.store, run.id):
-                        self.scheduler.stop(run)
+                        if run in self.scheduler.active():
+                            self.scheduler.stop(run)
                         clear_stop(self.store, run.id)
                 except Exception:  # noqa: BLE001  the watcher outlives a run that could not be stopped
                     log.exception("stopping run %s", run.id)
+            with self._answered:
+                self._answered.notify_all()

@@ -37,17 +37,18 @@ class Scheduler:
     wins; the other is tried again every ``explore_every`` turns, as the load changes.
     """
 
-    def __init__(self, chunk_s: float = 0.1, threads: int | None = None, max_active: int = 32,
+    def __init__(self, chunk_s: float = 0.1, threads: int | None = None, max_active: int | None = None,
                  explore_every: int = 25, solo_chunk_s: float = 0.5, max_threads: int | None = None):
-        env = environment.read().train_threads
-        self.chunk_s, self.max_active, self.explore_every = chunk_s, max_active, explore_every
+        env = environment.read()
+        self.chunk_s, self.explore_every = chunk_s, explore_every
+        self.max_active = max_active or env.max_runs  # runs training at once (RNN_LAB_MAX_RUNS)
         # A run alone trains in longer turns (less bookkeeping per minibatch); Stop still waits at most this.
         self.solo_chunk_s = max(chunk_s, solo_chunk_s)
         self._threads_now: int | None = None
         # torch's thread count is per thread: the worker's choice does not change the pages' threads.
         # ``threads`` (or RNN_LAB_TRAIN_THREADS) fixes the count; else it is chosen per run, from 1 to
         # ``max_threads`` (default: every core, at most 8).
-        fixed = threads or (env if not max_threads else None)
+        fixed = threads or (env.train_threads if not max_threads else None)
         self.threads = fixed or max_threads or min(8, os.cpu_count() or 1)
         self._choices = [fixed] if fixed else sorted({1, self.threads})
         self._rates: dict[str, dict[int, float]] = {}  # run id -> threads -> minibatches/s (moving average)
@@ -58,6 +59,10 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._closed = False
         atexit.register(self.close)
+
+    def create(self, settings, tc, **kwargs) -> Run:
+        """A new run to train here: :meth:`Run.create` (its keyword arguments), in this process."""
+        return Run.create(settings, tc, **kwargs)
 
     def active(self) -> list[Run]:
         """The runs training now (queued or in their turn)."""
@@ -175,6 +180,11 @@ class RunRegistry:
         with self._lock:
             ids = set(self._runs)
         return ids | {r.id for r in self.scheduler.active()}
+
+    def create(self, settings, tc, **kwargs) -> Run:
+        """A new run of this store, made where the scheduler trains its runs (``Scheduler.create``: this process,
+        a worker process or a Ray actor), held in memory."""
+        return self.add(self.scheduler.create(settings, tc, store=self.store, **kwargs))
 
     def add(self, run: Run) -> Run:
         """Hold ``run`` in memory (and write its metadata)."""

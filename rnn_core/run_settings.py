@@ -177,17 +177,6 @@ class RunView:
         """Wall-clock throughput: tokens trained over the wall time spent running."""
         return len(self.records) * self.tokens_per_epoch / self.wall_s if self.wall_s > 0 else 0.0
 
-    def seconds_per_epoch(self, window: int | None = None) -> float | None:
-        """Wall-clock seconds per epoch over the last ``window`` epochs (default: the last quarter of the run so
-        far, at least 20: long enough to average out a busy moment, short enough to follow a lasting change
-        such as another run starting); None before the first epoch."""
-        if not self.records:
-            return None
-        k = min(window or max(20, len(self.records) // 4), len(self.records) - 1)
-        if k == 0:
-            return self.records[-1]["wall_s"]
-        return (self.records[-1]["wall_s"] - self.records[-1 - k]["wall_s"]) / k
-
     @property
     def eta_s(self) -> float | None:
         """Wall-clock seconds to the last epoch (None when not running or unknown): rnn_core/pace.py."""

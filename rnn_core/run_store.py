@@ -47,7 +47,6 @@ class RunStore:
         self.max_bytes = max_bytes if max_bytes is not None else env.runs_max_bytes
         self._lock = threading.Lock()
         self._holders: list[Callable[[], Callable[[], Iterable[str]] | None]] = []
-        self.placement = None  # where Run.create trains its runs: None here, else rnn_core.workers' RemoteScheduler
         pace.PACES.read(self.root)  # the paces runs left here (pace.json): the ETA's prior, re-read when it changes
 
     # ------------------------------------------------------------ the folder and the locks

@@ -234,30 +234,29 @@ def run(args: argparse.Namespace) -> dict:
     store = RunStore(args.run_dir, reference_root=None, max_bytes=1 << 62) if args.run_dir else None
     if args.ray and store is None:
         raise SettingsError("--ray needs --run-dir: a folder every node of the cluster mounts at the same path.")
+    # The dashboard's scheduler with this one run: the same turns and, unless --threads fixes it, the same
+    # choice of threads (1 or every core, whichever trains faster on this machine now: on busy cores, every core
+    # can be many times slower). A fixed count gives the same sums in the same order, so a rerun repeats the
+    # figures bit for bit on the same machine. With --ray, the run is a job on that cluster instead.
     if args.ray:
         from .scheduler import make_scheduler  # ray is optional (requirements-cluster.txt): imported when asked for
-    cluster = make_scheduler(store, ray_address=args.ray) if args.ray else None
+    scheduler = make_scheduler(store, ray_address=args.ray) if args.ray else Scheduler(threads=args.threads)
     try:
-        training = Run.create(settings, tc, store=store, run_id=args.run_id, device=device, init_params=init_params,
-                              heldout_text=heldout_text)
+        training = scheduler.create(settings, tc, store=store, run_id=args.run_id, device=device,
+                                    init_params=init_params, heldout_text=heldout_text)
     except UserError:
         raise
     except ValueError as exc:  # a switch or held-out text that cannot be used, said in one sentence
         raise SettingsError(str(exc)) from None
-    # The dashboard's scheduler with this one run: the same turns and, unless --threads fixes it, the same
-    # choice of threads (1 or every core, whichever trains faster on this machine now: on busy cores, every core
-    # can be many times slower). A fixed count gives the same sums in the same order, so a rerun repeats the
-    # figures bit for bit on the same machine.
-    scheduler = cluster or Scheduler(threads=args.threads)
     start = time.perf_counter()
     scheduler.start(training)
     shown, stopped_by_user = 0, False
     try:
         while training.running:
-            time.sleep(0.1)
-            if not args.quiet and training.running and training.epoch > shown:  # the last one: after the loop
-                shown = training.epoch
-                progress(training.view(), args.epochs)
+            view = training.wait(past_epoch=None if args.quiet else shown)  # an epoch more, or the run's end
+            if not args.quiet and view.running and view.epoch > shown:  # the last one: after the loop
+                shown = view.epoch
+                progress(view, args.epochs)
     except KeyboardInterrupt:
         stopped_by_user = True
         with further_interrupts_ignored():

@@ -1,16 +1,17 @@
 """Runs trained in worker processes: the server only starts, stops and reads them.
 
-:class:`WorkerPool` has the :class:`~rnn_core.runs.Scheduler`'s interface (``start``, ``stop``, ``active``,
-``close``, ``max_active``) and keeps ``n`` worker processes (started with 'spawn': torch's threads do not
+:class:`WorkerPool` has the :class:`~rnn_core.runs.Scheduler`'s interface (``create``, ``start``, ``stop``,
+``active``, ``close``, ``max_active``) and keeps ``n`` worker processes (started with 'spawn': torch's threads do not
 survive a fork), each a :class:`~rnn_core.run_control.Host` with its own Scheduler and its own torch threads
 (the machine's cores shared out). A new run goes to the least-loaded worker and stays there.
 
-A run made with ``Run.create(..., store=store)`` while the pool is the store's ``placement`` is a
-:class:`RemoteRun`: a :class:`~rnn_core.runs.Run` whose trainer lives in the worker. Its records, status and
-newest parameters are mirrored from the worker (a thread polls each worker's snapshots every
-:data:`POLL_S`), so ``view()``, ``latest()`` and ``checkpoint()`` read as before and a page never waits on
-training. The worker writes run.json and the checkpoints into the same store; Stop goes through the store's
-control file (:mod:`rnn_core.run_control`) and returns once the worker has stopped the run, its epoch kept.
+A run made with ``pool.create(settings, tc, ...)`` (as ``RunRegistry.create`` and the CLI make their runs:
+each asks its scheduler) is a :class:`RemoteRun`: a :class:`~rnn_core.runs.Run` whose trainer lives in the
+worker. Its records, status and newest parameters are mirrored from the worker (a thread polls each worker's
+snapshots every :data:`POLL_S`), so ``view()``, ``latest()`` and ``checkpoint()`` read as before and a page never
+waits on training. The worker writes run.json and the checkpoints into the same store; Stop is asked for through
+the store's control file only (:mod:`rnn_core.run_control`: the one way, from any process or machine) and
+returns once the worker has stopped the run, its epoch kept.
 
 The same mirror serves a Ray cluster (``rnn_core.ray_runs``): there a host is one actor per run.
 """
@@ -26,8 +27,7 @@ import weakref
 import numpy as np
 import torch
 
-from . import environment
-from . import fast
+from . import environment, fast
 from .engines import make_model
 from .run_control import Host, request_stop, tensors
 from .runs import Run, RunLimitError, RunStore, RunStoreError, new_run_id
@@ -100,6 +100,7 @@ class RemoteRun(Run):
             self._mirror_wall = (snap["wall_s"], time.monotonic() if snap["status"] == "running" else None)
             if snap["latest"] is not None:
                 self._latest = (snap["latest"][0], tensors(snap["latest"][1]))
+            self._changed.notify_all()
 
     def known(self) -> tuple[int, int]:
         with self._lock:
@@ -137,13 +138,13 @@ class RemoteRun(Run):
 class RemoteScheduler:
     """The Scheduler's interface over hosts in other processes; subclasses say where a new run goes."""
 
-    def __init__(self, store: RunStore, max_active: int = 32):
-        self.store, self.max_active = store, max_active
+    def __init__(self, store: RunStore, max_active: int | None = None):
+        self.store = store
+        self.max_active = max_active or environment.read().max_runs  # runs training at once (RNN_LAB_MAX_RUNS)
         self._runs: dict[str, weakref.ref] = {}  # run id -> RemoteRun (while the server holds it)
         self._lock = threading.Lock()
         self._closed = False
         self._gone: list[str] = []  # runs the server let go of: the host forgets them
-        store.placement = self  # Run.create(..., store=store) makes its runs here
         self._pump_thread = threading.Thread(target=self._pump, name="rnn-lab-mirror", daemon=True)
         self._pump_thread.start()
 
@@ -159,14 +160,17 @@ class RemoteScheduler:
 
     def create(self, settings, tc, *, store=None, run_id=None, device=None, init_params=None, heldout=None,
                heldout_text=None) -> RemoteRun:
-        """Run.create's work, done by a host; the run mirrored here."""
+        """Run.create's work, done by a host; the run mirrored here. ``store`` is this scheduler's own (the hosts
+        write there) or None."""
+        if store is not None and store is not self.store:
+            raise ValueError("A remote scheduler makes runs of its own store only.")
         run_id = run_id or new_run_id()
         host = self.host_for_new_run()
         params = None if init_params is None else {k: v.detach().cpu().numpy() for k, v in init_params.items()}
         dev = str(device) if isinstance(device, torch.device) else device
         info = self.call(host, "create", settings, tc, run_id, dev, params, heldout, heldout_text)
         probe = None if info["probe"] is None else tuple(torch.from_numpy(np.array(a)) for a in info["probe"])
-        run = RemoteRun(run_id, info["settings"], tc.vocab, scheduler=self, host=host, store=store or self.store,
+        run = RemoteRun(run_id, info["settings"], tc.vocab, scheduler=self, host=host, store=self.store,
                         tokens_per_epoch=info["tokens_per_epoch"], device=info["device"], probe=probe,
                         latest=(0, tensors(info["latest"])))
         with self._lock:
@@ -185,16 +189,15 @@ class RemoteScheduler:
         run.apply(self.call(run.host, "start", run.id))
 
     def stop(self, run: Run, timeout_s: float = 5.0) -> None:
-        """Stop through the store's control file; returns once the host has stopped the run (its epoch kept)."""
+        """Stop through the store's control file; returns once the host has stopped the run (its epoch kept) or
+        after ``timeout_s``."""
         if not isinstance(run, RemoteRun):
             return
         request_stop(self.store, run.id)
-        run.apply(self.call(run.host, "stop", run.id))
+        run.apply(self.call(run.host, "stopped", run.id, timeout_s))  # waits for the host to answer the file
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._closed = True
-        if getattr(self.store, "placement", None) is self:
-            self.store.placement = None
 
     # ------------------------------------------------------------ the mirror
 
@@ -253,6 +256,7 @@ class RemoteScheduler:
             run.status, run.error = "failed", f"The process that trained this run ended ({exc})."
             run._mirror_wall = (run.wall_s, None)
             run.trainer = None
+            run._changed.notify_all()
 
 
 # ---------------------------------------------------------------- worker processes on this machine
@@ -328,7 +332,7 @@ class WorkerPool(RemoteScheduler):
     (default: RNN_LAB_TRAIN_THREADS, else every core up to 8, each run's count chosen by timing)."""
 
     def __init__(self, store: RunStore, workers: int | None = None, threads: int | None = None,
-                 max_active: int = 32, start_method: str = "spawn", eager: bool = False):
+                 max_active: int | None = None, start_method: str = "spawn", eager: bool = False):
         n = workers or max(1, default_workers())
         env_threads = environment.read().train_threads
         # each worker's Scheduler times its runs' turns with 1 thread and with up to every core (at most 8) and

@@ -80,12 +80,12 @@ def test_two_runs_train_on_two_ray_nodes_stop_continue_and_read_from_the_dashboa
         until(lambda: len(ray.nodes()) == 2 and all(n["Alive"] for n in ray.nodes()), 60,
               what="waited 60 s for: two live nodes")
         tc = rnn_core.tokenize_corpus(rnn_core.builtin_corpus("counting", seed=0, n_chars=400), "char")
+        assert registry.scheduler.max_active == 128  # RNN_LAB_MAX_RUNS's default, as on one machine
         made = []
-        for seed in (0, 1):
-            run = rnn_core.runs.Run.create(RunSettings(**{**SMALL.__dict__, "seed": seed}), tc, store=store,
-                                           device="cpu")
+        for seed in (0, 1):  # the registry asks its scheduler: each run made by an actor of its own
+            run = registry.create(RunSettings(**{**SMALL.__dict__, "seed": seed}), tc, device="cpu")
             registry.scheduler.start(run)
-            made.append(registry.add(run))
+            made.append(run)
         a, b = made
         assert all(isinstance(r, RemoteRun) for r in made)
         # one CPU per node and one per run: the runs train on the two nodes, at the same time

@@ -2,14 +2,14 @@
 checkpoints at log-spaced epochs, divergence kept to the last good model, and checkpoint files."""
 import json
 import math
-import time
 
 import pytest
 import torch
 
 import rnn_core
 from rnn_core.checkpoint import CheckpointError, read_checkpoint
-from rnn_core.runs import Run, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
+from rnn_core import environment
+from rnn_core.runs import Run, RunLimitError, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
 from rnn_core.training import BLOWUP_EPOCHS, BLOWUP_FACTOR, DivergenceError, Trainer
 from tests.waiting import until
 
@@ -72,6 +72,48 @@ def test_the_scheduler_gives_active_runs_turns_in_rotation(counting):
     assert all(window[i] == window[i + 3] for i in range(27))
 
 
+def test_the_server_s_cap_on_runs_training_at_once_comes_from_the_environment(counting, monkeypatch):
+    monkeypatch.setenv(environment.MAX_RUNS, "2")  # the default, 128, in small
+    scheduler = Scheduler(chunk_s=0.01, threads=1)
+    a, b, c = (make_run(counting, epochs=10_000, seed=i) for i in range(3))
+    try:
+        scheduler.start(a)
+        scheduler.start(b)
+        with pytest.raises(RunLimitError) as refused:
+            scheduler.start(c)
+        assert refused.value.key == "server_limit" and refused.value.values["n"] == 2 and not c.running
+        scheduler.stop(a)
+        scheduler.start(c)  # room again
+        assert c.running
+    finally:
+        for run in (a, b, c):
+            scheduler.stop(run)
+        scheduler.close()
+
+
+def test_runs_are_made_by_the_scheduler_the_registry_holds_and_wait_follows_their_epochs(counting, tmp_path):
+    registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(chunk_s=0.02, threads=1))
+    run = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000}), counting, run_id="made-here")
+    try:
+        assert run.id == "made-here" and registry.get("made-here") is run and run.store is registry.store
+        assert run.view().status == "new" and run.wait(60, past_epoch=0).status == "new"  # not running: at once
+        registry.scheduler.start(run)
+        assert run.wait(60, past_epoch=2).epoch >= 3  # woken by the epochs, not by the run's end
+        assert run.running
+    finally:
+        registry.scheduler.stop(run)
+        registry.scheduler.close()
+    assert run.wait(60).status == "stopped"
+
+
+def test_the_probe_is_the_first_minibatch_the_run_trains_on(counting):
+    run = make_run(counting, partition="random", epochs=1)
+    X, Y = run.probe
+    first = next(iter(rnn_core.make_loader(counting, 8, 10, True, seed=0)))  # a loader of the same seed
+    assert torch.equal(X, first[0]) and torch.equal(Y, first[1])
+    assert torch.equal(next(iter(run.trainer.loader))[0], X)  # the trainer's loader starts with it still
+
+
 def test_each_run_trains_with_the_thread_count_that_was_fastest_and_retries_the_other_now_and_then(counting):
     run = make_run(counting)
     scheduler = Scheduler(max_threads=4, explore_every=5)
@@ -89,14 +131,17 @@ def test_each_run_trains_with_the_thread_count_that_was_fastest_and_retries_the_
 def test_stop_is_final_until_continue_and_continue_goes_on_from_there(counting, tmp_path):
     store = RunStore(tmp_path, reference_root=None)
     run = make_run(counting, store=store, epochs=10_000)
+    clock = make_run(counting, epochs=10_000, seed=1)  # the test's clock: another run's epochs
     scheduler = Scheduler(chunk_s=0.02, threads=1)
     scheduler.start(run)
     until(lambda: run.epoch >= 3)
     scheduler.stop(run)
     stopped = run.view()
     assert stopped.status == "stopped"
-    time.sleep(0.3)  # nothing trains while stopped
-    assert run.view().records == stopped.records and run.view().epoch_fraction == 0.0
+    scheduler.start(clock)
+    until(lambda: clock.epoch >= 3)  # turns in rotation: a run still queued would have trained meanwhile
+    scheduler.stop(clock)
+    assert run.view().records == stopped.records and run.view().epoch_fraction == 0.0  # nothing trained it
     assert stopped.epoch in stopped.checkpoints  # the epoch it stopped at can be downloaded
     assert (tmp_path / run.id / f"ckpt-{stopped.epoch:06d}.pt").exists()
     scheduler.start(run)

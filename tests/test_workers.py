@@ -5,14 +5,13 @@ divergence, a worker that dies, and which scheduler the environment picks."""
 import json
 import os
 import signal
-import time
 
 import pytest
 import torch
 
 import rnn_core
 from rnn_core import environment, run_control
-from rnn_core.runs import STOP, Run, RunLimitError, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
+from rnn_core.runs import STOP, RunLimitError, RunRegistry, RunSettings, RunStore, Scheduler, checkpoint_epochs
 from rnn_core.scheduler import make_scheduler
 from rnn_core.workers import RemoteRun, WorkerPool, default_workers
 from tests.waiting import until
@@ -41,7 +40,7 @@ def pool(tmp_path_factory):
 
 
 def make_run(pool, tc, **changes):
-    return Run.create(RunSettings(**{**SMALL.__dict__, **changes}), tc, store=pool.store, device="cpu")
+    return pool.create(RunSettings(**{**SMALL.__dict__, **changes}), tc, device="cpu")
 
 
 def test_a_run_trains_in_a_worker_process_writing_run_json_and_checkpoints(pool, counting):
@@ -77,9 +76,17 @@ def test_stop_keeps_the_epoch_and_continue_goes_on_from_it(pool, counting):
     assert (pool.store.root / run.id / f"ckpt-{stopped.epoch:06d}.pt").exists()
     on_disk = pool.store.read(run.id).view()
     assert on_disk.status == "stopped" and on_disk.epoch == stopped.epoch
-    assert run not in pool.active()
-    time.sleep(3 * run_control.WATCH_EVERY_S)
-    assert run.view().epoch == stopped.epoch  # it stays stopped
+    assert run not in pool.active() and not (pool.store.root / run.id / STOP).exists()  # the stop was answered
+    pool.stop(run)  # a stop of a stopped run: answered at once, nothing changes
+    assert run.view().records == stopped.records and not (pool.store.root / run.id / STOP).exists()
+    clock = make_run(pool, counting, epochs=LONG, seed=1)  # the test's clock: another run's epochs
+    pool.start(clock)
+    until(lambda: clock.view().epoch >= 3, 90, what="waited 90 s for: three epochs of another run")
+    pool.stop(clock)
+    # the worker's own copy of the run (the server mirrors only runs that train): it stayed stopped
+    on_worker = pool.call(run.host, "snapshot", run.id)
+    assert on_worker["status"] == "stopped" and len(on_worker["records"]) == stopped.epoch
+    assert run.view().epoch == stopped.epoch
     run.resume()
     until(lambda: run.view().epoch >= stopped.epoch + 2, 90, what="waited 90 s for: two more epochs after Continue")
     assert run.view().records[: stopped.epoch] == stopped.records
@@ -117,9 +124,11 @@ def test_runs_go_to_the_least_loaded_worker_and_each_makes_progress(pool, counti
     assert pool.active() == []
 
 
-def test_the_server_s_limit_on_runs_training_at_once(tmp_path, counting):
-    pool = WorkerPool(RunStore(tmp_path, reference_root=None), workers=1, threads=1, max_active=1)
+def test_the_server_s_limit_on_runs_training_at_once(tmp_path, counting, monkeypatch):
+    monkeypatch.setenv(environment.MAX_RUNS, "1")
+    pool = WorkerPool(RunStore(tmp_path, reference_root=None), workers=1, threads=1)
     try:
+        assert pool.max_active == 1
         a, b = (make_run(pool, counting, epochs=LONG, seed=i) for i in range(2))
         pool.start(a)
         with pytest.raises(RunLimitError) as refused:
@@ -161,10 +170,11 @@ def test_a_registry_over_the_pool_keeps_its_runs_and_lets_go_of_evicted_ones(tmp
     pool = WorkerPool(store, workers=1, threads=1)
     registry = RunRegistry(store, pool, max_in_memory=1)
     try:
-        first = registry.add(make_run(pool, counting, epochs=3))
+        first = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 3}), counting, device="cpu")
+        assert isinstance(first, RemoteRun)  # the registry asks its scheduler: made in the worker
         pool.start(first)
         first.wait(120)
-        second = registry.add(make_run(pool, counting, epochs=3, seed=1))
+        second = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 3, "seed": 1}), counting, device="cpu")
         assert first.id not in registry._runs  # evicted: its lock given up in the worker
         assert not store.locked(first.id) and store.locked(second.id)
         back = registry.get(first.id)
@@ -178,11 +188,10 @@ def test_the_environment_picks_the_scheduler(tmp_path):
     assert type(make_scheduler(store, {"RNN_LAB_WORKERS": "0"})) is Scheduler
     pool = make_scheduler(store, {"RNN_LAB_WORKERS": "2"})
     try:
-        assert isinstance(pool, WorkerPool) and pool.n == 2 and store.placement is pool
+        assert isinstance(pool, WorkerPool) and pool.n == 2
         until(lambda: len(pool.workers) == 2, 90, what="waited 90 s for: a server's two workers started before any run")
     finally:
         pool.close()
-    assert store.placement is None
     auto = make_scheduler(store, {})
     assert (type(auto) is Scheduler) == (default_workers() == 0)
     if isinstance(auto, WorkerPool):
@@ -193,3 +202,21 @@ def test_the_environment_picks_the_scheduler(tmp_path):
     assert env.workers is None and env.problems[0].key == "env_workers"
     assert environment.read({"RNN_LAB_WORKERS": "auto"}).workers is None
     assert environment.read({"RNN_LAB_WORKERS": "3"}).workers == 3
+
+
+def test_the_server_s_cap_on_runs_is_one_setting_for_every_scheduler(tmp_path, monkeypatch):
+    assert environment.read({}).max_runs == environment.DEFAULT_MAX_RUNS == 128
+    assert environment.read({"RNN_LAB_MAX_RUNS": "60"}).max_runs == 60
+    for bad in ("0", "10001", "lots", "-5", "2.5"):
+        env = environment.read({"RNN_LAB_MAX_RUNS": bad})
+        assert env.max_runs == 128 and [p.key for p in env.problems] == ["env_max_runs"]
+        assert f"RNN_LAB_MAX_RUNS={bad} is not a whole number from 1 to 10000" in str(env.problems[0])
+    store = RunStore(tmp_path, reference_root=None)
+    monkeypatch.delenv(environment.MAX_RUNS, raising=False)
+    assert Scheduler().max_active == 128
+    monkeypatch.setenv(environment.MAX_RUNS, "7")
+    pool = WorkerPool(store, workers=1)  # no process starts before a run does
+    try:
+        assert Scheduler().max_active == pool.max_active == 7
+    finally:
+        pool.close()
