@@ -19,14 +19,16 @@ tokens/s is the median over rounds. Peak memory is the growth of the process's p
 ``max_memory_allocated`` (CUDA) during one further epoch.
 
 ``--cli EPOCHS``: the bar the fast engine is held to, the CLI (``python -m rnn_core.train --quiet``, the lesson's
-settings) against the lesson's loop run alone, each a program of its own training EPOCHS epochs from the start,
-in ``--rounds`` alternating pairs; tokens/s over each program's whole wall time, start-up included.
+settings) against the lesson's ``train_ch8`` run alone (its predictions included), each a program of its own
+training EPOCHS epochs from the start, in ``--rounds`` alternating pairs; tokens/s over each program's whole wall time, start-up included.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
+import io
 import json
 import os
 import platform
@@ -190,12 +192,15 @@ def measure(num_hiddens: int, batch_size: int, rounds: int, epochs_per_round: in
 # ---------------------------------------------------------------- the CLI against the lesson's loop
 
 def lesson_loop_alone(epochs: int) -> None:
-    """The lesson's loop at the lesson's settings for ``epochs`` epochs from the start, as a program of its own
-    (``--lesson-alone``): what the CLI is compared with, process start to exit."""
-    run = make_run("lesson (d2l loop)", 512, 32, resolve_device("cpu"))
-    for _ in range(epochs):
-        ppl, _ = run.train_epoch()
-    print(json.dumps({"perplexity": ppl}))
+    """The lesson's ``train_ch8`` at the lesson's settings for ``epochs`` epochs from the start, as a program of
+    its own (``--lesson-alone``): what the CLI is compared with, process start to exit. As the lesson runs it,
+    with its prediction from "time traveller" every 10 epochs and at the end (the CLI samples as often); its
+    printed lines are kept off stdout, whose last line is the result."""
+    loader, vocab = load_data("time_machine", 32, NUM_STEPS, max_tokens=MAX_TOKENS, seed=SEED)
+    net = make_model("lesson", len(vocab), 512, resolve_device("cpu"), seed=SEED)
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        d2l_code.train_ch8(net, loader, vocab, LR, epochs, resolve_device("cpu"))
+    print(json.dumps({"perplexity": float(printed.getvalue().split("perplexity ")[-1].split(",")[0])}))
 
 
 def timed(cmd: list[str]) -> tuple[float, dict]:
