@@ -82,7 +82,8 @@ OPEN_TIMEOUT_S = 60.0  # a page's first run, with the whole class opening at onc
 WAIT_TIMEOUT_S = 30.0  # any other wait: longer is a frozen page
 FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
 
-SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<token>\w+) tokens \(\|V\| = (?P<V>\d+)\), "
+SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<token>\w+) tokens "
+                         r"\(\|V\| = (?P<V>\d+)\), "
                          r"batch (?P<batch>\d+), (?P<steps>\d+) steps?, (?P<hidden>\d+) hidden units?.*?"
                          r"(?P<epochs>[\d,]+) epochs?.*?seed (?P<seed>\d+)", re.S)  # 1 step, 1 epoch
 PROGRESS_RE = re.compile(r"Epoch (?P<epoch>[\d,]+) of (?P<target>[\d,]+)")
@@ -604,6 +605,15 @@ def run(sessions: int, seconds: float, warm: bool = False, ray: bool = False, ra
         return _run(sessions, seconds, warm, cluster)
 
 
+def server_env(runs_dir: Path, cluster: ray_cluster.Cluster | None) -> dict:
+    """The server's added environment: its run store and, on Ray, the cluster's address (the store is on this
+    machine, so both nodes and the server see it at one path)."""
+    env = {"RNN_LAB_RUNS": str(runs_dir)}
+    if cluster is not None:
+        env.update(RNN_LAB_RAY_ADDRESS=cluster.address, RAY_USAGE_STATS_ENABLED="0")
+    return env
+
+
 def _run(sessions: int, seconds: float, warm: bool, cluster: ray_cluster.Cluster | None) -> dict:
     ARTIFACTS.mkdir(exist_ok=True)
     plans = make_plans(sessions)
@@ -611,11 +621,8 @@ def _run(sessions: int, seconds: float, warm: bool, cluster: ray_cluster.Cluster
     base_url = f"http://127.0.0.1:{port}"
     t_start = time.perf_counter()
     runs_dir = Path(tempfile.mkdtemp(prefix="rnn-lab-class-runs-"))  # the server's run store, read for fairness
-    env = {"RNN_LAB_RUNS": str(runs_dir)}
-    if cluster is not None:  # the store is on this machine: both nodes and the server see it at one path
-        env.update(RNN_LAB_RAY_ADDRESS=cluster.address, RAY_USAGE_STATS_ENABLED="0")
     with open(SERVER_LOG, "w") as log:
-        proc = sb.start_server(port, log, env=env)
+        proc = sb.start_server(port, log, env=server_env(runs_dir, cluster))
         # the server's tree (its worker processes are its children) and the Ray cluster's processes (the actors
         # are their raylets' children)
         sampler = pc.TreeSampler(proc.pid, cluster.pids() if cluster is not None else [])
@@ -688,7 +695,8 @@ def _run(sessions: int, seconds: float, warm: bool, cluster: ray_cluster.Cluster
             sum(r.runs.get("FINISHED_EARLY_FOR_RERUN", 0) for r in records),
             sum(sum(r.runs.values()) for r in records)),
         "received_mib_per_session": stats([r.received_mib for r in records]),
-        "script_runs": {k: sum(r.runs.get(k, 0) for r in records) for k in sorted({k for r in records for k in r.runs})},
+        "script_runs": {k: sum(r.runs.get(k, 0) for r in records)
+                        for k in sorted({k for r in records for k in r.runs})},
         "per_session": [asdict(r) for r in records],
     }
 
@@ -761,7 +769,8 @@ def report(result: dict) -> str:
         f"({s['rss_peak_per_session_mib']:.1f} MiB per session) |",
         *cpu_lines(result["cpu"]),
         f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
-        *([f"| fairness ({fair['runs']} runs, {fair['window_s']:.0f} s all training) | tokens/s slowest / fastest {fair['slowest_over_fastest']:.2f} "
+        *([f"| fairness ({fair['runs']} runs, {fair['window_s']:.0f} s all training) | tokens/s slowest / fastest "
+           f"{fair['slowest_over_fastest']:.2f} "
            f"({fair['tokens_per_s_min']:,} / {fair['tokens_per_s_max']:,}; sizes differ); share of the time "
            f"that was its turn {fair['training_share_min']:.1%}-{fair['training_share_max']:.1%} "
            f"(ratio {fair['share_ratio']:.2f}) |"] if "per_run" in fair else []),
@@ -769,7 +778,8 @@ def report(result: dict) -> str:
         f"| script runs cut short by a newer request | {result['runs_cut_short']} |",
         "", "| latency under load (s) | n | median | p95 | max |", "| --- | --- | --- | --- | --- |",
     ]
-    names = {"open_training_page": "open /training (first run done)", "start_to_first_epoch": "Start -> first epoch shown",
+    names = {"open_training_page": "open /training (first run done)",
+             "start_to_first_epoch": "Start -> first epoch shown",
              "slider_to_settled": "slider move -> page shows it", "inside_after_training": "Inside after training",
              "live_update_gap": "gap between live updates",
              "live_update_gap_timer": "gap before a live update of the fragment's timer",

@@ -149,7 +149,8 @@ def test_the_sampled_tree_counts_worker_processes_spawned_from_a_thread_and_what
     code = ("import multiprocessing as mp, threading, time\n"
             "def busy(s):\n    t = time.process_time()\n    while time.process_time() - t < s: pass\n"
             "if __name__ == '__main__':\n"
-            "    def start():\n        p = mp.get_context('spawn').Process(target=busy, args=(1.5,)); p.start(); p.join()\n"
+            "    def start():\n"
+            "        p = mp.get_context('spawn').Process(target=busy, args=(1.5,)); p.start(); p.join()\n"
             "    th = threading.Thread(target=start); th.start(); th.join(); time.sleep(30)\n")
     script = tmp_path / "spawner.py"  # a file: 'spawn' imports the child's function from its parent's main module
     script.write_text(code)
@@ -203,6 +204,10 @@ def test_ray_mode_gives_each_node_half_the_sessions_cpus_and_refuses_ray_cpus_wi
     assert cl.run(5, 10, ray=True)["cluster"].cpus_per_node == 3 and asked["cpus"] == 3
     assert cl.run(5, 10, ray=True, ray_cpus=1)["cluster"].cpus_per_node == 1
     assert cl.run(5, 10)["cluster"] is None
+    cluster = ray_cluster.Cluster("127.0.0.1:6379", Path("/tmp/ray-x"), 3)
+    assert cl.server_env(Path("/runs"), cluster) == {"RNN_LAB_RUNS": "/runs", "RNN_LAB_RAY_ADDRESS": "127.0.0.1:6379",
+                                                     "RAY_USAGE_STATS_ENABLED": "0"}
+    assert cl.server_env(Path("/runs"), None) == {"RNN_LAB_RUNS": "/runs"}
     with pytest.raises(SystemExit):
         cl.main(["--ray-cpus", "2"])
 
