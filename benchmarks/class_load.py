@@ -78,7 +78,7 @@ ARTIFACTS = REPO_ROOT / "artifacts"
 SERVER_LOG = ARTIFACTS / "class_load_server.log"
 CORPORA = list(rc_corpus.BUILTIN_CORPORA)  # generated per seed: every session gets its own text
 HIDDEN0, EPOCHS0, SEED0 = 16, 2000, 1000  # session i: hidden 16+i, 2000+i epochs, seed 1000+i
-OPEN_TIMEOUT_S = 60.0  # a page's first run, with the whole class opening at once
+OPEN_TIMEOUT_S = 60.0  # a page's first run, or Start's first epoch: the whole class opens and presses Start at once
 WAIT_TIMEOUT_S = 30.0  # any other wait: longer is a frozen page
 FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
 
@@ -469,7 +469,8 @@ class Client:
             def trained() -> bool:
                 m = PROGRESS_RE.search(self.shown_after("progress", t0) or "")
                 return m is not None and _int(m["epoch"]) >= 1
-            await self.until(trained, "epoch on the progress bar after Start")
+            # on Ray each run starts a new actor process (torch imported anew), the whole class at once
+            await self.until(trained, "epoch on the progress bar after Start", OPEN_TIMEOUT_S)
             self.rec.start_to_first_epoch_s = round(time.perf_counter() - t0, 3)
             self.first_update = len(self.progress_seen)
 
@@ -765,7 +766,7 @@ def report(result: dict) -> str:
         f"| isolation ({result['isolation']['checks']} checks) | "
         f"{'ok' if result['isolation']['ok'] else str(len(result['isolation']['leaks'])) + ' leaks'} |",
         f"| sessions finished | {result['finished_sessions']} of {result['sessions']} |",
-        f"| server RSS idle -> peak | {s['rss_idle_mib']:.0f} -> {s['rss_peak_mib']:.0f} MiB "
+        f"| RSS, {result['cpu']['counted']}: idle -> peak | {s['rss_idle_mib']:.0f} -> {s['rss_peak_mib']:.0f} MiB "
         f"({s['rss_peak_per_session_mib']:.1f} MiB per session) |",
         *cpu_lines(result["cpu"]),
         f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
