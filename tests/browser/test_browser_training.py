@@ -6,8 +6,9 @@ from playwright.sync_api import expect
 
 from tests.browser import st_browser as sb
 
-# the lesson's 500 epochs with a tiny model: the run is still going when Stop is pressed
-SETTINGS = {"hidden": 16, "epochs": 500, "batch": 32, "steps": 35}
+# a tiny model for many epochs: the run is still going when Stop is pressed (500 epochs of it can end within
+# one 2 s redraw, before the curve could be seen to grow twice)
+SETTINGS = {"hidden": 16, "epochs": 10_000, "batch": 32, "steps": 35}
 SHOWN_EPOCHS = 10  # epochs on the curve before Stop, for a readable screenshot
 
 
