@@ -43,7 +43,8 @@ def restore_torch_threads():
 @pytest.fixture(autouse=True)
 def idle_server():
     """The dashboard's runs belong to the process (AppTest runs the app in it): each test starts with a fresh
-    registry, so no run or scheduler of an earlier test reaches it, and what it started is stopped afterwards, whatever it asserted."""
+    registry, so no run or scheduler of an earlier test reaches it, and what it started is stopped afterwards,
+    whatever it asserted."""
     runs = sys.modules.get("dashboard.runs")  # not imported: no app has run, nothing to reset
     if runs is not None:
         runs.reset_registry()
