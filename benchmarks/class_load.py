@@ -344,8 +344,10 @@ class Client:
                 raise ConnectionError(f"the websocket closed while waiting for {what}")
             left = deadline - time.perf_counter()
             if left <= 0:
+                banner = self.shown.get("banner")
                 raise TimeoutError(f"no {what} within {timeout_s:.0f} s (progress bar: "
-                                   f"{self.shown.get('progress', (0, '-'))[1]!r})")
+                                   f"{self.shown.get('progress', (0, '-'))[1]!r}"
+                                   + (f"; last notice: {banner[1][:160]!r})" if banner else ")"))
             self.updated.clear()
             try:
                 await asyncio.wait_for(self.updated.wait(), timeout=min(left, 1.0))

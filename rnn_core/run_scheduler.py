@@ -191,7 +191,7 @@ class RunRegistry:
         with self._lock:
             self._runs[run.id] = run
             self._runs.move_to_end(run.id)
-            self._evict()
+            self._evict(keep=run.id)  # a new run is not training yet: it must not be the one dropped
         run.save_meta()
         return run
 
@@ -204,7 +204,8 @@ class RunRegistry:
             if run is not None:
                 self._runs.move_to_end(run_id)
                 return run
-        run = self.store.load(run_id)
+        # a training run is the scheduler's own object, never a copy read from disk
+        run = next((r for r in self.scheduler.active() if r.id == run_id), None) or self.store.load(run_id)
         if run is not None:
             with self._lock:
                 run = self._runs.setdefault(run_id, run)
@@ -215,12 +216,13 @@ class RunRegistry:
         """The shipped reference runs."""
         return [r for r in (self.get(i) for i in self.store.reference_ids()) if r is not None]
 
-    def _evict(self) -> None:
-        """Drop the least recently used runs that are not training (their files stay, their locks are given up)."""
+    def _evict(self, keep: str | None = None) -> None:
+        """Drop the least recently used runs that are not training, other than ``keep`` (their files stay, their
+        locks are given up)."""
         active = set(map(id, self.scheduler.active()))
         for run_id in list(self._runs):
             if len(self._runs) <= self.max_in_memory:
                 break
-            if id(self._runs[run_id]) not in active:
+            if id(self._runs[run_id]) not in active and run_id != keep:
                 self._runs.pop(run_id).close()
 

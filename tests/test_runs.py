@@ -202,6 +202,28 @@ def test_the_registry_keeps_few_runs_in_memory_and_reads_the_rest_back(counting,
     assert registry.get("../../etc") is None and registry.get("no-such-run") is None
 
 
+def test_a_class_beyond_the_memory_limit_sees_its_own_training_runs(counting, tmp_path):
+    """More runs training than the registry keeps in memory: each new run, made before it starts, is held (not
+    the one dropped), and every training run reads back as the scheduler's own object, never a stale copy from
+    disk that says "new"."""
+    registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(chunk_s=0.02, threads=1),
+                           max_in_memory=2)
+    made = []
+    try:
+        for i in range(4):
+            run = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000, "seed": i}), counting)
+            registry.scheduler.start(run)
+            made.append(run)
+        for run in made:
+            assert registry.get(run.id) is run and run.running
+        for run in made:  # each session's page sees its run's epochs
+            until(lambda run=run: registry.get(run.id).view().epoch >= 1)
+    finally:
+        for run in made:
+            registry.scheduler.stop(run)
+        registry.scheduler.close()
+
+
 def test_clipping_off_and_a_huge_learning_rate_are_flagged_diverged_keeping_the_last_good_model(counting):
     run = make_run(counting, hidden=64, lr=1e4, clip=None, epochs=30)
     run.resume()
