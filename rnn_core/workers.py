@@ -301,6 +301,7 @@ class Worker:
         child.close()
         self.lock = threading.Lock()
         self.runs: set[str] = set()  # runs placed here
+        self.placing = 0  # runs chosen to go here whose create has not returned yet (the pool's _placing lock)
 
     def call(self, method: str, *args, timeout_s: float = CALL_TIMEOUT_S):
         with self.lock:
@@ -342,6 +343,7 @@ class WorkerPool(RemoteScheduler):
         self.n, self._ctx = n, mp.get_context(start_method)
         self.workers: list[Worker] = []  # started with the first run, or at once in the background (``eager``)
         self._starting = threading.Lock()
+        self._placing = threading.Lock()  # a choice of worker and its count (``Worker.placing``) at once
         super().__init__(store, max_active)
         if eager:  # a server: its workers are ready (torch imported, kernels loaded) by the time Start is pressed
             threading.Thread(target=self._start_workers, name="rnn-lab-start-workers", daemon=True).start()
@@ -358,25 +360,31 @@ class WorkerPool(RemoteScheduler):
             w.call("kernels_ready")
 
     def host_for_new_run(self) -> Worker:
-        """The worker with the fewest runs training (then the fewest held)."""
+        """The worker with the fewest runs training (then the fewest held), the runs being placed counted: a class
+        presses Start at once, and runs chosen before any create returned all went to the first worker."""
         if self._closed:
             raise RuntimeError("This worker pool is closed.")
         self._start_workers()
         loads = {}
         for run in self.active():
             loads[id(run.host)] = loads.get(id(run.host), 0) + 1
-        return min(self.workers, key=lambda w: (loads.get(id(w), 0), len(w.runs)))
-
-    def create(self, settings, tc, **kwargs) -> RemoteRun:
-        run = super().create(settings, tc, **kwargs)
-        run.host.runs.add(run.id)
-        return run
+        with self._placing:
+            worker = min(self.workers, key=lambda w: (loads.get(id(w), 0) + w.placing, len(w.runs) + w.placing))
+            worker.placing += 1  # until its create returns (``call``)
+        return worker
 
     def call(self, host: Worker, method: str, *args):
         try:
-            return host.call(method, *args)
+            value = host.call(method, *args)
+            if method == "create":  # placed: counted in host.runs from now on (args: settings, tc, run id, ...)
+                host.runs.add(args[2])
+            return value
         except (EOFError, BrokenPipeError, TimeoutError) as exc:
             raise RunStoreError(f"A training worker process failed ({exc}).", "worker_failed", why=str(exc)) from exc
+        finally:
+            if method == "create":
+                with self._placing:
+                    host.placing -= 1
 
     def _forget(self, run_id: str) -> None:
         for w in self.workers:

@@ -5,6 +5,7 @@ divergence, a worker that dies, and which scheduler the environment picks."""
 import json
 import os
 import signal
+import threading
 
 import pytest
 import torch
@@ -122,6 +123,28 @@ def test_runs_go_to_the_least_loaded_worker_and_each_makes_progress(pool, counti
         pool.stop(a)
         pool.stop(b)
     assert pool.active() == []
+
+
+def test_runs_made_at_once_spread_over_the_workers(pool, counting, monkeypatch):
+    # a class presses Start at once: four creates, none answered before all four have chosen their worker
+    ready = threading.Barrier(4, timeout=90)
+    call = pool.call
+
+    def call_after_all_chose(host, method, *args):
+        if method == "create":
+            ready.wait()
+        return call(host, method, *args)
+
+    monkeypatch.setattr(pool, "call", call_after_all_chose)
+    runs = []
+    threads = [threading.Thread(target=lambda i=i: runs.append(make_run(pool, counting, seed=i))) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(runs) == 4
+    assert sorted(sum(r.host is w for r in runs) for w in pool.workers) == [2, 2]
+    assert all(w.placing == 0 for w in pool.workers) and all(r.id in r.host.runs for r in runs)
 
 
 def test_the_server_s_limit_on_runs_training_at_once(tmp_path, counting, monkeypatch):
