@@ -10,7 +10,7 @@ neither (``auto``)                      ``rnn_core.workers.default_workers()``: 
                                         fewer than 8 cores, else one worker process per 4 cores
 ======================================= ================================================================
 
-Why: docs/performance.md ("Worker processes"): on 2 cores a worker process trained no faster than the
+Why: docs/performance.md ("Where runs train"): on 2 cores a worker process trained no faster than the
 server's thread and a second one halves each run's cores; with more cores, processes keep the server's
 interpreter free for the pages and let runs use the cores in parallel.
 """
