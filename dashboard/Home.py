@@ -23,6 +23,10 @@ async def warm_up(_app):
     """Server start: import what every session's first run needs, in a thread (the server answers meanwhile)."""
     import threading
 
+    from dashboard import fragment_reruns
+
+    fragment_reruns.install()  # a fragment's timed rerun no longer drops the full run just before it
+
     def imports():
         try:
             from dashboard import compute, sidebar  # noqa: F401  (torch, pandas, rnn_core: ~2 s on 2 cores)
