@@ -17,8 +17,13 @@ goes to Inside the RNN in the same session.
 
 Reported (table on stdout, JSON in ``artifacts/class_load.json``):
 
-- errors: exceptions, error boxes or "Traceback" sent to a page, waits that time out, lost websocket
-  connections, script runs that end in error, tracebacks in the server's log, models that never trained;
+- errors: exceptions, error boxes or "Traceback" sent to a page, waits that time out (with the script runs that
+  ended meanwhile, full or fragment), lost websocket connections, script runs that end in error, tracebacks in
+  the server's log, models that never trained, and full runs whose end never came (a fragment's run started
+  before it: the server dropped the full run's last messages, see dashboard/fragment_reruns.py);
+- script runs that ended early for a newer run, full and fragment runs apart: a fragment run's end mostly reads
+  "early" because the server's send queue marks a run's unsent end so when the next run starts
+  (streamlit/runtime/forward_msg_queue.py), not because anything stopped it;
 - isolation: what each page shows is that session's own: the Settings line (corpus, batch, steps, hidden,
   epochs, seed), the progress bar's epoch target, the sample's prefix and characters (checked against its
   own seeded corpus), the sidebar's session model, and Inside's trained-model banner (corpus, hidden
@@ -179,6 +184,8 @@ class SessionRecord:
     epochs_trained: int = 0
     finished: bool = False
     runs: dict = field(default_factory=dict)  # script_finished status -> count
+    early: dict = field(default_factory=lambda: {"full": 0, "fragment": 0})  # runs that ended early, by kind
+    lost_full_runs: int = 0  # full runs whose end never came: a fragment's run started before it
     received_mib: float = 0.0
 
 
@@ -189,6 +196,11 @@ class Client:
     the student set and one-shot button triggers; it re-runs a fragment every ``run_every`` seconds after
     an ``auto_rerun`` message (as the browser's timer does) until the next full run; it keeps the URL's
     query string as the server rewrites it (widgets bound to query parameters).
+
+    The timers as Streamlit 1.67's frontend keeps them (App.handleAutoRerun, handleNewSession): a timer sends
+    its fragment's rerun every interval whatever else runs, also while a full run is on its way; an
+    ``auto_rerun`` for a fragment whose timer has that interval leaves the timer as it is; a run whose
+    ``metadata.run`` lists no fragments (a full run, whoever asked for it) ends every timer.
     """
 
     def __init__(self, plan: Plan, plans: list[Plan], facts: CorpusFacts, ws_url: str, rec: SessionRecord):
@@ -201,17 +213,17 @@ class Client:
         self.pages: dict[str, str] = {}  # url path -> page_script_hash
         self.widget_ids: dict[str, str] = {}  # widget key -> widget id
         self.widgets: dict = {}  # widget id -> WidgetState the student set
-        self.timers: dict[str, asyncio.Task] = {}  # fragment id -> auto-rerun timer
-        self.last_request_fragment = False
+        self.timers: dict[str, tuple[asyncio.Task, float]] = {}  # fragment id -> its auto-rerun timer, interval
         self.updated = asyncio.Event()
         self.full_done: list[float] = []  # full script runs finished successfully
         self.fragment_done: list[float] = []
-        self.finished_log: list[tuple[float, str]] = []  # every script_finished: (time, status)
+        self.finished_log: list[tuple[float, str, str]] = []  # every script_finished: (time, status, full/fragment)
         self.progress_seen: list[float] = []  # when a progress bar arrived (full or fragment run)
         self.progress_by_timer: list[bool] = []  # ... and whether a fragment's run drew it (its timer's redraw)
         self.run_progress0 = 0  # len(progress_seen) when the script run now going started
         self.stop_sent: int | None = None  # len(progress_seen) when Stop was pressed
         self.run_started = 0.0
+        self.full_open: float | None = None  # when the full run now going started (its end not received yet)
         self.first_update = None  # fragment runs done before Start's first epoch was shown
         self.shown: dict[str, tuple[float, str]] = {}  # what the page shows: name -> (time received, text)
         self.sample_next = False  # the next code block is the sample under the Samples heading
@@ -230,7 +242,6 @@ class Client:
         cs.widget_states.widgets.extend([*self.widgets.values(), *triggers])
         if fragment_id:
             cs.fragment_id, cs.is_auto_rerun = fragment_id, True
-        self.last_request_fragment = bool(fragment_id)
         await self.ws.send(msg.SerializeToString())
 
     async def auto_rerun(self, fragment_id: str, interval: float) -> None:
@@ -241,9 +252,9 @@ class Client:
 
     def stop_timers(self, fragment_ids=None) -> None:
         for fid in list(self.timers if fragment_ids is None else fragment_ids):
-            task = self.timers.pop(fid, None)
-            if task is not None:
-                task.cancel()
+            timer = self.timers.pop(fid, None)
+            if timer is not None:
+                timer[0].cancel()
 
     async def reader(self) -> None:
         try:
@@ -263,8 +274,18 @@ class Client:
         kind = msg.WhichOneof("type")
         if kind == "new_session":
             self.run_started, self.run_progress0 = now, len(self.progress_seen)
-            if not self.last_request_fragment:
-                self.stop_timers()  # a full run: it registers its fragments' timers anew
+            if msg.metadata.run.fragment_ids and self.full_open is not None:
+                # a fragment's run waits for the full run before it to end (Streamlit queues it behind), and a newer
+                # full run replaces it; a fragment's run first means the server dropped the full run's last messages
+                self.rec.lost_full_runs += 1
+                self.rec.errors.append(f"a full run's end never came: a fragment's run started "
+                                       f"{now - self.full_open:.1f} s after it, before its end")
+                self.full_open = None
+            if not msg.metadata.run.fragment_ids:
+                self.full_open = now
+                # a full run (its run identity lists no fragments, whoever asked for it: the student, or the app's
+                # st.rerun() in a fragment's run): it registers its fragments' timers anew
+                self.stop_timers()
         elif kind == "navigation":
             self.pages = {p.url_pathname: p.page_script_hash for p in msg.navigation.app_pages}
             self.page_hash = msg.navigation.page_script_hash  # the page this run showed
@@ -272,14 +293,21 @@ class Client:
             self.query = msg.page_info_changed.query_string
         elif kind == "auto_rerun":
             a = msg.auto_rerun
-            if a.fragment_id not in self.timers:
-                self.timers[a.fragment_id] = asyncio.create_task(self.auto_rerun(a.fragment_id, a.interval))
+            if a.fragment_id in self.timers and self.timers[a.fragment_id][1] == a.interval:
+                return  # the timer goes on as it was (not restarted)
+            self.stop_timers([a.fragment_id])
+            self.timers[a.fragment_id] = (asyncio.create_task(self.auto_rerun(a.fragment_id, a.interval)), a.interval)
         elif kind == "stop_auto_rerun":
             self.stop_timers(list(msg.stop_auto_rerun.fragment_ids))
         elif kind == "script_finished":
             status = ForwardMsg.ScriptFinishedStatus.Name(msg.script_finished)
-            self.finished_log.append((now, status))
+            run_kind = "fragment" if msg.metadata.run.fragment_ids else "full"
+            self.finished_log.append((now, status, run_kind))
             self.rec.runs[status] = self.rec.runs.get(status, 0) + 1
+            if run_kind == "full":
+                self.full_open = None
+            if status == "FINISHED_EARLY_FOR_RERUN":
+                self.rec.early[run_kind] += 1
             if status == "FINISHED_SUCCESSFULLY":
                 self.full_done.append(now)
             elif status == "FINISHED_FRAGMENT_RUN_SUCCESSFULLY":
@@ -353,6 +381,18 @@ class Client:
                 await asyncio.wait_for(self.updated.wait(), timeout=min(left, 1.0))
             except asyncio.TimeoutError:
                 pass
+
+    def finished_since(self, t0: float) -> str:
+        """The script runs that ended after ``t0``: seconds after it, full or fragment run, how it ended."""
+        after = [f"{t - t0:.1f}s {kind} {status.removeprefix('FINISHED_')}" for t, status, kind in self.finished_log
+                 if t > t0]
+        return ", ".join(after) or "none"
+
+    def run_ended_after(self, t0: float) -> bool:
+        """The progress bar shown after ``t0`` says the run trains no more: stopped, or finished (a small model on
+        a quiet server can train all its epochs before the load window ends)."""
+        shown = self.shown_after("progress", t0) or ""
+        return any(t(f"status.{status}", "en") in shown for status in ("stopped", "done"))
 
     def full_run_after(self, t0: float) -> bool:
         return bool(self.full_done) and self.full_done[-1] > t0
@@ -449,7 +489,10 @@ class Client:
                 m = DIFFERS_RE[key].search(note)
                 shown.append(int(m[1]) if m else getattr(self.plan, key))
             return tuple(shown) == want
-        await self.until(settled, f"finished run showing {which} {current}->{current + delta}")
+        try:
+            await self.until(settled, f"finished run showing {which} {current}->{current + delta}")
+        except TimeoutError as exc:  # say what the server did instead
+            raise TimeoutError(f"{exc}; runs finished since the move: {self.finished_since(t0)}") from None
         self.rec.slider_s.append(round(time.perf_counter() - t0, 3))
 
     async def run(self, load_end: float) -> None:
@@ -490,11 +533,10 @@ class Client:
             self.stop_sent = len(self.progress_seen)
             await self.send_rerun(triggers=(self.trigger("stop_training"),))
             try:
-                await self.until(lambda: self.full_run_after(t0)
-                                 and "stopped" in (self.shown_after("progress", t0) or ""), "finished run after Stop")
+                await self.until(lambda: self.full_run_after(t0) and self.run_ended_after(t0),
+                                 "finished run after Stop")
             except TimeoutError as exc:  # say what the server did instead
-                after = [f"{t - t0:.1f}s {k}" for t, k in self.finished_log if t > t0]
-                raise TimeoutError(f"{exc}; runs finished since Stop: {after or 'none'}") from None
+                raise TimeoutError(f"{exc}; runs finished since Stop: {self.finished_since(t0)}") from None
             self.check_settings("stopped")
             self.check_training_view("stopped")
             if self.rec.epochs_trained < 1:
@@ -523,7 +565,7 @@ class Client:
             self.rec.errors.append("did not finish before the time limit")
             raise
         except Exception as exc:  # a timeout or a lost connection: a failed load, recorded, never hidden
-            self.rec.errors.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300]}")
+            self.rec.errors.append(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:1500]}")
         finally:
             if self.first_update is not None:  # live updates while training, also when a wait timed out
                 # any run that redraws the progress bar is an update the student sees (fragment or full)
@@ -694,9 +736,10 @@ def _run(sessions: int, seconds: float, warm: bool, cluster: ray_cluster.Cluster
         "epochs_trained": stats([float(r.epochs_trained) for r in records]),
         "fairness": runs,
         "slider_moves": len(all_slider),
-        "runs_cut_short": "{} of {}".format(
-            sum(r.runs.get("FINISHED_EARLY_FOR_RERUN", 0) for r in records),
+        "runs_cut_short": "{} full and {} fragment runs of {}".format(
+            sum(r.early["full"] for r in records), sum(r.early["fragment"] for r in records),
             sum(sum(r.runs.values()) for r in records)),
+        "lost_full_runs": sum(r.lost_full_runs for r in records),
         "received_mib_per_session": stats([r.received_mib for r in records]),
         "script_runs": {k: sum(r.runs.get(k, 0) for r in records)
                         for k in sorted({k for r in records for k in r.runs})},
@@ -778,7 +821,8 @@ def report(result: dict) -> str:
            f"that was its turn {fair['training_share_min']:.1%}-{fair['training_share_max']:.1%} "
            f"(ratio {fair['share_ratio']:.2f}) |"] if "per_run" in fair else []),
         f"| slider moves | {result['slider_moves']} |",
-        f"| script runs cut short by a newer request | {result['runs_cut_short']} |",
+        f"| script runs ended early for a newer run | {result['runs_cut_short']} |",
+        f"| full runs whose end never came (a fragment's run started first) | {result['lost_full_runs']} |",
         "", "| latency under load (s) | n | median | p95 | max |", "| --- | --- | --- | --- | --- |",
     ]
     names = {"open_training_page": "open /training (first run done)",

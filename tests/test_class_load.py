@@ -232,3 +232,67 @@ def test_the_live_redraw_does_not_slow_down_with_other_sessions_runs(monkeypatch
     busy = SimpleNamespace(scheduler=SimpleNamespace(active=lambda: [object()] * 32))  # a class's runs
     monkeypatch.setattr(runs, "registry", lambda: busy)
     assert sidebar.refresh_s() == sidebar.LIVE_EVERY_S == 2.0
+
+
+# ---------------------------------------------------------------- the client's timers and runs, as the frontend's
+
+def _run_msg(kind: str, fragment: str = "", **fields):
+    """A ForwardMsg of a full run (no ``fragment``) or of that fragment's run, as its ``metadata.run`` says."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    msg = ForwardMsg()
+    if fragment:
+        msg.metadata.run.fragment_ids.append(fragment)
+    if kind == "new_session":
+        msg.new_session.name = "training"
+    elif kind == "auto_rerun":
+        msg.auto_rerun.fragment_id, msg.auto_rerun.interval = fields["id"], fields["interval"]
+    elif kind == "script_finished":
+        msg.script_finished = ForwardMsg.ScriptFinishedStatus.Value(fields["status"])
+    return msg
+
+
+def test_the_client_keeps_fragment_timers_as_the_frontend_does():
+    import asyncio
+
+    async def main():
+        _cl, _plan, client = _client(0)
+        client.handle(_run_msg("new_session"), 1.0)  # a full run registers two timers
+        client.handle(_run_msg("auto_rerun", id="live", interval=2.0), 1.1)
+        client.handle(_run_msg("auto_rerun", id="details", interval=6.0), 1.1)
+        live = client.timers["live"][0]
+        client.handle(_run_msg("new_session", "live"), 3.0)  # the live fragment's own run: the timers go on
+        client.handle(_run_msg("auto_rerun", "live", id="live", interval=2.0), 3.1)
+        assert client.timers["live"][0] is live and not live.cancelled()  # same interval: not restarted
+        client.handle(_run_msg("auto_rerun", "live", id="live", interval=4.0), 3.2)
+        assert client.timers["live"][1] == 4.0 and client.timers["live"][0] is not live  # another interval: anew
+        await asyncio.sleep(0)
+        assert live.cancelled()
+        # a full run, also one the app's st.rerun() asked for while the client's last request was a fragment's
+        client.handle(_run_msg("new_session"), 5.0)
+        assert client.timers == {}
+    asyncio.run(main())
+
+
+def test_a_full_run_whose_end_never_came_is_an_error():
+    _cl, _plan, client = _client(0)
+    done = "FINISHED_SUCCESSFULLY"
+    client.handle(_run_msg("new_session"), 1.0)
+    client.handle(_run_msg("script_finished", status=done), 2.0)
+    client.handle(_run_msg("new_session", "live"), 3.0)  # after the full run's end: as it should be
+    client.handle(_run_msg("script_finished", "live", status="FINISHED_FRAGMENT_RUN_SUCCESSFULLY"), 3.1)
+    client.handle(_run_msg("new_session"), 4.0)
+    client.handle(_run_msg("new_session"), 4.5)  # a newer full run replaced it (a slider moved again): no loss
+    assert client.rec.lost_full_runs == 0 and client.rec.errors == []
+    client.handle(_run_msg("new_session", "live"), 6.0)  # a fragment's run before the full run's end
+    assert client.rec.lost_full_runs == 1
+    assert client.rec.errors == ["a full run's end never came: a fragment's run started 1.5 s after it, before its end"]
+    assert [kind for _t, _s, kind in client.finished_log] == ["full", "fragment"]
+
+
+def test_after_stop_a_run_that_had_finished_already_counts_as_ended():
+    _cl, _plan, client = _client(0)
+    for text, ended in (("Epoch 12 of 2,000 — training in the background", False),
+                        ("Epoch 12 of 2,000 — stopped", True), ("Epoch 2,000 of 2,000 — finished", True)):
+        client.shown["progress"] = (2.0, text)
+        assert client.run_ended_after(1.0) is ended, text
+    assert not client.run_ended_after(3.0)  # shown before the wait began
