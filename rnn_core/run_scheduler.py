@@ -217,12 +217,15 @@ class RunRegistry:
         return [r for r in (self.get(i) for i in self.store.reference_ids()) if r is not None]
 
     def _evict(self, keep: str | None = None) -> None:
-        """Drop the least recently used runs that are not training, other than ``keep`` (their files stay, their
-        locks are given up)."""
+        """Drop the least recently used runs that are not training (their files stay, their locks are given up).
+        Kept: ``keep``, and runs made here but not started yet: Start makes a run, then starts it, and another
+        session's page in between must not close it."""
         active = set(map(id, self.scheduler.active()))
         for run_id in list(self._runs):
             if len(self._runs) <= self.max_in_memory:
                 break
-            if id(self._runs[run_id]) not in active and run_id != keep:
+            run = self._runs[run_id]
+            about_to_start = run.status == "new" and run.trainer is not None  # not a copy read from disk
+            if id(run) not in active and run_id != keep and not about_to_start:
                 self._runs.pop(run_id).close()
 

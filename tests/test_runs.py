@@ -224,6 +224,25 @@ def test_a_class_beyond_the_memory_limit_sees_its_own_training_runs(counting, tm
         registry.scheduler.close()
 
 
+def test_a_run_made_but_not_yet_started_is_not_dropped_by_other_sessions_pages(counting, tmp_path):
+    """Start makes a run, then starts it; pages of other sessions that read runs in between must not close it (a
+    worker's run closed so was 'stopped' at epoch 0 before it ever started)."""
+    registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(threads=1), max_in_memory=1)
+    waiting = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 1}), counting)
+    others = [registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 1, "seed": i}), counting) for i in (1, 2)]
+    for other in others:  # finished runs, read back by other sessions' pages
+        other.resume()
+        while other.advance(1.0):
+            pass
+        registry.get(other.id)
+    assert registry.get(waiting.id) is waiting and waiting.locked and waiting.view().status == "new"
+    registry.scheduler.start(waiting)
+    try:
+        assert waiting.wait(60).status == "done"
+    finally:
+        registry.scheduler.close()
+
+
 def test_clipping_off_and_a_huge_learning_rate_are_flagged_diverged_keeping_the_last_good_model(counting):
     run = make_run(counting, hidden=64, lr=1e4, clip=None, epochs=30)
     run.resume()
