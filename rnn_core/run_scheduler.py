@@ -195,6 +195,14 @@ class RunRegistry:
         run.save_meta()
         return run
 
+    def drop(self, run: Run) -> None:
+        """Let go of ``run`` (a run made but refused a start): out of memory, its directory's lock given up; its
+        files stay."""
+        with self._lock:
+            if self._runs.get(run.id) is run:
+                del self._runs[run.id]
+        run.close()
+
     def get(self, run_id: str) -> Run | None:
         """The run with this id: from memory, else read back from the store; None if there is none."""
         if not isinstance(run_id, str) or not RUN_ID.match(run_id):
