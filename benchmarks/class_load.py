@@ -85,6 +85,7 @@ CORPORA = list(rc_corpus.BUILTIN_CORPORA)  # generated per seed: every session g
 HIDDEN0, EPOCHS0, SEED0 = 16, 2000, 1000  # session i: hidden 16+i, 2000+i epochs, seed 1000+i
 OPEN_TIMEOUT_S = 60.0  # a page's first run, or Start's first epoch: the whole class opens and presses Start at once
 WAIT_TIMEOUT_S = 30.0  # any other wait: longer is a frozen page
+SHARE_MIN_SPAN = 0.5  # a run's share of turns is measured when its epochs' ends span this much of the window
 FINAL_GRACE_S = 45.0  # after the load window: Stop, Inside, checks; then everything left is cancelled
 
 SETTINGS_RE = re.compile(r"(?P<whose>Settings|This run):\s*(?P<title>.+?), (?P<token>\w+) tokens "
@@ -769,16 +770,30 @@ def fairness(runs_dir: Path) -> dict:
         # the scheduler's turns it had in the window (training and its per-epoch bookkeeping)
         busy = inside[-1]["busy_s"] - inside[0]["busy_s"] if len(inside) > 1 else 0.0
         span = inside[-1]["wall_s"] - inside[0]["wall_s"] if len(inside) > 1 else 0.0
+        # a share needs epochs that ended across most of the window: epochs that all ended within one turn (a
+        # class of many runs, each with a turn every few seconds) would give 100%, or nothing at all
+        share = busy / span if span >= SHARE_MIN_SPAN * (hi - lo) else None
         per_run.append({"hidden": meta["settings"]["hidden"], "epochs": len(inside),
                         "tokens_per_s": len(inside) * meta["tokens_per_epoch"] / (hi - lo),
-                        "training_share": busy / span if span > 0 else 0.0})
+                        "training_share": share})
     rates = [r["tokens_per_s"] for r in per_run]
-    shares = [r["training_share"] for r in per_run]
+    shares = [r["training_share"] for r in per_run if r["training_share"] is not None]
     return {"runs": len(per_run), "window_s": round(hi - lo, 1), "window_wall": (lo, hi),
             "tokens_per_s_min": round(min(rates)), "tokens_per_s_max": round(max(rates)),
             "slowest_over_fastest": round(min(rates) / max(rates), 3) if max(rates) else None,
-            "training_share_min": round(min(shares), 4), "training_share_max": round(max(shares), 4),
-            "share_ratio": round(min(shares) / max(shares), 3) if max(shares) else None, "per_run": per_run}
+            "shares_measured": len(shares),
+            "training_share_min": round(min(shares), 4) if shares else None,
+            "training_share_max": round(max(shares), 4) if shares else None,
+            "share_ratio": round(min(shares) / max(shares), 3) if shares and max(shares) else None,
+            "per_run": per_run}
+
+
+def share_text(fair: dict) -> str:
+    """The fairness row's share of the time that was each run's turn, over the runs it could be measured for."""
+    if not fair["shares_measured"]:
+        return "share of the time that was its turn: no run's epochs spanned the window"
+    return (f"share of the time that was its turn {fair['training_share_min']:.1%}-{fair['training_share_max']:.1%} "
+            f"(ratio {fair['share_ratio']:.2f}; {fair['shares_measured']} of {fair['runs']} runs measured)")
 
 
 def cpu_lines(cpu: dict) -> list[str]:
@@ -817,9 +832,8 @@ def report(result: dict) -> str:
         f"| epochs trained per session | min {ep['min']:.0f}, median {ep['median']:.0f}, max {ep['max']:.0f} |",
         *([f"| fairness ({fair['runs']} runs, {fair['window_s']:.0f} s all training) | tokens/s slowest / fastest "
            f"{fair['slowest_over_fastest']:.2f} "
-           f"({fair['tokens_per_s_min']:,} / {fair['tokens_per_s_max']:,}; sizes differ); share of the time "
-           f"that was its turn {fair['training_share_min']:.1%}-{fair['training_share_max']:.1%} "
-           f"(ratio {fair['share_ratio']:.2f}) |"] if "per_run" in fair else []),
+           f"({fair['tokens_per_s_min']:,} / {fair['tokens_per_s_max']:,}; sizes differ); " + share_text(fair) + " |"]
+          if "per_run" in fair else []),
         f"| slider moves | {result['slider_moves']} |",
         f"| script runs ended early for a newer run | {result['runs_cut_short']} |",
         f"| full runs whose end never came (a fragment's run started first) | {result['lost_full_runs']} |",

@@ -296,3 +296,23 @@ def test_after_stop_a_run_that_had_finished_already_counts_as_ended():
         client.shown["progress"] = (2.0, text)
         assert client.run_ended_after(1.0) is ended, text
     assert not client.run_ended_after(3.0)  # shown before the wait began
+
+
+def test_fairness_measures_a_run_s_share_of_turns_only_across_the_window(tmp_path):
+    """A run whose epochs ended across the window has its share of turns measured (busy over wall time); a run whose
+    epochs all ended within one turn (a class of many runs) has none, rather than a share of 100%."""
+    from benchmarks.class_load import fairness, share_text
+
+    def write(run_id, records, wall_s):
+        (tmp_path / run_id).mkdir()
+        meta = {"created": 0.0, "wall_s": wall_s, "tokens_per_epoch": 100, "settings": {"hidden": 16},
+                "records": [{"wall_s": w, "busy_s": b} for w, b in records]}
+        (tmp_path / run_id / "run.json").write_text(json.dumps(meta))
+
+    write("steady", [(1.0 * i, 0.1 * i) for i in range(1, 21)], 20.0)  # an epoch a second, 10% of it its turn
+    write("burst", [(9.0, 0.5), (9.05, 0.55), (9.1, 0.6)], 20.0)  # three epochs in one turn
+    fair = fairness(tmp_path)
+    shares = {r["epochs"]: r["training_share"] for r in fair["per_run"]}
+    assert shares[3] is None and shares[20] == pytest.approx(0.1)
+    assert fair["shares_measured"] == 1 and fair["training_share_max"] == pytest.approx(0.1)
+    assert "1 of 2 runs measured" in share_text(fair)
