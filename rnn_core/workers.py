@@ -36,6 +36,7 @@ log = logging.getLogger("rnn_lab.workers")
 
 POLL_S = 0.25  # the server's copy of a running run is this old at most (plus the transfer)
 CALL_TIMEOUT_S = 120.0  # a worker's answer (a new run builds its model; a stop waits for its chunk)
+NICE = 10  # the workers' training threads' niceness: the server's page runs go first (Linux: per thread)
 CORES_PER_WORKER = 4  # auto: one worker per this many cores, so each run's matmuls still get several threads
 
 
@@ -263,7 +264,7 @@ class RemoteScheduler:
 def _worker_main(conn, root: str, reference_root: str | None, threads: int, max_bytes: int) -> None:
     """A worker process: a Host answering its pipe until told to close."""
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    host = Host(root, reference_root, threads=threads, max_bytes=max_bytes, background=True)  # pages go first
+    host = Host(root, reference_root, threads=threads, max_bytes=max_bytes, nice=NICE)
     fast.kernels()  # the C++ kernels load in the background meanwhile: a run may start on the Python path
     while True:
         try:

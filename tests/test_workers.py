@@ -245,18 +245,19 @@ def test_the_server_s_cap_on_runs_is_one_setting_for_every_scheduler(tmp_path, m
         pool.close()
 
 
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux's idle scheduling class")
-def test_a_workers_training_thread_gives_way_to_every_other_thread(tmp_path, counting):
-    """A worker's host trains in Linux's idle scheduling class (the server's pages and the host's answers go
-    first); its other threads, and a host that is not in the background, keep the normal class."""
-    for background, policy in ((True, os.SCHED_IDLE), (False, os.SCHED_OTHER)):
-        host = run_control.Host(tmp_path / str(background), threads=1, background=background)
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread niceness (Linux)")
+def test_a_workers_training_thread_gives_way_to_the_pages(tmp_path, counting):
+    """A worker's host trains at niceness NICE (the server's pages and the host's answers go first); the thread
+    that answers the server, and a host at niceness 0, keep the normal priority."""
+    from rnn_core.workers import NICE
+    for nice in (NICE, 0):
+        host = run_control.Host(tmp_path / str(nice), threads=1, nice=nice)
         try:
-            run_id = f"bg-{background}".lower()
+            run_id = f"nice-{nice}"
             host.create(RunSettings(**{**SMALL.__dict__, "epochs": LONG}), counting, run_id, "cpu", None, None, None)
             host.start(run_id)
             until(lambda: host.scheduler._thread is not None and host.runs[run_id].epoch >= 1)
-            assert os.sched_getscheduler(host.scheduler._thread.native_id) == policy
-            assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the thread that answers the server
+            base = os.getpriority(os.PRIO_PROCESS, 0)  # this thread: the one that answers the server
+            assert os.getpriority(os.PRIO_PROCESS, host.scheduler._thread.native_id) == base + nice
         finally:
             host.close()
