@@ -146,7 +146,9 @@ class Scheduler:
                 more = False
             with self._cond:
                 self._current = None
-                if more and run.running:
+                # running: more to train, or stopped during this turn and started again before it ended (start()
+                # left it to this loop, as it was current): its turn ended on the stop, so ``more`` is False
+                if run.running:
                     self._queue.append(run)
                 self._cond.notify_all()
 

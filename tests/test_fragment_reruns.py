@@ -60,6 +60,17 @@ def patched():
     return Session
 
 
+def run_async(coro):
+    """asyncio.run, also in a test process whose browser tests left an event loop marked as running in this thread
+    (the sync Playwright API): the mark is put aside for the call and put back after."""
+    running = asyncio._get_running_loop()
+    asyncio._set_running_loop(None)
+    try:
+        return asyncio.run(coro)
+    finally:
+        asyncio._set_running_loop(running)
+
+
 def _race(session_cls, runner_state: str, client_state) -> list[str]:
     """The runner's last messages are on the event loop (queued as Streamlit queues them, call_soon_threadsafe)
     when the request comes: what the session handles, in order."""
@@ -72,7 +83,7 @@ def _race(session_cls, runner_state: str, client_state) -> list[str]:
         for _ in range(3):
             await asyncio.sleep(0)  # a few turns of the event loop
         return session
-    return asyncio.run(main())
+    return run_async(main())
 
 
 def test_a_fragment_rerun_after_a_stopped_runner_goes_after_its_last_messages(patched):
@@ -133,7 +144,7 @@ def test_the_server_installs_it_at_start(monkeypatch):
         async with home.warm_up(None):
             return fr.installed(AppSession)
     try:
-        assert asyncio.run(start())
+        assert run_async(start())
     finally:
         if fr.installed(AppSession):
             delattr(AppSession, fr._ORIGINAL)

@@ -259,6 +259,29 @@ def test_a_run_refused_by_the_server_s_cap_is_let_go_of(counting, tmp_path):
         registry.scheduler.close()
 
 
+def test_a_run_stopped_and_started_again_within_one_turn_trains_on(counting):
+    """Continue pressed while the stopped run's last turn is still ending (a busy machine): the turn ends on the
+    stop, the run is running again, and the scheduler must give it turns, not drop it."""
+    scheduler = Scheduler(chunk_s=0.02, threads=1)
+    run = make_run(counting, epochs=10_000)
+    real_advance = run.advance
+
+    def advance_once(budget_s):
+        run.advance = real_advance
+        run.request_stop()  # a stop lands during the turn
+        more = real_advance(budget_s)  # the turn ends on it
+        scheduler.start(run)  # Continue, while the run is still the scheduler's current one
+        return more
+
+    run.advance = advance_once
+    try:
+        scheduler.start(run)
+        assert run.wait(60, past_epoch=2).epoch >= 3 and run.running
+    finally:
+        scheduler.stop(run)
+        scheduler.close()
+
+
 def test_clipping_off_and_a_huge_learning_rate_are_flagged_diverged_keeping_the_last_good_model(counting):
     run = make_run(counting, hidden=64, lr=1e4, clip=None, epochs=30)
     run.resume()
