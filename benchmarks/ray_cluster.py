@@ -16,7 +16,6 @@ import contextlib
 import fcntl
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,16 +23,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.browser.st_browser import free_port
+
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command of this Python
 OBJECT_STORE = str(80 * 1024 * 1024)  # the smallest Ray accepts is 75 MB
 LOCK = Path("/tmp/ray.lock")
 START_TIMEOUT_S, STOP_TIMEOUT_S = 120, 300
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ancestors(pid: int) -> list[int]:

@@ -5,12 +5,8 @@ control file, continued, and read back through the dashboard's registry as a pag
 Needs ray (requirements-cluster.txt): skipped without it, except under CI=true, where that is a failure."""
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ except ImportError:  # pragma: no cover - depends on the machine
         pytest.fail("ray is not installed: .ci/run installs requirements-cluster.txt", pytrace=False)
     pytest.skip("ray is not installed (pip install -r requirements-cluster.txt)", allow_module_level=True)
 
+from benchmarks.ray_cluster import local_cluster
 import rnn_core
 from rnn_core.runs import RunRegistry, RunSettings, RunStore
 from rnn_core.scheduler import make_scheduler
@@ -33,42 +30,18 @@ pytestmark = pytest.mark.xdist_group("ray")  # one cluster on the machine at a t
 
 SMALL = RunSettings(corpus="counting", batch=4, steps=8, hidden=12, epochs=100_000, engine="fast", device="cpu",
                     prefix="one")
-RAY = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command of this Python
-OBJECT_STORE = str(80 * 1024 * 1024)  # the smallest Ray accepts is 75 MB
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A head node and a second node, one CPU each; both stopped afterwards, whatever happened."""
-    # Ray's sockets live under its temp dir, and a Unix socket's path is at most 107 bytes: pytest's own tmp
-    # paths (…/pytest-of-root/pytest-N/popen-gw1/ray0/session_<date>_<pid>/sockets/plasma_store) are longer.
-    temp = Path(tempfile_dir := tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    common = ["--num-cpus", "1", "--object-store-memory", OBJECT_STORE, "--disable-usage-stats"]
-    try:
-        subprocess.run([*RAY, "start", "--head", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                        "--include-dashboard", "false", "--temp-dir", str(temp), *common], env=env, check=True,
-                       capture_output=True, timeout=120)
-        subprocess.run([*RAY, "start", "--address", address, "--node-ip-address", "127.0.0.1", *common], env=env,
-                       check=True, capture_output=True, timeout=120)
-        yield address
-    finally:
-        if ray.is_initialized():
-            ray.shutdown()
-        try:  # both nodes: `ray stop` ends every Ray process of this machine
-            subprocess.run([*RAY, "stop", "--force"], env=env, capture_output=True, timeout=300)
-        except subprocess.TimeoutExpired:  # a loaded machine: said, not raised over the test's own result
-            warnings.warn("`ray stop --force` did not end within 300 s", RuntimeWarning)
-        shutil.rmtree(tempfile_dir, ignore_errors=True)
+    """A head node and a second node, one CPU each (benchmarks.ray_cluster, under the machine's Ray lock); both
+    stopped afterwards, whatever happened."""
+    with local_cluster(cpus=1) as c:
+        try:
+            yield c.address
+        finally:
+            if ray.is_initialized():
+                ray.shutdown()
 
 
 def test_two_runs_train_on_two_ray_nodes_stop_continue_and_read_from_the_dashboard(cluster, tmp_path):
