@@ -67,21 +67,38 @@ def time_machine_lines() -> tuple[rnn_core.Corpus | None, str | rnn_core.CorpusE
     return corpus, ("found in data/ (SHA-1 verified)" if status == "present" else "downloaded and SHA-1 verified")
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
 def _tokenized(kind: str, token: str, seed: int, upload_id: str | None,
                _payload: bytes | None = None, _name: str = "upload",
                clean: str = "lesson") -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
     """Tokenize a corpus source (cached per source, token type, seed, uploaded file and cleaning)."""
     if kind == "upload":
-        corpus = rc_corpus.corpus_from_text(_payload, _name)
-    elif kind == "time_machine":
+        return _tokenized_upload(token, upload_id, _payload, _name, clean)
+    return _tokenized_source(kind, token, seed, clean)
+
+
+# Every script run of every session asks for its corpus (the sidebar's), so a session whose entry was dropped
+# tokenizes again on each run: a class of 20 with seeds of their own, on 16 entries, spent a tenth of the
+# server's time so. A generated text's entry is ~0.2 MiB; an upload's holds up to 5 MiB of text, hence fewer.
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _tokenized_upload(token: str, upload_id: str | None, _payload: bytes | None, _name: str,
+                      clean: str) -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
+    return _tokenize(rc_corpus.corpus_from_text(_payload, _name), token, clean)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def _tokenized_source(kind: str, token: str, seed: int,
+                      clean: str) -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
+    if kind == "time_machine":
         corpus, why = time_machine_lines()
         if corpus is None:
             raise rnn_core.CorpusError(str(why), why.key, **why.values)
     else:
         corpus = rc_corpus.builtin_corpus(kind, seed=seed)
-    tc = rnn_core.tokenize_corpus(corpus, token, MAX_TOKENS, clean=clean)
-    return tc, list(corpus.warnings)
+    return _tokenize(corpus, token, clean)
+
+
+def _tokenize(corpus: rnn_core.Corpus, token: str, clean: str) -> tuple[rnn_core.data.TokenizedCorpus, list[str]]:
+    return rnn_core.tokenize_corpus(corpus, token, MAX_TOKENS, clean=clean), list(corpus.warnings)
 
 
 def corpus_info(settings: Settings, upload: tuple[str, str, bytes] | None = None,

@@ -10,16 +10,15 @@ import math
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .chart_base import PAGE_PX, TEMPLATE, hover, legend_below, log_axis, show_token, whole_log_ticks
+from .chart_base import PAGE_PX, figure, hover, legend_below, log_axis, show_token, subplots, whole_log_ticks
 from .i18n import t
 
 ARM_COLORS = {"A": "#1f77b4", "B": "#d62728"}
 
 
 def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
-    fig.update_layout(template=TEMPLATE, title=title, height=height,
+    fig.update_layout(title=title, height=height,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
     return fig
 
@@ -36,7 +35,7 @@ def ab_curves(frame: pd.DataFrame, labels: dict[str, str], target_epochs: int, v
               title: str | None = None, lang: str | None = None) -> go.Figure:
     """Perplexity per epoch of arms A and B on a log axis (held-out perplexity dotted where there is one);
     the uniform guess |V| as a grey line."""
-    fig = go.Figure()
+    fig = figure()
     for arm in ("A", "B"):
         d = frame[frame["arm"] == arm]
         if not len(d):
@@ -93,7 +92,7 @@ def ab_minibatches(minibatches: pd.DataFrame, above: pd.DataFrame, labels: dict[
     ‖g‖ is not a finite number (the epoch that blew up) is a cross at the top of its axis. The legend sits below
     the plot, clear of the titles."""
     titles = (t("exercises.chart.grad", lang), t("exercises.chart.loss", lang), t("exercises.chart.clipped", lang))
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09, subplot_titles=titles,
+    fig = subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09, subplot_titles=titles,
                         row_heights=[0.4, 0.35, 0.25])
     where = t("exercises.chart.minibatch", lang)
     g_lo, g_hi = _log_range(minibatches["grad_norm"], theta)
@@ -143,7 +142,7 @@ def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8, la
     """The loss at every position of a minibatch's first ``rows`` rows (rows x steps), input tokens as text."""
     z = np.asarray(losses)[:rows]
     text = [[show_token(tok) for tok in row] for row in x_tokens[:rows]]
-    fig = go.Figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Reds", zmin=0,
+    fig = figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Reds", zmin=0,
                                colorbar=dict(title=t("chart.loss", lang)),
                                hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.step", lang)} %{{x}}',
                                                    f'{t("hover.input", lang)} %{{text}}',
@@ -156,7 +155,7 @@ def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8, la
 def update_sizes(ratios: dict[str, float]) -> go.Figure:
     """‖ΔW‖ / ‖W‖ per parameter on a log axis (a parameter that was 0 is left out: its ratio is infinite)."""
     names = [k for k, v in ratios.items() if np.isfinite(v) and v > 0]
-    fig = go.Figure(go.Bar(x=names, y=[ratios[k] for k in names], marker_color="#1f77b4",
+    fig = figure(go.Bar(x=names, y=[ratios[k] for k in names], marker_color="#1f77b4",
                            hovertemplate=hover("%{x}: ‖ΔW‖/‖W‖ = %{y:.3g}")))
     lo, hi = _log_range([ratios[k] for k in names])
     fig.update_yaxes(**log_axis(lo, hi, title="‖ΔW‖ / ‖W‖", range=[math.log10(lo), math.log10(hi)]))

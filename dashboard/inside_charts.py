@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .chart_base import (FONT_SIZE, COLORS, DIVERGING, TEMPLATE, show_token, hover, styled, tick_size,
+from .chart_base import (FONT_SIZE, COLORS, DIVERGING, figure, show_token, hover, styled, tick_size,
                          whole_log_ticks, log_axis)
 from .i18n import t
 
@@ -87,7 +87,7 @@ def step_heatmaps(hidden: np.ndarray, probs: np.ndarray, vocab_tokens: list[str]
     order = np.arange(hidden.shape[1]) if unit_order is None else np.asarray(unit_order)
     numbers = steps["step"].to_numpy()
     keep = dict(unselected=dict(marker=dict(opacity=1)))  # a click selects a step: the other marks stay as bright
-    fig = go.Figure([
+    fig = figure([
         # float32 halves what goes over the wire (base64) and is more precision than a colour shows
         go.Heatmap(z=np.asarray(hidden, dtype=np.float32)[:, order], y=labels, coloraxis="coloraxis",
                    x=[f'{t("hover.unit", lang)} {u}' for u in order],
@@ -146,7 +146,7 @@ def step_timeline(steps: pd.DataFrame, values: np.ndarray, unit: int, lang: str 
     right = steps["predicted"] == steps["target"]
     limit = _scale(values) * 1.05
     rows = [[0.74, 1.0], [0.37, 0.63], [0.0, 0.26]]  # y domains, top to bottom; one x axis for all three
-    fig = go.Figure([
+    fig = figure([
         go.Bar(x=labels, y=steps["loss"], marker_color=np.where(right, COLORS["good"], COLORS["ppl"]),
                customdata=np.stack([[show_token(t) for t in steps["target"]], steps["p_target"],
                                     [show_token(t) for t in steps["predicted"]]], axis=1),
@@ -192,7 +192,7 @@ def activation_html(tokens: list[str], values: np.ndarray) -> str:
 def next_token_chart(dist: pd.DataFrame, top: int = 15, lang: str = "en") -> go.Figure:
     """Probability of the most likely next tokens at each temperature (columns token, temperature, p)."""
     best = (dist[dist["temperature"] == dist["temperature"].min()].nlargest(top, "p")["token"].tolist())
-    fig = go.Figure()
+    fig = figure()
     for temp, part in dist.groupby("temperature", sort=True):
         part = part.set_index("token").reindex(best)
         fig.add_trace(go.Bar(x=[show_token(tok) for tok in best], y=part["p"], name=f"T = {temp:g}",
@@ -264,7 +264,7 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                              marker=dict(symbol="square", size=12, opacity=0), hovertemplate=hover_cell,
                              unselected=dict(marker=dict(opacity=0)), selected=dict(marker=dict(opacity=0))))
     layout = dict(
-        template=TEMPLATE, height=560, showlegend=bound is not None,
+        height=560, showlegend=bound is not None,
         # bottom left of the right panel: empty when the bound is drawn (then the curve falls)
         legend=dict(x=0.71, xanchor="left", y=0.02, yanchor="bottom", bgcolor="rgba(255,255,255,0.8)",
                     font=dict(size=tick_size(FONT_SIZE - 4, lecture))),
@@ -283,7 +283,7 @@ def gradient_flow_chart(matrix: np.ndarray, curve: np.ndarray, bound: np.ndarray
                      _panel_title(t("chart.flow.right", lang), 0.62, 1.0, yshift=6)],
         shapes=[] if selected is None else [_row_frame(selected, 0.0, 0.44)],
     )
-    return go.Figure(traces, layout)
+    return figure(traces, layout)
 
 
 def surprise_html(tokens: list[str], surprisal: np.ndarray, scale: float, lang: str = "en",

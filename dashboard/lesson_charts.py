@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .chart_base import (AXIS_TITLE_SIZE, FONT_SIZE, COLORS, DIVERGING, HALF_PX, PAGE_PX, show_token, hover, styled,
-                         text_px, whole_log_ticks, wrap)
+from .chart_base import (AXIS_TITLE_SIZE, FONT_SIZE, COLORS, DIVERGING, HALF_PX, PAGE_PX, figure, show_token, hover,
+                         styled, text_px, whole_log_ticks, wrap)
 from .i18n import t
 
 
@@ -18,7 +18,7 @@ def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40, lang: str = "en") -> 
     """Bar chart of the `top` most frequent tokens (columns token, index, count)."""
     df = vocab_df[vocab_df["count"] > 0].sort_values("count", ascending=False).head(top)
     labels = [f"{show_token(t)}" for t in df["token"]]
-    fig = go.Figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
+    fig = figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
                            customdata=df["index"],
                            hovertemplate=hover(f'{t("hover.token", lang)} %{{x}}',
                                                f'{t("hover.index", lang)} %{{customdata}}',
@@ -53,7 +53,7 @@ def minibatch_map(positions: pd.DataFrame, num_tokens: int, title: str, bins: in
     for row, b0, b1, mb in zip(positions["row"].to_numpy(), first, last, positions["minibatch"].to_numpy()):
         z[row, b0:min(b1, bins)] = mb
     top = max(int(positions["minibatch"].max()), 1) if len(positions) else 1
-    fig = go.Figure(go.Heatmap(
+    fig = figure(go.Heatmap(
         z=z, x=(np.arange(bins) + 0.5) * width, y=np.arange(rows), colorscale="Viridis", zmin=0, zmax=top,
         colorbar=dict(title=dict(text=t("chart.minibatch.bar", lang), side="right"), thickness=14),
         hoverongaps=False,
@@ -74,7 +74,7 @@ def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[s
     """(steps, vocab) 0/1 matrix: one row per time step, a single 1 in the input token's column."""
     y = [f"t={t} {show_token(c)}" for t, c in enumerate(inputs)]
     x = [show_token(t) for t in vocab_tokens]
-    fig = go.Figure(go.Heatmap(z=one_hot, x=x, y=y, colorscale=[[0, "#f4f4f4"], [1, COLORS["loss"]]],
+    fig = figure(go.Heatmap(z=one_hot, x=x, y=y, colorscale=[[0, "#f4f4f4"], [1, COLORS["loss"]]],
                                zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
                                hovertemplate=hover(f'{t("hover.step", lang)} %{{y}}', f'{t("hover.column", lang)} %{{x}}',
                                                    f'{t("hover.value", lang)} %{{z}}')))
@@ -91,7 +91,7 @@ def tensor_sizes(trace: pd.DataFrame, lang: str = "en") -> go.Figure:
     df = trace[trace["step"].isna() | (trace["step"] == 0)].drop_duplicates("name").copy()
     df["elements"] = [math.prod(s) if len(s) else 1 for s in df["shape"]]
     df["label"] = [f"{n} {tuple(s)}" for n, s in zip(df["name"], df["shape"])]
-    fig = go.Figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
+    fig = figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
                            hovertemplate=hover("%{y}", f'%{{x:,}} {t("hover.elements", lang)}')))
     lo, hi = float(df["elements"].min()), float(df["elements"].max())
     # the range from the smallest to the largest tensor (W_hh's 262,144 elements at h = 512), a bar's end in it
@@ -125,7 +125,7 @@ def matrix_heatmap(matrix: np.ndarray, title: str, split: int | None = None, axi
     numbers = np.vectorize(lambda v: f"{v:.2f}")(matrix) if matrix.size else np.empty((n, m), dtype=str)
     if annotate is None:
         annotate = cells_hold_numbers(numbers, width - HEATMAP_FRAME_PX, NUMBER_SIZE)
-    fig = go.Figure(go.Heatmap(
+    fig = figure(go.Heatmap(
         z=matrix, x=list(range(m)), y=list(range(n)), colorscale=DIVERGING, zmin=-zmax, zmax=zmax,
         text=numbers if annotate else None,
         texttemplate="%{text}" if annotate else None, textfont=dict(size=NUMBER_SIZE),

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from .chart_base import (AXIS_TITLE_SIZE, FONT_SIZE, COLORS, HALF_PX, PAGE_PX, TEMPLATE, hover, legend_below,
+from .chart_base import (AXIS_TITLE_SIZE, FONT_SIZE, COLORS, HALF_PX, PAGE_PX, figure, hover, legend_below,
                          log_axis, title_margin, wrap, whole_log_ticks)
 from .i18n import t
 
@@ -55,7 +55,7 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
     log_ppl = top_ppl > 10 * vocab_size  # a run far worse than guessing: only a log axis shows both
     on_ppl = (lambda v: math.log10(v)) if log_ppl else (lambda v: v)
     layout = dict(
-        template=TEMPLATE, height=440, showlegend=False, uirevision="training",
+        height=440, showlegend=False, uirevision="training",
         margin=dict(t=36 + int(1.3 * FONT_SIZE) * max(wrap(t(k, lang), 0.44 * PAGE_PX, FONT_SIZE).count("<br>") + 1
                                                       for k in ("chart.curves.loss_title", "chart.curves.ppl_title"))),
         xaxis=dict(domain=[0, 0.44], range=x_range, title=dict(text=t("chart.epoch", lang)), anchor="y"),
@@ -70,7 +70,7 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
                      _label(t("chart.curves.uniform", lang, V=vocab_size), on_ppl(vocab_size), "2", COLORS["ref"]),
                      _label(t("chart.curves.perfect", lang), on_ppl(1), "2", COLORS["good"])],
     )
-    return go.Figure([
+    return figure([
         go.Scatter(x=epochs, y=loss, mode="lines+markers", name=t("chart.loss", lang),
                    line=dict(color=COLORS["loss"], width=3),
                    marker=dict(size=5)),
@@ -92,7 +92,7 @@ def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epo
     lo, hi = (min(shown) / 1.5, max(shown) * 1.5) if shown else (0.1, 10.0)
     title = wrap(t("chart.grad.title", lang), width - 10, FONT_SIZE + 4)
     layout = dict(
-        template=TEMPLATE, height=420 + bottom - 60, title=dict(text=title), uirevision="gradients",
+        height=420 + bottom - 60, title=dict(text=title), uirevision="gradients",
         margin=dict(b=bottom, r=80, t=title_margin(title)), legend=legend,
         xaxis=dict(range=[0, x_max + 0.5], title=dict(text=t("chart.epoch", lang))),
         yaxis=dict(**log_axis(lo, hi), range=[math.log10(lo), math.log10(hi)],
@@ -105,7 +105,7 @@ def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epo
                      dict(text=t("chart.grad.no_clip", lang), xref="paper", yref="paper", x=0.0, y=1.0, xanchor="left",
                           yanchor="bottom", showarrow=False)],
     )
-    return go.Figure([
+    return figure([
         go.Bar(x=epochs, y=[100 * c for c in clipped], name=names[0], yaxis="y2",
                marker_color=COLORS["accent"], opacity=0.35),
         go.Scatter(x=epochs, y=norm, name=names[1], mode="lines",
@@ -133,13 +133,13 @@ def decay_curves_chart(curves: pd.DataFrame, lang: str = "en", width: float = PA
                                                      f'{t("hover.mean", lang)} %{{y:.2e}}')))
     legend, bottom = legend_below([tr.name for tr in traces], width)
     title = wrap(t("chart.decay.title", lang), width - 10, FONT_SIZE + 4)
-    layout = dict(template=TEMPLATE, height=360 + bottom, title=dict(text=title),
+    layout = dict(height=360 + bottom, title=dict(text=title),
                   xaxis=dict(title=dict(text=t("chart.decay.x", lang))),
                   yaxis=dict(**log_axis(10.0 ** lo, 10.0 ** hi), range=[lo, hi],
                              title=dict(text=wrap(f'{t("hover.mean", lang)} ‖∂ℓ_t/∂H_(t−d)‖', 300,
                                                   AXIS_TITLE_SIZE))),
                   legend=legend, margin=dict(b=bottom, t=title_margin(title)))
-    return go.Figure(traces, layout)
+    return figure(traces, layout)
 
 
 def spectrum_chart(spectra: pd.DataFrame, lang: str = "en", width: float = PAGE_PX) -> go.Figure:
@@ -152,11 +152,11 @@ def spectrum_chart(spectra: pd.DataFrame, lang: str = "en", width: float = PAGE_
                                                                math.log10(max(epochs)) + 0.1]) \
         if len(epochs) > 2 and min(epochs) > 0 else dict(type="linear")
     title = wrap(t("chart.spectrum.title", lang), width - 10, FONT_SIZE + 4)
-    layout = dict(template=TEMPLATE, height=360 + bottom, title=dict(text=title),
+    layout = dict(height=360 + bottom, title=dict(text=title),
                   xaxis=dict(title=dict(text=t("chart.epoch", lang)), **x_axis),
                   yaxis=dict(title=dict(text=t("chart.spectrum.y", lang)), rangemode="tozero"),
                   legend=legend, margin=dict(b=bottom, t=title_margin(title)), shapes=[_hline(1.0, "", "black", "dot")])
-    return go.Figure([
+    return figure([
         go.Scatter(x=epochs, y=spectra["radius"].tolist() if len(spectra) else [], mode="lines+markers",
                    name=names[0], line=dict(color=COLORS["h_block"], width=3)),
         go.Scatter(x=epochs, y=spectra["sigma_max"].tolist() if len(spectra) else [], mode="lines+markers",
@@ -171,7 +171,7 @@ def perplexity_marker(history: pd.DataFrame, epoch: int, checkpoints: list[int] 
     """A small perplexity-by-epoch curve of a run (log x: checkpoints sit at 1, 2, 5, 10, ...), its checkpoints
     as dots and a marker at ``epoch``, the frame shown. ``history`` holds the run's records (epoch, perplexity)."""
     h = history[["epoch", "perplexity"]].dropna()
-    fig = go.Figure(go.Scatter(x=h["epoch"], y=h["perplexity"], mode="lines", line=dict(color=COLORS["ppl"], width=2),
+    fig = figure(go.Scatter(x=h["epoch"], y=h["perplexity"], mode="lines", line=dict(color=COLORS["ppl"], width=2),
                                hovertemplate=hover(t("chart.epoch", lang) + " %{x}",
                                                    t("chart.ppl", lang) + " %{y:.3f}"),
                                showlegend=False))
@@ -184,7 +184,7 @@ def perplexity_marker(history: pd.DataFrame, epoch: int, checkpoints: list[int] 
         fig.add_trace(go.Scatter(x=[epoch], y=[at[epoch]], mode="markers+text", text=[f"{at[epoch]:.2f}"],
                                  textposition="top right", hoverinfo="skip", showlegend=False,
                                  marker=dict(color=COLORS["accent"], size=14, line=dict(color="black", width=1))))
-    fig.update_layout(template=TEMPLATE, height=200, margin=dict(l=60, r=20, t=10, b=45),
+    fig.update_layout(height=200, margin=dict(l=60, r=20, t=10, b=45),
                       font=dict(size=FONT_SIZE - 4),
                       xaxis=dict(**_log_axis_over(h["epoch"]), title=dict(text=t("chart.epoch", lang), standoff=4)),
                       yaxis=dict(**_log_axis_over(h["perplexity"]),

@@ -24,7 +24,7 @@ from plotly.colors import sample_colorscale
 
 from rnn_core.unrolled import Unrolled
 
-from .chart_base import COLORS, DIVERGING, TEMPLATE, show_token
+from .chart_base import COLORS, DIVERGING, figure, show_token
 from .formatting import SUPERSCRIPT, num
 from .i18n import t
 
@@ -251,9 +251,9 @@ def chain_figure(u: Unrolled, step: int, shown: range, units: list[int], lang: s
                              unselected=dict(marker=dict(opacity=0)), selected=dict(marker=dict(opacity=0)),
                              hovertemplate=t("unrolled.chart.select", lang, t="%{customdata}") + "<extra></extra>"))
 
-    fig = go.Figure(traces)
+    fig = figure(traces)
     fig.update_layout(
-        template=TEMPLATE, height=int(bottom * CELL_PX) + 20, margin=dict(l=4, r=4, t=4, b=4), showlegend=False,
+        height=int(bottom * CELL_PX) + 20, margin=dict(l=4, r=4, t=4, b=4), showlegend=False,
         shapes=shapes, annotations=arrows, hovermode="closest", dragmode=False, plot_bgcolor="white",
         xaxis=dict(range=[left - 0.1, base[shown[-1]] + 3.4], visible=False, fixedrange=True),
         yaxis=dict(range=[bottom, -0.1], visible=False, fixedrange=True))
@@ -312,7 +312,7 @@ def weights_figure(u: Unrolled, step: int, units: list[int], lang: str = "en") -
     for xa, ya, tok in (("x", "y", int(u.index[step - 1])), ("x2", "y2", int(u.predicted[step - 1]))):
         shapes.append(dict(type="rect", xref=f"{xa} domain", yref=ya, x0=0, x1=1, y0=tok - 0.5, y1=tok + 0.5,
                            line=dict(color=COLORS["accent"], width=3)))
-    fig = go.Figure(traces)
-    fig.update_layout(template=TEMPLATE, height=int((tall + short) * 16) + 90, showlegend=False, shapes=shapes,
+    fig = figure(traces)
+    fig.update_layout(height=int((tall + short) * 16) + 90, showlegend=False, shapes=shapes,
                       annotations=notes, margin=dict(l=60, r=10, t=40, b=10), **layout_axes)
     return fig

@@ -1,6 +1,7 @@
 """Chart builders: DataFrames/arrays in, plotly Figures out, no Streamlit."""
 import ast
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,20 @@ def test_chart_modules_have_no_streamlit(module):
                 for alias in getattr(node, "names", [])} | {
         (node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "streamlit" not in imported
+
+
+def test_every_builder_draws_with_the_large_font_template_no_builder_sets():
+    figs = [training_charts.training_curves(HISTORY, 28, 10), training_charts.gradient_chart(HISTORY, 1.0, 10),
+            inside_charts.step_timeline(STEPS, np.ones((4, 8)), 0), exercise_charts.update_sizes({"W_hh": 1e-3}),
+            lesson_charts.vocab_frequency(pd.DataFrame({"index": [0, 1], "token": ["<unk>", " "], "count": [0, 3]}))]
+    for fig in figs:
+        assert fig.layout.template.layout.font.size == chart_base.FONT_SIZE
+        assert fig.layout.template.layout.title.font.size == chart_base.FONT_SIZE + 4
+    for module in (lesson_charts, training_charts, inside_charts, exercise_charts, unrolled_charts):
+        # chart_base.figure makes them all; template= would validate the whole template again (2.4 ms a figure)
+        source = Path(module.__file__).read_text()
+        assert "go.Figure(" not in source and "make_subplots(" not in source
+        assert not re.search(r"\btemplate=", source)  # hovertemplate= and texttemplate= are a trace's texts
 
 
 def test_vocab_frequency_draws_the_used_tokens_most_frequent_first_with_a_visible_space():
