@@ -160,7 +160,8 @@ def details() -> None:
     else:
         st.caption(t("training.no_sample"))
     try:
-        flows = compute.checkpoint_flows(run, view.checkpoints)
+        # while it trains, one new checkpoint per script run: the others come with the next redraws
+        flows = compute.checkpoint_flows(run, view.checkpoints, new_at_most=1 if view.running else None)
     except runs.RUN_ERRORS as exc:  # a checkpoint removed or damaged since: said, the rest of the page stays
         layout.user_error(exc)
         flows = []
@@ -170,7 +171,7 @@ def details() -> None:
     if flows:
         st.subheader(t("training.flow"))
         st.markdown(" ".join(explain.training_flow(flows)))
-        shown = (view.id, view.checkpoints)  # the figures change only at a checkpoint epoch
+        shown = (view.id, tuple(f["epoch"] for f in flows))  # the figures change only with a checkpoint's flow
         # one under the other: side by side, each has ~250 px at 1024 px, too narrow for a legend of epochs
         layout.cached_chart(training_charts.decay_curves_chart, shown, formatting.decay_frame(flows),
                             key="training_decay")

@@ -274,3 +274,35 @@ def test_the_reference_run_with_the_lessons_settings_is_not_said_to_differ_and_a
     at.slider(key="hidden").set_value(256).run()
     said = [str(i.value) for i in at.info if "differ from this run" in str(i.value)]
     assert len(said) == 1 and "hidden units 256" in said[0] and "512" in said[0] and "corpus" not in said[0]
+
+
+class _ProbeRun:
+    """What compute.checkpoint_flows reads of a run: its id, probe minibatch, activation and checkpoints."""
+
+    def __init__(self, epochs, h=8, V=5):
+        gen = torch.Generator().manual_seed(0)
+        self.id, self.read = f"probe-{id(self)}", []
+        self.settings = type("S", (), {"activation": "tanh"})()
+        self.probe = (torch.randint(0, V, (4, 6), generator=gen), torch.randint(0, V, (4, 6), generator=gen))
+        self.params = {e: {"W_xh": torch.randn(V, h, generator=gen) * e, "W_hh": torch.randn(h, h, generator=gen) * 0.1,
+                           "b_h": torch.zeros(h), "W_hq": torch.randn(h, V, generator=gen), "b_q": torch.zeros(V)}
+                       for e in epochs}
+
+    def checkpoint(self, epoch):
+        self.read.append(epoch)
+        return self.params[epoch]
+
+
+def test_a_training_runs_gradient_flows_come_one_new_checkpoint_per_script_run_in_epoch_order():
+    from dashboard import compute
+
+    run = _ProbeRun([1, 2, 5, 10])
+    first = compute.checkpoint_flows(run, [1, 2, 5, 10], new_at_most=1)
+    assert [f["epoch"] for f in first] == [1] and run.read == [1]
+    second = compute.checkpoint_flows(run, [1, 2, 5, 10], new_at_most=1)
+    assert [f["epoch"] for f in second] == [1, 2] and run.read == [1, 2]  # epoch 1 kept, not read again
+    assert second[0] == first[0]
+    every = compute.checkpoint_flows(run, [1, 2, 5, 10])  # a run no longer training: all of them at once
+    assert [f["epoch"] for f in every] == [1, 2, 5, 10] and run.read == [1, 2, 5, 10]
+    # each its own checkpoint's: the decay curves of models that differ are not one curve
+    assert len({tuple(f["decay"]) for f in every}) == 4
