@@ -56,9 +56,9 @@ class NiceScheduler(Scheduler):
     """A Scheduler whose training thread runs at niceness ``nice`` (Linux: per thread): the commands this
     process answers (create, start, stop, snapshots) and the server's page runs go before training.
 
-    Not Linux's idle class (SCHED_IDLE): with a class of 20 on 2 workers it gave slider p95 0.68 and 0.77 s
-    against 1.18 and 0.92 s at niceness 10, but beside two busy programs its runs got almost no CPU and the
-    worker tests timed out, where at niceness 10 they passed in 20 s (docs/performance.md, "A class at once")."""
+    Not Linux's idle class (SCHED_IDLE): it made a class's pages on 2 workers a little quicker, but beside two
+    busy programs its runs got almost no CPU and the worker tests timed out, where at niceness 10 they passed in
+    20 s (docs/performance.md, "A class at once")."""
 
     nice = 0
 
