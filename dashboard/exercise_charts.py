@@ -93,7 +93,7 @@ def ab_minibatches(minibatches: pd.DataFrame, above: pd.DataFrame, labels: dict[
     the plot, clear of the titles."""
     titles = (t("exercises.chart.grad", lang), t("exercises.chart.loss", lang), t("exercises.chart.clipped", lang))
     fig = subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09, subplot_titles=titles,
-                        row_heights=[0.4, 0.35, 0.25])
+                   row_heights=[0.4, 0.35, 0.25])
     where = t("exercises.chart.minibatch", lang)
     g_lo, g_hi = _log_range(minibatches["grad_norm"], theta)
     l_lo, l_hi = _log_range(minibatches["loss"])
@@ -143,10 +143,10 @@ def step_losses(losses: np.ndarray, x_tokens: list[list[str]], rows: int = 8, la
     z = np.asarray(losses)[:rows]
     text = [[show_token(tok) for tok in row] for row in x_tokens[:rows]]
     fig = figure(go.Heatmap(z=z, text=text, texttemplate="%{text}", colorscale="Reds", zmin=0,
-                               colorbar=dict(title=t("chart.loss", lang)),
-                               hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.step", lang)} %{{x}}',
-                                                   f'{t("hover.input", lang)} %{{text}}',
-                                                   f'{t("chart.loss", lang)} %{{z:.3f}}')))
+                            colorbar=dict(title=t("chart.loss", lang)),
+                            hovertemplate=hover(f'{t("hover.row", lang)} %{{y}}, {t("hover.step", lang)} %{{x}}',
+                                                f'{t("hover.input", lang)} %{{text}}',
+                                                f'{t("chart.loss", lang)} %{{z:.3f}}')))
     fig.update_xaxes(title=t("chart.time_step", lang), dtick=5)
     fig.update_yaxes(title=t("exercises.chart.step_row", lang), autorange="reversed", dtick=1)
     return _layout(fig, t("exercises.chart.step_loss", lang), 120 + 34 * len(z))
@@ -156,7 +156,7 @@ def update_sizes(ratios: dict[str, float]) -> go.Figure:
     """‖ΔW‖ / ‖W‖ per parameter on a log axis (a parameter that was 0 is left out: its ratio is infinite)."""
     names = [k for k, v in ratios.items() if np.isfinite(v) and v > 0]
     fig = figure(go.Bar(x=names, y=[ratios[k] for k in names], marker_color="#1f77b4",
-                           hovertemplate=hover("%{x}: ‖ΔW‖/‖W‖ = %{y:.3g}")))
+                        hovertemplate=hover("%{x}: ‖ΔW‖/‖W‖ = %{y:.3g}")))
     lo, hi = _log_range([ratios[k] for k in names])
     fig.update_yaxes(**log_axis(lo, hi, title="‖ΔW‖ / ‖W‖", range=[math.log10(lo), math.log10(hi)]))
     return _layout(fig, None, 300)

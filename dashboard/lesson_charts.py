@@ -19,10 +19,10 @@ def vocab_frequency(vocab_df: pd.DataFrame, top: int = 40, lang: str = "en") -> 
     df = vocab_df[vocab_df["count"] > 0].sort_values("count", ascending=False).head(top)
     labels = [f"{show_token(t)}" for t in df["token"]]
     fig = figure(go.Bar(x=labels, y=df["count"], marker_color=COLORS["loss"],
-                           customdata=df["index"],
-                           hovertemplate=hover(f'{t("hover.token", lang)} %{{x}}',
-                                               f'{t("hover.index", lang)} %{{customdata}}',
-                                               f'{t("hover.count", lang)} %{{y:,}}')))
+                        customdata=df["index"],
+                        hovertemplate=hover(f'{t("hover.token", lang)} %{{x}}',
+                                            f'{t("hover.index", lang)} %{{customdata}}',
+                                            f'{t("hover.count", lang)} %{{y:,}}')))
     # 27 characters in the ~280 px a 1024 px page leaves the chart's plot: at 18 px they would touch
     fig.update_xaxes(title=t("chart.vocab.x", lang), type="category", tickmode="array", tickvals=labels,
                      tickangle=0 if len(df) <= 30 else -45,
@@ -75,9 +75,9 @@ def one_hot_heatmap(one_hot: np.ndarray, inputs: list[str], vocab_tokens: list[s
     y = [f"t={t} {show_token(c)}" for t, c in enumerate(inputs)]
     x = [show_token(t) for t in vocab_tokens]
     fig = figure(go.Heatmap(z=one_hot, x=x, y=y, colorscale=[[0, "#f4f4f4"], [1, COLORS["loss"]]],
-                               zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
-                               hovertemplate=hover(f'{t("hover.step", lang)} %{{y}}', f'{t("hover.column", lang)} %{{x}}',
-                                                   f'{t("hover.value", lang)} %{{z}}')))
+                            zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
+                            hovertemplate=hover(f'{t("hover.step", lang)} %{{y}}', f'{t("hover.column", lang)} %{{x}}',
+                                                f'{t("hover.value", lang)} %{{z}}')))
     fig.update_xaxes(type="category", side="top", tickangle=0)
     fig.update_yaxes(title=t("chart.one_hot.y", lang), autorange="reversed", type="category")
     steps = len(y)
@@ -92,7 +92,7 @@ def tensor_sizes(trace: pd.DataFrame, lang: str = "en") -> go.Figure:
     df["elements"] = [math.prod(s) if len(s) else 1 for s in df["shape"]]
     df["label"] = [f"{n} {tuple(s)}" for n, s in zip(df["name"], df["shape"])]
     fig = figure(go.Bar(x=df["elements"], y=df["label"], orientation="h", marker_color=COLORS["h_block"],
-                           hovertemplate=hover("%{y}", f'%{{x:,}} {t("hover.elements", lang)}')))
+                        hovertemplate=hover("%{y}", f'%{{x:,}} {t("hover.elements", lang)}')))
     lo, hi = float(df["elements"].min()), float(df["elements"].max())
     # the range from the smallest to the largest tensor (W_hh's 262,144 elements at h = 512), a bar's end in it
     ticks, text = whole_log_ticks(min(lo, 1.0), hi * 1.5, max_ticks=4)  # "100,000" is wide: upright, 4 fit

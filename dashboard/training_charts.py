@@ -172,9 +172,9 @@ def perplexity_marker(history: pd.DataFrame, epoch: int, checkpoints: list[int] 
     as dots and a marker at ``epoch``, the frame shown. ``history`` holds the run's records (epoch, perplexity)."""
     h = history[["epoch", "perplexity"]].dropna()
     fig = figure(go.Scatter(x=h["epoch"], y=h["perplexity"], mode="lines", line=dict(color=COLORS["ppl"], width=2),
-                               hovertemplate=hover(t("chart.epoch", lang) + " %{x}",
-                                                   t("chart.ppl", lang) + " %{y:.3f}"),
-                               showlegend=False))
+                            hovertemplate=hover(t("chart.epoch", lang) + " %{x}",
+                                                t("chart.ppl", lang) + " %{y:.3f}"),
+                            showlegend=False))
     at = h.set_index("epoch")["perplexity"]
     saved = [e for e in (checkpoints or []) if e in at.index]
     if saved:
