@@ -224,6 +224,38 @@ def test_a_class_beyond_the_memory_limit_sees_its_own_training_runs(counting, tm
         registry.scheduler.close()
 
 
+def test_training_runs_do_not_count_against_the_memory_limit(counting, tmp_path, monkeypatch):
+    """With more runs training than the registry keeps, a finished run every page reads (the reference run) stays
+    in memory: it is not read back from disk on every read."""
+    registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(chunk_s=0.02, threads=1),
+                           max_in_memory=1)
+    finished = make_run(counting, store=registry.store, epochs=1)
+    finished.resume()
+    while finished.advance(1.0):
+        pass
+    registry.add(finished)
+    made = []
+    try:
+        for i in range(3):
+            run = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000, "seed": i}), counting)
+            registry.scheduler.start(run)
+            made.append(run)
+        # made but not started, each new run counted: the finished one was let go of, and is read back once
+        kept = registry.get(finished.id)
+        assert kept.view().records == finished.view().records
+        reads = []
+        real_load = registry.store.load
+        monkeypatch.setattr(registry.store, "load", lambda run_id: reads.append(run_id) or real_load(run_id))
+        for _ in range(3):
+            assert registry.get(kept.id) is kept
+            assert all(registry.get(run.id) is run for run in made)
+        assert reads == []
+    finally:
+        for run in made:
+            registry.scheduler.stop(run)
+        registry.scheduler.close()
+
+
 def test_a_run_made_but_not_yet_started_is_not_dropped_by_other_sessions_pages(counting, tmp_path):
     """Start makes a run, then starts it; pages of other sessions that read runs in between must not close it (a
     worker's run closed so was 'stopped' at epoch 0 before it ever started)."""
