@@ -1,5 +1,6 @@
 """Runs as background jobs (rnn_core.runs): the scheduler's turns, stop and continue, the store on disk,
 checkpoints at log-spaced epochs, divergence kept to the last good model, and checkpoint files."""
+import contextlib
 import json
 import math
 
@@ -208,16 +209,23 @@ def test_a_class_beyond_the_memory_limit_sees_its_own_training_runs(counting, tm
     disk that says "new"."""
     registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(chunk_s=0.02, threads=1),
                            max_in_memory=2)
-    made = []
-    try:
-        for i in range(4):
-            run = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000, "seed": i}), counting)
-            registry.scheduler.start(run)
-            made.append(run)
+    with long_runs(registry, counting, 4) as made:
         for run in made:
             assert registry.get(run.id) is run and run.running
         for run in made:  # each session's page sees its run's epochs
             until(lambda run=run: registry.get(run.id).view().epoch >= 1)
+
+
+@contextlib.contextmanager
+def long_runs(registry, corpus, n: int):
+    """``n`` runs of 10,000 epochs made by the registry and training, a class's; stopped at the end."""
+    made = []
+    try:
+        for i in range(n):
+            run = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000, "seed": i}), corpus)
+            registry.scheduler.start(run)
+            made.append(run)
+        yield made
     finally:
         for run in made:
             registry.scheduler.stop(run)
@@ -234,12 +242,7 @@ def test_training_runs_do_not_count_against_the_memory_limit(counting, tmp_path,
     while finished.advance(1.0):
         pass
     registry.add(finished)
-    made = []
-    try:
-        for i in range(3):
-            run = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000, "seed": i}), counting)
-            registry.scheduler.start(run)
-            made.append(run)
+    with long_runs(registry, counting, 3) as made:
         # made but not started, each new run counted: the finished one was let go of, and is read back once
         kept = registry.get(finished.id)
         assert kept.view().records == finished.view().records
@@ -250,10 +253,6 @@ def test_training_runs_do_not_count_against_the_memory_limit(counting, tmp_path,
             assert registry.get(kept.id) is kept
             assert all(registry.get(run.id) is run for run in made)
         assert reads == []
-    finally:
-        for run in made:
-            registry.scheduler.stop(run)
-        registry.scheduler.close()
 
 
 def test_a_run_made_but_not_yet_started_is_not_dropped_by_other_sessions_pages(counting, tmp_path):
