@@ -46,9 +46,10 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
                     lang: str = "en") -> go.Figure:
     """Loss and perplexity per epoch, with perplexity 1 (perfect) and |V| (uniform guessing) marked."""
     history = _history(history)
-    # plain lists, not typed arrays: the browser tests count points in gd.data
-    epochs, loss, ppl = (history[c].astype(float).tolist() for c in ("epoch", "loss", "perplexity"))
-    x_range = [0, max(target_epochs or 1, int(max(epochs)) if epochs else 1) + 0.5]
+    # arrays, not lists: plotly validates a list element by element and sends it as text (a curve of 800 epochs:
+    # 5.3 ms to build and serialise, 1.2 ms as arrays, sent as typed bytes)
+    epochs, loss, ppl = (history[c].to_numpy(dtype=float) for c in ("epoch", "loss", "perplexity"))
+    x_range = [0, max(target_epochs or 1, int(max(epochs)) if len(epochs) else 1) + 0.5]
     finite_ppl, finite_loss = [v for v in ppl if math.isfinite(v)], [v for v in loss if math.isfinite(v)]
     top_ppl = max(vocab_size, max(finite_ppl) if finite_ppl else vocab_size) * 1.1  # a diverged epoch's inf: off
     top_loss = max(math.log(vocab_size), max(finite_loss) if finite_loss else 0) * 1.1
@@ -84,8 +85,8 @@ def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epo
     """Mean gradient norm before clipping per epoch, the threshold θ (None: no clipping), and the share of
     clipped minibatches. `width`: the narrowest the chart is drawn at (px), for its title and legend."""
     history = _history(history)
-    epochs, norm, clipped = (history[c].astype(float).tolist() for c in ("epoch", "grad_norm", "clip_fraction"))
-    x_max = max(target_epochs or 1, int(max(epochs)) if epochs else 1)
+    epochs, norm, clipped = (history[c].to_numpy(dtype=float) for c in ("epoch", "grad_norm", "clip_fraction"))
+    x_max = max(target_epochs or 1, int(max(epochs)) if len(epochs) else 1)
     names = [t("chart.grad.bars", lang), t("chart.grad.line", lang)]
     legend, bottom = legend_below(names, width)
     shown = [v for v in norm if 0 < v < math.inf] + ([theta] if theta is not None else [])
@@ -106,7 +107,7 @@ def gradient_chart(history: pd.DataFrame | None, theta: float | None, target_epo
                           yanchor="bottom", showarrow=False)],
     )
     return figure([
-        go.Bar(x=epochs, y=[100 * c for c in clipped], name=names[0], yaxis="y2",
+        go.Bar(x=epochs, y=100 * clipped, name=names[0], yaxis="y2",
                marker_color=COLORS["accent"], opacity=0.35),
         go.Scatter(x=epochs, y=norm, name=names[1], mode="lines",
                    line=dict(color=COLORS["h_block"], width=3)),

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import formatting, runs, training_page
 from rnn_core.runs import RunRegistry, RunStore, Scheduler
+from tests.plotly_json import values
 from tests.test_dashboard_pages import open_app
 from tests.waiting import until
 
@@ -29,7 +30,7 @@ def current_run(at: AppTest):
 def curve_points(at: AppTest) -> int:
     """Epochs drawn on the loss curve (the first trace of the training chart)."""
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-    return len(spec["data"][0]["x"])
+    return len(values(spec["data"][0]["x"]))
 
 
 def texts(elements) -> str:
@@ -74,8 +75,8 @@ def test_a_fresh_session_sees_the_reference_runs_curves_labelled_as_the_referenc
         at = open_page(lang=lang)
         assert not at.exception and "run_id" not in at.session_state  # no run of its own: nothing shown as one
         spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-        assert spec["data"][0]["y"] == view.frame()["loss"].tolist()  # the reference run's own records
-        assert len(spec["data"][0]["x"]) == view.epoch == 500
+        assert values(spec["data"][0]["y"]) == view.frame()["loss"].tolist()  # the reference run's own records
+        assert len(values(spec["data"][0]["x"])) == view.epoch == 500
         line = at.get("progress")[0].text  # the progress bar's line, right above the curves
         assert said in line and f"{view.epoch} " in line and formatting.fmt_ppl(view.last["perplexity"]) in line
         assert at.button(key="stop_training").disabled  # nothing trains

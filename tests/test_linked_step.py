@@ -2,7 +2,6 @@
 gradient-flow row and surprise text, each view's sentence states that step's numbers, a bad ?t= is named and
 replaced, the step survives a page turn between the unrolled page and Inside (cut to a shorter text, said), and a
 click on a chart's point selects the step the point belongs to."""
-import base64
 import json
 import re
 
@@ -12,16 +11,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import linked_step
 from dashboard.formatting import numbers
+from tests.plotly_json import values
 from tests.test_dashboard_pages import FILES, assert_clean, charts, open_app, texts
-
-
-def values(array) -> list:
-    """A figure's array as plotly's JSON holds it: a list, or typed bytes in base64."""
-    if isinstance(array, dict):
-        raw = np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"])
-        shape = [int(n) for n in str(array.get("shape", len(raw))).split(",")]
-        return raw.reshape(shape).tolist()
-    return list(array)
 
 
 def framed_row(figure: dict) -> int:

@@ -1,9 +1,7 @@
 """Play through training: on Inside, Generate and the unrolled page, Play shows the run's checkpoints in turn
 (1, 2, 5, ... last), each frame's numbers are that checkpoint's, a marker on the run's perplexity curve sits at
 the frame's epoch and value, and Pause keeps the epoch shown, in the scrubber and in the URL."""
-import base64
 
-import numpy as np
 import pytest
 
 import rnn_core
@@ -11,6 +9,7 @@ from dashboard import runs
 from dashboard import unrolled_explain as explain
 from rnn_core.checkpoint import model_switches
 from rnn_core.unrolled import tiny_run, unroll
+from tests.plotly_json import values
 from tests.test_dashboard_pages import assert_clean, charts, open_app, texts
 
 
@@ -55,13 +54,6 @@ def frames(at, check) -> list[int]:
             return shown
         assert len(shown) < 20, "Play never paused"
         at.run()
-
-
-def values(array) -> list:
-    """A figure's array as plotly's JSON holds it: a list, or typed bytes in base64."""
-    if isinstance(array, dict):
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
-    return list(array)
 
 
 def check_marker(at, run, epoch: int) -> None:
