@@ -46,8 +46,8 @@ def training_curves(history: pd.DataFrame | None, vocab_size: int, target_epochs
                     lang: str = "en") -> go.Figure:
     """Loss and perplexity per epoch, with perplexity 1 (perfect) and |V| (uniform guessing) marked."""
     history = _history(history)
-    # arrays, not lists: plotly validates a list element by element and sends it as text (a curve of 800 epochs:
-    # 5.3 ms to build and serialise, 1.2 ms as arrays, sent as typed bytes)
+    # arrays, not lists: plotly validates a list element by element (at 800 epochs this chart took 5.5 ms to build
+    # from lists, 2.2 ms from arrays); arrays go out as typed bytes, about as many as the numbers as text
     epochs, loss, ppl = (history[c].to_numpy(dtype=float) for c in ("epoch", "loss", "perplexity"))
     x_range = [0, max(target_epochs or 1, int(max(epochs)) if len(epochs) else 1) + 0.5]
     finite_ppl, finite_loss = [v for v in ppl if math.isfinite(v)], [v for v in loss if math.isfinite(v)]
