@@ -9,7 +9,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from dashboard import formatting, runs, training_page
+from dashboard import compute, formatting, runs, training_page
 from rnn_core.runs import RunRegistry, RunStore, Scheduler
 from tests.plotly_json import values
 from tests.test_dashboard_pages import open_app
@@ -285,9 +285,9 @@ class _ProbeRun:
         self.id, self.read = f"probe-{id(self)}", []
         self.settings = type("S", (), {"activation": "tanh"})()
         self.probe = (torch.randint(0, V, (4, 6), generator=gen), torch.randint(0, V, (4, 6), generator=gen))
-        self.params = {e: {"W_xh": torch.randn(V, h, generator=gen) * e, "W_hh": torch.randn(h, h, generator=gen) * 0.1,
+        self.params = {e: {"W_xh": torch.randn(V, h, generator=gen) * e, "W_hh": 0.1 * torch.randn(h, h, generator=gen),
                            "b_h": torch.zeros(h), "W_hq": torch.randn(h, V, generator=gen), "b_q": torch.zeros(V)}
-                       for e in epochs}
+                       for e in epochs}  # a model per checkpoint epoch
 
     def checkpoint(self, epoch):
         self.read.append(epoch)
@@ -295,8 +295,6 @@ class _ProbeRun:
 
 
 def test_a_training_runs_gradient_flows_come_one_new_checkpoint_per_script_run_in_epoch_order():
-    from dashboard import compute
-
     run = _ProbeRun([1, 2, 5, 10])
     first = compute.checkpoint_flows(run, [1, 2, 5, 10], new_at_most=1)
     assert [f["epoch"] for f in first] == [1] and run.read == [1]
