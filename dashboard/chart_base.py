@@ -35,23 +35,25 @@ pio.templates["rnnlab"] = _template
 TEMPLATE = "rnnlab"
 
 
-def figure(*args, **kwargs) -> go.Figure:
-    """``go.Figure(*args, **kwargs)`` drawn with the ``rnnlab`` template: every builder makes its figures here.
-
-    The template is plotly's default, which a new figure takes without validating it again; ``template=`` on a
-    figure costs 2.4 ms for a deep copy of it, and a live page draws several figures every 2 s for each session
-    of a class. Importing Streamlit sets its own default, so it is put back here, not once at import."""
+def _default_template() -> None:
+    """``rnnlab`` as plotly's default template, which a new figure takes without validating it again (``template=``
+    on a figure costs 2.4 ms for a deep copy of it, and a live page draws several figures every 2 s for each
+    session of a class). Importing Streamlit sets its own default, so it is put back before each figure."""
     if pio.templates.default != TEMPLATE:
         pio.templates.default = TEMPLATE
+
+
+def figure(*args, **kwargs) -> go.Figure:
+    """``go.Figure(*args, **kwargs)`` drawn with the ``rnnlab`` template: every builder makes its figures here."""
+    _default_template()
     return go.Figure(*args, **kwargs)
 
 
 def subplots(**kwargs) -> go.Figure:
-    """``plotly.subplots.make_subplots(**kwargs)`` with the ``rnnlab`` template (see :func:`figure`)."""
+    """``plotly.subplots.make_subplots(**kwargs)`` drawn with the ``rnnlab`` template."""
     from plotly.subplots import make_subplots
 
-    if pio.templates.default != TEMPLATE:
-        pio.templates.default = TEMPLATE
+    _default_template()
     return make_subplots(**kwargs)
 
 # Lecture mode (?mode=lecture): no tick label under LECTURE_TICK px (tick_size, the one rule). A builder that fits

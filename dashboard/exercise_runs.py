@@ -55,7 +55,7 @@ def start_pair(registry, tc, exercise: Exercise, variation: Variation, seed: int
         out.append(run)
     for run in out:
         if not pair_complete(run) and not run.running:
-            registry.scheduler.start(run)
+            registry.start(run)
     return out[0], out[1]
 
 

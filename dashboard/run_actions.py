@@ -76,11 +76,7 @@ def _launch(rs: RunSettings, info: CorpusInfo, device) -> Run:
     _room_for_one_more()
     reg = registry()
     run = reg.create(rs, info.tc, device=device)  # where the server's runs train: this process, a worker, Ray
-    try:
-        reg.scheduler.start(run)
-    except RunLimitError:  # the server's cap: the run made for this Start is let go of, not left "not started"
-        reg.drop(run)
-        raise
+    reg.start(run)
     _own(run)
     return run
 

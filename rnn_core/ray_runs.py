@@ -52,10 +52,9 @@ class RayScheduler(RemoteScheduler):
     def host_for_new_run(self):
         return self._actor.remote(str(self.store.root.resolve()), self.cpus)
 
-    def create(self, settings, tc, **kwargs):
-        run = super().create(settings, tc, **kwargs)
-        self._hosts[run.id] = run.host
-        return run
+    def placed(self, host, run_id: str | None) -> None:
+        if run_id is not None:
+            self._hosts[run_id] = host
 
     def call(self, host, method: str, *args):
         try:

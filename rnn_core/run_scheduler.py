@@ -135,19 +135,17 @@ class Scheduler:
                 run = self._current = self._queue.popleft()
                 budget = self.chunk_s if self._queue else self.solo_chunk_s
             try:
-                more = self._timed_turn(run, budget)
+                self._timed_turn(run, budget)
             except UserError as exc:  # e.g. the store's folder could no longer be written: said as it is
                 log.warning("run %s stopped: %s", run.id, exc)
                 run.fail(str(exc))
-                more = False
             except Exception as exc:  # noqa: BLE001  a bug in one run must not stop the others
                 log.exception("run %s failed", run.id)
                 run.fail(f"Training stopped on an internal error: {exc}")
-                more = False
             with self._cond:
                 self._current = None
-                # running: more to train, or stopped during this turn and started again before it ended (start()
-                # left it to this loop, as it was current): its turn ended on the stop, so ``more`` is False
+                # queued again while running: more to train, or stopped during this turn and started again before
+                # it ended (start() left it to this loop, as it was current; the turn itself ended on the stop)
                 if run.running:
                     self._queue.append(run)
                 self._cond.notify_all()
@@ -196,6 +194,16 @@ class RunRegistry:
             self._evict(keep=run.id)  # a new run is not training yet: it must not be the one dropped
         run.save_meta()
         return run
+
+    def start(self, run: Run) -> None:
+        """Start ``run`` on the scheduler. A new run refused by the server's cap (RunLimitError) is let go of: a run
+        made here and not started yet is never evicted, so it would stay in memory for good."""
+        try:
+            self.scheduler.start(run)
+        except RunLimitError:
+            if run.status == "new":
+                self.drop(run)
+            raise
 
     def drop(self, run: Run) -> None:
         """Let go of ``run`` (a run made but refused a start): out of memory, its directory's lock given up; its

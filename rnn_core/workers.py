@@ -156,6 +156,10 @@ class RemoteScheduler:
     def call(self, host, method: str, *args):
         raise NotImplementedError
 
+    def placed(self, host, run_id: str | None) -> None:
+        """``host``'s create returned the run ``run_id``, or failed (None): a subclass that keeps its hosts' runs
+        counts it here."""
+
     # ------------------------------------------------------------ the Scheduler's interface
 
     def create(self, settings, tc, *, store=None, run_id=None, device=None, init_params=None, heldout=None,
@@ -168,7 +172,12 @@ class RemoteScheduler:
         host = self.host_for_new_run()
         params = None if init_params is None else {k: v.detach().cpu().numpy() for k, v in init_params.items()}
         dev = str(device) if isinstance(device, torch.device) else device
-        info = self.call(host, "create", settings, tc, run_id, dev, params, heldout, heldout_text)
+        try:
+            info = self.call(host, "create", settings, tc, run_id, dev, params, heldout, heldout_text)
+        except BaseException:
+            self.placed(host, None)
+            raise
+        self.placed(host, run_id)
         probe = None if info["probe"] is None else tuple(torch.from_numpy(np.array(a)) for a in info["probe"])
         run = RemoteRun(run_id, info["settings"], tc.vocab, scheduler=self, host=host, store=self.store,
                         tokens_per_epoch=info["tokens_per_epoch"], device=info["device"], probe=probe,
@@ -370,21 +379,20 @@ class WorkerPool(RemoteScheduler):
             loads[id(run.host)] = loads.get(id(run.host), 0) + 1
         with self._placing:
             worker = min(self.workers, key=lambda w: (loads.get(id(w), 0) + w.placing, len(w.runs) + w.placing))
-            worker.placing += 1  # until its create returns (``call``)
+            worker.placing += 1  # until its create returns (``placed``)
         return worker
+
+    def placed(self, host: Worker, run_id: str | None) -> None:
+        with self._placing:
+            host.placing -= 1
+            if run_id is not None:  # counted in host.runs from now on
+                host.runs.add(run_id)
 
     def call(self, host: Worker, method: str, *args):
         try:
-            value = host.call(method, *args)
-            if method == "create":  # placed: counted in host.runs from now on (args: settings, tc, run id, ...)
-                host.runs.add(args[2])
-            return value
+            return host.call(method, *args)
         except (EOFError, BrokenPipeError, TimeoutError) as exc:
             raise RunStoreError(f"A training worker process failed ({exc}).", "worker_failed", why=str(exc)) from exc
-        finally:
-            if method == "create":
-                with self._placing:
-                    host.placing -= 1
 
     def _forget(self, run_id: str) -> None:
         for w in self.workers:

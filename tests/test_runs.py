@@ -277,12 +277,11 @@ def test_a_run_made_but_not_yet_started_is_not_dropped_by_other_sessions_pages(c
 def test_a_run_refused_by_the_server_s_cap_is_let_go_of(counting, tmp_path):
     registry = RunRegistry(RunStore(tmp_path, reference_root=None), Scheduler(chunk_s=0.02, threads=1, max_active=1))
     first = registry.create(RunSettings(**{**SMALL.__dict__, "epochs": 10_000}), counting)
-    registry.scheduler.start(first)
+    registry.start(first)
     refused = registry.create(RunSettings(**{**SMALL.__dict__, "seed": 1}), counting)
     try:
         with pytest.raises(RunLimitError):
-            registry.scheduler.start(refused)
-        registry.drop(refused)
+            registry.start(refused)  # the registry lets go of the new run the scheduler refused
         assert refused.id not in registry._runs and not refused.locked
         assert registry.get(first.id) is first and first.running
     finally:
